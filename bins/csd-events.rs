@@ -1,0 +1,93 @@
+//! csd-events: a worker's lifecycle events as JSONL, or its log's path.
+
+use csd::cli::{main_with, parse_count, print_help, print_version, utf8};
+use csd::error::{usage, Result};
+use csd::event::EventKind;
+use csd::watch::{Wake, Watch};
+use csd::workerdir::WorkerDir;
+use csd::worker::Worker;
+use lexopt::prelude::*;
+use std::io::Write;
+
+const HELP: &str = include_str!("help/csd-events.txt");
+
+fn main() {
+    main_with("csd-events", run)
+}
+
+fn run(mut p: lexopt::Parser) -> Result<i32> {
+    let (mut worker, mut last, mut only, mut follow, mut path) = (None, None, None, false, false);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('n') | Long("last") => last = Some(parse_count(p.value()?, "--last")?),
+            Short('t') | Long("type") => {
+                let t = utf8(p.value()?, "--type")?;
+                only = Some(EventKind::from_name(&t).ok_or_else(|| {
+                    usage(format!("'{t}' is not a known event type. Valid events: {}", EventKind::names()))
+                })?);
+            }
+            Short('f') | Long("follow") => follow = true,
+            Long("path") => path = true,
+            Short('h') | Long("help") => return print_help(HELP),
+            Short('V') | Long("version") => return print_version("csd-events"),
+            Value(v) if worker.is_none() => worker = Some(utf8(v, "WORKER")?),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let name = worker.ok_or_else(|| usage("missing WORKER"))?;
+    let worker = Worker::resolve(&WorkerDir::from_env()?, &name)?;
+    let log = worker.events();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let write_err = |e| csd::Error::Io("writing events".into(), e);
+    if path {
+        writeln!(out, "{}", log.path().display()).map_err(write_err)?;
+        out.flush().map_err(write_err)?;
+        return Ok(0);
+    }
+    if !follow && !log.exists() {
+        return Err(csd::error::failed(format!("no event file for session {}", worker.meta.session_id)));
+    }
+    // Arm the watch before reading the backlog so nothing lands unseen.
+    let mut watch = if follow { Some(Watch::new(log.path())?.with_stdout()) } else { None };
+    let emit = |from: u64, out: &mut std::io::BufWriter<_>| {
+        log.read_from(from, |kind, line| {
+            if only.is_none_or(|k| k == kind) {
+                out.write_all(line).and_then(|_| out.write_all(b"\n")).map_err(write_err)?;
+                if follow {
+                    out.flush().map_err(write_err)?;
+                }
+            }
+            Ok(true)
+        })
+    };
+    let mut offset = match last {
+        Some(n) => {
+            let (lines, end) = log.tail(n, only)?;
+            for line in lines {
+                out.write_all(&line).and_then(|_| out.write_all(b"\n")).map_err(write_err)?;
+            }
+            end
+        }
+        None => emit(0, &mut out)?,
+    };
+    out.flush().map_err(write_err)?;
+    let Some(watch) = watch.as_mut() else { return Ok(0) };
+    let mut seen_file = log.exists();
+    loop {
+        match watch.wait(None)? {
+            Wake::OutputClosed => return Ok(0),
+            _ => {
+                offset = emit(offset, &mut out)?;
+                out.flush().map_err(write_err)?;
+                // The worker was stopped: its log is gone, and so is anything to follow.
+                let exists = log.exists();
+                if seen_file && !exists {
+                    return Ok(0);
+                }
+                seen_file |= exists;
+            }
+        }
+    }
+}
+

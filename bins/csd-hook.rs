@@ -1,0 +1,19 @@
+//! csd-hook: record one Claude Code / Codex lifecycle event for a csd worker.
+//!
+//! Usage: csd-hook [TMUX_NAME CWD WORKER_DIR [HARNESS]] < payload.json
+//! Always exits 0 and prints nothing: a hook must never break its agent.
+
+use csd::hook::{handle, parse_payload, read_stdin_bounded, Identity, STDIN_CAP, STDIN_DEADLINE};
+
+fn main() {
+    let args: Vec<String> = std::env::args_os().skip(1).filter_map(|a| a.into_string().ok()).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{}", include_str!("help/csd-hook.txt"));
+        return;
+    }
+    let (bytes, cut) = read_stdin_bounded(STDIN_DEADLINE, STDIN_CAP);
+    let identity = Identity::from_args(&args);
+    if let Some(payload) = parse_payload(&bytes, cut) {
+        let _ = handle(&payload, identity.as_ref());
+    }
+}

@@ -1,0 +1,52 @@
+//! csd-wait: block until a worker's turn ends (a stop or session_end event).
+
+use csd::cli::{main_with, parse_count, parse_seconds, print_help, print_version, utf8};
+use csd::error::{usage, Error, Result};
+use csd::wait::wait_for_event;
+use csd::workerdir::WorkerDir;
+use csd::worker::Worker;
+use lexopt::prelude::*;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+const HELP: &str = include_str!("help/csd-wait.txt");
+
+fn main() {
+    main_with("csd-wait", run)
+}
+
+fn run(mut p: lexopt::Parser) -> Result<i32> {
+    let (mut worker, mut timeout, mut after_line) = (None, None, None);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("after-line") => after_line = Some(parse_count(p.value()?, "--after-line")?),
+            Short('h') | Long("help") => return print_help(HELP),
+            Short('V') | Long("version") => return print_version("csd-wait"),
+            Value(v) if worker.is_none() => worker = Some(utf8(v, "WORKER")?),
+            Value(v) if timeout.is_none() => timeout = Some(parse_seconds(v, "timeout")?),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let timeout = timeout.unwrap_or(Duration::from_secs(60));
+    let deadline = Instant::now() + timeout;
+    let name = worker.ok_or_else(|| usage("missing WORKER"))?;
+    let worker = Worker::resolve(&WorkerDir::from_env()?, &name)?;
+    let log = worker.events();
+    let from = match after_line {
+        Some(n) => log.offset_after_line(n)?,
+        None => log.end()?,
+    };
+    let found = wait_for_event(&worker, from, deadline, |k| k.ends_turn()).map_err(|e| match e {
+        Error::Timeout(_) => Error::Timeout(format!(
+            "timed out after {}s waiting for '{}' to end its turn (stop or session_end)",
+            timeout.as_secs_f64(),
+            worker.name()
+        )),
+        e => e,
+    })?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&found.line)
+        .and_then(|_| out.write_all(b"\n"))
+        .map_err(|e| Error::Io("writing the event".into(), e))?;
+    Ok(0)
+}

@@ -1,0 +1,120 @@
+//! csd: the v4 command surface, mapped onto the csd-* binaries installed
+//! beside this one. It parses only enough to pick the binary; the binary
+//! does the rest, and its exit status is ours.
+
+use csd::error::{usage, Error, Result, EXIT_OK, EXIT_USAGE};
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+
+const HELP: &str = include_str!("help/csd.txt");
+
+/// v4 subcommand → (binary, arguments that go before the worker's, takes a worker).
+const ROUTES: &[(&str, &str, &[&str], bool)] = &[
+    ("launch", "csd-launch", &[], false),
+    ("adopt", "csd-launch", &["--adopt"], false),
+    ("grant-consent", "csd-launch", &["--grant-consent"], false),
+    ("list", "csd-status", &["--list"], false),
+    ("prune", "csd-stop", &["--prune"], false),
+    ("converse", "csd-send", &["--converse"], true),
+    ("send", "csd-send", &[], true),
+    ("wait-for-turn", "csd-wait", &[], true),
+    ("status", "csd-status", &[], true),
+    ("session-id", "csd-status", &["--session-id"], true),
+    ("read-events", "csd-events", &[], true),
+    ("events-file", "csd-events", &["--path"], true),
+    ("read-turn", "csd-turn", &[], true),
+    ("stop", "csd-stop", &[], true),
+    ("handoff", "csd-stop", &["--handoff"], true),
+];
+
+fn main() {
+    let code = match run(std::env::args_os().skip(1).collect()) {
+        Ok(code) => code,
+        Err(e) => {
+            csd::cli::report("csd", &e);
+            e.code()
+        }
+    };
+    std::process::exit(code)
+}
+
+fn run(args: Vec<OsString>) -> Result<i32> {
+    let mut args = args.into_iter().peekable();
+    let mut worker: Option<String> = None;
+    while let Some(a) = args.peek().and_then(|a| a.to_str()) {
+        if a == "--worker" {
+            args.next();
+            let v = args.next().ok_or_else(|| usage("--worker needs a NAME"))?;
+            worker = Some(csd::cli::utf8(v, "--worker")?);
+        } else if let Some(v) = a.strip_prefix("--worker=") {
+            worker = Some(v.to_string());
+            args.next();
+        } else {
+            break;
+        }
+    }
+    let Some(sub) = args.next() else {
+        eprint!("{HELP}");
+        return Ok(EXIT_USAGE);
+    };
+    let sub = csd::cli::utf8(sub, "subcommand")?;
+    match sub.as_str() {
+        "help" | "--help" | "-h" => return help(),
+        "--version" | "-V" => return csd::cli::print_version("csd"),
+        _ => {}
+    }
+    let Some(&(_, bin, pre, per_worker)) = ROUTES.iter().find(|r| r.0 == sub) else {
+        return Err(usage(format!("unknown subcommand '{}'", csd::name::printable(&sub))));
+    };
+    let mut argv: Vec<OsString> = pre.iter().map(OsString::from).collect();
+    match (per_worker, worker) {
+        (true, Some(w)) => argv.push(csd::name::validate(&w)?.into()),
+        (true, None) => return Err(usage(format!("--worker NAME is required for '{sub}'"))),
+        (false, Some(_)) => return Err(usage(format!("--worker is not valid for '{sub}' (a top-level subcommand)"))),
+        (false, None) => {}
+    }
+    argv.extend(args);
+    let path = beside_me(bin)?;
+    let err = std::process::Command::new(&path).args(argv).exec();
+    Err(Error::Io(format!("running {}", path.display()), err))
+}
+
+/// The csd-* binaries live in the directory this binary was started from.
+fn my_dir() -> Result<PathBuf> {
+    let me = std::env::current_exe().map_err(|e| Error::Io("finding csd's own path".into(), e))?;
+    Ok(me.parent().map(PathBuf::from).unwrap_or_default())
+}
+
+fn beside_me(bin: &str) -> Result<PathBuf> {
+    let path = my_dir()?.join(bin);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(csd::error::failed(format!("{bin} is not installed beside csd (looked for {})", path.display())))
+    }
+}
+
+fn help() -> Result<i32> {
+    let dir = my_dir()?;
+    let mut installed: Vec<String> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with("csd-") && !n.contains('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    installed.sort();
+    print!("{HELP}");
+    println!("\nInstalled in {}:", dir.display());
+    for (sub, bin, _, _) in ROUTES {
+        let mark = if installed.iter().any(|i| i == bin) { bin.to_string() } else { format!("{bin} (not installed)") };
+        println!("  {sub:<14} -> {mark}");
+    }
+    let extra: Vec<&String> = installed.iter().filter(|i| !ROUTES.iter().any(|r| r.1 == i.as_str())).collect();
+    if !extra.is_empty() {
+        println!("  also: {}", extra.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "));
+    }
+    Ok(EXIT_OK)
+}

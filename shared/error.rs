@@ -1,0 +1,99 @@
+//! One error type and one exit-code contract for every csd binary.
+//!
+//! | code | meaning                                                    |
+//! |------|------------------------------------------------------------|
+//! | 0    | success                                                    |
+//! | 1    | failure (the worker or the harness did not do what we asked) |
+//! | 2    | usage error or bad input (nothing was touched)             |
+//! | 3    | no such worker                                             |
+//! | 4    | the worker's tmux session is gone (it died while we waited) |
+//! | 124  | timed out (as timeout(1))                                  |
+//!
+//! Each binary's `main` is `csd::cli::main_with(run)`: the library maps an
+//! `Error` to its code in exactly one place (`Error::code`).
+
+use std::fmt;
+use std::io;
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILURE: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_NO_WORKER: i32 = 3;
+pub const EXIT_GONE: i32 = 4;
+pub const EXIT_TIMEOUT: i32 = 124;
+
+#[derive(Debug)]
+pub enum Error {
+    /// Bad arguments or bad input; printed with a hint to `--help`.
+    Usage(String),
+    /// The named worker has no meta in the worker dir.
+    NoSuchWorker(String),
+    /// The worker's tmux session disappeared.
+    Gone(String),
+    /// A deadline passed.
+    Timeout(String),
+    /// Anything else that went wrong, with context.
+    Failed(String),
+    /// An I/O error with what we were doing when it happened.
+    Io(String, io::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => EXIT_USAGE,
+            Error::NoSuchWorker(_) => EXIT_NO_WORKER,
+            Error::Gone(_) => EXIT_GONE,
+            Error::Timeout(_) => EXIT_TIMEOUT,
+            Error::Failed(_) | Error::Io(..) => EXIT_FAILURE,
+        }
+    }
+
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Io(_, e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+
+    pub fn no_worker(name: &str) -> Error {
+        Error::NoSuchWorker(format!("no worker known as '{name}'"))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(m)
+            | Error::NoSuchWorker(m)
+            | Error::Gone(m)
+            | Error::Timeout(m)
+            | Error::Failed(m) => f.write_str(m),
+            Error::Io(ctx, e) => write!(f, "{ctx}: {e}"),
+        }
+    }
+}
+
+impl From<lexopt::Error> for Error {
+    fn from(e: lexopt::Error) -> Error {
+        Error::Usage(e.to_string())
+    }
+}
+
+/// Attach "what we were doing" to an `io::Result`.
+pub trait Context<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Context<T> for io::Result<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::Io(what(), e))
+    }
+}
+
+pub fn usage(msg: impl Into<String>) -> Error {
+    Error::Usage(msg.into())
+}
+
+pub fn failed(msg: impl Into<String>) -> Error {
+    Error::Failed(msg.into())
+}

@@ -1,0 +1,157 @@
+//! The six lifecycle events, as v4 writes them: one JSON object per line,
+//! `{"event":"…","ts":"…", …}`.
+
+use serde_json::{json, Map, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    SessionStart,
+    UserPromptSubmit,
+    PreToolUse,
+    PostToolUse,
+    Stop,
+    SessionEnd,
+}
+
+pub const ALL_KINDS: [EventKind; 6] = [
+    EventKind::SessionStart,
+    EventKind::UserPromptSubmit,
+    EventKind::PreToolUse,
+    EventKind::PostToolUse,
+    EventKind::Stop,
+    EventKind::SessionEnd,
+];
+
+impl EventKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::SessionStart => "session_start",
+            EventKind::UserPromptSubmit => "user_prompt_submit",
+            EventKind::PreToolUse => "pre_tool_use",
+            EventKind::PostToolUse => "post_tool_use",
+            EventKind::Stop => "stop",
+            EventKind::SessionEnd => "session_end",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<EventKind> {
+        ALL_KINDS.into_iter().find(|k| k.name() == s)
+    }
+
+    /// The hook event names Claude Code and Codex use.
+    pub fn from_hook(s: &str) -> Option<EventKind> {
+        Some(match s {
+            "SessionStart" => EventKind::SessionStart,
+            "UserPromptSubmit" => EventKind::UserPromptSubmit,
+            "PreToolUse" => EventKind::PreToolUse,
+            "PostToolUse" => EventKind::PostToolUse,
+            "Stop" => EventKind::Stop,
+            "SessionEnd" => EventKind::SessionEnd,
+            _ => return None,
+        })
+    }
+
+    /// A turn is over when the worker stops or its session ends.
+    pub fn ends_turn(self) -> bool {
+        matches!(self, EventKind::Stop | EventKind::SessionEnd)
+    }
+
+    pub fn names() -> String {
+        ALL_KINDS.map(|k| k.name()).join(" ")
+    }
+}
+
+/// One event as it goes into the log.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    SessionStart { ts: String, cwd: Option<String> },
+    UserPromptSubmit { ts: String },
+    PreToolUse { ts: String, tool: String, tool_input: Value },
+    PostToolUse { ts: String, tool: String },
+    Stop { ts: String },
+    SessionEnd { ts: String },
+}
+
+impl Event {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::SessionStart { .. } => EventKind::SessionStart,
+            Event::UserPromptSubmit { .. } => EventKind::UserPromptSubmit,
+            Event::PreToolUse { .. } => EventKind::PreToolUse,
+            Event::PostToolUse { .. } => EventKind::PostToolUse,
+            Event::Stop { .. } => EventKind::Stop,
+            Event::SessionEnd { .. } => EventKind::SessionEnd,
+        }
+    }
+
+    /// Build an event of `kind` from a hook payload (Claude Code / Codex shape).
+    pub fn from_payload(kind: EventKind, ts: String, payload: &Map<String, Value>) -> Event {
+        let text = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        match kind {
+            EventKind::SessionStart => {
+                let cwd = text("cwd");
+                Event::SessionStart { ts, cwd: (!cwd.is_empty()).then_some(cwd) }
+            }
+            EventKind::UserPromptSubmit => Event::UserPromptSubmit { ts },
+            EventKind::PreToolUse => Event::PreToolUse {
+                ts,
+                tool: text("tool_name"),
+                tool_input: match payload.get("tool_input") {
+                    Some(v @ Value::Object(_)) => v.clone(),
+                    _ => Value::Object(Map::new()),
+                },
+            },
+            EventKind::PostToolUse => Event::PostToolUse { ts, tool: text("tool_name") },
+            EventKind::Stop => Event::Stop { ts },
+            EventKind::SessionEnd => Event::SessionEnd { ts },
+        }
+    }
+
+    /// The JSONL line, newline included, in v4's field order.
+    pub fn to_line(&self) -> Vec<u8> {
+        let name = self.kind().name();
+        let v = match self {
+            Event::SessionStart { ts, cwd: Some(cwd) } => json!({"event": name, "ts": ts, "cwd": cwd}),
+            Event::PreToolUse { ts, tool, tool_input } => {
+                json!({"event": name, "ts": ts, "tool": tool, "tool_input": tool_input})
+            }
+            Event::PostToolUse { ts, tool } => json!({"event": name, "ts": ts, "tool": tool}),
+            Event::SessionStart { ts, cwd: None }
+            | Event::UserPromptSubmit { ts }
+            | Event::Stop { ts }
+            | Event::SessionEnd { ts } => json!({"event": name, "ts": ts}),
+        };
+        let mut line = serde_json::to_vec(&v).expect("a JSON value always serializes");
+        line.push(b'\n');
+        line
+    }
+}
+
+/// The kind of a raw log line, or `None` for a torn or garbage line.
+pub fn kind_of_line(line: &[u8]) -> Option<EventKind> {
+    let v: Value = serde_json::from_slice(line).ok()?;
+    EventKind::from_name(v.get("event")?.as_str()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_round_trip_to_their_kind() {
+        let ev = Event::PreToolUse {
+            ts: "2026-01-01T00:00:00Z".into(),
+            tool: "Bash".into(),
+            tool_input: json!({"command": "echo hi"}),
+        };
+        let line = ev.to_line();
+        assert_eq!(
+            std::str::from_utf8(&line).unwrap(),
+            "{\"event\":\"pre_tool_use\",\"ts\":\"2026-01-01T00:00:00Z\",\"tool\":\"Bash\",\"tool_input\":{\"command\":\"echo hi\"}}\n"
+        );
+        assert_eq!(kind_of_line(line.trim_ascii_end()), Some(EventKind::PreToolUse));
+        assert_eq!(kind_of_line(b"{\"event\":\"stop\",\"ts\":\"20"), None);
+        assert_eq!(kind_of_line(b"{\"event\":\"bogus\"}"), None);
+        assert_eq!(kind_of_line(b"[]"), None);
+    }
+}

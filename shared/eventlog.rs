@@ -1,0 +1,218 @@
+//! A worker's `<sid>.events.jsonl`: appended by hooks, read by everything else.
+//!
+//! Writers append each event with one `write(2)` on an `O_APPEND` descriptor,
+//! so lines from concurrent hooks never splice. Readers never trust a line:
+//! one that is not a complete, known event (torn by a crash, or garbage) is
+//! skipped. Reading "the last N" walks backwards from the end in fixed chunks,
+//! so its cost does not grow with the log.
+
+use crate::error::{Context, Result};
+use crate::event::{kind_of_line, Event, EventKind};
+use memchr::{memchr_iter, memrchr};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+const CHUNK: usize = 64 * 1024;
+
+pub struct EventLog {
+    path: PathBuf,
+}
+
+impl EventLog {
+    pub fn new(path: impl Into<PathBuf>) -> EventLog {
+        EventLog { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn exists(&self) -> bool {
+        self.path.is_file()
+    }
+
+    /// Append one event as one `write(2)`.
+    pub fn append(&self, ev: &Event) -> Result<()> {
+        let line = ev.to_line();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_CLOEXEC)
+            .open(&self.path)
+            .context(|| format!("opening {}", self.path.display()))?;
+        // write_all would split a short write into two syscalls and so could
+        // splice; a short write on a regular file means the disk is full, which
+        // we report rather than paper over.
+        let n = f.write(&line).context(|| format!("appending to {}", self.path.display()))?;
+        if n != line.len() {
+            return Err(crate::error::failed(format!(
+                "short write to {} ({n} of {} bytes): disk full?",
+                self.path.display(),
+                line.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn open(&self) -> Result<Option<File>> {
+        match File::open(&self.path) {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).context(|| format!("opening {}", self.path.display())),
+        }
+    }
+
+    /// The size of the log now: the baseline for "what comes next".
+    pub fn end(&self) -> Result<u64> {
+        match std::fs::metadata(&self.path) {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e).context(|| format!("reading {}", self.path.display())),
+        }
+    }
+
+    /// The last valid event, skipping a torn or garbage tail.
+    pub fn last(&self) -> Result<Option<(EventKind, Vec<u8>)>> {
+        let mut found = None;
+        self.scan_back(|kind, line| {
+            found = Some((kind, line.to_vec()));
+            false
+        })?;
+        Ok(found)
+    }
+
+    /// The last `n` valid events (of `only` kind, when given), oldest first,
+    /// and the offset where they end: the baseline for reading what follows.
+    pub fn tail(&self, n: u64, only: Option<EventKind>) -> Result<(Vec<Vec<u8>>, u64)> {
+        let mut lines = Vec::new();
+        let end = self.scan_back(|kind, line| {
+            if n == 0 {
+                return false;
+            }
+            if only.is_none_or(|k| k == kind) {
+                lines.push(line.to_vec());
+            }
+            (lines.len() as u64) < n
+        })?;
+        lines.reverse();
+        Ok((lines, end))
+    }
+
+    /// Walk valid events from the newest back, while `each` returns true.
+    /// Only complete lines count: a final line without its newline is a write
+    /// in progress or a torn one.
+    /// Returns the offset after the last complete line.
+    fn scan_back(&self, mut each: impl FnMut(EventKind, &[u8]) -> bool) -> Result<u64> {
+        let Some(f) = self.open()? else { return Ok(0) };
+        let size = f.metadata().context(|| format!("reading {}", self.path.display()))?.len();
+        // `buf` holds the bytes [pos, pos + buf.len()) not yet handed out.
+        let mut pos = size;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut trimmed = false; // has the partial last line (if any) been dropped?
+        let mut end = 0;
+        loop {
+            if !trimmed {
+                match memrchr(b'\n', &buf) {
+                    Some(i) => {
+                        buf.truncate(i + 1);
+                        trimmed = true;
+                        end = pos + buf.len() as u64;
+                    }
+                    None => buf.clear(),
+                }
+            }
+            // Hand out complete lines from the end of buf.
+            while trimmed && !buf.is_empty() {
+                let body_end = buf.len() - 1; // buf ends with its newline
+                let start = match memrchr(b'\n', &buf[..body_end]) {
+                    Some(i) => i + 1,
+                    None if pos == 0 => 0,
+                    None => break, // the line starts in an earlier chunk
+                };
+                let body = &buf[start..body_end];
+                if let Some(kind) = (!body.is_empty()).then(|| kind_of_line(body)).flatten() {
+                    if !each(kind, body) {
+                        return Ok(end);
+                    }
+                }
+                buf.truncate(start);
+            }
+            if pos == 0 {
+                return Ok(end);
+            }
+            let take = CHUNK.min(pos as usize);
+            pos -= take as u64;
+            let mut chunk = vec![0u8; take + buf.len()];
+            f.read_exact_at(&mut chunk[..take], pos)
+                .context(|| format!("reading {}", self.path.display()))?;
+            chunk[take..].copy_from_slice(&buf);
+            buf = chunk;
+        }
+    }
+
+    /// The byte offset just after the `n`th non-empty line (v4's
+    /// `--after-line N`), or the end when the log has fewer lines.
+    pub fn offset_after_line(&self, n: u64) -> Result<u64> {
+        let Some(mut f) = self.open()? else { return Ok(0) };
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut seen = 0u64;
+        let mut offset = 0u64;
+        let mut prev = b'\n';
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            let got = f.read(&mut chunk).context(|| format!("reading {}", self.path.display()))?;
+            if got == 0 {
+                return Ok(offset);
+            }
+            let data = &chunk[..got];
+            for i in memchr_iter(b'\n', data) {
+                let empty = if i == 0 { prev == b'\n' } else { data[i - 1] == b'\n' };
+                if !empty {
+                    seen += 1;
+                    if seen == n {
+                        return Ok(offset + i as u64 + 1);
+                    }
+                }
+            }
+            prev = data[got - 1];
+            offset += got as u64;
+        }
+    }
+
+    /// Read forward from `offset`: call `each` with every complete, valid line
+    /// after it. Returns the offset after the last complete line, so a partial
+    /// line is read again once its newline lands.
+    pub fn read_from(&self, offset: u64, mut each: impl FnMut(EventKind, &[u8]) -> Result<bool>) -> Result<u64> {
+        let Some(mut f) = self.open()? else { return Ok(offset) };
+        let size = f.metadata().context(|| format!("reading {}", self.path.display()))?.len();
+        // A log that shrank was replaced (a new worker with the same id): start over.
+        let mut at = if size < offset { 0 } else { offset };
+        f.seek(SeekFrom::Start(at)).context(|| format!("reading {}", self.path.display()))?;
+        let mut pending: Vec<u8> = Vec::new();
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            let got = f.read(&mut chunk).context(|| format!("reading {}", self.path.display()))?;
+            if got == 0 {
+                return Ok(at);
+            }
+            pending.extend_from_slice(&chunk[..got]);
+            let mut start = 0;
+            for nl in memchr_iter(b'\n', &pending) {
+                let body = &pending[start..nl];
+                start = nl + 1;
+                if let Some(kind) = (!body.is_empty()).then(|| kind_of_line(body)).flatten() {
+                    if !each(kind, body)? {
+                        return Ok(at + start as u64);
+                    }
+                }
+            }
+            at += start as u64;
+            pending.drain(..start);
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! What `csd-hook` does with one lifecycle payload from Claude Code or Codex.
+//!
+//! The hook runs inside the agent, on every event, in every session where the
+//! plugin is installed, so it must be cheap and must never hurt the agent: it
+//! reads stdin with a deadline and a size cap, writes only for managed workers
+//! (a `<sid>.meta` exists, or it is told who the worker is and registers it),
+//! prints nothing, and always exits 0.
+
+use crate::event::{Event, EventKind};
+use crate::eventlog::EventLog;
+use crate::workerdir::WorkerDir;
+use crate::worker::{read_meta, write_meta, Meta};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use serde_json::{Map, Value};
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// A hook that never sees EOF must not linger (v1's leak of thousands of
+/// processes came from an unbounded read).
+pub const STDIN_DEADLINE: Duration = Duration::from_secs(5);
+/// Payloads above this are read through but only their head is kept; the
+/// fields we need come first.
+pub const STDIN_CAP: usize = 8 * 1024 * 1024;
+
+/// Who the worker is, for harnesses that mint their own session id (Codex):
+/// their hook command carries `TMUX_NAME CWD WORKER_DIR [HARNESS]`.
+#[derive(Debug, PartialEq)]
+pub struct Identity {
+    pub tmux_name: String,
+    pub cwd: String,
+    pub worker_dir: PathBuf,
+    pub harness: String,
+}
+
+impl Identity {
+    pub fn from_args(args: &[String]) -> Option<Identity> {
+        match args {
+            [name, cwd, dir, rest @ ..] if rest.len() <= 1 => Some(Identity {
+                tmux_name: name.clone(),
+                cwd: cwd.clone(),
+                worker_dir: PathBuf::from(dir),
+                harness: rest.first().cloned().unwrap_or_else(|| "codex".into()),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Read stdin until EOF, the deadline, or the cap (after which the rest is
+/// drained and dropped, so the writer is never blocked on a full pipe).
+/// Returns the bytes kept and whether the payload was cut.
+pub fn read_stdin_bounded(deadline: Duration, cap: usize) -> (Vec<u8>, bool) {
+    let until = Instant::now() + deadline;
+    let stdin = std::io::stdin();
+    let mut lock = stdin.lock();
+    let mut kept = Vec::new();
+    let mut cut = false;
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return (kept, true);
+        }
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+            Ok(0) => return (kept, true),
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return (kept, cut),
+        }
+        match lock.read(&mut chunk) {
+            Ok(0) => return (kept, cut),
+            Ok(n) => {
+                let room = cap.saturating_sub(kept.len());
+                kept.extend_from_slice(&chunk[..n.min(room)]);
+                cut |= n > room;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return (kept, cut),
+        }
+    }
+}
+
+/// The payload's top-level object. A payload cut by the cap does not parse,
+/// so its leading string fields are recovered one by one.
+pub fn parse_payload(bytes: &[u8], cut: bool) -> Option<Map<String, Value>> {
+    if let Ok(Value::Object(m)) = serde_json::from_slice(bytes) {
+        return Some(m);
+    }
+    if !cut {
+        return None;
+    }
+    let mut m = Map::new();
+    for key in ["session_id", "transcript_path", "cwd", "hook_event_name", "tool_name"] {
+        if let Some(v) = leading_string_field(bytes, key) {
+            m.insert(key.into(), Value::String(v));
+        }
+    }
+    m.contains_key("session_id").then_some(m)
+}
+
+/// `"key":"value"` at the top level of a JSON prefix. Good enough for the
+/// fields that precede the bulky ones; never used on a payload that parsed.
+fn leading_string_field(bytes: &[u8], key: &str) -> Option<String> {
+    let needle = format!("\"{key}\":");
+    let at = memchr::memmem::find(bytes, needle.as_bytes())? + needle.len();
+    let rest = &bytes[at..];
+    let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    let mut de = serde_json::Deserializer::from_slice(&rest[start..]).into_iter::<String>();
+    de.next()?.ok()
+}
+
+/// Handle one payload. Returns the event appended, if any.
+pub fn handle(payload: &Map<String, Value>, identity: Option<&Identity>) -> Option<Event> {
+    let sid = payload.get("session_id")?.as_str()?;
+    // A session id becomes a file name: hold it to the worker-name charset.
+    crate::name::validate(sid).ok()?;
+    let kind = EventKind::from_hook(payload.get("hook_event_name")?.as_str()?)?;
+    let dir = match identity {
+        Some(id) => WorkerDir::at(id.worker_dir.clone()).ok()?,
+        None => WorkerDir::from_env().ok()?,
+    };
+    if read_meta(&dir, sid).ok()?.is_none() {
+        let id = identity?;
+        register(&dir, sid, id, payload)?;
+    }
+    let ev = Event::from_payload(kind, crate::time::now_iso(), payload);
+    EventLog::new(dir.events_path(sid)).append(&ev).ok()?;
+    Some(ev)
+}
+
+/// Write the meta of a worker whose harness minted its own id. Two hooks may
+/// race here (SessionStart and UserPromptSubmit); both write the same meta by
+/// rename, so either wins whole.
+fn register(dir: &WorkerDir, sid: &str, id: &Identity, payload: &Map<String, Value>) -> Option<()> {
+    crate::name::validate(&id.tmux_name).ok()?;
+    // Only a worker csd launched (its marker is there) may register; a stray
+    // Codex run with our hook config must not invent workers.
+    if !dir.harness_marker_path(&id.tmux_name).exists() {
+        return None;
+    }
+    let mut meta = Meta::new(&id.tmux_name, sid, &id.cwd, &id.harness);
+    if let Some(t) = payload.get("transcript_path").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        meta.extra.insert("transcript_path".into(), t.into());
+    }
+    if let Ok(s) = std::env::var("CSD_TMUX_SOCKET") {
+        if !s.is_empty() {
+            meta.extra.insert("tmux_socket".into(), s.into());
+        }
+    }
+    meta.extra.insert("registered_at".into(), crate::time::now_iso().into());
+    write_meta(dir, &meta).ok()
+}

@@ -1,0 +1,71 @@
+//! Worker names: checked once, before they reach tmux or the file system.
+
+use crate::error::{usage, Result};
+
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Accept letters, digits, `_`, `-` and `.`; no leading `-` (it would read as
+/// an option to tmux); no `.` or `..` alone (they are directories); at most 64
+/// bytes. Anything else is a usage error (exit 2).
+pub fn validate(name: &str) -> Result<&str> {
+    let bad = |why: &str| usage(format!("invalid worker name '{}': {why}", printable(name)));
+    if name.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(bad("longer than 64 bytes"));
+    }
+    if name.starts_with('-') {
+        return Err(bad("it starts with '-'"));
+    }
+    if name == "." || name == ".." {
+        return Err(bad("it is a directory name"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        return Err(bad(&format!(
+            "'{}' is not allowed (use letters, digits, '_', '-', '.')",
+            c.escape_default()
+        )));
+    }
+    Ok(name)
+}
+
+/// tmux turns `.` in a session name into `_`; we name the session the way tmux
+/// will, so `has-session` and targets find it.
+pub fn tmux_session(name: &str) -> String {
+    name.replace('.', "_")
+}
+
+/// A name for an error message: control characters escaped, length bounded.
+pub fn printable(s: &str) -> String {
+    let mut out: String = s.chars().take(80).flat_map(|c| c.escape_debug()).collect();
+    if s.chars().count() > 80 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_charset() {
+        for n in ["w1", "a.b", "A_b-9", "x", &"a".repeat(64)] {
+            assert!(validate(n).is_ok(), "{n}");
+        }
+    }
+
+    #[test]
+    fn rejects_hostile_names() {
+        for n in [
+            "", "-t", "a b", "a;b", "a/b", "../x", "..", ".", "a:b", "$(x)", "a\nb", "é",
+            &"a".repeat(65),
+        ] {
+            assert!(validate(n).is_err(), "{n:?}");
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Waking on change instead of polling: inotify on an events file (and on its
+//! directory until the file exists), a pidfd for a worker's pane process, and
+//! stdout for a reader that went away.
+
+use crate::error::{Context, Result};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Why `Watch::wait` returned.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// Something happened to the file or its directory: read again.
+    Changed,
+    /// The deadline (or the tick) passed with nothing to report.
+    Timeout,
+    /// The watched process exited.
+    ProcessExited,
+    /// Our stdout is a pipe whose reader has gone.
+    OutputClosed,
+}
+
+pub struct Watch {
+    inotify: Inotify,
+    file: PathBuf,
+    file_wd: Option<WatchDescriptor>,
+    pidfd: Option<OwnedFd>,
+    watch_stdout: bool,
+}
+
+impl Watch {
+    /// Watch `file`; until it exists, watch its directory for its creation.
+    pub fn new(file: &Path) -> Result<Watch> {
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+            .map_err(|e| std::io::Error::from(e))
+            .context(|| "starting inotify".into())?;
+        let dir = file.parent().unwrap_or(Path::new("."));
+        inotify
+            .add_watch(
+                dir,
+                AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_DELETE,
+            )
+            .map_err(std::io::Error::from)
+            .context(|| format!("watching {}", dir.display()))?;
+        let mut w = Watch { inotify, file: file.to_path_buf(), file_wd: None, pidfd: None, watch_stdout: false };
+        w.watch_file();
+        Ok(w)
+    }
+
+    /// (Re)arm the watch on the file itself; a no-op while it does not exist.
+    fn watch_file(&mut self) {
+        let flags = AddWatchFlags::IN_MODIFY
+            | AddWatchFlags::IN_DELETE_SELF
+            | AddWatchFlags::IN_MOVE_SELF
+            | AddWatchFlags::IN_ATTRIB;
+        if let Ok(wd) = self.inotify.add_watch(&self.file, flags) {
+            self.file_wd = Some(wd);
+        }
+    }
+
+    /// Also wake when process `pid` exits (a worker's pane process).
+    pub fn with_process(mut self, pid: i32) -> Watch {
+        self.pidfd = pidfd_open(pid);
+        self
+    }
+
+    /// Also wake when stdout is a pipe and its reader closes it, so a follower
+    /// in `… | head -1` ends without waiting for one more event.
+    pub fn with_stdout(mut self) -> Watch {
+        self.watch_stdout = true;
+        self
+    }
+
+    /// Block until something changes, the process exits, stdout closes, or
+    /// `until` passes (`None`: no deadline).
+    pub fn wait(&mut self, until: Option<Instant>) -> Result<Wake> {
+        loop {
+            let timeout = match until {
+                None => PollTimeout::NONE,
+                Some(t) => {
+                    let left = t.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(Wake::Timeout);
+                    }
+                    // Round up so we do not wake a hair early and spin.
+                    let ms = left.as_millis().saturating_add(1).min(i32::MAX as u128) as i32;
+                    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+                }
+            };
+            let stdout = std::io::stdout();
+            let stdout_fd: BorrowedFd<'_> = stdout.as_fd();
+            let mut fds = vec![PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN)];
+            if let Some(p) = &self.pidfd {
+                fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+            }
+            let stdout_slot = self.watch_stdout.then(|| {
+                // POLLERR/POLLHUP are reported whatever we ask for; asking for
+                // nothing keeps a writable pipe from waking us.
+                fds.push(PollFd::new(stdout_fd, PollFlags::empty()));
+                fds.len() - 1
+            });
+            match poll(&mut fds, timeout) {
+                Ok(0) => return Ok(Wake::Timeout),
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(std::io::Error::from(e)).context(|| "waiting for events".into()),
+            }
+            let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
+            if let Some(i) = stdout_slot {
+                if ready(i) {
+                    return Ok(Wake::OutputClosed);
+                }
+            }
+            if self.pidfd.is_some() && ready(1) {
+                return Ok(Wake::ProcessExited);
+            }
+            if ready(0) {
+                self.drain();
+                return Ok(Wake::Changed);
+            }
+            if until.is_some_and(|t| Instant::now() >= t) {
+                return Ok(Wake::Timeout);
+            }
+        }
+    }
+
+    /// Read the queued inotify events, re-arming the file watch when the file
+    /// appeared or was replaced.
+    fn drain(&mut self) {
+        let mut rearm = false;
+        while let Ok(events) = self.inotify.read_events() {
+            if events.is_empty() {
+                break;
+            }
+            for ev in events {
+                let about_file = ev.name.as_deref().is_some_and(|n| Some(n) == self.file.file_name());
+                if (about_file
+                    && ev.mask.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO))
+                    || ev.mask.contains(AddWatchFlags::IN_IGNORED)
+                {
+                    rearm = true;
+                }
+            }
+        }
+        if rearm || self.file_wd.is_none() {
+            self.watch_file();
+        }
+    }
+}
+
+/// A pollable handle on a process: readable once it exits. `None` when the
+/// kernel has no pidfd_open (before 5.3) or the process is already gone; the
+/// caller then falls back to checking tmux on a tick.
+pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1;
+    // no memory is shared with the kernel.
+    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the syscall returned a fresh descriptor that nothing else owns.
+    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// How often a waiter double-checks that the worker's tmux session is still
+/// there, for the cases a pidfd cannot see (a pane process that survives its
+/// session being killed). Events still wake the waiter at once.
+pub const LIVENESS_TICK: Duration = Duration::from_secs(2);

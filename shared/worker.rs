@@ -1,0 +1,198 @@
+//! A worker: its meta (`<sid>.meta`), its event log and its tmux session.
+
+use crate::error::{usage, Error, Result};
+use crate::event::EventKind;
+use crate::eventlog::EventLog;
+use crate::tmux::Tmux;
+use crate::workerdir::{remove_if_present, remove_tree_if_present, WorkerDir};
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+
+/// What `<sid>.meta` holds. The four named fields are v4's; anything else
+/// (`started_at`, `invocation`, `transcript_path`, `tmux_socket`, …) is kept
+/// as it was read so a rewrite never drops another tool's field.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Meta {
+    pub tmux_name: String,
+    pub session_id: String,
+    pub cwd: String,
+    pub harness: String,
+    pub extra: Map<String, Value>,
+}
+
+impl Meta {
+    pub fn new(tmux_name: &str, session_id: &str, cwd: &str, harness: &str) -> Meta {
+        Meta {
+            tmux_name: tmux_name.into(),
+            session_id: session_id.into(),
+            cwd: cwd.into(),
+            harness: harness.into(),
+            extra: Map::new(),
+        }
+    }
+
+    pub fn parse(bytes: &[u8]) -> Option<Meta> {
+        let Value::Object(mut m) = serde_json::from_slice(bytes).ok()? else { return None };
+        let mut take = |k: &str| match m.remove(k) {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        };
+        let tmux_name = take("tmux_name")?;
+        let session_id = take("session_id")?;
+        let cwd = take("cwd").unwrap_or_default();
+        // Metas from before the harness field were all Claude workers.
+        let harness = take("harness").unwrap_or_else(|| "claude".into());
+        Some(Meta { tmux_name, session_id, cwd, harness, extra: m })
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut m = Map::new();
+        m.insert("tmux_name".into(), self.tmux_name.clone().into());
+        m.insert("session_id".into(), self.session_id.clone().into());
+        m.insert("cwd".into(), self.cwd.clone().into());
+        m.insert("harness".into(), self.harness.clone().into());
+        for (k, v) in &self.extra {
+            m.insert(k.clone(), v.clone());
+        }
+        serde_json::to_vec(&Value::Object(m)).expect("a JSON value always serializes")
+    }
+
+    pub fn extra_str(&self, key: &str) -> Option<&str> {
+        self.extra.get(key).and_then(Value::as_str)
+    }
+
+    /// The tmux server the worker was launched on; falls back to the
+    /// environment's for metas that do not say (v4's, or the default server).
+    pub fn tmux(&self) -> Result<Tmux> {
+        match self.extra_str("tmux_socket") {
+            Some(s) => Tmux::with_socket(Some(s.to_string())),
+            None => Tmux::from_env(),
+        }
+    }
+}
+
+/// What `status` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Idle,
+    Working,
+    Terminated,
+    Gone,
+    Unknown,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Idle => "idle",
+            Status::Working => "working",
+            Status::Terminated => "terminated",
+            Status::Gone => "gone",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    pub fn after(kind: EventKind) -> Status {
+        match kind {
+            EventKind::SessionEnd => Status::Terminated,
+            EventKind::UserPromptSubmit | EventKind::PreToolUse | EventKind::PostToolUse => Status::Working,
+            EventKind::Stop | EventKind::SessionStart => Status::Idle,
+        }
+    }
+}
+
+pub struct Worker {
+    pub dir: WorkerDir,
+    pub meta: Meta,
+}
+
+impl Worker {
+    /// Find a worker by tmux name or by session id.
+    pub fn resolve(dir: &WorkerDir, name_or_sid: &str) -> Result<Worker> {
+        crate::name::validate(name_or_sid)?;
+        if let Some(meta) = read_meta(dir, name_or_sid)? {
+            return Ok(Worker { dir: dir.clone(), meta });
+        }
+        list_metas(dir)?
+            .into_iter()
+            .find(|m| m.tmux_name == name_or_sid)
+            .map(|meta| Worker { dir: dir.clone(), meta })
+            .ok_or_else(|| Error::no_worker(name_or_sid))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.meta.tmux_name
+    }
+
+    pub fn events(&self) -> EventLog {
+        EventLog::new(self.dir.events_path(&self.meta.session_id))
+    }
+
+    pub fn meta_path(&self) -> PathBuf {
+        self.dir.meta_path(&self.meta.session_id)
+    }
+
+    pub fn tmux(&self) -> Result<Tmux> {
+        self.meta.tmux()
+    }
+
+    pub fn is_alive(&self) -> Result<bool> {
+        Ok(self.tmux()?.has_session(self.name()))
+    }
+
+    /// gone when its tmux session is; otherwise what its last event says.
+    pub fn status(&self) -> Result<Status> {
+        if !self.is_alive()? {
+            return Ok(Status::Gone);
+        }
+        Ok(match self.events().last()? {
+            Some((kind, _)) => Status::after(kind),
+            None => Status::Unknown,
+        })
+    }
+
+    /// Remove everything csd keeps for this worker: meta, events, shim,
+    /// harness marker and per-worker home.
+    pub fn remove_state(&self) -> Result<()> {
+        remove_state(&self.dir, Some(&self.meta.session_id), self.name())
+    }
+}
+
+pub fn remove_state(dir: &WorkerDir, sid: Option<&str>, name: &str) -> Result<()> {
+    if let Some(sid) = sid {
+        remove_if_present(&dir.meta_path(sid))?;
+        remove_if_present(&dir.events_path(sid))?;
+    }
+    remove_if_present(&dir.shim_path(name))?;
+    remove_if_present(&dir.harness_marker_path(name))?;
+    remove_tree_if_present(&dir.home_path(name))
+}
+
+/// The meta for session id `sid`, if there is a readable one.
+pub fn read_meta(dir: &WorkerDir, sid: &str) -> Result<Option<Meta>> {
+    match std::fs::read(dir.meta_path(sid)) {
+        Ok(bytes) => Ok(Meta::parse(&bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::Io(format!("reading {}", dir.meta_path(sid).display()), e)),
+    }
+}
+
+pub fn write_meta(dir: &WorkerDir, meta: &Meta) -> Result<()> {
+    if meta.session_id.is_empty() || crate::name::validate(&meta.session_id).is_err() {
+        return Err(usage(format!("refusing to write a meta for session id '{}'", meta.session_id.escape_debug())));
+    }
+    dir.write_atomic(&dir.meta_path(&meta.session_id), &meta.to_json(), 0o600)
+}
+
+/// Every readable meta in the dir, sorted by tmux name. A meta that does not
+/// parse is skipped, not fatal: one bad file must not hide every worker.
+pub fn list_metas(dir: &WorkerDir) -> Result<Vec<Meta>> {
+    let mut metas: Vec<Meta> = dir
+        .entries()?
+        .into_iter()
+        .filter_map(|f| f.strip_suffix(".meta").map(str::to_string))
+        .filter_map(|sid| read_meta(dir, &sid).ok().flatten())
+        .collect();
+    metas.sort_by(|a, b| a.tmux_name.cmp(&b.tmux_name));
+    Ok(metas)
+}
