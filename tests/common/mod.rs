@@ -1,0 +1,196 @@
+//! The test harness every integration test shares: a private worker dir, a
+//! private tmux server, the real csd binaries, and (for the end-to-end tests)
+//! a loopback-only network namespace.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// The directory cargo put the csd binaries in.
+pub fn bin_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_csd")).parent().unwrap().to_path_buf()
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
+/// The repository root (for fixtures and the pinned harness CLIs).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One test's world: its own worker dir, tmux server and HOME.
+pub struct TestEnv {
+    pub tmp: tempfile::TempDir,
+    pub worker_dir: PathBuf,
+    pub socket: String,
+    pub home: PathBuf,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let tmp = tempfile::Builder::new().prefix("csd-test-").tempdir().unwrap();
+        let worker_dir = tmp.path().join("workers");
+        std::fs::create_dir(&worker_dir).unwrap();
+        std::fs::set_permissions(&worker_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        let home = tmp.path().join("home");
+        std::fs::create_dir(&home).unwrap();
+        let socket = format!("csdt{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        TestEnv { tmp, worker_dir, socket, home }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// A csd binary with this world's environment.
+    pub fn cmd(&self, name: &str) -> Command {
+        let mut c = Command::new(bin(name));
+        self.apply_env(&mut c);
+        c
+    }
+
+    pub fn apply_env(&self, c: &mut Command) {
+        c.env("CSD_WORKER_DIR", &self.worker_dir)
+            .env("CSD_TMUX_SOCKET", &self.socket)
+            .env("HOME", &self.home)
+            .env("LC_ALL", "C")
+            .env("TZ", "UTC")
+            .env_remove("TMUX")
+            .stdin(Stdio::null());
+    }
+
+    /// Run a csd binary to completion.
+    pub fn run<I, S>(&self, name: &str, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.cmd(name).args(args).output().unwrap()
+    }
+
+    /// Run a csd binary with `input` on stdin.
+    pub fn run_stdin<I, S>(&self, name: &str, args: I, input: &[u8]) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        use std::io::Write;
+        let mut child = self
+            .cmd(name)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// tmux on this world's private server.
+    pub fn tmux(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-L").arg(&self.socket).env_remove("TMUX").stdin(Stdio::null());
+        c
+    }
+
+    pub fn tmux_ok<I, S>(&self, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let out = self.tmux().args(args).output().unwrap();
+        assert!(out.status.success(), "tmux failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn has_session(&self, name: &str) -> bool {
+        self.tmux().args(["has-session", "-t", &format!("={name}")]).status().unwrap().success()
+    }
+
+    /// Register a worker by hand, as launch would: meta + a tmux session
+    /// running `argv`.
+    pub fn fake_worker(&self, name: &str, sid: &str, argv: &[&str]) {
+        let meta = serde_json::json!({
+            "tmux_name": name, "session_id": sid, "cwd": self.path(), "harness": "claude",
+            "tmux_socket": self.socket,
+        });
+        std::fs::write(self.worker_dir.join(format!("{sid}.meta")), meta.to_string()).unwrap();
+        if !argv.is_empty() {
+            self.tmux_ok(["new-session", "-d", "-s", name, "--"].iter().copied().chain(argv.iter().copied()));
+        }
+    }
+
+    pub fn events_path(&self, sid: &str) -> PathBuf {
+        self.worker_dir.join(format!("{sid}.events.jsonl"))
+    }
+
+    /// Feed a hook payload through the real csd-hook.
+    pub fn hook(&self, payload: &serde_json::Value) -> Output {
+        self.run_stdin("csd-hook", [] as [&str; 0], payload.to_string().as_bytes())
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let _ = self.tmux().arg("kill-server").stderr(Stdio::null()).status();
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Assert an exit status, showing the output when it is wrong.
+#[track_caller]
+pub fn assert_code(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "exit status {:?}, wanted {code}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// Poll `f` until it returns Some or `timeout` passes (test scaffolding only).
+pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let until = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Move the calling thread into a new network namespace with only `lo`, up.
+///
+/// Everything the test then starts from this thread (the mock model server's
+/// thread, csd, tmux and the harness CLI under it) inherits the namespace, so
+/// a real harness CLI has no route to anything but 127.0.0.1. Needs root (CI
+/// runs as root); fails the test, never skips it, when that is not possible.
+pub fn isolate_network() {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+        .expect("unshare(CLONE_NEWNET) failed: the end-to-end tests need root to isolate the network");
+    let st = Command::new("ip").args(["link", "set", "lo", "up"]).status().expect("running ip");
+    assert!(st.success(), "ip link set lo up failed");
+    let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    let links = String::from_utf8_lossy(&links.stdout);
+    assert_eq!(links.lines().count(), 1, "expected only lo in the namespace, got:\n{links}");
+}
