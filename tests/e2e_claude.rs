@@ -30,21 +30,30 @@ fn claude_cli() -> PathBuf {
     cli
 }
 
-/// The environment a worker's CLI needs: the mock as its API, no telemetry,
-/// no update checks, no other traffic, and leave to bypass permissions as root.
+/// The environment a worker's CLI needs: the mock as its API, and every
+/// switch 2.1.197 has for telemetry, update checks, feature-flag fetches and
+/// the official-marketplace clone turned off (the netns would block them
+/// anyway; this keeps them from being tried). IS_SANDBOX=1 lets root skip
+/// permission prompts.
 fn claude_env(mock: &MockAnthropic) -> Vec<(&'static str, String)> {
-    vec![
-        ("ANTHROPIC_BASE_URL", mock.base_url()),
-        ("ANTHROPIC_API_KEY", API_KEY.into()),
-        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()),
-        ("DISABLE_AUTOUPDATER", "1".into()),
-        ("DISABLE_TELEMETRY", "1".into()),
-        ("DISABLE_ERROR_REPORTING", "1".into()),
-        ("DISABLE_BUG_COMMAND", "1".into()),
-        ("CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY", "1".into()),
-        ("CLAUDE_CODE_DISABLE_TERMINAL_TITLE", "1".into()),
-        ("IS_SANDBOX", "1".into()),
-    ]
+    let mut env = vec![("ANTHROPIC_BASE_URL", mock.base_url()), ("ANTHROPIC_API_KEY", API_KEY.to_string())];
+    for switch in [
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+        "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL",
+        "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY",
+        "CLAUDE_CODE_DISABLE_TERMINAL_TITLE",
+        "DISABLE_AUTOUPDATER",
+        "DISABLE_UPDATES",
+        "DISABLE_TELEMETRY",
+        "DISABLE_ERROR_REPORTING",
+        "DISABLE_GROWTHBOOK",
+        "DISABLE_INSTALLATION_CHECKS",
+        "DISABLE_BUG_COMMAND",
+        "IS_SANDBOX",
+    ] {
+        env.push((switch, "1".to_string()));
+    }
+    env
 }
 
 /// A throwaway HOME where onboarding is done and the mock's API key approved,
@@ -59,6 +68,11 @@ fn seed_home(home: &Path) {
         "autoUpdates": false,
     });
     std::fs::write(home.join(".claude.json"), config.to_string()).unwrap();
+}
+
+/// PATH with the csd binaries under test first, as `make install` would have it.
+fn path_with_csd() -> String {
+    format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default())
 }
 
 fn new_session_id() -> String {
@@ -99,9 +113,10 @@ fn pid_alive(pid: i32) -> bool {
         && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
 }
 
-/// The recipe itself, without csd: the real CLI in a tmux pane, hooks through
-/// the real csd-hook, the trust dialog answered, a prompt that makes the mock
-/// call Bash, and `/exit`. When this passes and the csd flow fails, csd is wrong.
+/// The recipe itself, without csd: the real CLI in a tmux pane with the
+/// repository's own plugin (hooks run `csd-hook` from PATH), the trust dialog
+/// answered, a prompt that makes the mock call Bash, and `/exit`. When this
+/// passes and the csd flow fails, csd is wrong.
 #[test]
 fn the_real_cli_runs_a_tool_turn_against_the_mock() {
     let cli = claude_cli();
@@ -111,22 +126,6 @@ fn the_real_cli_runs_a_tool_turn_against_the_mock() {
     seed_home(&env.home);
     let project = env.path().join("project");
     std::fs::create_dir(&project).unwrap();
-
-    let plugin = env.path().join("plugin");
-    std::fs::create_dir_all(plugin.join(".claude-plugin")).unwrap();
-    std::fs::create_dir_all(plugin.join("hooks")).unwrap();
-    std::fs::write(
-        plugin.join(".claude-plugin/plugin.json"),
-        json!({"name": "csd-probe", "version": "0.0.0", "description": "hooks for the e2e probe"}).to_string(),
-    )
-    .unwrap();
-    let hook = json!([{"matcher": "*", "hooks": [{"type": "command", "command": bin("csd-hook")}]}]);
-    let events_hooks: serde_json::Map<String, Value> =
-        ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"]
-            .iter()
-            .map(|e| (e.to_string(), hook.clone()))
-            .collect();
-    std::fs::write(plugin.join("hooks/hooks.json"), json!({"hooks": events_hooks}).to_string()).unwrap();
 
     let sid = new_session_id();
     let meta = json!({"tmux_name": "probe", "session_id": sid, "cwd": project, "harness": "claude"});
@@ -141,7 +140,9 @@ fn the_real_cli_runs_a_tool_turn_against_the_mock() {
         new_session.arg("-e").arg(format!("{k}={v}"));
     }
     new_session.arg("--").arg(&cli).args(["--session-id", &sid, "--dangerously-skip-permissions", "--plugin-dir"]);
-    new_session.arg(&plugin);
+    new_session.arg(repo());
+    // tmux 3.3 gives a new session the *client's* PATH and ignores `-e PATH=`.
+    new_session.env("PATH", path_with_csd());
     let started = Instant::now();
     assert!(new_session.status().unwrap().success());
     let pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=probe:", "#{pane_pid}"]).trim().parse().unwrap();
@@ -232,4 +233,36 @@ fn the_mock_answers_by_the_prompts_directives() {
     assert!(streamed.trim_end().ends_with("data: {\"type\":\"message_stop\"}"), "{streamed}");
     assert_eq!(mock.count(), 2);
     assert!(MockAnthropic::busy_time(&mock.requests()) < Duration::from_secs(5));
+}
+
+/// The plugin this repository ships passes the real CLI's own validator, as a
+/// marketplace (the repository root) and as a plugin.
+#[test]
+fn the_packaged_plugin_passes_claude_plugin_validate() {
+    let cli = claude_cli();
+    isolate_network();
+    let env = TestEnv::new();
+    let plugin_only = env.path().join("csd");
+    for part in [".claude-plugin", "hooks", "skills/driving-claude-code-sessions"] {
+        std::fs::create_dir_all(plugin_only.join(part)).unwrap();
+    }
+    for file in [".claude-plugin/plugin.json", "hooks/hooks.json", "skills/driving-claude-code-sessions/SKILL.md"] {
+        std::fs::copy(repo().join(file), plugin_only.join(file)).unwrap();
+    }
+    for (target, what) in [(repo(), "marketplace"), (plugin_only, "plugin")] {
+        let out = std::process::Command::new(&cli)
+            .args(["plugin", "validate"])
+            .arg(&target)
+            .env("HOME", &env.home)
+            .env("DISABLE_AUTOUPDATER", "1")
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+        assert!(stdout(&out).contains(&format!("Validating {what} manifest")), "{}", stdout(&out));
+        assert!(stdout(&out).contains("Validation passed"), "{}", stdout(&out));
+    }
+    let hooks: Value = serde_json::from_slice(&std::fs::read(repo().join("hooks/hooks.json")).unwrap()).unwrap();
+    let events: Vec<&String> = hooks["hooks"].as_object().unwrap().keys().collect();
+    assert_eq!(events, ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"]);
 }
