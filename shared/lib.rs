@@ -6,13 +6,17 @@
 //! the exit-code contract (`error`, `cli`).
 
 pub mod cli;
+pub mod consent;
+pub mod diag;
 pub mod error;
 pub mod harness;
 pub mod event;
 pub mod eventlog;
 pub mod hook;
 pub mod knobs;
+pub mod launch;
 pub mod name;
+pub mod submit;
 pub mod time;
 pub mod wait;
 pub mod tmux;
