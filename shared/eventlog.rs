@@ -146,8 +146,7 @@ impl EventLog {
             let take = CHUNK.min(pos as usize);
             pos -= take as u64;
             let mut chunk = vec![0u8; take + buf.len()];
-            f.read_exact_at(&mut chunk[..take], pos)
-                .context(|| format!("reading {}", self.path.display()))?;
+            f.read_exact_at(&mut chunk[..take], pos).context(|| format!("reading {}", self.path.display()))?;
             chunk[take..].copy_from_slice(&buf);
             buf = chunk;
         }
