@@ -19,11 +19,19 @@ use crate::turn::Turn;
 use crate::worker::Worker;
 use serde_json::Value;
 use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// How one harness records a session, line by line. Where the file is, is
 /// the harness's business (`Harness::transcript_path`).
 pub trait Format: Sync {
+    /// A cheap look at a raw line before it is parsed: false when it cannot
+    /// possibly open a turn. Only a speed-up for transcripts with no prompt
+    /// near their end; the default parses every line.
+    fn may_open_turn(&self, _raw: &[u8]) -> bool {
+        true
+    }
+
     /// Does this line hold the prompt that opens a turn?
     fn opens_turn(&self, line: &Value) -> bool;
 
@@ -66,6 +74,10 @@ pub fn last_turn(worker: &Worker) -> Result<Turn> {
 
 /// The last turn of the transcript at `path`: None when it has none yet.
 /// A missing file is an error that names it.
+///
+/// Two passes over the last turn only: backwards to find the line that opens
+/// it, then forwards from there, so memory holds one line at a time and the
+/// turn, never the transcript.
 pub fn read_last_turn(path: &Path, format: &dyn Format) -> Result<Option<Turn>> {
     let file = match File::open(path) {
         Ok(f) => f,
@@ -75,24 +87,35 @@ pub fn read_last_turn(path: &Path, format: &dyn Format) -> Result<Option<Turn>> 
         Err(e) => return Err(Error::Io(format!("opening session log {}", path.display()), e)),
     };
     let what = || format!("reading session log {}", path.display());
-    let mut lines = RevLines::new(file).context(what)?;
-    // Newest first; lines that are not JSON (garbage, a torn write) are skipped.
-    let mut newest_first: Vec<Value> = Vec::new();
-    let mut opened = false;
+    let mut lines = RevLines::new(file.try_clone().context(what)?).context(what)?;
+    // Read no further than the last complete line: a torn one is a write in progress.
+    let end = lines.end();
+    let mut start = None;
     while let Some(line) = lines.next_line().context(what)? {
-        let Ok(value) = serde_json::from_slice::<Value>(line) else { continue };
-        opened = format.opens_turn(&value);
-        newest_first.push(value);
-        if opened {
+        if format.may_open_turn(line) && serde_json::from_slice::<Value>(line).is_ok_and(|v| format.opens_turn(&v)) {
+            start = Some(lines.offset());
             break;
         }
     }
-    if !opened && !format.whole_file_is_a_turn() {
-        return Ok(None);
-    }
+    let start = match start {
+        Some(at) => at,
+        None if format.whole_file_is_a_turn() => 0,
+        None => return Ok(None),
+    };
     let mut turn = Turn::default();
-    for value in newest_first.iter().rev() {
-        format.add_line(value, &mut turn);
+    let mut reader = BufReader::new(file);
+    reader.seek(SeekFrom::Start(start)).context(what)?;
+    let mut reader = reader.take(end - start);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).context(what)? == 0 {
+            break;
+        }
+        // Lines that are not JSON (garbage, a torn write) are skipped.
+        if let Ok(value) = serde_json::from_slice::<Value>(&line) {
+            format.add_line(&value, &mut turn);
+        }
     }
     Ok((!turn.is_empty()).then_some(turn))
 }
