@@ -266,3 +266,181 @@ fn the_packaged_plugin_passes_claude_plugin_validate() {
     let events: Vec<&String> = hooks["hooks"].as_object().unwrap().keys().collect();
     assert_eq!(events, ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"]);
 }
+
+/// A csd world around the real CLI: consent given, the mock as the model, an
+/// untrusted project (csd-launch must answer the trust dialog itself).
+struct Flow {
+    // Dropped in this order: the CLI process, then the tmux server, then the mock.
+    reaper: KillOnDrop,
+    env: TestEnv,
+    mock: MockAnthropic,
+    cli: PathBuf,
+    project: PathBuf,
+}
+
+impl Flow {
+    /// Call on a thread that already ran `isolate_network()`.
+    fn new(cli: PathBuf) -> Flow {
+        let mock = MockAnthropic::start(Config::claude());
+        let env = TestEnv::new();
+        seed_home(&env.home);
+        let project = env.path().join("project");
+        std::fs::create_dir(&project).unwrap();
+        let consent = env.run_stdin("csd-launch", ["--grant-consent"], b"yes\n");
+        assert_code(&consent, 0);
+        Flow { reaper: KillOnDrop(None), env, mock, cli, project }
+    }
+
+    /// A csd binary with the worker's environment: csd-launch starts this
+    /// world's tmux server, whose environment every pane then inherits.
+    fn cmd(&self, name: &str) -> std::process::Command {
+        let mut c = self.env.cmd(name);
+        c.env("CSD_CLAUDE_BIN", &self.cli).env("PATH", path_with_csd());
+        for (k, v) in claude_env(&self.mock) {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn run(&self, name: &str, args: &[&str]) -> std::process::Output {
+        self.cmd(name).args(args).output().unwrap()
+    }
+
+    /// csd-launch NAME; returns the shim path and the time to ready.
+    fn launch(&mut self, name: &str) -> (PathBuf, Duration) {
+        let started = Instant::now();
+        let out = self.cmd("csd-launch").arg(name).arg(&self.project).output().unwrap();
+        let took = started.elapsed();
+        assert_code(&out, 0);
+        let pid = self.env.tmux_ok(["display-message", "-p", "-t", &format!("={name}:"), "#{pane_pid}"]);
+        self.reaper = KillOnDrop(Some(pid.trim().parse().unwrap()));
+        (PathBuf::from(stdout(&out).trim()), took)
+    }
+
+    /// csd-send --converse; returns the reply, the wall time and the mock's
+    /// share of it (arrival of its first request to the end of its last answer).
+    fn converse(&self, name: &str, prompt: &str) -> (String, Duration, Duration) {
+        let baseline = self.mock.count();
+        let started = Instant::now();
+        let out = self.run("csd-send", &["--converse", name, prompt, "60"]);
+        let took = started.elapsed();
+        assert_code(&out, 0);
+        let requests = self.mock.requests_since(baseline);
+        assert!(!requests.is_empty(), "the turn never reached the mock");
+        (stdout(&out), took, MockAnthropic::busy_time(&requests))
+    }
+
+    fn sid(&self, name: &str) -> String {
+        let out = self.run("csd-status", &["--session-id", name]);
+        assert_code(&out, 0);
+        stdout(&out).trim().to_string()
+    }
+}
+
+/// Processes whose command line mentions `needle` (the worker's session id
+/// is on its CLI's command line).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) && entry.file_name() != std::process::id().to_string().as_str() {
+            found.push(format!("{}: {cmdline}", entry.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Issue 3's end-to-end flow through the csd binaries with the real CLI:
+/// launch → converse with a Bash call → read-turn → read-events --type
+/// pre_tool_use → status idle → more converses → stop leaves nothing behind.
+#[test]
+fn csd_drives_the_real_claude_code_from_launch_to_stop() {
+    let cli = claude_cli();
+    isolate_network();
+    let mut flow = Flow::new(cli);
+    let (shim, ready_after) = flow.launch("e2e");
+    assert!(shim.ends_with("bin/e2e") && shim.exists(), "{}", shim.display());
+    let sid = flow.sid("e2e");
+    let pane_pid = flow.reaper.0.unwrap();
+
+    let prompt = "Please run this command for me.\nrun: echo csd-e2e-$((6 * 7))";
+    let (reply, tool_took, tool_model) = flow.converse("e2e", prompt);
+    assert!(reply.contains(anthropic::TOOL_OUTPUT_PREFIX) && reply.contains("csd-e2e-42"), "reply: {reply}");
+    let answers: Vec<Answer> = flow.mock.requests().into_iter().map(|r| r.answer).collect();
+    assert!(answers.contains(&Answer::AfterToolResult { output: "csd-e2e-42".into() }), "{answers:?}");
+
+    let turn = flow.run("csd-turn", &["e2e"]);
+    assert_code(&turn, 0);
+    let turn = stdout(&turn);
+    assert!(turn.contains("Bash"), "read-turn lacks the tool call:\n{turn}");
+    assert!(turn.contains("echo csd-e2e-$((6 * 7))"), "read-turn lacks the command:\n{turn}");
+    assert!(turn.contains("csd-e2e-42"), "read-turn lacks the output:\n{turn}");
+    assert!(turn.contains("run this command for me"), "read-turn lacks the prompt:\n{turn}");
+
+    let events = flow.run("csd-events", &["e2e", "--type", "pre_tool_use"]);
+    assert_code(&events, 0);
+    let calls: Vec<Value> = stdout(&events).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["event"], "pre_tool_use");
+    assert_eq!(calls[0]["tool"], "Bash");
+    assert_eq!(calls[0]["tool_input"]["command"], "echo csd-e2e-$((6 * 7))");
+
+    let status = flow.run("csd-status", &["e2e"]);
+    assert_code(&status, 0);
+    assert_eq!(stdout(&status).trim(), "idle");
+
+    // Text-only turns: the second converse of the issue, and two more to see
+    // the spread of csd's overhead.
+    let mut text_turns = Vec::new();
+    for n in 1..=3 {
+        let (reply, took, model) = flow.converse("e2e", &format!("Another question.\nsay: answer number {n}"));
+        if reply.trim() != format!("answer number {n}") {
+            std::thread::sleep(Duration::from_millis(500));
+            let turn = stdout(&flow.run("csd-turn", &["e2e"]));
+            let log = stdout(&flow.run("csd-events", &["e2e", "--last", "4"]));
+            panic!("converse {n} replied {reply:?}; half a second later read-turn shows:\n{turn}\nlast events:\n{log}");
+        }
+        text_turns.push((took, model));
+    }
+    let status = flow.run("csd-status", &["e2e"]);
+    assert_eq!(stdout(&status).trim(), "idle");
+    let kinds: Vec<String> = stdout(&flow.run("csd-events", &["e2e"]))
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].as_str().unwrap().to_string())
+        .collect();
+    let turn_ends = kinds.iter().filter(|k| *k == "stop").count();
+    assert_eq!(turn_ends, 4, "one stop per turn, no doubled hooks: {kinds:?}");
+
+    let stop = flow.run("csd-stop", &["e2e"]);
+    assert_code(&stop, 0);
+    let left: Vec<String> = std::fs::read_dir(&flow.env.worker_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(&sid) || n.starts_with("e2e"))
+        .collect();
+    assert!(left.is_empty(), "stop left state behind: {left:?}");
+    assert!(!shim.exists(), "stop left the shim");
+    assert!(!flow.env.worker_dir.join("homes/e2e").exists(), "stop left the worker's home");
+    assert!(!flow.env.has_session("e2e"), "stop left the tmux session");
+    assert!(!pid_alive(pane_pid), "stop left the claude process {pane_pid}");
+    assert_eq!(processes_mentioning(&sid), Vec::<String>::new(), "processes left behind");
+    assert_code(&flow.run("csd-status", &["e2e"]), 3);
+
+    eprintln!("e2e timings (claude {}, mock answering at once):", "2.1.197");
+    eprintln!("  launch to ready (csd-launch wall time, trust dialog included): {}", ms(ready_after));
+    eprintln!(
+        "  tool turn: converse {} = model {} + csd and CLI {}",
+        ms(tool_took),
+        ms(tool_model),
+        ms(tool_took - tool_model)
+    );
+    for (n, (took, model)) in text_turns.iter().enumerate() {
+        eprintln!("  text turn {}: converse {} = model {} + csd and CLI {}", n + 1, ms(*took), ms(*model), ms(*took - *model));
+    }
+}
