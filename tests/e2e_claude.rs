@@ -317,17 +317,29 @@ impl Flow {
         (PathBuf::from(stdout(&out).trim()), took)
     }
 
-    /// csd-send --converse; returns the reply, the wall time and the mock's
-    /// share of it (arrival of its first request to the end of its last answer).
-    fn converse(&self, name: &str, prompt: &str) -> (String, Duration, Duration) {
+    /// csd-send --converse, timed: the reply and where the time went.
+    fn converse(&self, name: &str, prompt: &str) -> (String, TurnTiming) {
         let baseline = self.mock.count();
+        let clock = EventClock::start(self.env.events_path(&self.sid(name)));
         let started = Instant::now();
         let out = self.run("csd-send", &["--converse", name, prompt, "60"]);
-        let took = started.elapsed();
+        let returned = Instant::now();
+        let seen = clock.stop();
         assert_code(&out, 0);
         let requests = self.mock.requests_since(baseline);
         assert!(!requests.is_empty(), "the turn never reached the mock");
-        (stdout(&out), took, MockAnthropic::busy_time(&requests))
+        let at = |kind: &str| seen.iter().find(|(_, k)| k == kind).map(|(t, _)| *t);
+        let timing = TurnTiming {
+            total: returned - started,
+            model: MockAnthropic::busy_time(&requests),
+            between_model_calls: (requests.last().unwrap().answered - requests[0].arrived)
+                .saturating_sub(MockAnthropic::busy_time(&requests)),
+            to_submitted: at("user_prompt_submit").map(|t| t - started),
+            submitted_to_model: at("user_prompt_submit").map(|t| requests[0].arrived.saturating_duration_since(t)),
+            model_to_stop: at("stop").map(|t| t.saturating_duration_since(requests.last().unwrap().answered)),
+            stop_to_return: at("stop").map(|t| returned - t),
+        };
+        (stdout(&out), timing)
     }
 
     fn sid(&self, name: &str) -> String {
@@ -351,6 +363,79 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
     found
 }
 
+/// Where one converse's time went. The event times are when the test saw
+/// each line land in the log (polled every millisecond).
+struct TurnTiming {
+    total: Duration,
+    /// The mock's own time: first request in to last answer out.
+    model: Duration,
+    /// The CLI between model calls (running the tool, sending its result).
+    between_model_calls: Duration,
+    /// csd-send pasting and pressing Enter until the UserPromptSubmit hook logged.
+    to_submitted: Option<Duration>,
+    /// The CLI from the prompt to its first model request.
+    submitted_to_model: Option<Duration>,
+    /// The CLI from the last answer to its Stop hook landing.
+    model_to_stop: Option<Duration>,
+    /// csd-send from the stop event to printing the reply and exiting.
+    stop_to_return: Option<Duration>,
+}
+
+impl std::fmt::Display for TurnTiming {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let opt = |d: Option<Duration>| d.map(ms).unwrap_or_else(|| "?".into());
+        write!(
+            f,
+            "converse {} = model {} + overhead {} (submit {}, CLI to model {}, CLI between model calls {}, \
+             CLI to Stop hook {}, stop to exit {})",
+            ms(self.total),
+            ms(self.model),
+            ms(self.total.saturating_sub(self.model)),
+            opt(self.to_submitted),
+            opt(self.submitted_to_model),
+            ms(self.between_model_calls),
+            opt(self.model_to_stop),
+            opt(self.stop_to_return)
+        )
+    }
+}
+
+/// Notes when each new event line lands in a worker's log.
+struct EventClock {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(Instant, String)>>,
+}
+
+impl EventClock {
+    fn start(log: PathBuf) -> EventClock {
+        let from = std::fs::metadata(&log).map(|m| m.len() as usize).unwrap_or(0);
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = done.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut seen, mut consumed) = (Vec::new(), from);
+            loop {
+                let finished = stop.load(std::sync::atomic::Ordering::SeqCst);
+                let bytes = std::fs::read(&log).unwrap_or_default();
+                while let Some(end) = bytes.get(consumed..).and_then(|rest| rest.iter().position(|&b| b == b'\n')) {
+                    let line: Value = serde_json::from_slice(&bytes[consumed..consumed + end]).unwrap_or(Value::Null);
+                    seen.push((Instant::now(), line["event"].as_str().unwrap_or("?").to_string()));
+                    consumed += end + 1;
+                }
+                if finished {
+                    return seen;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        EventClock { done, thread }
+    }
+
+    fn stop(self) -> Vec<(Instant, String)> {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
@@ -369,7 +454,7 @@ fn csd_drives_the_real_claude_code_from_launch_to_stop() {
     let pane_pid = flow.reaper.0.unwrap();
 
     let prompt = "Please run this command for me.\nrun: echo csd-e2e-$((6 * 7))";
-    let (reply, tool_took, tool_model) = flow.converse("e2e", prompt);
+    let (reply, tool_turn) = flow.converse("e2e", prompt);
     assert!(reply.contains(anthropic::TOOL_OUTPUT_PREFIX) && reply.contains("csd-e2e-42"), "reply: {reply}");
     let answers: Vec<Answer> = flow.mock.requests().into_iter().map(|r| r.answer).collect();
     assert!(answers.contains(&Answer::AfterToolResult { output: "csd-e2e-42".into() }), "{answers:?}");
@@ -398,14 +483,14 @@ fn csd_drives_the_real_claude_code_from_launch_to_stop() {
     // the spread of csd's overhead.
     let mut text_turns = Vec::new();
     for n in 1..=3 {
-        let (reply, took, model) = flow.converse("e2e", &format!("Another question.\nsay: answer number {n}"));
+        let (reply, timing) = flow.converse("e2e", &format!("Another question.\nsay: answer number {n}"));
         if reply.trim() != format!("answer number {n}") {
             std::thread::sleep(Duration::from_millis(500));
             let turn = stdout(&flow.run("csd-turn", &["e2e"]));
             let log = stdout(&flow.run("csd-events", &["e2e", "--last", "4"]));
             panic!("converse {n} replied {reply:?}; half a second later read-turn shows:\n{turn}\nlast events:\n{log}");
         }
-        text_turns.push((took, model));
+        text_turns.push(timing);
     }
     let status = flow.run("csd-status", &["e2e"]);
     assert_eq!(stdout(&status).trim(), "idle");
@@ -434,13 +519,8 @@ fn csd_drives_the_real_claude_code_from_launch_to_stop() {
 
     eprintln!("e2e timings (claude {}, mock answering at once):", "2.1.197");
     eprintln!("  launch to ready (csd-launch wall time, trust dialog included): {}", ms(ready_after));
-    eprintln!(
-        "  tool turn: converse {} = model {} + csd and CLI {}",
-        ms(tool_took),
-        ms(tool_model),
-        ms(tool_took - tool_model)
-    );
-    for (n, (took, model)) in text_turns.iter().enumerate() {
-        eprintln!("  text turn {}: converse {} = model {} + csd and CLI {}", n + 1, ms(*took), ms(*model), ms(*took - *model));
+    eprintln!("  tool turn: {tool_turn}");
+    for (n, timing) in text_turns.iter().enumerate() {
+        eprintln!("  text turn {}: {timing}", n + 1);
     }
 }
