@@ -524,3 +524,41 @@ fn csd_drives_the_real_claude_code_from_launch_to_stop() {
         eprintln!("  text turn {}: {timing}", n + 1);
     }
 }
+
+/// A user who installed this repository's plugin (`claude plugin marketplace
+/// add` + `claude plugin install`, as the README says) still gets each event
+/// once per worker: csd-launch's own plugin has the same name, so Claude Code
+/// lets the `--plugin-dir` copy replace the installed one for that session.
+#[test]
+fn an_installed_csd_plugin_does_not_double_a_workers_events() {
+    let cli = claude_cli();
+    isolate_network();
+    let mut flow = Flow::new(cli.clone());
+    let claude = |args: &[&str]| {
+        let out = std::process::Command::new(&cli)
+            .args(args)
+            .env("HOME", &flow.env.home)
+            .envs(claude_env(&flow.mock))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+        stdout(&out)
+    };
+    claude(&["plugin", "marketplace", "add", repo().to_str().unwrap()]);
+    claude(&["plugin", "install", "csd@csd"]);
+    assert!(claude(&["plugin", "list"]).contains("csd@csd"));
+    let details = claude(&["plugin", "details", "csd@csd"]);
+    assert!(details.contains("driving-claude-code-sessions"), "{details}");
+
+    // csd-hook is on the worker's PATH, so the installed plugin's hooks would log too if they ran.
+    flow.launch("twice");
+    let (reply, _) = flow.converse("twice", "say: once");
+    assert_eq!(reply.trim(), "once");
+    let kinds: Vec<String> = stdout(&flow.run("csd-events", &["twice"]))
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, ["session_start", "user_prompt_submit", "stop"]);
+    assert_code(&flow.run("csd-stop", &["twice"]), 0);
+}
