@@ -475,7 +475,10 @@ fn csd_drives_the_real_claude_code_from_launch_to_stop() {
     assert_eq!(calls[0]["tool"], "Bash");
     assert_eq!(calls[0]["tool_input"]["command"], "echo csd-e2e-$((6 * 7))");
 
-    let status = flow.run("csd-status", &["e2e"]);
+    // Through the shim launch printed (shim → csd → csd-status), as a controller would.
+    let mut via_shim = std::process::Command::new(&shim);
+    flow.env.apply_env(&mut via_shim);
+    let status = via_shim.arg("status").output().unwrap();
     assert_code(&status, 0);
     assert_eq!(stdout(&status).trim(), "idle");
 
