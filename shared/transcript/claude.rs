@@ -96,8 +96,10 @@ fn flag(line: &Value, key: &str) -> bool {
 }
 
 /// The directory under `projects/` that Claude names after a cwd.
+/// One rule for all of csd: the harness module's, which follows Claude Code
+/// (every non-alphanumeric UTF-16 unit, and a hash past 200 units).
 pub fn project_dir_name(cwd: &str) -> String {
-    cwd.chars().map(|c| if matches!(c, '/' | '.' | '_' | ':') { '-' } else { c }).collect()
+    crate::harness::claude::Claude::project_dir_name(cwd)
 }
 
 /// Where Claude keeps its state: `$CLAUDE_CONFIG_DIR` when set (Claude
