@@ -12,7 +12,8 @@
 //! | which env the pane gets                    | [`pane_env`] (+ [`Harness::env_pins`]) |
 //! | the command line (launch or adopt)         | [`Harness::argv`]                  |
 //! | start-up screens, then "ready"             | [`Harness::await_ready`]           |
-//! | how a prompt goes in, what confirms it     | [`Harness::paste`], [`Harness::submit_key`], [`Harness::confirms_submission`] |
+//! | how a prompt goes in                       | [`Harness::paste`], [`Harness::submit_key`] |
+//! | what confirms it                           | [`Harness::confirms_submission`] |
 //! | how to quit, and how long stop waits       | [`Harness::quit`], [`Harness::stop_grace`] |
 //! | where the transcript is                    | [`Harness::transcript_path`], [`transcript_of`] |
 //!
@@ -52,10 +53,7 @@ impl HarnessKind {
     /// `--harness` values; anything else is a usage error (exit 2).
     pub fn parse(s: &str) -> Result<HarnessKind> {
         ALL_HARNESSES.into_iter().find(|k| k.name() == s).ok_or_else(|| {
-            usage(format!(
-                "unknown harness '{}' (expected one of: claude, codex, pi)",
-                crate::name::printable(s)
-            ))
+            usage(format!("unknown harness '{}' (expected one of: claude, codex, pi)", crate::name::printable(s)))
         })
     }
 
