@@ -9,9 +9,9 @@
 
 pub mod cli;
 pub mod error;
-pub mod harness;
 pub mod event;
 pub mod eventlog;
+pub mod harness;
 pub mod hook;
 pub mod knobs;
 pub mod name;
