@@ -132,7 +132,7 @@ fn read_reply(worker: &Worker, with_turn: bool) -> Result<String> {
     let until = Instant::now() + REPLY_GRACE;
     loop {
         let late = Instant::now() >= until;
-        match csd::transcript::last_turn(&worker.meta) {
+        match csd::transcript::last_turn(worker) {
             Ok(turn) => {
                 let text = csd::turn::last_assistant_text(&turn);
                 if with_turn && (!text.is_empty() || late) {
