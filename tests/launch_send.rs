@@ -381,6 +381,23 @@ fn converse_prints_the_reply_or_the_whole_turn() {
 }
 
 #[test]
+fn converse_mid_turn_waits_for_its_own_turn() {
+    let w = World::new();
+    w.up("w1", &[]);
+    assert_code(&w.send(&["w1", "sleep:2 first"]), 0);
+    let o = w
+        .cmd("csd-send")
+        .env("CSD_SUBMIT_TIMEOUT", "0.5")
+        .env("CSD_SUBMIT_RETRY_INTERVAL", "0.2")
+        .args(["--converse", "w1", "second", "20"])
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    assert!(stderr(&o).contains("queued"), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "Reply: second\n");
+}
+
+#[test]
 fn converse_timeout_writes_the_post_mortem() {
     let w = World::new();
     w.up("w1", &[]);
