@@ -142,7 +142,7 @@ fn read_reply(worker: &Worker, sent: &str, with_turn: bool) -> Result<String> {
     loop {
         let late = Instant::now() >= until;
         match csd::transcript::last_turn(worker) {
-            Ok(turn) if !turn.prompt.as_deref().map_or(true, |seen| same_prompt(sent, seen)) => {
+            Ok(turn) if !turn.prompt.as_deref().is_none_or(|seen| same_prompt(sent, seen)) => {
                 if late {
                     return Err(failed(format!(
                         "worker '{}' ended its turn but its transcript does not show that turn yet",
