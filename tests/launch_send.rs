@@ -192,6 +192,25 @@ fn a_taken_name_is_refused_and_the_first_worker_untouched() {
 }
 
 #[test]
+fn racing_launches_of_one_name_leave_one_whole_worker() {
+    let w = World::new();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            let mut c = w.cmd("csd-launch");
+            c.arg("w1").arg(&w.proj).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    let codes: Vec<i32> = children.into_iter().map(|c| c.wait_with_output().unwrap().status.code().unwrap()).collect();
+    assert_eq!(codes.iter().filter(|&&c| c == 0).count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|&c| c == 0 || c == 1), "{codes:?}");
+    assert_eq!(w.metas().len(), 1);
+    assert!(w.env.worker_dir.join("bin/w1").exists());
+    let st = w.env.run("csd-status", ["w1"]);
+    assert_eq!(stdout(&st).trim(), "idle");
+}
+
+#[test]
 fn bad_input_is_refused_before_anything_is_written() {
     let w = World::new();
     let missing = w.env.path().join("nope");
