@@ -2,9 +2,10 @@
 //! session, to get its last turn.
 //!
 //! Each harness writes JSON lines in its own shape; a `Format` says which
-//! line opens a turn and what each line adds to a `Turn`. The walk is shared: read lines backwards from the end until the
-//! line that opens the last turn, then hand them to the format in order. So
-//! the cost grows with the last turn, not with the transcript.
+//! line opens a turn and what each line adds to a `Turn`. The walk is
+//! shared: read lines backwards from the end until the line that opens the
+//! last turn, then hand the turn's lines to the format in order. So the cost
+//! grows with the last turn, not with the transcript.
 //!
 //! Adding a harness: a module beside `claude.rs` with a unit struct that
 //! implements `Format`, and one arm in `format_for`. The file's location
