@@ -211,7 +211,19 @@ impl Tmux {
 
     /// Paste `data` as one bracketed paste. It goes through a tmux buffer fed
     /// on stdin, so no command-length limit applies and nothing is quoted.
+    /// tmux adds the brackets only if the program has turned bracketed paste
+    /// on by then.
     pub fn paste(&self, name: &str, data: &[u8]) -> Result<()> {
+        self.paste_buffer(name, data, true)
+    }
+
+    /// As `paste`, but the bytes arrive exactly as given: tmux adds no
+    /// brackets, so `data` carries its own when it wants them.
+    pub fn paste_raw(&self, name: &str, data: &[u8]) -> Result<()> {
+        self.paste_buffer(name, data, false)
+    }
+
+    fn paste_buffer(&self, name: &str, data: &[u8], bracket_if_asked: bool) -> Result<()> {
         let buffer = format!("csd-{}-{}", tmux_session(name), std::process::id());
         let mut child = self
             .command()
@@ -230,7 +242,11 @@ impl Tmux {
             return Err(failed(format!("tmux load-buffer failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
         }
         let t = Self::pane_target(name);
-        self.run_ok("paste-buffer", &["paste-buffer", "-p", "-d", "-b", &buffer, "-t", &t].map(OsStr::new))?;
+        let mut args = vec!["paste-buffer", "-d", "-b", &buffer, "-t", &t];
+        if bracket_if_asked {
+            args.insert(1, "-p");
+        }
+        self.run_ok("paste-buffer", &args.into_iter().map(OsStr::new).collect::<Vec<_>>())?;
         Ok(())
     }
 

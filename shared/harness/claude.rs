@@ -206,6 +206,7 @@ impl Harness for Claude {
                 Ok(!started)
             })?;
             if started {
+                await_input_box(launch);
                 return Ok(());
             }
             if exited || launch.tmux.pane_dead(launch.name) != Some(false) {
@@ -242,6 +243,15 @@ impl Harness for Claude {
     /// in the (then empty) input.
     fn shows_queued(&self, screen: &str) -> bool {
         screen.contains("Press up to edit queued messages")
+    }
+
+    /// The paste carries its own brackets. tmux brackets a paste only once
+    /// the program has asked for bracketed paste, and a resumed Claude Code
+    /// (adopt) asks after its SessionStart hook: a multi-line prompt pasted in
+    /// between arrived as keystrokes, each newline submitting one line as its
+    /// own prompt. Claude Code reads the markers either way.
+    fn paste(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<()> {
+        tmux.paste_raw(name, &super::bracketed(prompt))
     }
 
     fn quit(&self, tmux: &Tmux, name: &str) -> Result<()> {
@@ -283,6 +293,29 @@ fn launch_baseline(launch: &Launch, log: &EventLog) -> Result<u64> {
     }
 }
 
+/// How long, at most, to wait for the input box once SessionStart is in.
+const INPUT_BOX_WAIT: Duration = Duration::from_secs(5);
+
+/// Wait (best effort, bounded) until the input box is on screen. SessionStart
+/// can come before Claude Code draws its UI and reads the keyboard: measured
+/// on a resumed session (adopt), the hook landed ~200 ms before the first
+/// frame, and a prompt pasted in between was lost or split at its newlines.
+fn await_input_box(launch: &Launch) {
+    let until = (Instant::now() + INPUT_BOX_WAIT).min(launch.start_deadline);
+    loop {
+        let screen = launch.tmux.capture(launch.name, false).unwrap_or_default();
+        if input_box_shown(&screen) || Instant::now() >= until {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The prompt line of Claude Code's input box (`❯` at the start of a line).
+pub fn input_box_shown(screen: &str) -> bool {
+    screen.lines().any(|l| l == "❯" || l.starts_with("❯ ") || l.starts_with("❯\u{a0}"))
+}
+
 /// The harness exited during start-up: say why when the screen tells.
 fn exited_early(tmux: &Tmux, name: &str) -> Error {
     let screen = tmux.capture(name, true).unwrap_or_default();
@@ -309,6 +342,13 @@ pub fn trust_choice(screen: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sees_the_input_box() {
+        assert!(input_box_shown("╰──╯\n❯ \n────\n  ⏵⏵ bypass permissions on"));
+        assert!(!input_box_shown(""));
+        assert!(!input_box_shown("Accessing workspace:\n ❯ 1. Yes, I trust this folder"));
+    }
 
     #[test]
     fn finds_the_trust_digit() {

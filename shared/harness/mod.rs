@@ -253,6 +253,12 @@ pub fn user_home() -> Result<PathBuf> {
 const PASTE_START: &[u8] = b"\x1b[200~";
 const PASTE_END: &[u8] = b"\x1b[201~";
 
+/// `prompt` as one bracketed paste, markers included, whatever the program
+/// has asked of its terminal.
+pub fn bracketed(prompt: &[u8]) -> Vec<u8> {
+    [PASTE_START, &strip_paste_markers(prompt), PASTE_END].concat()
+}
+
 /// Remove bracketed-paste markers, so a prompt cannot close the paste and
 /// have its tail read as keystrokes.
 pub fn strip_paste_markers(prompt: &[u8]) -> Vec<u8> {
@@ -352,5 +358,6 @@ mod tests {
     fn paste_markers_cannot_survive() {
         assert_eq!(strip_paste_markers(b"a\x1b[201~b\x1b[200~c"), b"abc");
         assert_eq!(strip_paste_markers(b"\x1b[20\x1b[201~1~x"), b"x");
+        assert_eq!(bracketed(b"a\nb\x1b[201~"), b"\x1b[200~a\nb\x1b[201~");
     }
 }
