@@ -194,8 +194,13 @@ fn the_real_cli_runs_a_tool_turn_against_the_mock() {
     let buffer = env.path().join("prompt");
     env.tmux_ok(["load-buffer", "-b", "p", buffer.to_str().unwrap()]);
     env.tmux_ok(["paste-buffer", "-p", "-d", "-b", "p", "-t", "=probe:"]);
-    std::thread::sleep(Duration::from_millis(300));
-    env.tmux_ok(["send-keys", "-t", "=probe:", "Enter"]);
+    // A busy TUI can miss an Enter that follows a paste closely: press it
+    // until the prompt is taken, as csd-send does.
+    let submitted = (0..10).any(|_| {
+        env.tmux_ok(["send-keys", "-t", "=probe:", "Enter"]);
+        eventually(Duration::from_secs(2), || has_event(&env, &sid, "user_prompt_submit").then_some(())).is_some()
+    });
+    assert!(submitted, "the prompt was never submitted; the pane shows:\n{}", pane_text(&env, "probe"));
     let done = eventually(TURN, || has_event(&env, &sid, "stop").then_some(()));
     assert!(done.is_some(), "no stop event; the pane shows:\n{}", pane_text(&env, "probe"));
 
@@ -354,7 +359,14 @@ impl Flow {
         let out = self.run("csd-send", &["--converse", name, prompt, "60"]);
         let returned = Instant::now();
         let seen = clock.stop();
-        assert_code(&out, 0);
+        if out.status.code() != Some(0) {
+            panic!(
+                "csd-send --converse {name} exited {:?}: {}\nthe pane shows:\n{}",
+                out.status.code(),
+                stderr(&out),
+                pane_text(&self.env, name)
+            );
+        }
         let requests = self.mock.requests_since(baseline);
         assert!(!requests.is_empty(), "the turn never reached the mock");
         let at = |kind: &str| seen.iter().find(|(_, k)| k == kind).map(|(t, _)| *t);
@@ -644,4 +656,58 @@ fn two_real_workers_launch_and_converse_in_parallel() {
     let left = flow.run("csd-status", &["--list", "--all"]);
     assert_code(&left, 0);
     assert_eq!(stdout(&left).trim(), "", "workers left after stop");
+}
+
+/// After a "reboot" (tmux server and worker state gone, the transcript kept),
+/// csd-launch --adopt brings the real session back by id, with its history:
+/// the model's next request carries the turn from before.
+#[test]
+fn adopt_revives_a_real_session_with_its_history_after_a_reboot() {
+    let cli = claude_cli();
+    isolate_network();
+    let mut flow = Flow::new(cli);
+    flow.launch("before");
+    let sid = flow.sid("before");
+    let (reply, _) = flow.converse("before", "Remember this.\nsay: noted before the reboot");
+    assert_eq!(reply.trim(), "noted before the reboot");
+
+    // The reboot: every process and all of /tmp/csd-workers go; ~/.claude stays.
+    let pid = flow.reaper.0.unwrap();
+    flow.env.tmux().arg("kill-server").status().unwrap();
+    assert!(eventually(Duration::from_secs(10), || (!pid_alive(pid)).then_some(())).is_some());
+    std::fs::remove_dir_all(&flow.env.worker_dir).unwrap();
+
+    let adopt = flow.cmd("csd-launch").args(["--adopt", "after"]).arg(&flow.project).arg(&sid).output().unwrap();
+    assert_code(&adopt, 0);
+    let pid: i32 = flow.env.tmux_ok(["display-message", "-p", "-t", "=after:", "#{pane_pid}"]).trim().parse().unwrap();
+    flow.reaper = KillOnDrop(Some(pid));
+    assert_eq!(flow.sid("after"), sid);
+
+    let baseline = flow.mock.count();
+    let (reply, _) = flow.converse("after", "And now?\nsay: back after the reboot");
+    assert_eq!(reply.trim(), "back after the reboot");
+    let history = flow.mock.requests_since(baseline).iter().map(|r| r.body["messages"].to_string()).collect::<String>();
+    assert!(history.contains("noted before the reboot"), "the resumed session lost its history");
+    assert_code(&flow.run("csd-stop", &["after"]), 0);
+    assert!(!pid_alive(pid));
+}
+
+/// Without the trust dialog in the way (the project is trusted already),
+/// csd-launch returns as soon as the CLI reports in: a multi-line prompt sent
+/// at once must still arrive whole, as one prompt.
+#[test]
+fn a_multiline_prompt_right_after_launch_arrives_whole() {
+    let cli = claude_cli();
+    isolate_network();
+    let mut flow = Flow::new(cli);
+    let mut config: Value =
+        serde_json::from_slice(&std::fs::read(flow.env.home.join(".claude.json")).unwrap()).unwrap();
+    config["projects"] = json!({ flow.project.to_str().unwrap(): {"hasTrustDialogAccepted": true} });
+    std::fs::write(flow.env.home.join(".claude.json"), config.to_string()).unwrap();
+    flow.launch("quick");
+    let (reply, _) = flow.converse("quick", "First line of the prompt.\nsay: all lines arrived");
+    assert_eq!(reply.trim(), "all lines arrived");
+    let prompts = stdout(&flow.run("csd-events", &["quick", "--type", "user_prompt_submit"]));
+    assert_eq!(prompts.lines().count(), 1, "the prompt was split: {prompts}");
+    assert_code(&flow.run("csd-stop", &["quick"]), 0);
 }
