@@ -152,6 +152,8 @@ fn read_reply(worker: &Worker, since: u64, sent: &str, with_turn: bool) -> Resul
     let format = csd::transcript::format_for(csd::harness::HarnessKind::of_meta(&worker.meta)?)?;
     let path = csd::transcript::transcript_path(worker)?;
     let until = Instant::now() + REPLY_GRACE;
+    // Armed before the first read, so a write in between still wakes us.
+    let mut watch = csd::watch::Watch::new(&path)?;
     loop {
         let late = Instant::now() >= until;
         // A turn that opened after the baseline can still be the one before
@@ -186,7 +188,7 @@ fn read_reply(worker: &Worker, since: u64, sent: &str, with_turn: bool) -> Resul
             Err(e) if late => return Err(e),
             Ok(None) | Err(_) => {}
         }
-        std::thread::sleep(Duration::from_millis(100));
+        watch.wait(Some(until))?;
     }
 }
 
