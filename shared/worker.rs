@@ -110,14 +110,18 @@ impl Worker {
     /// Find a worker by tmux name or by session id.
     pub fn resolve(dir: &WorkerDir, name_or_sid: &str) -> Result<Worker> {
         crate::name::validate(name_or_sid)?;
-        if let Some(meta) = read_meta(dir, name_or_sid)? {
-            return Ok(Worker { dir: dir.clone(), meta });
-        }
-        list_metas(dir)?
-            .into_iter()
-            .find(|m| m.tmux_name == name_or_sid)
-            .map(|meta| Worker { dir: dir.clone(), meta })
-            .ok_or_else(|| Error::no_worker(name_or_sid))
+        let meta = match read_meta(dir, name_or_sid)? {
+            Some(meta) => meta,
+            None => list_metas(dir)?
+                .into_iter()
+                .find(|m| m.tmux_name == name_or_sid)
+                .ok_or_else(|| Error::no_worker(name_or_sid))?,
+        };
+        let worker = Worker { dir: dir.clone(), meta };
+        // Bring the log up to date before anyone takes a baseline from it: a
+        // turn end only the harness's files show must not land after one.
+        crate::harness::settle(&worker)?;
+        Ok(worker)
     }
 
     pub fn name(&self) -> &str {
@@ -145,6 +149,7 @@ impl Worker {
         if !self.is_alive()? {
             return Ok(Status::Gone);
         }
+        crate::harness::settle(self)?;
         Ok(match self.events().last()? {
             Some((kind, _)) => Status::after(kind),
             None => Status::Unknown,
