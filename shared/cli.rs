@@ -42,8 +42,7 @@ fn one_line(s: &str) -> &str {
 /// Print help text and succeed.
 pub fn print_help(text: &str) -> Result<i32> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .map_err(|e| Error::Io("writing help".into(), e))?;
+    out.write_all(text.as_bytes()).map_err(|e| Error::Io("writing help".into(), e))?;
     Ok(EXIT_OK)
 }
 
@@ -54,15 +53,13 @@ pub fn print_version(tool: &str) -> Result<i32> {
 
 /// A positional value as UTF-8, or a usage error naming it.
 pub fn utf8(v: OsString, what: &str) -> Result<String> {
-    v.into_string()
-        .map_err(|v| usage(format!("{what} is not valid UTF-8: {}", v.to_string_lossy())))
+    v.into_string().map_err(|v| usage(format!("{what} is not valid UTF-8: {}", v.to_string_lossy())))
 }
 
 /// A whole non-negative number, for counts and line numbers.
 pub fn parse_count(v: OsString, what: &str) -> Result<u64> {
     let s = utf8(v, what)?;
-    s.parse::<u64>()
-        .map_err(|_| usage(format!("{what} must be a whole number, got '{s}'")))
+    s.parse::<u64>().map_err(|_| usage(format!("{what} must be a whole number, got '{s}'")))
 }
 
 /// A timeout in seconds: a positive number, fractions allowed (`0.5`).
@@ -71,5 +68,17 @@ pub fn parse_seconds(v: OsString, what: &str) -> Result<std::time::Duration> {
     match s.parse::<f64>() {
         Ok(n) if n.is_finite() && n > 0.0 && n < 1e9 => Ok(std::time::Duration::from_secs_f64(n)),
         _ => Err(usage(format!("{what} must be a positive number of seconds, got '{s}'"))),
+    }
+}
+
+/// A csd binary installed in the same directory as the running one (csd-launch
+/// bakes `csd` into shims and `csd-hook` into hooks this way).
+pub fn beside_me(bin: &str) -> Result<std::path::PathBuf> {
+    let me = std::env::current_exe().map_err(|e| Error::Io("finding my own path".into(), e))?;
+    let path = me.parent().map(|d| d.join(bin)).unwrap_or_else(|| bin.into());
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(crate::error::failed(format!("{bin} is not installed beside {} (looked for {})", me.display(), path.display())))
     }
 }
