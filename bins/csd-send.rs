@@ -4,7 +4,7 @@
 
 use csd::cli::{main_with, parse_seconds, print_help, print_version, utf8};
 use csd::error::{failed, usage, Error, Result};
-use csd::submit::{submit, Submitted, Timing};
+use csd::submit::{submit_to, Submitted, Timing};
 use csd::wait::wait_for_event;
 use csd::worker::Worker;
 use csd::workerdir::WorkerDir;
@@ -49,9 +49,8 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let prompt = read_prompt(positional.next().expect("counted"))?;
     let timeout = positional.next().map(|t| parse_seconds(t, "TIMEOUT")).transpose()?;
     let timing = Timing::from_env()?;
-    let worker = Worker::resolve(&WorkerDir::from_env()?, &name)?;
-
-    let submitted = submit(&worker, &prompt, &timing)?;
+    // A Codex worker has no session id before its first prompt: this one registers it.
+    let (worker, submitted) = submit_to(&WorkerDir::from_env()?, &name, &prompt, &timing)?;
     if let Submitted::Queued { .. } = submitted {
         eprintln!(
             "csd-send: '{}' is mid-turn: the prompt is queued and goes in when the current turn ends",

@@ -11,6 +11,7 @@
 //! implements `Format`, and one arm in `format_for`.
 
 pub mod claude;
+pub mod codex;
 
 use crate::error::{failed, Context, Error, Result};
 use crate::revlines::RevLines;
@@ -47,6 +48,7 @@ pub trait Format: Sync {
 pub fn format_for(harness: &str) -> Result<&'static dyn Format> {
     match harness {
         "claude" => Ok(&claude::Claude),
+        "codex" => Ok(&codex::Codex),
         other => Err(failed(format!("reading a {other} transcript is not supported"))),
     }
 }
