@@ -49,6 +49,8 @@ const KNOWN_MIGRATIONS: [(&str, &str); 1] = [("gpt-5.5", "gpt-6-sol")];
 
 /// `/quit` exits in about 0.4 s, SessionEnd first.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Between typing `/quit` and pressing Enter.
+const QUIT_SETTLE: Duration = Duration::from_millis(300);
 /// How often the pane is looked at while Codex starts.
 const LOOK: Duration = Duration::from_millis(50);
 /// After a key answers a screen, how long to wait for the screen to change
@@ -224,6 +226,9 @@ impl Harness for Codex {
 
     fn quit(&self, tmux: &Tmux, name: &str) -> Result<()> {
         tmux.send_text(name, "/quit")?;
+        // An Enter hard on the text's heels is taken before the slash-command
+        // popup has matched `/quit`, and is lost.
+        std::thread::sleep(QUIT_SETTLE);
         tmux.send_keys(name, &["Enter"])
     }
 
