@@ -99,7 +99,8 @@ fn the_first_send_waits_for_registration_and_sees_its_own_prompt() {
     assert_eq!(sid.len(), 36);
     // The second prompt takes the normal path.
     assert_code(&run(&env, "csd-send", &["w", "again"], &[]), 0);
-    assert_eq!(kinds(&env).len(), 5);
+    let both = eventually(Duration::from_secs(5), || (kinds(&env).len() == 5).then_some(()));
+    assert!(both.is_some(), "{:?}", kinds(&env));
 }
 
 #[test]

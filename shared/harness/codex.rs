@@ -49,6 +49,21 @@ const KNOWN_MIGRATIONS: [(&str, &str); 1] = [("gpt-5.5", "gpt-6-sol")];
 
 /// `/quit` exits in about 0.4 s, SessionEnd first.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Variables the pane gets from csd-launch's environment when set there:
+/// the built-in provider's key and the proxy settings (which also keep
+/// Codex's own background fetches where the operator wants them).
+const PASSED_THROUGH: [&str; 9] = [
+    "OPENAI_API_KEY",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "no_proxy",
+    "all_proxy",
+];
+
 /// Between typing `/quit` and pressing Enter.
 const QUIT_SETTLE: Duration = Duration::from_millis(300);
 /// How often the pane is looked at while Codex starts.
@@ -171,7 +186,20 @@ impl Harness for Codex {
     }
 
     fn env_pins(&self, launch: &Launch) -> Vec<(String, String)> {
-        vec![("CODEX_HOME".into(), launch.home.to_string_lossy().into_owned())]
+        let mut env = vec![("CODEX_HOME".into(), launch.home.to_string_lossy().into_owned())];
+        // A new pane gets the tmux server's environment, which may predate
+        // this launch: the provider's key and the proxy settings the operator
+        // has now travel explicitly.
+        let config = std::fs::read_to_string(launch.home.join("config.toml")).unwrap_or_default();
+        let key = provider_env_key(&config);
+        for var in key.iter().map(String::as_str).chain(PASSED_THROUGH) {
+            if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
+                if !env.iter().any(|(k, _)| k == var) {
+                    env.push((var.to_string(), v.to_string_lossy().into_owned()));
+                }
+            }
+        }
+        env
     }
 
     fn argv(&self, launch: &Launch) -> Result<Vec<String>> {
@@ -396,6 +424,13 @@ pub fn rollout_turn_end(rollout: &Path, turn_id: &str) -> Option<String> {
     None
 }
 
+/// The variable holding the API key of the provider `config` selects.
+fn provider_env_key(config: &str) -> Option<String> {
+    let t: Table = config.parse().ok()?;
+    let provider = t.get("model_provider")?.as_str()?;
+    t.get("model_providers")?.get(provider)?.get("env_key")?.as_str().map(str::to_string)
+}
+
 /// The table at `key`, made one (replacing a non-table value) if need be.
 fn table_at<'a>(t: &'a mut Table, key: &str) -> &'a mut Table {
     if !t.get(key).is_some_and(Value::is_table) {
@@ -494,6 +529,13 @@ bogus = 1
         assert!(Codex::config(Some("model = "), "/p", "h", None).is_err());
         let bare: Table = Codex::config(None, "/p", "h", None).unwrap().parse().unwrap();
         assert!(bare.get("model").is_none());
+    }
+
+    #[test]
+    fn the_providers_key_variable_is_found() {
+        let c = "model_provider = \"m\"\n[model_providers.m]\nenv_key = \"MOCK_KEY\"\n";
+        assert_eq!(provider_env_key(c).as_deref(), Some("MOCK_KEY"));
+        assert_eq!(provider_env_key("model = \"x\""), None);
     }
 
     #[test]
