@@ -148,9 +148,15 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     let turn_requests: Vec<_> =
         mock.requests_since(before).into_iter().filter(|r| r.answer != Answer::Title).collect();
     let model_time = MockOpenAi::busy_time(&turn_requests);
+    let first = turn_requests.iter().map(|r| r.arrived).min().unwrap();
+    let last = turn_requests.iter().map(|r| r.answered).max().unwrap();
     eprintln!(
-        "codex: converse {converse_time:?}, model {model_time:?}, csd+codex overhead {:?}",
-        converse_time.saturating_sub(model_time)
+        "codex: converse {converse_time:?}, model {model_time:?}, overhead {:?} (send to first request {:?}, \
+         last answer to converse's exit {:?}, codex between requests {:?})",
+        converse_time.saturating_sub(model_time),
+        first - started,
+        started + converse_time - last,
+        (last - first).saturating_sub(model_time)
     );
     let answers: Vec<Answer> = turn_requests.iter().map(|r| r.answer.clone()).collect();
     assert!(answers.contains(&Answer::Shell { command: "echo csd-e2e-$((6 * 7))".into() }), "{answers:?}");
