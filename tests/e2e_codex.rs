@@ -145,8 +145,7 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     let converse_time = started.elapsed();
     assert_code(&out, 0);
     assert_eq!(stdout(&out).trim(), "DONE");
-    let turn_requests: Vec<_> =
-        mock.requests_since(before).into_iter().filter(|r| r.answer != Answer::Title).collect();
+    let turn_requests: Vec<_> = mock.requests_since(before).into_iter().filter(|r| r.answer != Answer::Title).collect();
     let model_time = MockOpenAi::busy_time(&turn_requests);
     let first = turn_requests.iter().map(|r| r.arrived).min().unwrap();
     let last = turn_requests.iter().map(|r| r.answered).max().unwrap();

@@ -136,7 +136,8 @@ impl Codex {
         let suffix = format!("-{sid}.jsonl");
         let mut found = None;
         walk(&home.join("sessions"), 4, &mut |p| {
-            if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("rollout-") && n.ends_with(&suffix)) {
+            if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("rollout-") && n.ends_with(&suffix))
+            {
                 found = Some(p.to_path_buf());
             }
         });
@@ -227,9 +228,8 @@ impl Harness for Codex {
                 return Err(exited_early(launch.tmux, launch.name));
             }
             let screen = launch.tmux.capture(launch.name, false).unwrap_or_default();
-            let waiting_redraw = last_answer
-                .as_ref()
-                .is_some_and(|(before, at)| *before == screen && at.elapsed() < REDRAW);
+            let waiting_redraw =
+                last_answer.as_ref().is_some_and(|(before, at)| *before == screen && at.elapsed() < REDRAW);
             match read_screen(&screen, &cwd, home.as_deref()) {
                 Screen::Ready => return Ok(()),
                 Screen::SignIn => {
@@ -350,9 +350,7 @@ pub fn read_screen(screen: &str, cwd: &str, home: Option<&Path>) -> Screen {
             return Screen::Gate(gate);
         }
     }
-    let tilde = home
-        .and_then(|h| Path::new(cwd).strip_prefix(h).ok())
-        .map(|rest| format!("~/{}", rest.display()));
+    let tilde = home.and_then(|h| Path::new(cwd).strip_prefix(h).ok()).map(|rest| format!("~/{}", rest.display()));
     let footer = screen.lines().any(|l| {
         let Some((_, after)) = l.split_once(" · ") else { return false };
         after.starts_with(cwd) || tilde.as_deref().is_some_and(|t| after.starts_with(t))
@@ -465,12 +463,14 @@ mod tests {
 
     const FOLDER: &str = "  Folder access\n  /w/proj\n  Trust this folder? Codex can read, edit, and run files here\n\
         › 1. Trust and continue\n  2. Back to Agent Command Center\n  enter continue · esc back\n";
-    const MIGRATION: &str = "  Meet GPT-6 Sol\n› 1. Try new model\n  2. Use existing model\n  enter/esc confirm · ^c quit\n";
+    const MIGRATION: &str =
+        "  Meet GPT-6 Sol\n› 1. Try new model\n  2. Use existing model\n  enter/esc confirm · ^c quit\n";
     const HOOKS: &str = concat!(
         "  Hooks need review\n  12 hooks are new or changed.\n› 1. Review hooks\n",
         "  2. Trust all and continue\n  3. Continue without trusting (hooks won't run)\n"
     );
-    const READY: &str = "› Ask Codex to do anything\n  GPT-5.5 low · /w/proj · Run thing\n  ← for agents · ? for shortcuts\n";
+    const READY: &str =
+        "› Ask Codex to do anything\n  GPT-5.5 low · /w/proj · Run thing\n  ← for agents · ? for shortcuts\n";
     const LOADING: &str = "  >_ OpenAI Codex (v0.169.0)\n     loading\n› Ask Codex to do anything\n  ? for shortcuts\n";
 
     #[test]
@@ -542,7 +542,9 @@ bogus = 1
     fn rollout_tells_how_a_turn_ended() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("r.jsonl");
-        let line = |ty: &str, extra: &str| format!("{{\"type\":\"event_msg\",\"payload\":{{\"type\":\"{ty}\",\"turn_id\":\"T2\"{extra}}}}}\n");
+        let line = |ty: &str, extra: &str| {
+            format!("{{\"type\":\"event_msg\",\"payload\":{{\"type\":\"{ty}\",\"turn_id\":\"T2\"{extra}}}}}\n")
+        };
         std::fs::write(&p, line("task_started", "")).unwrap();
         assert_eq!(rollout_turn_end(&p, "T2"), None);
         let failed_turn = line("task_started", "") + &line("task_complete", ",\"error\":{\"message\":\"x\"}");

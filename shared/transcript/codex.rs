@@ -150,10 +150,7 @@ fn tool_output(output: &Value) -> (String, bool) {
         return (text, false);
     };
     let field = |label: &str| {
-        header
-            .lines()
-            .find_map(|l| l.strip_prefix(label))
-            .map(|v| v.trim().trim_start_matches(':').trim().to_string())
+        header.lines().find_map(|l| l.strip_prefix(label)).map(|v| v.trim().trim_start_matches(':').trim().to_string())
     };
     let Some(code) = field("Process exited with code").or_else(|| field("Exit code")) else {
         return (text, false);

@@ -300,7 +300,8 @@ fn items_for(answer: &Answer, body: &Value, shared: &Shared) -> Vec<Value> {
     match answer {
         Answer::Title => {
             let tail = prompt.rsplit("User prompt:").next().unwrap_or("").trim();
-            let title: String = tail.split_whitespace().take(4).collect::<Vec<_>>().join(" ").chars().take(36).collect();
+            let title: String =
+                tail.split_whitespace().take(4).collect::<Vec<_>>().join(" ").chars().take(36).collect();
             vec![message(&json!({"title": if title.is_empty() { "Mock task".into() } else { title }}).to_string())]
         }
         Answer::Shell { command } => vec![json!({"type": "function_call", "id": id("fc"), "call_id": id("call"),
