@@ -203,6 +203,39 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     assert!(left.is_empty(), "left behind in the worker dir: {left:?}");
 }
 
+/// The real model-migration screen (gpt-5.6-luna is offered GPT-6 Luna, and
+/// csd records no notice for it) is answered by its text: the worker keeps
+/// its model, where an Enter would have switched it.
+#[test]
+fn the_real_migration_screen_keeps_the_model() {
+    let _ = codex_cli();
+    isolate_network();
+    let mock = MockOpenAi::start();
+    let env = TestEnv::new();
+    operator_config(&env.home, &mock);
+    let project = env.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    let mut launch = env.cmd("csd-launch");
+    launch
+        .args(["--harness", "codex", "w", project.to_str().unwrap()])
+        .env("CSD_CODEX_BIN", codex_cli())
+        .env("CSD_CODEX_MODEL", "gpt-5.6-luna")
+        .env("MOCK_API_KEY", "mock-key")
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("NO_PROXY", "127.0.0.1,localhost");
+    let out = launch.output().unwrap();
+    assert_code(&out, 0);
+    let screen = pane(&env);
+    assert!(screen.contains(&format!("GPT-5.6-Luna low · {}", project.display())), "{screen}");
+    // What Codex records when "Use existing model" is chosen.
+    let config: toml::Table =
+        std::fs::read_to_string(env.worker_dir.join("homes/w/config.toml")).unwrap().parse().unwrap();
+    assert_eq!(config["model"].as_str(), Some("gpt-5.6-luna"));
+    assert!(config["notice"]["model_migrations"].get("gpt-5.6-luna").is_some(), "{config}");
+    stop(&env, "w");
+}
+
 fn stop(env: &TestEnv, name: &str) {
     let out = csd(env, "csd-stop", &[name]);
     assert_code(&out, 0);
