@@ -111,3 +111,34 @@ fn waiting_on_a_worker_that_never_gets_a_prompt_times_out() {
     assert_code(&out, 124);
     assert_code(&run(&env, "csd-send", &["nobody", "hello"], &[]), 3);
 }
+
+#[test]
+fn the_hook_registers_on_the_first_prompt_not_on_a_lone_session_end() {
+    let env = TestEnv::new();
+    std::fs::write(env.worker_dir.join("cx.harness"), "codex").unwrap();
+    let dir = env.worker_dir.to_str().unwrap().to_string();
+    let cwd = env.path().to_str().unwrap().to_string();
+    let hook = |payload: serde_json::Value| {
+        let o = env.run_stdin("csd-hook", ["cx", &cwd, &dir, "codex"], payload.to_string().as_bytes());
+        assert_code(&o, 0);
+        assert_eq!(stdout(&o), "", "a Codex hook must print nothing");
+    };
+    let sid = "01a21288-a1f4-7da3-bbb8-4eedfbf7e7d9";
+    // Quit before any prompt: SessionEnd alone, which must not make a worker.
+    hook(serde_json::json!({"session_id": "01a21288-0000-7000-8000-000000000000", "cwd": cwd,
+        "hook_event_name": "SessionEnd", "reason": "other"}));
+    assert_eq!(std::fs::read_dir(&env.worker_dir).unwrap().count(), 1, "only the marker");
+    hook(serde_json::json!({"session_id": sid, "cwd": cwd, "hook_event_name": "SessionStart",
+        "transcript_path": "/x/rollout.jsonl", "source": "startup"}));
+    hook(serde_json::json!({"session_id": sid, "turn_id": "T1", "cwd": cwd,
+        "hook_event_name": "UserPromptSubmit", "prompt": "p"}));
+    hook(serde_json::json!({"session_id": sid, "turn_id": "T1", "cwd": cwd, "hook_event_name": "Interrupt"}));
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.worker_dir.join(format!("{sid}.meta"))).unwrap()).unwrap();
+    assert_eq!((meta["tmux_name"].as_str(), meta["harness"].as_str()), (Some("cx"), Some("codex")));
+    assert_eq!(meta["transcript_path"], "/x/rollout.jsonl");
+    let log = std::fs::read_to_string(env.events_path(sid)).unwrap();
+    let evs: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(evs[1]["turn_id"], "T1");
+    assert_eq!((evs[2]["event"].as_str(), evs[2]["reason"].as_str()), (Some("stop"), Some("interrupted")));
+}
