@@ -68,7 +68,10 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
 fn read_prompt(arg: OsString) -> Result<Vec<u8>> {
     let mut prompt = if arg == "-" {
         let mut buf = Vec::new();
-        std::io::stdin().lock().read_to_end(&mut buf).map_err(|e| Error::Io("reading the prompt from stdin".into(), e))?;
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::Io("reading the prompt from stdin".into(), e))?;
         if buf.ends_with(b"\n") {
             buf.pop();
             if buf.ends_with(b"\r") {
@@ -100,10 +103,12 @@ fn converse_reply(worker: &Worker, submitted: Submitted, timeout: Duration, with
     match waited {
         Ok(_) => {}
         Err(Error::Timeout(_)) => {
-            let mut msg = format!("worker '{}' did not finish its turn within {}s", worker.name(), timeout.as_secs_f64());
+            let mut msg =
+                format!("worker '{}' did not finish its turn within {}s", worker.name(), timeout.as_secs_f64());
             if let Some(dest) = std::env::var_os("CSD_CONVERSE_DIAG_FILE").filter(|d| !d.is_empty()) {
                 let transcript = csd::harness::transcript_of(worker).ok().flatten();
-                let diag = csd::diag::Diag { worker, reason: "turn_timeout", timeout, transcript: transcript.as_deref() };
+                let diag =
+                    csd::diag::Diag { worker, reason: "turn_timeout", timeout, transcript: transcript.as_deref() };
                 if csd::diag::write(&diag, dest.as_ref()) {
                     msg.push_str(&format!("\ncsd-diagnostic: {}", std::path::Path::new(&dest).display()));
                 }
@@ -120,21 +125,30 @@ fn converse_reply(worker: &Worker, submitted: Submitted, timeout: Duration, with
     Ok(0)
 }
 
-/// The turn's reply from the transcript, waiting a moment for it to land.
+/// The turn's reply from the transcript. The harness may report the turn's
+/// end a moment before its final text lands there: wait briefly for it.
 fn read_reply(worker: &Worker, with_turn: bool) -> Result<String> {
     let until = Instant::now() + REPLY_GRACE;
     loop {
-        let text = match csd::transcript::last_turn(&worker.meta) {
-            Ok(turn) if with_turn => csd::turn::render_markdown(&turn, false),
-            Ok(turn) => csd::turn::last_assistant_text(&turn),
-            Err(e) if Instant::now() >= until => return Err(e),
-            Err(_) => String::new(),
-        };
-        if !text.trim().is_empty() {
-            return Ok(text);
-        }
-        if Instant::now() >= until {
-            return Err(failed(format!("worker '{}' ended its turn but its transcript holds no reply", worker.name())));
+        let late = Instant::now() >= until;
+        match csd::transcript::last_turn(worker) {
+            Ok(turn) => {
+                let text = csd::turn::last_assistant_text(&turn);
+                if with_turn && (!text.is_empty() || late) {
+                    return Ok(csd::turn::render_markdown(&turn, false));
+                }
+                if !text.trim().is_empty() {
+                    return Ok(text);
+                }
+                if late {
+                    return Err(failed(format!(
+                        "worker '{}' ended its turn but its transcript holds no reply",
+                        worker.name()
+                    )));
+                }
+            }
+            Err(e) if late => return Err(e),
+            Err(_) => {}
         }
         std::thread::sleep(Duration::from_millis(100));
     }

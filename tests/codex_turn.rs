@@ -11,7 +11,7 @@ use serde_json::json;
 
 fn last_turn(name: &str) -> Turn {
     let path = repo().join("tests/fixtures/turn").join(format!("codex-{name}.jsonl"));
-    read_last_turn(&path, format_for("codex").unwrap()).unwrap().expect("a turn")
+    read_last_turn(&path, format_for(csd::harness::HarnessKind::Codex).unwrap()).unwrap().expect("a turn")
 }
 
 #[test]

@@ -4,7 +4,8 @@
 mod common;
 
 use common::{assert_code, repo, stderr, stdout, TestEnv};
-use csd::transcript::{claude::project_dir_name, format_for, read_last_turn};
+use csd::harness::{claude::Claude, HarnessKind};
+use csd::transcript::{format_for, read_last_turn};
 use csd::turn::{last_assistant_text, Block};
 use std::path::PathBuf;
 use std::process::Output;
@@ -24,7 +25,7 @@ fn golden(name: &str) -> String {
 fn worker_with_transcript(env: &TestEnv, content: &[u8]) -> PathBuf {
     env.fake_worker("w", SID, &[]);
     let cwd = env.path().to_str().unwrap();
-    let dir = env.home.join(".claude/projects").join(project_dir_name(cwd));
+    let dir = env.home.join(".claude/projects").join(Claude::project_dir_name(cwd));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{SID}.jsonl"));
     std::fs::write(&path, content).unwrap();
@@ -32,14 +33,13 @@ fn worker_with_transcript(env: &TestEnv, content: &[u8]) -> PathBuf {
 }
 
 fn read_turn(env: &TestEnv, args: &[&str]) -> Output {
-    // Claude honours CLAUDE_CONFIG_DIR, so csd-turn does; keep the runner's out.
-    env.cmd("csd-turn").env_remove("CLAUDE_CONFIG_DIR").args(args).output().unwrap()
+    env.cmd("csd-turn").args(args).output().unwrap()
 }
 
 fn turn_of(content: &str) -> Option<csd::turn::Turn> {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     std::io::Write::write_all(&mut f, content.as_bytes()).unwrap();
-    read_last_turn(f.path(), format_for("claude").unwrap()).unwrap()
+    read_last_turn(f.path(), format_for(HarnessKind::Claude).unwrap()).unwrap()
 }
 
 fn user(text: &str) -> String {
@@ -107,7 +107,9 @@ fn only_the_last_of_many_turns_shows() {
 
 #[test]
 fn a_torn_last_line_is_left_out() {
-    let t = user("done prompt") + &says("finished") + r#"{"type":"assistant","message":{"content":[{"type":"text","text":"half"#;
+    let t = user("done prompt")
+        + &says("finished")
+        + r#"{"type":"assistant","message":{"content":[{"type":"text","text":"half"#;
     let turn = turn_of(&t).unwrap();
     assert_eq!(turn.prompt.as_deref(), Some("done prompt"));
     assert_eq!(turn.blocks, vec![Block::Text("finished".into())]);
@@ -161,7 +163,7 @@ fn a_missing_transcript_fails_naming_its_path() {
     env.fake_worker("w", SID, &[]);
     let out = read_turn(&env, &["w"]);
     assert_code(&out, 1);
-    let want = env.home.join(".claude/projects").join(project_dir_name(env.path().to_str().unwrap()));
+    let want = env.home.join(".claude/projects").join(Claude::project_dir_name(env.path().to_str().unwrap()));
     let want = want.join(format!("{SID}.jsonl"));
     assert!(stderr(&out).contains(&want.display().to_string()), "{}", stderr(&out));
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
@@ -185,19 +187,6 @@ fn the_metas_transcript_path_wins() {
 }
 
 #[test]
-fn claude_config_dir_moves_the_transcript() {
-    let env = TestEnv::new();
-    env.fake_worker("w", SID, &[]);
-    let config = env.path().join("claude-config");
-    let dir = config.join("projects").join(project_dir_name(env.path().to_str().unwrap()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{SID}.jsonl")), user("p") + &says("from the config dir")).unwrap();
-    let out = env.cmd("csd-turn").env("CLAUDE_CONFIG_DIR", &config).arg("w").output().unwrap();
-    assert_code(&out, 0);
-    assert!(stdout(&out).contains("from the config dir"));
-}
-
-#[test]
 fn the_worker_is_found_by_session_id_and_through_csd() {
     let env = TestEnv::new();
     worker_with_transcript(&env, &std::fs::read(fixture("claude-reference.jsonl")).unwrap());
@@ -206,7 +195,7 @@ fn the_worker_is_found_by_session_id_and_through_csd() {
     assert_eq!(stdout(&by_sid), golden("claude-reference.md"));
     let rich = worker_with_transcript(&env, &std::fs::read(fixture("claude-rich.jsonl")).unwrap());
     assert!(rich.is_file());
-    let out = env.cmd("csd").env_remove("CLAUDE_CONFIG_DIR").args(["--worker", "w", "read-turn", "--full"]).output().unwrap();
+    let out = env.cmd("csd").args(["--worker", "w", "read-turn", "--full"]).output().unwrap();
     assert_code(&out, 0);
     assert_eq!(stdout(&out), golden("claude-rich.full.md"));
 }
@@ -233,4 +222,105 @@ fn an_unsupported_harness_says_so() {
     let out = read_turn(&env, &["w"]);
     assert_code(&out, 1);
     assert!(stderr(&out).contains("nonesuch"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_last_turn_larger_than_a_read_chunk_is_whole() {
+    let big: String = (0..20_000).map(|i| format!("output line {i}\n")).collect();
+    let result = serde_json::json!({"type": "user", "message": {"content": [
+        {"type": "tool_result", "content": [{"type": "text", "text": big}], "is_error": false}]}});
+    let call = serde_json::json!({"type": "assistant", "message": {"content": [
+        {"type": "tool_use", "name": "Bash", "input": {"command": "seq"}}]}});
+    let mut t = String::new();
+    for i in 0..500 {
+        t += &user(&format!("old {i}"));
+        t += &says(&"y".repeat(i * 10));
+    }
+    t += &user("the big one");
+    t += &(call.to_string() + "\n" + &result.to_string() + "\n");
+    t += &says("summarised");
+    let turn = turn_of(&t).unwrap();
+    assert_eq!(turn.prompt.as_deref(), Some("the big one"));
+    assert_eq!(turn.blocks.len(), 3);
+    assert_eq!(turn.blocks[1], Block::ToolResult { text: big.clone(), is_error: false });
+    let md = csd::turn::render_markdown(&turn, false);
+    assert!(md.contains("output line 4\n... (20001 lines total)\n```"), "{}", &md[..400.min(md.len())]);
+}
+
+/// A harness whose transcript may have no prompt line: the whole file is the
+/// turn (the shape Codex's and Pi's readers may need).
+struct PromptlessFormat;
+
+impl csd::transcript::Format for PromptlessFormat {
+    fn opens_turn(&self, _: &serde_json::Value) -> bool {
+        false
+    }
+    fn add_line(&self, line: &serde_json::Value, turn: &mut csd::turn::Turn) {
+        if let Some(t) = line.get("say").and_then(|s| s.as_str()) {
+            turn.blocks.push(Block::Text(t.into()));
+        }
+    }
+    fn whole_file_is_a_turn(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_format_may_take_the_whole_file_as_the_turn() {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut f, b"{\"say\":\"one\"}\nnot json\n{\"say\":\"two\"}\n{\"say\":\"to").unwrap();
+    let turn = read_last_turn(f.path(), &PromptlessFormat).unwrap().unwrap();
+    assert_eq!(
+        turn,
+        csd::turn::Turn { prompt: None, blocks: vec![Block::Text("one".into()), Block::Text("two".into())] }
+    );
+    assert_eq!(csd::turn::render_markdown(&turn, false), "one\n\ntwo\n\n");
+}
+
+/// A transcript whose lines form a tree, as Pi's do: `id`, `parent`, and
+/// either a prompt (`user`) or a reply (`say`).
+struct TreeFormat;
+
+impl csd::transcript::Format for TreeFormat {
+    fn opens_turn(&self, line: &serde_json::Value) -> bool {
+        line.get("user").is_some()
+    }
+    fn add_line(&self, line: &serde_json::Value, turn: &mut csd::turn::Turn) {
+        if let Some(p) = line.get("user").and_then(|s| s.as_str()) {
+            turn.prompt = Some(p.into());
+        }
+        if let Some(t) = line.get("say").and_then(|s| s.as_str()) {
+            turn.blocks.push(Block::Text(t.into()));
+        }
+    }
+    fn tree_link<'a>(&self, line: &'a serde_json::Value) -> Option<(&'a str, Option<&'a str>)> {
+        Some((line.get("id")?.as_str()?, line.get("parent").and_then(|p| p.as_str())))
+    }
+}
+
+#[test]
+fn in_a_tree_only_the_branch_of_the_last_line_counts() {
+    let turn = |lines: &[&str]| {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, (lines.join("\n") + "\n").as_bytes()).unwrap();
+        read_last_turn(f.path(), &TreeFormat).unwrap().unwrap()
+    };
+    let trunk = [
+        r#"{"id":"a","user":"p1"}"#,
+        r#"{"id":"b","parent":"a","say":"r1"}"#,
+        r#"{"id":"c","parent":"b","user":"p2"}"#,
+        r#"{"id":"d","parent":"c","say":"abandoned"}"#,
+    ];
+    // Rewound to c and answered again: the sibling d is off the branch.
+    let mut lines = trunk.to_vec();
+    lines.extend([r#"{"id":"e","parent":"c","say":"kept"}"#, r#"{"id":"f","parent":"e","say":"too"}"#]);
+    let t = turn(&lines);
+    assert_eq!(t.prompt.as_deref(), Some("p2"));
+    assert_eq!(t.blocks, vec![Block::Text("kept".into()), Block::Text("too".into())]);
+    // Rewound to b and asked again: p2 and its reply are off the branch.
+    let mut lines = trunk.to_vec();
+    lines.extend([r#"{"id":"g","parent":"b","user":"p2 again"}"#, r#"{"id":"h","parent":"g","say":"r2"}"#]);
+    let t = turn(&lines);
+    assert_eq!(t.prompt.as_deref(), Some("p2 again"));
+    assert_eq!(t.blocks, vec![Block::Text("r2".into())]);
 }

@@ -12,14 +12,11 @@
 //! one status line. A failed turn's error (`task_complete.error`) is shown as
 //! the turn's last text, since it is the only answer there is.
 
-use super::{meta_transcript_path, Format};
-use crate::error::{failed, Result};
+use super::Format;
 use crate::turn::{Block, Turn};
-use crate::worker::Meta;
 use serde_json::{Map, Value};
-use std::path::PathBuf;
 
-pub struct Codex;
+pub struct CodexRollout;
 
 /// Openings of the user messages Codex writes itself.
 const INJECTED: [&str; 6] = [
@@ -31,15 +28,9 @@ const INJECTED: [&str; 6] = [
     "# AGENTS.md",
 ];
 
-impl Format for Codex {
-    fn path(&self, meta: &Meta) -> Result<PathBuf> {
-        if let Some(p) = meta_transcript_path(meta) {
-            return Ok(p);
-        }
-        let home = crate::workerdir::WorkerDir::from_env()?.home_path(&meta.tmux_name);
-        crate::harness::codex::Codex::find_rollout(&home, &meta.session_id).ok_or_else(|| {
-            failed(format!("no rollout for session {} under {}/sessions", meta.session_id, home.display()))
-        })
+impl Format for CodexRollout {
+    fn may_open_turn(&self, raw: &[u8]) -> bool {
+        memchr::memmem::find(raw, b"task_started").is_some()
     }
 
     fn opens_turn(&self, line: &Value) -> bool {

@@ -1,33 +1,36 @@
 //! Finding and reading a worker's transcript, the harness's own record of the
 //! session, to get its last turn.
 //!
-//! Each harness writes JSON lines in its own shape; a `Format` says where its
-//! transcript is, which line opens a turn and what each line adds to a
-//! `Turn`. The walk is shared: read lines backwards from the end until the
+//! Each harness writes JSON lines in its own shape; a `Format` says which
+//! line opens a turn and what each line adds to a `Turn`. The walk is shared: read lines backwards from the end until the
 //! line that opens the last turn, then hand them to the format in order. So
 //! the cost grows with the last turn, not with the transcript.
 //!
 //! Adding a harness: a module beside `claude.rs` with a unit struct that
-//! implements `Format`, and one arm in `format_for`.
+//! implements `Format`, and one arm in `format_for`. The file's location
+//! comes from the harness (`harness::transcript_of`).
 
 pub mod claude;
 pub mod codex;
 
 use crate::error::{failed, Context, Error, Result};
+use crate::harness::{transcript_of, HarnessKind};
 use crate::revlines::RevLines;
 use crate::turn::Turn;
-use crate::worker::Meta;
+use crate::worker::Worker;
 use serde_json::Value;
 use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-/// How one harness records a session.
+/// How one harness records a session, line by line. Where the file is, is
+/// the harness's business (`Harness::transcript_path`).
 pub trait Format: Sync {
-    /// Where this worker's transcript is. The meta's `transcript_path`, when
-    /// the hook recorded one, is the harness's own word and wins.
-    fn path(&self, meta: &Meta) -> Result<PathBuf> {
-        meta_transcript_path(meta)
-            .ok_or_else(|| failed(format!("the meta of worker '{}' has no transcript_path", meta.tmux_name)))
+    /// A cheap look at a raw line before it is parsed: false when it cannot
+    /// possibly open a turn. Only a speed-up for transcripts with no prompt
+    /// near their end; the default parses every line.
+    fn may_open_turn(&self, _raw: &[u8]) -> bool {
+        true
     }
 
     /// Does this line hold the prompt that opens a turn?
@@ -38,36 +41,42 @@ pub trait Format: Sync {
     fn add_line(&self, line: &Value, turn: &mut Turn);
 
     /// When no line opens a turn: is the whole transcript one turn (a
-    /// harness that records the prompt elsewhere), or is there no turn yet?
+    /// harness whose first turn may have no prompt line), or no turn yet?
     fn whole_file_is_a_turn(&self) -> bool {
         false
     }
-}
 
-/// The format of `harness` (a meta's `harness` field).
-pub fn format_for(harness: &str) -> Result<&'static dyn Format> {
-    match harness {
-        "claude" => Ok(&claude::Claude),
-        "codex" => Ok(&codex::Codex),
-        other => Err(failed(format!("reading a {other} transcript is not supported"))),
+    /// For a transcript whose lines form a tree (Pi): this line's id and its
+    /// parent's. The walk then keeps only the chain of parents from the last
+    /// line, the branch the session is on. None (the default): every line
+    /// counts. A tree format must leave `may_open_turn` alone: every line
+    /// has to be parsed to follow the chain.
+    fn tree_link<'a>(&self, _line: &'a Value) -> Option<(&'a str, Option<&'a str>)> {
+        None
     }
 }
 
-/// The meta's `transcript_path`, when it has a non-empty one.
-pub fn meta_transcript_path(meta: &Meta) -> Option<PathBuf> {
-    meta.extra_str("transcript_path").filter(|p| !p.is_empty()).map(PathBuf::from)
+/// The transcript format of a harness.
+pub fn format_for(kind: HarnessKind) -> Result<&'static dyn Format> {
+    match kind {
+        HarnessKind::Claude => Ok(&claude::ClaudeTranscript),
+        HarnessKind::Codex => Ok(&codex::CodexRollout),
+        other => Err(failed(format!("reading a {} transcript is not supported yet", other.name()))),
+    }
 }
 
-/// Where `meta`'s worker keeps its transcript.
-pub fn transcript_path(meta: &Meta) -> Result<PathBuf> {
-    format_for(&meta.harness)?.path(meta)
+/// Where `worker` keeps its transcript; an error when that cannot be known
+/// yet (a harness that mints its id and has not registered).
+pub fn transcript_path(worker: &Worker) -> Result<PathBuf> {
+    transcript_of(worker)?
+        .ok_or_else(|| failed(format!("the transcript of worker '{}' is not known yet", worker.name())))
 }
 
-/// The last turn of `meta`'s worker. Fails, naming the path, when the
-/// transcript is not there, and when it holds no turn yet.
-pub fn last_turn(meta: &Meta) -> Result<Turn> {
-    let format = format_for(&meta.harness)?;
-    let path = format.path(meta)?;
+/// The last turn of `worker`. Fails, naming the path, when the transcript
+/// is not there, and when it holds no turn yet.
+pub fn last_turn(worker: &Worker) -> Result<Turn> {
+    let format = format_for(HarnessKind::of_meta(&worker.meta)?)?;
+    let path = transcript_path(worker)?;
     match read_last_turn(&path, format)? {
         Some(turn) => Ok(turn),
         None => Err(failed(format!("no user prompt found in session log {}", path.display()))),
@@ -76,6 +85,11 @@ pub fn last_turn(meta: &Meta) -> Result<Turn> {
 
 /// The last turn of the transcript at `path`: None when it has none yet.
 /// A missing file is an error that names it.
+///
+/// Two passes over the last turn only: backwards to find the line that opens
+/// it (and, in a tree, the lines on the branch), noting where each line
+/// starts; then forwards over those lines. Memory holds one line at a time,
+/// the offsets and the turn, never the transcript.
 pub fn read_last_turn(path: &Path, format: &dyn Format) -> Result<Option<Turn>> {
     let file = match File::open(path) {
         Ok(f) => f,
@@ -85,24 +99,57 @@ pub fn read_last_turn(path: &Path, format: &dyn Format) -> Result<Option<Turn>> 
         Err(e) => return Err(Error::Io(format!("opening session log {}", path.display()), e)),
     };
     let what = || format!("reading session log {}", path.display());
-    let mut lines = RevLines::new(file).context(what)?;
-    // Newest first; lines that are not JSON (garbage, a torn write) are skipped.
-    let mut newest_first: Vec<Value> = Vec::new();
+    let mut lines = RevLines::new(file.try_clone().context(what)?).context(what)?;
+    // Read no further than the last complete line: a torn one is a write in progress.
+    let end = lines.end();
+    // Where the turn's lines start, newest first.
+    let mut kept: Vec<u64> = Vec::new();
     let mut opened = false;
+    // In a tree, the id of the next line the branch needs: None until the
+    // last line names its parent, Some(None) once the branch reached its root.
+    let mut wanted: Option<Option<String>> = None;
     while let Some(line) = lines.next_line().context(what)? {
+        if !format.may_open_turn(line) {
+            kept.push(lines.offset());
+            continue;
+        }
+        // Lines that are not JSON (garbage, a torn write) are skipped.
         let Ok(value) = serde_json::from_slice::<Value>(line) else { continue };
-        opened = format.opens_turn(&value);
-        newest_first.push(value);
-        if opened {
+        if let Some((id, parent)) = format.tree_link(&value) {
+            if wanted.as_ref().is_some_and(|w| w.as_deref() != Some(id)) {
+                continue;
+            }
+            wanted = Some(parent.map(str::to_string));
+        }
+        kept.push(lines.offset());
+        if format.opens_turn(&value) {
+            opened = true;
             break;
         }
     }
     if !opened && !format.whole_file_is_a_turn() {
         return Ok(None);
     }
+    kept.reverse();
+    let Some(&start) = kept.first() else { return Ok(None) };
+    let mut reader = BufReader::new(file);
+    reader.seek(SeekFrom::Start(start)).context(what)?;
+    let mut reader = reader.take(end - start);
     let mut turn = Turn::default();
-    for value in newest_first.iter().rev() {
-        format.add_line(value, &mut turn);
+    let (mut at, mut next_kept) = (start, kept.iter().peekable());
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).context(what)?;
+        if n == 0 {
+            break;
+        }
+        if next_kept.next_if_eq(&&at).is_some() {
+            if let Ok(value) = serde_json::from_slice::<Value>(&line) {
+                format.add_line(&value, &mut turn);
+            }
+        }
+        at += n as u64;
     }
     Ok((!turn.is_empty()).then_some(turn))
 }
