@@ -64,6 +64,8 @@ fn the_loading_screen_is_not_ready() {
     assert_code(&launch(&env, &[("FAKE_CODEX_GATES", "migration")]), 0);
     let out = run(&env, "csd-send", &["w", "hello"], &[]);
     assert_code(&out, 0);
+    let turn = eventually(Duration::from_secs(5), || (kinds(&env).len() == 3).then_some(()));
+    assert!(turn.is_some(), "{:?}", kinds(&env));
     assert_eq!(kinds(&env), ["session_start", "user_prompt_submit", "stop"]);
 }
 
