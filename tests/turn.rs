@@ -324,3 +324,24 @@ fn in_a_tree_only_the_branch_of_the_last_line_counts() {
     assert_eq!(t.prompt.as_deref(), Some("p2 again"));
     assert_eq!(t.blocks, vec![Block::Text("r2".into())]);
 }
+
+#[test]
+fn a_baseline_keeps_the_previous_turn_out() {
+    use csd::transcript::{read_last_turn_since, transcript_end};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.jsonl");
+    let claude = format_for(HarnessKind::Claude).unwrap();
+    assert_eq!(transcript_end(&path).unwrap(), 0);
+    std::fs::write(&path, user("first") + &says("first reply")).unwrap();
+    let baseline = transcript_end(&path).unwrap();
+    // The prompt is sent, but the transcript has not caught up: no new turn yet.
+    assert_eq!(read_last_turn_since(&path, claude, baseline).unwrap(), None);
+    assert_eq!(last_assistant_text(&read_last_turn(&path, claude).unwrap().unwrap()), "first reply");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut f, user("second").as_bytes()).unwrap();
+    let turn = read_last_turn_since(&path, claude, baseline).unwrap().unwrap();
+    assert_eq!((turn.prompt.as_deref(), last_assistant_text(&turn).as_str()), (Some("second"), ""));
+    std::io::Write::write_all(&mut f, says("second reply").as_bytes()).unwrap();
+    let turn = read_last_turn_since(&path, claude, baseline).unwrap().unwrap();
+    assert_eq!(last_assistant_text(&turn), "second reply");
+}
