@@ -201,6 +201,12 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     assert!(ended.is_some(), "processes left: {:?}", procs.iter().filter(|p| alive(**p)).collect::<Vec<_>>());
     let left: Vec<String> = walk(&env.worker_dir);
     assert!(left.is_empty(), "left behind in the worker dir: {left:?}");
+    // Codex kept to its own CODEX_HOME: the operator's ~/.codex is as it was.
+    let mut theirs: Vec<String> = walk(&env.home.join(".codex"));
+    theirs.sort();
+    let expected: Vec<String> =
+        ["auth.json", "config.toml"].iter().map(|f| env.home.join(".codex").join(f).display().to_string()).collect();
+    assert_eq!(theirs, expected);
 }
 
 /// The real model-migration screen (gpt-5.6-luna is offered GPT-6 Luna, and
