@@ -174,6 +174,17 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     let list = stdout(&csd(&env, "csd-status", &["--list"]));
     assert!(list.lines().any(|l| l.starts_with(&format!("idle\tcodex\tw\t{sid}\t"))), "{list}");
 
+    // apply_patch: the file appears, read-turn shows the patch.
+    let out = csd(&env, "csd-send", &["--converse", "w", "PATCH: made-by-codex.txt\nSAY: patched", TURN]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "patched");
+    let made = std::fs::read_to_string(Path::new(project).join("made-by-codex.txt")).unwrap();
+    assert_eq!(made, "patched by mock\n");
+    let turn = stdout(&csd(&env, "csd-turn", &["w"]));
+    assert!(turn.contains("**Tool: apply_patch**\n```json\n*** Begin Patch\n*** Add File: made-by-codex.txt"), "{turn}");
+    let pre = events(&env).into_iter().filter(|e| e["event"] == "pre_tool_use").last().unwrap();
+    assert_eq!(pre["tool"], "apply_patch", "{pre}");
+
     // A failed model request ends the turn (no Stop hook fires): no hang.
     let out = csd(&env, "csd-send", &["--converse", "w", "FAIL: 500", TURN]);
     assert_code(&out, 0);
