@@ -182,7 +182,7 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     assert_eq!(made, "patched by mock\n");
     let turn = stdout(&csd(&env, "csd-turn", &["w"]));
     assert!(turn.contains("**Tool: apply_patch**\n```json\n*** Begin Patch\n*** Add File: made-by-codex.txt"), "{turn}");
-    let pre = events(&env).into_iter().filter(|e| e["event"] == "pre_tool_use").last().unwrap();
+    let pre = events(&env).into_iter().rfind(|e| e["event"] == "pre_tool_use").unwrap();
     assert_eq!(pre["tool"], "apply_patch", "{pre}");
 
     // A failed model request ends the turn (no Stop hook fires): no hang.

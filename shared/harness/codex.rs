@@ -230,7 +230,7 @@ impl Harness for Codex {
             let screen = launch.tmux.capture(launch.name, false).unwrap_or_default();
             let waiting_redraw =
                 last_answer.as_ref().is_some_and(|(before, at)| *before == screen && at.elapsed() < REDRAW);
-            match read_screen(&screen, &cwd, home.as_deref()) {
+            let stuck_on = match read_screen(&screen, &cwd, home.as_deref()) {
                 Screen::Ready => return Ok(()),
                 Screen::SignIn => {
                     return Err(failed(
@@ -239,14 +239,21 @@ impl Harness for Codex {
                     ))
                 }
                 Screen::Gate(gate) if !waiting_redraw => {
-                    let keys = gate.answer(&screen)?;
-                    launch.tmux.send_keys(launch.name, &[keys])?;
-                    last_answer = Some((screen, Instant::now()));
+                    // A screen still being drawn has no option row yet: look again.
+                    if let Some(key) = gate.answer(&screen) {
+                        launch.tmux.send_keys(launch.name, &[key])?;
+                        last_answer = Some((screen, Instant::now()));
+                    }
+                    Some(gate)
                 }
-                Screen::Gate(_) | Screen::Starting => {}
-            }
+                Screen::Gate(gate) => Some(gate),
+                Screen::Starting => None,
+            };
             if Instant::now() >= launch.start_deadline {
-                return Err(Error::Timeout("Codex did not show its ready footer in time".into()));
+                return Err(Error::Timeout(match stuck_on {
+                    Some(gate) => format!("Codex stayed on its {} screen", gate.texts().0),
+                    None => "Codex did not show its ready footer in time".into(),
+                }));
             }
             std::thread::sleep(LOOK);
         }
@@ -318,23 +325,20 @@ impl Gate {
     /// The key for this screen as it is drawn: Enter when csd's option is
     /// the selected row (`› 2. …`), else that option's digit (which selects
     /// it, or on some screens confirms it; the next look decides again).
-    pub fn answer(self, screen: &str) -> Result<&'static str> {
+    /// `None` while the option's row is not fully drawn yet.
+    pub fn answer(self, screen: &str) -> Option<&'static str> {
         let (_, option) = self.texts();
-        let row = screen
-            .lines()
-            .find(|l| l.contains(option) && !l.contains('?'))
-            .ok_or_else(|| failed(format!("Codex's {self:?} screen has no '{option}' option")))?;
-        let head = row[..row.find(option).unwrap_or(0)].trim();
+        let row = screen.lines().find(|l| l.contains(option) && !l.contains('?'))?;
+        let head = row[..row.find(option)?].trim();
         if head.starts_with('›') {
-            return Ok("Enter");
+            return Some("Enter");
         }
-        let digit = head.trim_start_matches('›').trim().trim_end_matches('.');
-        match digit {
-            "1" => Ok("1"),
-            "2" => Ok("2"),
-            "3" => Ok("3"),
-            "4" => Ok("4"),
-            _ => Err(failed(format!("Codex's {self:?} screen: cannot tell the number of '{option}'"))),
+        match head.trim_end_matches('.') {
+            "1" => Some("1"),
+            "2" => Some("2"),
+            "3" => Some("3"),
+            "4" => Some("4"),
+            _ => None,
         }
     }
 }
@@ -488,11 +492,13 @@ mod tests {
 
     #[test]
     fn gates_get_their_option_never_a_blind_enter() {
-        assert_eq!(Gate::FolderTrust.answer(FOLDER).unwrap(), "Enter");
-        assert_eq!(Gate::ModelMigration.answer(MIGRATION).unwrap(), "2");
-        assert_eq!(Gate::HookReview.answer(HOOKS).unwrap(), "2");
+        assert_eq!(Gate::FolderTrust.answer(FOLDER), Some("Enter"));
+        assert_eq!(Gate::ModelMigration.answer(MIGRATION), Some("2"));
+        assert_eq!(Gate::HookReview.answer(HOOKS), Some("2"));
         let moved = HOOKS.replace("› 1. Review", "  1. Review").replace("  2. Trust all", "› 2. Trust all");
-        assert_eq!(Gate::HookReview.answer(&moved).unwrap(), "Enter");
+        assert_eq!(Gate::HookReview.answer(&moved), Some("Enter"));
+        // Half drawn: the question is there, the options are not yet.
+        assert_eq!(Gate::FolderTrust.answer("  Trust this folder? Codex can read"), None);
     }
 
     #[test]
