@@ -274,3 +274,42 @@ fn walk(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+/// The mock's own contract, so a failure above is not blamed on it.
+#[test]
+fn the_mock_answers_by_the_prompts_directives() {
+    use serde_json::json;
+    let user = |text: &str| json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]});
+    let ask = |items: Vec<Value>| json!({"model": "gpt-5.5", "input": items, "tools": [{"name": "exec_command"}]});
+    let env_ctx = user("<environment_context>\n  <cwd>/w</cwd>\n</environment_context>");
+    assert_eq!(openai::classify(&ask(vec![env_ctx.clone(), user("hello")])), Answer::Default);
+    assert_eq!(
+        openai::classify(&ask(vec![env_ctx.clone(), user("do it\nRUN: echo hi\nSAY: done")])),
+        Answer::Shell { command: "echo hi".into() }
+    );
+    assert_eq!(openai::classify(&ask(vec![user("PATCH: a.txt")])), Answer::Patch { path: "a.txt".into() });
+    assert_eq!(openai::classify(&ask(vec![user("FAIL: 503")])), Answer::Failed(503));
+    assert_eq!(openai::classify(&ask(vec![user("SAY: hi there")])), Answer::Said("hi there".into()));
+    // The prompt is the last message Codex did not write itself.
+    let aborted = user("<turn_aborted>\nThe user interrupted the previous turn on purpose.</turn_aborted>");
+    assert_eq!(openai::classify(&ask(vec![user("SAY: real"), aborted])), Answer::Said("real".into()));
+    let after = json!({"type": "function_call_output", "call_id": "c1", "output": "hi"});
+    assert_eq!(openai::classify(&ask(vec![user("RUN: echo hi"), after])), Answer::AfterTool);
+    let title = json!({"input": [user("User prompt:\nRUN: x")], "tools": [],
+        "text": {"format": {"type": "json_schema", "name": "codex_output_schema"}}});
+    assert_eq!(openai::classify(&title), Answer::Title);
+
+    // And over the wire: an SSE stream Codex can read, ending in response.completed.
+    let mock = MockOpenAi::start();
+    let body = ask(vec![user("RUN: echo hi")]).to_string();
+    let mut conn = std::net::TcpStream::connect(mock.base_url().trim_start_matches("http://").trim_end_matches("/v1"))
+        .unwrap();
+    use std::io::{Read, Write};
+    write!(conn, "POST /v1/responses HTTP/1.1\r\ncontent-length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream"), "{reply}");
+    assert!(reply.contains("event: response.output_item.done\ndata: "), "{reply}");
+    assert!(reply.contains("\"name\":\"exec_command\""), "{reply}");
+    assert!(reply.trim_end().split("\n\n").last().unwrap().starts_with("event: response.completed"), "{reply}");
+}
