@@ -23,6 +23,7 @@
 //! the hook (Codex) or extension (Pi) writes the meta when it learns the id.
 
 pub mod claude;
+pub mod codex;
 
 use crate::error::{failed, usage, Result};
 use crate::event::EventKind;
@@ -85,7 +86,7 @@ impl HarnessKind {
     pub fn driver(self) -> &'static dyn Harness {
         match self {
             HarnessKind::Claude => &claude::Claude,
-            HarnessKind::Codex => &Unsupported(HarnessKind::Codex),
+            HarnessKind::Codex => &codex::Codex,
             HarnessKind::Pi => &Unsupported(HarnessKind::Pi),
         }
     }
@@ -215,6 +216,34 @@ pub trait Harness: Sync {
     /// The worker's transcript, or `None` when it cannot be known yet (a
     /// minting harness that has not registered). `home` is `Harness::home`.
     fn transcript_path(&self, meta: &Meta, home: &Path) -> Option<PathBuf>;
+
+    /// A file besides the event log whose change can end a turn the hooks
+    /// do not report (Codex: the rollout, where a failed request shows).
+    /// Waiters watch it too.
+    fn turn_witness(&self, _worker: &Worker) -> Option<PathBuf> {
+        None
+    }
+
+    /// Record in the event log a turn end the hooks did not report (Codex:
+    /// a failed model request). Called before the log is read for a status
+    /// or a wait; a no-op for harnesses whose hooks report every end.
+    fn settle(&self, _worker: &Worker) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// `Harness::settle` for a worker of any harness; a harness this csd does
+/// not know has nothing to settle (and must stay stoppable).
+pub fn settle(worker: &Worker) -> Result<()> {
+    match HarnessKind::of_meta(&worker.meta) {
+        Ok(kind) => kind.driver().settle(worker),
+        Err(_) => Ok(()),
+    }
+}
+
+/// `Harness::turn_witness` for a worker of any harness.
+pub fn turn_witness(worker: &Worker) -> Option<PathBuf> {
+    HarnessKind::of_meta(&worker.meta).ok()?.driver().turn_witness(worker)
 }
 
 /// The pane's environment: csd's pins, then the harness's.

@@ -12,6 +12,7 @@
 //! comes from the harness (`harness::transcript_of`).
 
 pub mod claude;
+pub mod codex;
 
 use crate::error::{failed, Context, Error, Result};
 use crate::harness::{transcript_of, HarnessKind};
@@ -60,6 +61,7 @@ pub trait Format: Sync {
 pub fn format_for(kind: HarnessKind) -> Result<&'static dyn Format> {
     match kind {
         HarnessKind::Claude => Ok(&claude::ClaudeTranscript),
+        HarnessKind::Codex => Ok(&codex::CodexRollout),
         other => Err(failed(format!("reading a {} transcript is not supported yet", other.name()))),
     }
 }
