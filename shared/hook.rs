@@ -123,13 +123,25 @@ pub fn handle(payload: &Map<String, Value>, identity: Option<&Identity>) -> Opti
         Some(id) => WorkerDir::at(id.worker_dir.clone()).ok()?,
         None => WorkerDir::from_env().ok()?,
     };
-    if read_meta(&dir, sid).ok()?.is_none() {
-        let id = identity?;
-        register(&dir, sid, id, payload)?;
+    match read_meta(&dir, sid).ok()? {
+        None => register(&dir, sid, identity?, payload)?,
+        Some(meta) if kind == EventKind::SessionStart => note_transcript(&dir, meta, payload),
+        Some(_) => {}
     }
     let ev = Event::from_payload(kind, crate::time::now_iso(), payload);
     EventLog::new(dir.events_path(sid)).append(&ev).ok()?;
     Some(ev)
+}
+
+/// Record where the harness writes its transcript, as the harness says, so
+/// readers need not re-derive it (Claude Code's rule for long paths hashes
+/// them). Once per session start; a failure costs only the shortcut.
+fn note_transcript(dir: &WorkerDir, mut meta: Meta, payload: &Map<String, Value>) {
+    let Some(t) = payload.get("transcript_path").and_then(Value::as_str).filter(|t| !t.is_empty()) else { return };
+    if meta.extra_str("transcript_path") != Some(t) {
+        meta.extra.insert("transcript_path".into(), t.into());
+        let _ = write_meta(dir, &meta);
+    }
 }
 
 /// Write the meta of a worker whose harness minted its own id. Two hooks may

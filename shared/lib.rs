@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod harness;
 pub mod event;
 pub mod eventlog;
 pub mod hook;

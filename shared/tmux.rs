@@ -112,6 +112,57 @@ impl Tmux {
         Self::check(c.output(), "new-session")
     }
 
+    /// As `new_session`, but the pane stays on screen after its process exits
+    /// (tmux `remain-on-exit`), so a harness that dies while starting leaves
+    /// its last words to read. The option is set in the same tmux command as
+    /// the session is created, before the server reaps anything; call
+    /// `release_pane` once the worker is up.
+    pub fn new_session_kept(&self, name: &str, cwd: &Path, env: &[(String, String)], argv: &[String]) -> Result<()> {
+        let mut c = self.command();
+        c.args(["new-session", "-d", "-s", &tmux_session(name), "-x", "200", "-y", "50", "-c"]);
+        c.arg(cwd);
+        for (k, v) in env {
+            c.arg("-e").arg(format!("{k}={v}"));
+        }
+        c.arg("--").args(argv.iter().map(|a| escape_separator(a)));
+        c.args([";", "set-option", "-w", "-t", &Self::pane_target(name), "remain-on-exit", "on"]);
+        Self::check(c.output(), "new-session")
+    }
+
+    /// As `respawn_pane`, keeping the pane on exit until `release_pane`.
+    pub fn respawn_pane_kept(&self, name: &str, cwd: &Path, env: &[(String, String)], argv: &[String]) -> Result<()> {
+        self.set_remain_on_exit(name, true)?;
+        self.respawn_pane(name, cwd, env, argv)
+    }
+
+    /// Let the pane close with its process again (the normal state of a worker:
+    /// a dead harness means a gone session).
+    pub fn release_pane(&self, name: &str) -> Result<()> {
+        self.set_remain_on_exit(name, false)
+    }
+
+    fn set_remain_on_exit(&self, name: &str, on: bool) -> Result<()> {
+        let t = Self::pane_target(name);
+        let args: Vec<&str> = if on {
+            vec!["set-option", "-w", "-t", &t, "remain-on-exit", "on"]
+        } else {
+            vec!["set-option", "-w", "-u", "-t", &t, "remain-on-exit"]
+        };
+        self.run_ok("set-option", &args.iter().map(OsStr::new).collect::<Vec<_>>())?;
+        Ok(())
+    }
+
+    /// Whether the pane's process has exited (only seen while the pane is
+    /// kept); `None` when the session is gone.
+    pub fn pane_dead(&self, name: &str) -> Option<bool> {
+        let t = Self::pane_target(name);
+        let out = self.run(&["display-message", "-p", "-t", &t, "#{pane_dead}"].map(OsStr::new)).ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        Some(String::from_utf8_lossy(&out.stdout).trim() == "1")
+    }
+
     /// Replace the process in the session's pane (adopt of a live session).
     pub fn respawn_pane(&self, name: &str, cwd: &Path, env: &[(String, String)], argv: &[String]) -> Result<()> {
         let mut c = self.command();
@@ -202,6 +253,15 @@ impl Tmux {
         parts.push("-t".into());
         parts.push(shell_quote(&Self::session_target(name)));
         parts.join(" ")
+    }
+}
+
+/// tmux splits a command line at any argument ending in `;`; `\\;` keeps it
+/// literal (tmux drops the backslash).
+fn escape_separator(arg: &str) -> String {
+    match arg.strip_suffix(';') {
+        Some(head) => format!("{head}\\;"),
+        None => arg.to_string(),
     }
 }
 

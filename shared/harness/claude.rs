@@ -1,0 +1,310 @@
+//! Claude Code: csd assigns the session id, hooks come from a plugin dir,
+//! the workspace-trust dialog is answered by its digit, and the SessionStart
+//! hook is the proof of life.
+
+use super::{user_home, Harness, HarnessKind, IdStrategy, Launch, Mode};
+use crate::error::{failed, Error, Result};
+use crate::event::EventKind;
+use crate::eventlog::EventLog;
+use crate::tmux::Tmux;
+use crate::watch::{Wake, Watch};
+use crate::worker::Meta;
+use crate::workerdir::WorkerDir;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub struct Claude;
+
+/// Provider switches Claude Code reads from its environment. A new tmux
+/// session inherits the tmux *server's* global environment, so a stale
+/// `CLAUDE_CODE_USE_BEDROCK=1` there would move a worker to another provider;
+/// each is pinned empty unless this process has a value for it (then it is
+/// left to travel with its credentials).
+const PROVIDER_SWITCHES: [&str; 6] = [
+    "CLAUDE_CODE_PROVIDER_MANAGED_BY_HOST",
+    "CLAUDE_CODE_USE_BEDROCK",
+    "CLAUDE_CODE_USE_VERTEX",
+    "CLAUDE_CODE_USE_FOUNDRY",
+    "CLAUDE_CODE_USE_ANTHROPIC_AWS",
+    "CLAUDE_CODE_USE_MANTLE",
+];
+
+/// Always pinned empty: the IDE port would attach the worker to the
+/// controller's IDE; a session id in the environment overrides
+/// `--session-id` (the worker would write into the controller's transcript);
+/// the child-session mark turns transcript writing off.
+const ALWAYS_EMPTY: [&str; 3] = ["CLAUDE_CODE_SSE_PORT", "CLAUDE_CODE_SESSION_ID", "CLAUDE_CODE_CHILD_SESSION"];
+
+/// The lifecycle hooks the plugin registers; each runs csd-hook.
+pub const HOOK_EVENTS: [&str; 6] = ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"];
+
+/// Printed by Claude Code when `--dangerously-skip-permissions` meets uid 0.
+const ROOT_REFUSAL: &str = "cannot be used with root/sudo privileges";
+
+const TRUST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the pane is looked at while the trust dialog may still appear.
+const TRUST_LOOK: Duration = Duration::from_millis(200);
+/// And afterwards, until the worker is up (a slow machine can draw it late).
+const LATE_LOOK: Duration = Duration::from_secs(1);
+
+impl Claude {
+    /// `$CSD_PLUGIN_DIR`, or the plugin csd-launch writes into the worker dir.
+    pub fn plugin_dir(dir: &WorkerDir) -> (PathBuf, bool) {
+        match std::env::var_os("CSD_PLUGIN_DIR").filter(|v| !v.is_empty()) {
+            Some(p) => (PathBuf::from(p), false),
+            None => (dir.root().join("plugin"), true),
+        }
+    }
+
+    /// Write `<worker_dir>/plugin/`: a manifest and hooks that send every
+    /// lifecycle event to `hook_bin`. Each file is replaced atomically, so a
+    /// worker starting meanwhile reads the old file or the new one.
+    pub fn write_plugin(dir: &WorkerDir, root: &Path, hook_bin: &Path) -> Result<()> {
+        let hook = hook_bin
+            .to_str()
+            .ok_or_else(|| failed(format!("csd-hook's path {} is not UTF-8", hook_bin.display())))?;
+        // Claude Code runs the command through a shell.
+        let command = crate::tmux::shell_quote(hook);
+        let mut hooks = serde_json::Map::new();
+        for ev in HOOK_EVENTS {
+            hooks.insert(
+                ev.into(),
+                json!([{"matcher": "*", "hooks": [{"type": "command", "command": command}]}]),
+            );
+        }
+        let manifest = json!({
+            "name": "csd-worker",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Reports a csd worker's lifecycle events to csd-hook",
+        });
+        for sub in [".claude-plugin", "hooks"] {
+            std::fs::create_dir_all(root.join(sub))
+                .map_err(|e| Error::Io(format!("creating {}", root.join(sub).display()), e))?;
+        }
+        let pretty = |v: &serde_json::Value| serde_json::to_vec_pretty(v).expect("a JSON value always serializes");
+        dir.write_atomic(&root.join(".claude-plugin/plugin.json"), &pretty(&manifest), 0o644)?;
+        dir.write_atomic(&root.join("hooks/hooks.json"), &pretty(&json!({ "hooks": hooks })), 0o644)
+    }
+
+    /// Claude Code's project directory name: every UTF-16 unit that is not an
+    /// ASCII letter or digit becomes `-`; a name over 200 units is cut there
+    /// and suffixed with a base-36 hash of the whole path (as Claude Code 2.1
+    /// does). The hook records the real path in the meta; this is the fallback.
+    pub fn project_dir_name(cwd: &str) -> String {
+        const MAX: usize = 200;
+        let units: Vec<u16> = cwd.encode_utf16().collect();
+        let name: String = units
+            .iter()
+            .map(|&u| if u < 128 && (u as u8).is_ascii_alphanumeric() { u as u8 as char } else { '-' })
+            .collect();
+        if name.len() <= MAX {
+            return name;
+        }
+        let hash = units.iter().fold(0i32, |h, &u| h.wrapping_shl(5).wrapping_sub(h).wrapping_add(u as i32));
+        format!("{}-{}", &name[..MAX], base36((hash as i64).unsigned_abs()))
+    }
+
+    /// `<home>/.claude/projects/<cwd as a dir name>/<sid>.jsonl`.
+    pub fn default_transcript(home: &Path, cwd: &str, sid: &str) -> PathBuf {
+        home.join(".claude").join("projects").join(Self::project_dir_name(cwd)).join(format!("{sid}.jsonl"))
+    }
+}
+
+impl Harness for Claude {
+    fn kind(&self) -> HarnessKind {
+        HarnessKind::Claude
+    }
+
+    fn ids(&self) -> IdStrategy {
+        IdStrategy::Assign
+    }
+
+    fn supports_adopt(&self) -> bool {
+        true
+    }
+
+    fn home(&self, _dir: &WorkerDir, _name: &str) -> Result<PathBuf> {
+        user_home()
+    }
+
+    fn prepare(&self, launch: &Launch) -> Result<()> {
+        let (root, ours) = Self::plugin_dir(launch.dir);
+        if ours {
+            Self::write_plugin(launch.dir, &root, &launch.hook_bin)?;
+        } else if !root.join("hooks").is_dir() {
+            return Err(failed(format!("CSD_PLUGIN_DIR={} has no hooks/ directory", root.display())));
+        }
+        Ok(())
+    }
+
+    fn env_pins(&self, launch: &Launch) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = ALWAYS_EMPTY.iter().map(|k| (k.to_string(), String::new())).collect();
+        for k in PROVIDER_SWITCHES {
+            if std::env::var_os(k).is_none_or(|v| v.is_empty()) {
+                env.push((k.into(), String::new()));
+            }
+        }
+        // The transcript is found under this HOME: the pane must use it too.
+        env.push(("HOME".into(), launch.home.to_string_lossy().into_owned()));
+        // Claude Code accepts --dangerously-skip-permissions as root only with
+        // IS_SANDBOX=1; the user's say-so travels to the pane.
+        if let Some(v) = std::env::var_os("IS_SANDBOX") {
+            env.push(("IS_SANDBOX".into(), v.to_string_lossy().into_owned()));
+        }
+        env
+    }
+
+    fn argv(&self, launch: &Launch) -> Result<Vec<String>> {
+        let sid = launch.session_id.ok_or_else(|| failed("a Claude worker needs its session id up front"))?;
+        let (plugin, _) = Self::plugin_dir(launch.dir);
+        let id_flag = match launch.mode {
+            Mode::Launch => "--session-id",
+            Mode::Adopt => "--resume",
+        };
+        let mut argv = vec![
+            HarnessKind::Claude.binary(),
+            id_flag.into(),
+            sid.into(),
+            "--plugin-dir".into(),
+            plugin.to_string_lossy().into_owned(),
+            "--settings".into(),
+            r#"{"skipDangerousModePermissionPrompt":true}"#.into(),
+            "--dangerously-skip-permissions".into(),
+            // A worker must never stop to ask its controller a multiple-choice question.
+            "--disallowed-tools".into(),
+            "AskUserQuestion".into(),
+        ];
+        argv.extend(launch.extra_args.iter().cloned());
+        Ok(argv)
+    }
+
+    fn await_ready(&self, launch: &Launch) -> Result<()> {
+        let sid = launch.session_id.ok_or_else(|| failed("a Claude worker needs its session id up front"))?;
+        let log = EventLog::new(launch.dir.events_path(sid));
+        let trust_until = Instant::now() + crate::knobs::millis("CSD_TRUST_TIMEOUT_MS", TRUST_TIMEOUT)?;
+        let mut watch = Watch::new(log.path())?;
+        if let Some(pid) = launch.tmux.pane_pid(launch.name) {
+            watch = watch.with_process(pid);
+        }
+        let mut offset = launch_baseline(launch, &log)?;
+        let mut answered = false;
+        let mut exited = false;
+        loop {
+            let mut started = false;
+            offset = log.read_from(offset, |kind, _| {
+                started = kind == EventKind::SessionStart;
+                Ok(!started)
+            })?;
+            if started {
+                return Ok(());
+            }
+            if exited || launch.tmux.pane_dead(launch.name) != Some(false) {
+                return Err(exited_early(launch.tmux, launch.name));
+            }
+            if !answered {
+                let screen = launch.tmux.capture(launch.name, false).unwrap_or_default();
+                if let Some(digit) = trust_choice(&screen) {
+                    // Never a bare Enter: newer versions highlight "No, exit".
+                    launch.tmux.send_keys(launch.name, &[&digit])?;
+                    answered = true;
+                }
+            }
+            let now = Instant::now();
+            if now >= launch.start_deadline {
+                return Err(Error::Timeout("the worker did not report session_start in time".into()));
+            }
+            let look = if answered { LATE_LOOK * 2 } else if now < trust_until { TRUST_LOOK } else { LATE_LOOK };
+            if watch.wait(Some((now + look).min(launch.start_deadline)))? == Wake::ProcessExited {
+                exited = true;
+                // Its last hook may still be landing: read the log once more first.
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    fn quit(&self, tmux: &Tmux, name: &str) -> Result<()> {
+        tmux.send_text(name, "/exit")?;
+        tmux.send_keys(name, &["Enter"])
+    }
+
+    fn stop_grace(&self) -> Duration {
+        Duration::from_secs(10)
+    }
+
+    fn transcript_path(&self, meta: &Meta, home: &Path) -> Option<PathBuf> {
+        if let Some(p) = meta.extra_str("transcript_path").filter(|p| !p.is_empty()) {
+            return Some(PathBuf::from(p));
+        }
+        Some(Self::default_transcript(home, &meta.cwd, &meta.session_id))
+    }
+}
+
+fn base36(mut n: u64) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.reverse();
+    String::from_utf8(digits).expect("ASCII digits")
+}
+
+/// Where this launch's events begin: an adopted session may have an old log
+/// whose session_start must not count.
+fn launch_baseline(launch: &Launch, log: &EventLog) -> Result<u64> {
+    match launch.mode {
+        Mode::Launch => Ok(0),
+        Mode::Adopt => Ok(launch.events_baseline.min(log.end()?)),
+    }
+}
+
+/// The harness exited during start-up: say why when the screen tells.
+fn exited_early(tmux: &Tmux, name: &str) -> Error {
+    let screen = tmux.capture(name, true).unwrap_or_default();
+    if screen.contains(ROOT_REFUSAL) {
+        return failed(
+            "Claude Code refuses --dangerously-skip-permissions as root: set IS_SANDBOX=1 in csd-launch's \
+             environment (it is passed to the worker) if this machine is a sandbox",
+        );
+    }
+    failed("Claude Code exited before it was ready")
+}
+
+/// The digit of the trust dialog's "Yes, I trust" option, when the dialog
+/// is on screen (`❯ 1. Yes, I trust this folder`).
+pub fn trust_choice(screen: &str) -> Option<String> {
+    screen.lines().find_map(|line| {
+        let at = line.find("Yes, I trust")?;
+        let head = line[..at].trim_end().strip_suffix('.')?;
+        let digits: String = head.chars().rev().take_while(char::is_ascii_digit).collect();
+        (!digits.is_empty()).then(|| digits.chars().rev().collect())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_trust_digit() {
+        let screen = "Accessing workspace:\n\n /tmp/p\n\n ❯ 1. Yes, I trust this folder\n   2. No, exit\n";
+        assert_eq!(trust_choice(screen).as_deref(), Some("1"));
+        let moved = "   1. No, exit\n ❯ 2. Yes, I trust this folder\n";
+        assert_eq!(trust_choice(moved).as_deref(), Some("2"));
+        assert_eq!(trust_choice("Yes, I trust you"), None);
+        assert_eq!(trust_choice("nothing here"), None);
+    }
+
+    #[test]
+    fn project_dir_names_match_claude_code() {
+        assert_eq!(Claude::project_dir_name("/tmp/cl.proj_x:y é"), "-tmp-cl-proj-x-y--");
+        // Over 200 units: cut, plus Math.abs(Java-style hash) in base 36.
+        let long = format!("/{}", "a".repeat(250));
+        let name = Claude::project_dir_name(&long);
+        assert_eq!(name, format!("-{}-feo44x", "a".repeat(199)), "value computed by node from Claude Code's function");
+    }
+}

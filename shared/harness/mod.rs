@@ -1,0 +1,350 @@
+//! Harnesses: how csd drives one kind of coding agent (Claude Code, Codex, Pi).
+//!
+//! Every harness answers the same questions, and the binaries ask only these:
+//!
+//! | question                                   | where                              |
+//! |--------------------------------------------|------------------------------------|
+//! | which one? (`--harness claude\|codex\|pi`)   | [`HarnessKind::parse`]             |
+//! | which binary? (`CSD_<X>_BIN`, else PATH)   | [`HarnessKind::binary`]            |
+//! | who picks the session id?                  | [`Harness::ids`]                   |
+//! | where is its home? (config, auth, logs)    | [`Harness::home`]                  |
+//! | what to write before the pane starts?      | [`Harness::prepare`]               |
+//! | which env the pane gets                    | [`pane_env`] (+ [`Harness::env_pins`]) |
+//! | the command line (launch or adopt)         | [`Harness::argv`]                  |
+//! | start-up screens, then "ready"             | [`Harness::await_ready`]           |
+//! | how a prompt goes in, what confirms it     | [`Harness::paste`], [`Harness::submit_key`], [`Harness::confirms_submission`] |
+//! | how to quit, and how long stop waits       | [`Harness::quit`], [`Harness::stop_grace`] |
+//! | where the transcript is                    | [`Harness::transcript_path`], [`transcript_of`] |
+//!
+//! Claude Code is assigned its id by csd (`--session-id <uuid>`): the meta is
+//! written before the pane starts, so its very first hook lands in the log.
+//! Codex and Pi mint their own: launch writes a `<name>.harness` marker and
+//! the hook (Codex) or extension (Pi) writes the meta when it learns the id.
+
+pub mod claude;
+
+use crate::error::{failed, usage, Result};
+use crate::event::EventKind;
+use crate::tmux::Tmux;
+use crate::worker::{Meta, Worker};
+use crate::workerdir::WorkerDir;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HarnessKind {
+    Claude,
+    Codex,
+    Pi,
+}
+
+pub const ALL_HARNESSES: [HarnessKind; 3] = [HarnessKind::Claude, HarnessKind::Codex, HarnessKind::Pi];
+
+impl HarnessKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            HarnessKind::Claude => "claude",
+            HarnessKind::Codex => "codex",
+            HarnessKind::Pi => "pi",
+        }
+    }
+
+    /// `--harness` values; anything else is a usage error (exit 2).
+    pub fn parse(s: &str) -> Result<HarnessKind> {
+        ALL_HARNESSES.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            usage(format!(
+                "unknown harness '{}' (expected one of: claude, codex, pi)",
+                crate::name::printable(s)
+            ))
+        })
+    }
+
+    /// The harness a meta records. Metas from before the field were Claude's
+    /// (`Meta::parse` already defaults it); an unknown value is an error, not
+    /// a guess.
+    pub fn of_meta(meta: &Meta) -> Result<HarnessKind> {
+        HarnessKind::parse(&meta.harness)
+            .map_err(|_| failed(format!("worker '{}' has unknown harness '{}'", meta.tmux_name, meta.harness)))
+    }
+
+    /// The variable that overrides the binary (tests point it at a fake).
+    pub fn bin_env(self) -> &'static str {
+        match self {
+            HarnessKind::Claude => "CSD_CLAUDE_BIN",
+            HarnessKind::Codex => "CSD_CODEX_BIN",
+            HarnessKind::Pi => "CSD_PI_BIN",
+        }
+    }
+
+    /// `$CSD_<X>_BIN`, or the bare name for the pane's PATH to find.
+    pub fn binary(self) -> String {
+        match std::env::var(self.bin_env()) {
+            Ok(v) if !v.is_empty() => v,
+            _ => self.name().to_string(),
+        }
+    }
+
+    pub fn driver(self) -> &'static dyn Harness {
+        match self {
+            HarnessKind::Claude => &claude::Claude,
+            HarnessKind::Codex => &Unsupported(HarnessKind::Codex),
+            HarnessKind::Pi => &Unsupported(HarnessKind::Pi),
+        }
+    }
+}
+
+/// Who picks a worker's session id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdStrategy {
+    /// csd mints it (a UUID v4) and passes it on the command line; launch
+    /// writes the meta before the pane starts (Claude: `--session-id`).
+    Assign,
+    /// The harness mints it; launch writes `<name>.harness` and the hook or
+    /// extension writes the meta once it knows the id (Codex, Pi).
+    Mint,
+}
+
+/// A fresh session, or an existing one resumed by id (`csd-launch --adopt`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Launch,
+    Adopt,
+}
+
+/// Everything a harness needs to know to start one worker. Built by
+/// csd-launch; the harness reads it and never changes it.
+pub struct Launch<'a> {
+    pub dir: &'a WorkerDir,
+    pub tmux: &'a Tmux,
+    pub name: &'a str,
+    /// The real path (symlinks resolved) of the worker's directory.
+    pub cwd: &'a Path,
+    pub mode: Mode,
+    /// Known up front for `IdStrategy::Assign` and for adopt; `None` when the
+    /// harness will mint it.
+    pub session_id: Option<&'a str>,
+    /// `Harness::home` for this worker.
+    pub home: PathBuf,
+    /// The `csd-hook` the harness's hooks must run (installed beside csd-launch).
+    pub hook_bin: PathBuf,
+    /// Arguments after `--`, appended to the harness's own.
+    pub extra_args: &'a [String],
+    /// The size of the event log before the pane started: only events after
+    /// it prove this start (an adopted session may have an old log).
+    pub events_baseline: u64,
+    /// When `await_ready` must give up (`CSD_START_TIMEOUT_MS`).
+    pub start_deadline: Instant,
+}
+
+impl Launch<'_> {
+    /// The worker as the rest of csd sees it; for harnesses that know their
+    /// id at launch (the meta has been written).
+    pub fn worker(&self, meta: Meta) -> Worker {
+        Worker { dir: self.dir.clone(), meta }
+    }
+}
+
+/// How one harness is driven. Implementations are unit structs; get one with
+/// `HarnessKind::driver()`.
+pub trait Harness: Sync {
+    fn kind(&self) -> HarnessKind;
+
+    fn ids(&self) -> IdStrategy;
+
+    /// Whether `csd-launch --adopt` (resume by session id) is possible.
+    fn supports_adopt(&self) -> bool {
+        false
+    }
+
+    /// The harness's home for this worker: where its config, auth and
+    /// transcripts live. Claude: the user's `$HOME`. Codex / Pi: a private
+    /// `WorkerDir::home_path(name)` (CODEX_HOME, the pi agent dir), which
+    /// `csd-stop` removes with the worker.
+    fn home(&self, dir: &WorkerDir, name: &str) -> Result<PathBuf>;
+
+    /// Write what must exist before the pane starts (plugin dir, config,
+    /// staged auth). Must not touch anything outside the worker dir except
+    /// the harness's own home.
+    fn prepare(&self, launch: &Launch) -> Result<()>;
+
+    /// The harness's own environment pins for the pane (`-e K=V`); an empty
+    /// value pins the variable empty, hiding a stale value in the tmux
+    /// server's global environment. `pane_env` adds csd's own.
+    fn env_pins(&self, launch: &Launch) -> Vec<(String, String)>;
+
+    /// The full command line, binary first, extra arguments last.
+    fn argv(&self, launch: &Launch) -> Result<Vec<String>>;
+
+    /// After the pane started: answer start-up screens and return once the
+    /// worker takes prompts. On failure the error says why in one line;
+    /// csd-launch adds the pane's last lines and removes the worker.
+    /// The pane is kept on exit during start-up (tmux `remain-on-exit`), so
+    /// a harness that died is seen as `Tmux::pane_dead`, with its last words
+    /// still on screen.
+    fn await_ready(&self, launch: &Launch) -> Result<()>;
+
+    /// Put `prompt` into the worker's input without submitting it. Default:
+    /// one bracketed paste through a tmux buffer, any paste markers inside
+    /// the prompt removed so it cannot end the paste early.
+    fn paste(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<()> {
+        tmux.paste(name, &strip_paste_markers(prompt))
+    }
+
+    /// The key that submits what was pasted (sent again on each retry).
+    fn submit_key(&self) -> &'static str {
+        "Enter"
+    }
+
+    /// The event that proves a prompt was accepted.
+    fn confirms_submission(&self, kind: EventKind) -> bool {
+        kind == EventKind::UserPromptSubmit
+    }
+
+    /// Ask the harness to quit (csd-stop then waits `stop_grace` for
+    /// session_end or the pane to close before killing the session).
+    fn quit(&self, tmux: &Tmux, name: &str) -> Result<()>;
+
+    fn stop_grace(&self) -> Duration;
+
+    /// The worker's transcript, or `None` when it cannot be known yet (a
+    /// minting harness that has not registered). `home` is `Harness::home`.
+    fn transcript_path(&self, meta: &Meta, home: &Path) -> Option<PathBuf>;
+}
+
+/// The pane's environment: csd's pins, then the harness's.
+///
+/// `CSD_WORKER_DIR` and `CSD_TMUX_SOCKET` are pinned so the hook inside the
+/// pane writes where this csd reads, whatever the tmux server's global
+/// environment says.
+pub fn pane_env(h: &dyn Harness, launch: &Launch) -> Vec<(String, String)> {
+    let mut env = vec![("CSD_WORKER_DIR".to_string(), launch.dir.root().to_string_lossy().into_owned())];
+    if let Some(s) = launch.tmux.socket() {
+        env.push(("CSD_TMUX_SOCKET".into(), s.into()));
+    }
+    env.extend(h.env_pins(launch));
+    env
+}
+
+/// The transcript of a registered worker.
+pub fn transcript_of(worker: &Worker) -> Result<Option<PathBuf>> {
+    let h = HarnessKind::of_meta(&worker.meta)?.driver();
+    let home = h.home(&worker.dir, worker.name())?;
+    Ok(h.transcript_path(&worker.meta, &home))
+}
+
+/// The user's home: `$HOME`, else the password database.
+pub fn user_home() -> Result<PathBuf> {
+    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(h));
+    }
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.dir)
+        .ok_or_else(|| failed("cannot find your home directory: HOME is unset and you have no passwd entry"))
+}
+
+const PASTE_START: &[u8] = b"\x1b[200~";
+const PASTE_END: &[u8] = b"\x1b[201~";
+
+/// Remove bracketed-paste markers, so a prompt cannot close the paste and
+/// have its tail read as keystrokes.
+pub fn strip_paste_markers(prompt: &[u8]) -> Vec<u8> {
+    let mut out = prompt.to_vec();
+    // Removing one marker can join two halves into a new one; repeat until none.
+    loop {
+        let before = out.len();
+        for m in [PASTE_START, PASTE_END] {
+            while let Some(i) = memchr::memmem::find(&out, m) {
+                out.drain(i..i + m.len());
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
+/// A random UUID v4 (RFC 9562), from the kernel's random source.
+pub fn uuid_v4() -> Result<String> {
+    use std::io::Read;
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map_err(|e| crate::error::Error::Io("reading /dev/urandom".into(), e))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]))
+}
+
+/// Stand-in for a harness not built yet on this branch.
+struct Unsupported(HarnessKind);
+
+impl Unsupported {
+    fn no<T>(&self) -> Result<T> {
+        Err(failed(format!("harness '{}' is not supported yet", self.0.name())))
+    }
+}
+
+impl Harness for Unsupported {
+    fn kind(&self) -> HarnessKind {
+        self.0
+    }
+    fn ids(&self) -> IdStrategy {
+        IdStrategy::Mint
+    }
+    fn home(&self, dir: &WorkerDir, name: &str) -> Result<PathBuf> {
+        Ok(dir.home_path(name))
+    }
+    fn prepare(&self, _: &Launch) -> Result<()> {
+        self.no()
+    }
+    fn env_pins(&self, _: &Launch) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    fn argv(&self, _: &Launch) -> Result<Vec<String>> {
+        self.no()
+    }
+    fn await_ready(&self, _: &Launch) -> Result<()> {
+        self.no()
+    }
+    fn quit(&self, _: &Tmux, _: &str) -> Result<()> {
+        self.no()
+    }
+    fn stop_grace(&self) -> Duration {
+        Duration::from_secs(2)
+    }
+    fn transcript_path(&self, meta: &Meta, _: &Path) -> Option<PathBuf> {
+        meta.extra_str("transcript_path").map(PathBuf::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_known_harnesses_only() {
+        assert_eq!(HarnessKind::parse("claude").unwrap(), HarnessKind::Claude);
+        assert_eq!(HarnessKind::parse("pi").unwrap(), HarnessKind::Pi);
+        assert_eq!(HarnessKind::parse("Claude").unwrap_err().code(), 2);
+    }
+
+    #[test]
+    fn uuids_are_v4() {
+        let a = uuid_v4().unwrap();
+        let b = uuid_v4().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+        assert!("89ab".contains(&a[19..20]), "{a}");
+        assert!(crate::name::validate(&a).is_ok());
+    }
+
+    #[test]
+    fn paste_markers_cannot_survive() {
+        assert_eq!(strip_paste_markers(b"a\x1b[201~b\x1b[200~c"), b"abc");
+        assert_eq!(strip_paste_markers(b"\x1b[20\x1b[201~1~x"), b"x");
+    }
+}
