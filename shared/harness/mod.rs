@@ -22,6 +22,7 @@
 //! the hook (Codex) or extension (Pi) writes the meta when it learns the id.
 
 pub mod claude;
+pub mod pi;
 
 use crate::error::{failed, usage, Result};
 use crate::event::EventKind;
@@ -88,7 +89,7 @@ impl HarnessKind {
         match self {
             HarnessKind::Claude => &claude::Claude,
             HarnessKind::Codex => &Unsupported(HarnessKind::Codex),
-            HarnessKind::Pi => &Unsupported(HarnessKind::Pi),
+            HarnessKind::Pi => &pi::Pi,
         }
     }
 }
