@@ -4,8 +4,8 @@ use csd::cli::{main_with, parse_count, print_help, print_version, utf8};
 use csd::error::{usage, Result};
 use csd::event::EventKind;
 use csd::watch::{Wake, Watch};
-use csd::workerdir::WorkerDir;
 use csd::worker::Worker;
+use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
 use std::io::Write;
 
@@ -90,4 +90,3 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         }
     }
 }
-

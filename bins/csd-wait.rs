@@ -3,8 +3,8 @@
 use csd::cli::{main_with, parse_count, parse_seconds, print_help, print_version, utf8};
 use csd::error::{usage, Error, Result};
 use csd::wait::wait_for_event;
-use csd::workerdir::WorkerDir;
 use csd::worker::Worker;
+use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
 use std::io::Write;
 use std::time::{Duration, Instant};

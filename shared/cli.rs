@@ -42,8 +42,7 @@ fn one_line(s: &str) -> &str {
 /// Print help text and succeed.
 pub fn print_help(text: &str) -> Result<i32> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .map_err(|e| Error::Io("writing help".into(), e))?;
+    out.write_all(text.as_bytes()).map_err(|e| Error::Io("writing help".into(), e))?;
     Ok(EXIT_OK)
 }
 
@@ -54,15 +53,13 @@ pub fn print_version(tool: &str) -> Result<i32> {
 
 /// A positional value as UTF-8, or a usage error naming it.
 pub fn utf8(v: OsString, what: &str) -> Result<String> {
-    v.into_string()
-        .map_err(|v| usage(format!("{what} is not valid UTF-8: {}", v.to_string_lossy())))
+    v.into_string().map_err(|v| usage(format!("{what} is not valid UTF-8: {}", v.to_string_lossy())))
 }
 
 /// A whole non-negative number, for counts and line numbers.
 pub fn parse_count(v: OsString, what: &str) -> Result<u64> {
     let s = utf8(v, what)?;
-    s.parse::<u64>()
-        .map_err(|_| usage(format!("{what} must be a whole number, got '{s}'")))
+    s.parse::<u64>().map_err(|_| usage(format!("{what} must be a whole number, got '{s}'")))
 }
 
 /// A timeout in seconds: a positive number, fractions allowed (`0.5`).

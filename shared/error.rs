@@ -63,11 +63,9 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(m)
-            | Error::NoSuchWorker(m)
-            | Error::Gone(m)
-            | Error::Timeout(m)
-            | Error::Failed(m) => f.write_str(m),
+            Error::Usage(m) | Error::NoSuchWorker(m) | Error::Gone(m) | Error::Timeout(m) | Error::Failed(m) => {
+                f.write_str(m)
+            }
             Error::Io(ctx, e) => write!(f, "{ctx}: {e}"),
         }
     }

@@ -3,15 +3,16 @@
 //! Writers append each event with one `write(2)` on an `O_APPEND` descriptor,
 //! so lines from concurrent hooks never splice. Readers never trust a line:
 //! one that is not a complete, known event (torn by a crash, or garbage) is
-//! skipped. Reading "the last N" walks backwards from the end in fixed chunks,
+//! skipped. Reading "the last N" walks backwards from the end (`revlines`),
 //! so its cost does not grow with the log.
 
 use crate::error::{Context, Result};
 use crate::event::{kind_of_line, Event, EventKind};
-use memchr::{memchr_iter, memrchr};
+use crate::revlines::RevLines;
+use memchr::memchr_iter;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 const CHUNK: usize = 64 * 1024;
@@ -107,50 +108,17 @@ impl EventLog {
     /// Returns the offset after the last complete line.
     fn scan_back(&self, mut each: impl FnMut(EventKind, &[u8]) -> bool) -> Result<u64> {
         let Some(f) = self.open()? else { return Ok(0) };
-        let size = f.metadata().context(|| format!("reading {}", self.path.display()))?.len();
-        // `buf` holds the bytes [pos, pos + buf.len()) not yet handed out.
-        let mut pos = size;
-        let mut buf: Vec<u8> = Vec::new();
-        let mut trimmed = false; // has the partial last line (if any) been dropped?
-        let mut end = 0;
-        loop {
-            if !trimmed {
-                match memrchr(b'\n', &buf) {
-                    Some(i) => {
-                        buf.truncate(i + 1);
-                        trimmed = true;
-                        end = pos + buf.len() as u64;
-                    }
-                    None => buf.clear(),
+        let what = || format!("reading {}", self.path.display());
+        let mut lines = RevLines::new(f).context(what)?;
+        let end = lines.end();
+        while let Some(line) = lines.next_line().context(what)? {
+            if let Some(kind) = kind_of_line(line) {
+                if !each(kind, line) {
+                    break;
                 }
             }
-            // Hand out complete lines from the end of buf.
-            while trimmed && !buf.is_empty() {
-                let body_end = buf.len() - 1; // buf ends with its newline
-                let start = match memrchr(b'\n', &buf[..body_end]) {
-                    Some(i) => i + 1,
-                    None if pos == 0 => 0,
-                    None => break, // the line starts in an earlier chunk
-                };
-                let body = &buf[start..body_end];
-                if let Some(kind) = (!body.is_empty()).then(|| kind_of_line(body)).flatten() {
-                    if !each(kind, body) {
-                        return Ok(end);
-                    }
-                }
-                buf.truncate(start);
-            }
-            if pos == 0 {
-                return Ok(end);
-            }
-            let take = CHUNK.min(pos as usize);
-            pos -= take as u64;
-            let mut chunk = vec![0u8; take + buf.len()];
-            f.read_exact_at(&mut chunk[..take], pos)
-                .context(|| format!("reading {}", self.path.display()))?;
-            chunk[take..].copy_from_slice(&buf);
-            buf = chunk;
         }
+        Ok(end)
     }
 
     /// The byte offset just after the `n`th non-empty line (v4's

@@ -8,8 +8,8 @@
 
 use crate::event::{Event, EventKind};
 use crate::eventlog::EventLog;
-use crate::workerdir::WorkerDir;
 use crate::worker::{read_meta, write_meta, Meta};
+use crate::workerdir::WorkerDir;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use serde_json::{Map, Value};
 use std::io::Read;

@@ -2,8 +2,10 @@
 //!
 //! One module per concept: where workers live (`workerdir`), what a worker is
 //! (`worker`), its events (`event`, `eventlog`), waking on change (`watch`),
-//! tmux (`tmux`), names (`name`), the hook (`hook`), tunables (`knobs`), and
-//! the exit-code contract (`error`, `cli`).
+//! tmux (`tmux`), names (`name`), the hook (`hook`), tunables (`knobs`), a
+//! turn and its markdown (`turn`), reading harness transcripts
+//! (`transcript`), reading a file backwards (`revlines`), and the exit-code
+//! contract (`error`, `cli`).
 
 pub mod cli;
 pub mod error;
@@ -13,9 +15,12 @@ pub mod eventlog;
 pub mod hook;
 pub mod knobs;
 pub mod name;
+pub mod revlines;
 pub mod time;
-pub mod wait;
 pub mod tmux;
+pub mod transcript;
+pub mod turn;
+pub mod wait;
 pub mod watch;
 pub mod worker;
 pub mod workerdir;

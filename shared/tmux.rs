@@ -54,19 +54,13 @@ impl Tmux {
     }
 
     fn run(&self, args: &[&OsStr]) -> Result<Output> {
-        self.command()
-            .args(args)
-            .output()
-            .context(|| "running tmux (is it installed and on PATH?)".into())
+        self.command().args(args).output().context(|| "running tmux (is it installed and on PATH?)".into())
     }
 
     fn run_ok(&self, what: &str, args: &[&OsStr]) -> Result<Output> {
         let out = self.run(args)?;
         if !out.status.success() {
-            return Err(failed(format!(
-                "tmux {what} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+            return Err(failed(format!("tmux {what} failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
         }
         Ok(out)
     }
@@ -91,9 +85,7 @@ impl Tmux {
     /// The pid of the process running in the worker's pane.
     pub fn pane_pid(&self, name: &str) -> Option<i32> {
         let t = Self::pane_target(name);
-        let out = self
-            .run(&["display-message", "-p", "-t", &t, "#{pane_pid}"].map(OsStr::new))
-            .ok()?;
+        let out = self.run(&["display-message", "-p", "-t", &t, "#{pane_pid}"].map(OsStr::new)).ok()?;
         if !out.status.success() {
             return None;
         }
@@ -235,10 +227,7 @@ impl Tmux {
         let out = child.wait_with_output().context(|| "running tmux load-buffer".into())?;
         wrote.context(|| "feeding the prompt to tmux".into())?;
         if !out.status.success() {
-            return Err(failed(format!(
-                "tmux load-buffer failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+            return Err(failed(format!("tmux load-buffer failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
         }
         let t = Self::pane_target(name);
         self.run_ok("paste-buffer", &["paste-buffer", "-p", "-d", "-b", &buffer, "-t", &t].map(OsStr::new))?;

@@ -34,14 +34,11 @@ impl Watch {
     /// Watch `file`; until it exists, watch its directory for its creation.
     pub fn new(file: &Path) -> Result<Watch> {
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-            .map_err(|e| std::io::Error::from(e))
+            .map_err(std::io::Error::from)
             .context(|| "starting inotify".into())?;
         let dir = file.parent().unwrap_or(Path::new("."));
         inotify
-            .add_watch(
-                dir,
-                AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_DELETE,
-            )
+            .add_watch(dir, AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_DELETE)
             .map_err(std::io::Error::from)
             .context(|| format!("watching {}", dir.display()))?;
         let mut w = Watch { inotify, file: file.to_path_buf(), file_wd: None, pidfd: None, watch_stdout: false };
@@ -136,8 +133,7 @@ impl Watch {
             }
             for ev in events {
                 let about_file = ev.name.as_deref().is_some_and(|n| Some(n) == self.file.file_name());
-                if (about_file
-                    && ev.mask.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO))
+                if (about_file && ev.mask.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO))
                     || ev.mask.contains(AddWatchFlags::IN_IGNORED)
                 {
                     rearm = true;

@@ -114,10 +114,7 @@ impl WorkerDir {
     /// File names in the dir, or none when it does not exist yet.
     pub fn entries(&self) -> Result<Vec<String>> {
         match fs::read_dir(&self.root) {
-            Ok(rd) => Ok(rd
-                .filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect()),
+            Ok(rd) => Ok(rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(e).context(|| format!("reading worker dir {}", self.root.display())),
         }
@@ -126,10 +123,7 @@ impl WorkerDir {
     /// Names with a shim in `bin/`.
     pub fn shim_names(&self) -> Result<Vec<String>> {
         match fs::read_dir(self.root.join("bin")) {
-            Ok(rd) => Ok(rd
-                .filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect()),
+            Ok(rd) => Ok(rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(e).context(|| format!("reading {}/bin", self.root.display())),
         }
@@ -148,9 +142,7 @@ impl WorkerDir {
         tmp.as_file()
             .set_permissions(fs::Permissions::from_mode(mode))
             .context(|| format!("setting mode of {}", path.display()))?;
-        tmp.persist(path)
-            .map_err(|e| e.error)
-            .context(|| format!("renaming into {}", path.display()))?;
+        tmp.persist(path).map_err(|e| e.error).context(|| format!("renaming into {}", path.display()))?;
         Ok(())
     }
 }

@@ -1,0 +1,41 @@
+//! csd-turn: a worker's last turn as markdown, read from the end of the
+//! harness's transcript.
+
+use csd::cli::{main_with, print_help, print_version, utf8};
+use csd::error::{usage, Error, Result};
+use csd::transcript::{last_turn, transcript_path};
+use csd::turn::render_markdown;
+use csd::worker::Worker;
+use csd::workerdir::WorkerDir;
+use lexopt::prelude::*;
+use std::io::Write;
+
+const HELP: &str = include_str!("help/csd-turn.txt");
+
+fn main() {
+    main_with("csd-turn", run)
+}
+
+fn run(mut p: lexopt::Parser) -> Result<i32> {
+    let (mut worker, mut full, mut path) = (None, false, false);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("full") => full = true,
+            Long("path") => path = true,
+            Short('h') | Long("help") => return print_help(HELP),
+            Short('V') | Long("version") => return print_version("csd-turn"),
+            Value(v) if worker.is_none() => worker = Some(utf8(v, "WORKER")?),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let name = worker.ok_or_else(|| usage("missing WORKER"))?;
+    let worker = Worker::resolve(&WorkerDir::from_env()?, &name)?;
+    let text = if path {
+        format!("{}\n", transcript_path(&worker.meta)?.display())
+    } else {
+        render_markdown(&last_turn(&worker.meta)?, full)
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).map_err(|e| Error::Io("writing the turn".into(), e))?;
+    Ok(0)
+}

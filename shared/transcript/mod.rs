@@ -1,0 +1,106 @@
+//! Finding and reading a worker's transcript, the harness's own record of the
+//! session, to get its last turn.
+//!
+//! Each harness writes JSON lines in its own shape; a `Format` says where its
+//! transcript is, which line opens a turn and what each line adds to a
+//! `Turn`. The walk is shared: read lines backwards from the end until the
+//! line that opens the last turn, then hand them to the format in order. So
+//! the cost grows with the last turn, not with the transcript.
+//!
+//! Adding a harness: a module beside `claude.rs` with a unit struct that
+//! implements `Format`, and one arm in `format_for`.
+
+pub mod claude;
+
+use crate::error::{failed, Context, Error, Result};
+use crate::revlines::RevLines;
+use crate::turn::Turn;
+use crate::worker::Meta;
+use serde_json::Value;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// How one harness records a session.
+pub trait Format: Sync {
+    /// Where this worker's transcript is. The meta's `transcript_path`, when
+    /// the hook recorded one, is the harness's own word and wins.
+    fn path(&self, meta: &Meta) -> Result<PathBuf> {
+        meta_transcript_path(meta)
+            .ok_or_else(|| failed(format!("the meta of worker '{}' has no transcript_path", meta.tmux_name)))
+    }
+
+    /// Does this line hold the prompt that opens a turn?
+    fn opens_turn(&self, line: &Value) -> bool;
+
+    /// Add what this line holds to `turn`, the opening line included (it
+    /// sets the prompt). Lines of no interest add nothing.
+    fn add_line(&self, line: &Value, turn: &mut Turn);
+
+    /// When no line opens a turn: is the whole transcript one turn (a
+    /// harness that records the prompt elsewhere), or is there no turn yet?
+    fn whole_file_is_a_turn(&self) -> bool {
+        false
+    }
+}
+
+/// The format of `harness` (a meta's `harness` field).
+pub fn format_for(harness: &str) -> Result<&'static dyn Format> {
+    match harness {
+        "claude" => Ok(&claude::Claude),
+        other => Err(failed(format!("reading a {other} transcript is not supported"))),
+    }
+}
+
+/// The meta's `transcript_path`, when it has a non-empty one.
+pub fn meta_transcript_path(meta: &Meta) -> Option<PathBuf> {
+    meta.extra_str("transcript_path").filter(|p| !p.is_empty()).map(PathBuf::from)
+}
+
+/// Where `meta`'s worker keeps its transcript.
+pub fn transcript_path(meta: &Meta) -> Result<PathBuf> {
+    format_for(&meta.harness)?.path(meta)
+}
+
+/// The last turn of `meta`'s worker. Fails, naming the path, when the
+/// transcript is not there, and when it holds no turn yet.
+pub fn last_turn(meta: &Meta) -> Result<Turn> {
+    let format = format_for(&meta.harness)?;
+    let path = format.path(meta)?;
+    match read_last_turn(&path, format)? {
+        Some(turn) => Ok(turn),
+        None => Err(failed(format!("no user prompt found in session log {}", path.display()))),
+    }
+}
+
+/// The last turn of the transcript at `path`: None when it has none yet.
+/// A missing file is an error that names it.
+pub fn read_last_turn(path: &Path, format: &dyn Format) -> Result<Option<Turn>> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(failed(format!("session log not found at {}", path.display())))
+        }
+        Err(e) => return Err(Error::Io(format!("opening session log {}", path.display()), e)),
+    };
+    let what = || format!("reading session log {}", path.display());
+    let mut lines = RevLines::new(file).context(what)?;
+    // Newest first; lines that are not JSON (garbage, a torn write) are skipped.
+    let mut newest_first: Vec<Value> = Vec::new();
+    let mut opened = false;
+    while let Some(line) = lines.next_line().context(what)? {
+        let Ok(value) = serde_json::from_slice::<Value>(line) else { continue };
+        opened = format.opens_turn(&value);
+        newest_first.push(value);
+        if opened {
+            break;
+        }
+    }
+    if !opened && !format.whole_file_is_a_turn() {
+        return Ok(None);
+    }
+    let mut turn = Turn::default();
+    for value in newest_first.iter().rev() {
+        format.add_line(value, &mut turn);
+    }
+    Ok((!turn.is_empty()).then_some(turn))
+}

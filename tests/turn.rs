@@ -1,0 +1,236 @@
+//! csd-turn and the turn model: golden renders of Claude transcripts, read
+//! from the end, through the real binary.
+
+mod common;
+
+use common::{assert_code, repo, stderr, stdout, TestEnv};
+use csd::transcript::{claude::project_dir_name, format_for, read_last_turn};
+use csd::turn::{last_assistant_text, Block};
+use std::path::PathBuf;
+use std::process::Output;
+
+const SID: &str = "5e1d2c3b-0000-4000-8000-00000000cafe";
+
+fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures/turn").join(name)
+}
+
+fn golden(name: &str) -> String {
+    std::fs::read_to_string(fixture(name)).unwrap()
+}
+
+/// A registered worker `w` (meta only) whose Claude transcript is `content`,
+/// where Claude would write it under this world's HOME.
+fn worker_with_transcript(env: &TestEnv, content: &[u8]) -> PathBuf {
+    env.fake_worker("w", SID, &[]);
+    let cwd = env.path().to_str().unwrap();
+    let dir = env.home.join(".claude/projects").join(project_dir_name(cwd));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{SID}.jsonl"));
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+fn read_turn(env: &TestEnv, args: &[&str]) -> Output {
+    // Claude honours CLAUDE_CONFIG_DIR, so csd-turn does; keep the runner's out.
+    env.cmd("csd-turn").env_remove("CLAUDE_CONFIG_DIR").args(args).output().unwrap()
+}
+
+fn turn_of(content: &str) -> Option<csd::turn::Turn> {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut f, content.as_bytes()).unwrap();
+    read_last_turn(f.path(), format_for("claude").unwrap()).unwrap()
+}
+
+fn user(text: &str) -> String {
+    serde_json::json!({"type": "user", "message": {"role": "user", "content": text}}).to_string() + "\n"
+}
+
+fn says(text: &str) -> String {
+    serde_json::json!({"type": "assistant", "message": {"role": "assistant", "content": [{"type": "text", "text": text}]}})
+        .to_string()
+        + "\n"
+}
+
+#[test]
+fn the_reference_transcript_renders_its_last_turn() {
+    let env = TestEnv::new();
+    worker_with_transcript(&env, &std::fs::read(fixture("claude-reference.jsonl")).unwrap());
+    let out = read_turn(&env, &["w"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), golden("claude-reference.md"));
+}
+
+#[test]
+fn a_rich_turn_renders_as_v4_does() {
+    let env = TestEnv::new();
+    worker_with_transcript(&env, &std::fs::read(fixture("claude-rich.jsonl")).unwrap());
+    let out = read_turn(&env, &["w"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), golden("claude-rich.md"));
+    let full = read_turn(&env, &["w", "--full"]);
+    assert_code(&full, 0);
+    assert_eq!(stdout(&full), golden("claude-rich.full.md"));
+}
+
+#[test]
+fn the_rich_turn_in_detail() {
+    let turn = turn_of(&std::fs::read_to_string(fixture("claude-rich.jsonl")).unwrap()).unwrap();
+    assert_eq!(turn.prompt.as_deref(), Some("fix the failing test\nand tell me what was wrong"));
+    // An array of blocks reads as its text, never as "[object Object]".
+    assert!(turn.blocks.contains(&Block::ToolResult {
+        text: "1\tdef test_add():\n2\t    assert add(1, 2) == 4\n(end of file)".into(),
+        is_error: false
+    }));
+    let errors: Vec<_> = turn.blocks.iter().filter(|b| matches!(b, Block::ToolResult { is_error: true, .. })).collect();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(last_assistant_text(&turn), "The test expected 4; `add(1, 2)` is 3.\nI fixed the expectation.");
+    let md = csd::turn::render_markdown(&turn, false);
+    for hidden in ["EARLIER", "TORN", "<command-", "local-command", "Caveat", "Total cost"] {
+        assert!(!md.contains(hidden), "{hidden} shows:\n{md}");
+    }
+}
+
+#[test]
+fn only_the_last_of_many_turns_shows() {
+    let env = TestEnv::new();
+    let mut t = String::new();
+    for i in 0..2000 {
+        t += &user(&format!("prompt {i}"));
+        t += &says(&format!("reply {i}\n{}", "x".repeat(i % 300)));
+    }
+    worker_with_transcript(&env, t.as_bytes());
+    let out = read_turn(&env, &["w"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), format!("---\n\n**Prompt:** prompt 1999\n\nreply 1999\n{}\n\n", "x".repeat(1999 % 300)));
+}
+
+#[test]
+fn a_torn_last_line_is_left_out() {
+    let t = user("done prompt") + &says("finished") + r#"{"type":"assistant","message":{"content":[{"type":"text","text":"half"#;
+    let turn = turn_of(&t).unwrap();
+    assert_eq!(turn.prompt.as_deref(), Some("done prompt"));
+    assert_eq!(turn.blocks, vec![Block::Text("finished".into())]);
+    // A torn prompt does not open a turn either.
+    let t = user("real") + &says("answer") + r#"{"type":"user","message":{"content":"torn pro"#;
+    assert_eq!(last_assistant_text(&turn_of(&t).unwrap()), "answer");
+}
+
+#[test]
+fn garbage_lines_are_skipped() {
+    let t = user("go") + "this is not json\n\n" + &says("ok") + "[1,2]\n";
+    let turn = turn_of(&t).unwrap();
+    assert_eq!(turn.prompt.as_deref(), Some("go"));
+    assert_eq!(turn.blocks, vec![Block::Text("ok".into())]);
+}
+
+#[test]
+fn command_echoes_neither_open_a_turn_nor_show() {
+    let t = user("<local-command-stdout>noise</local-command-stdout>")
+        + &user("the real prompt")
+        + &says("reply")
+        + &user("<command-name>/clear</command-name>")
+        + &user("<command-message>review</command-message>\n<command-name>/review</command-name>");
+    let turn = turn_of(&t).unwrap();
+    assert_eq!(turn.prompt.as_deref(), Some("the real prompt"));
+    assert_eq!(turn.blocks, vec![Block::Text("reply".into())]);
+}
+
+#[test]
+fn subagent_lines_are_not_the_turn() {
+    let side = serde_json::json!({"type": "user", "isSidechain": true, "message": {"content": "subagent task"}});
+    let t = user("main prompt") + &side.to_string() + "\n" + &says("main reply");
+    let turn = turn_of(&t).unwrap();
+    assert_eq!(turn.prompt.as_deref(), Some("main prompt"));
+}
+
+#[test]
+fn a_transcript_without_a_prompt_fails() {
+    let env = TestEnv::new();
+    let t = says("hi") + &user("<command-name>/clear</command-name>");
+    worker_with_transcript(&env, t.as_bytes());
+    let out = read_turn(&env, &["w"]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("no user prompt found"), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn a_missing_transcript_fails_naming_its_path() {
+    let env = TestEnv::new();
+    env.fake_worker("w", SID, &[]);
+    let out = read_turn(&env, &["w"]);
+    assert_code(&out, 1);
+    let want = env.home.join(".claude/projects").join(project_dir_name(env.path().to_str().unwrap()));
+    let want = want.join(format!("{SID}.jsonl"));
+    assert!(stderr(&out).contains(&want.display().to_string()), "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+}
+
+#[test]
+fn the_metas_transcript_path_wins() {
+    let env = TestEnv::new();
+    worker_with_transcript(&env, (user("derived") + &says("from the derived path")).as_bytes());
+    let elsewhere = env.path().join("elsewhere.jsonl");
+    std::fs::write(&elsewhere, user("recorded") + &says("from the hook's path")).unwrap();
+    let meta_path = env.worker_dir.join(format!("{SID}.meta"));
+    let mut meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    meta["transcript_path"] = elsewhere.to_str().unwrap().into();
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+    let out = read_turn(&env, &["w"]);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("from the hook's path"), "{}", stdout(&out));
+    let path = read_turn(&env, &["--path", "w"]);
+    assert_eq!(stdout(&path), format!("{}\n", elsewhere.display()));
+}
+
+#[test]
+fn claude_config_dir_moves_the_transcript() {
+    let env = TestEnv::new();
+    env.fake_worker("w", SID, &[]);
+    let config = env.path().join("claude-config");
+    let dir = config.join("projects").join(project_dir_name(env.path().to_str().unwrap()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{SID}.jsonl")), user("p") + &says("from the config dir")).unwrap();
+    let out = env.cmd("csd-turn").env("CLAUDE_CONFIG_DIR", &config).arg("w").output().unwrap();
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("from the config dir"));
+}
+
+#[test]
+fn the_worker_is_found_by_session_id_and_through_csd() {
+    let env = TestEnv::new();
+    worker_with_transcript(&env, &std::fs::read(fixture("claude-reference.jsonl")).unwrap());
+    let by_sid = read_turn(&env, &[SID]);
+    assert_code(&by_sid, 0);
+    assert_eq!(stdout(&by_sid), golden("claude-reference.md"));
+    let rich = worker_with_transcript(&env, &std::fs::read(fixture("claude-rich.jsonl")).unwrap());
+    assert!(rich.is_file());
+    let out = env.cmd("csd").env_remove("CLAUDE_CONFIG_DIR").args(["--worker", "w", "read-turn", "--full"]).output().unwrap();
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), golden("claude-rich.full.md"));
+}
+
+#[test]
+fn bad_calls_fail_with_the_contracts_codes() {
+    let env = TestEnv::new();
+    let out = read_turn(&env, &["ghost"]);
+    assert_code(&out, 3);
+    assert!(stderr(&out).contains("ghost"));
+    assert_code(&read_turn(&env, &[]), 2);
+    assert_code(&read_turn(&env, &["w", "--bogus"]), 2);
+    assert_code(&read_turn(&env, &["w", "extra"]), 2);
+    let help = read_turn(&env, &["--help"]);
+    assert_code(&help, 0);
+    assert!(stdout(&help).starts_with("csd-turn:"));
+}
+
+#[test]
+fn an_unsupported_harness_says_so() {
+    let env = TestEnv::new();
+    let meta = serde_json::json!({"tmux_name": "w", "session_id": SID, "cwd": "/x", "harness": "nonesuch"});
+    std::fs::write(env.worker_dir.join(format!("{SID}.meta")), meta.to_string()).unwrap();
+    let out = read_turn(&env, &["w"]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("nonesuch"), "{}", stderr(&out));
+}
