@@ -11,6 +11,7 @@
 //! implements `Format`, and one arm in `format_for`.
 
 pub mod claude;
+pub mod pi;
 
 use crate::error::{failed, Context, Error, Result};
 use crate::revlines::RevLines;
@@ -41,12 +42,21 @@ pub trait Format: Sync {
     fn whole_file_is_a_turn(&self) -> bool {
         false
     }
+
+    /// For a transcript whose lines form a tree (Pi): this line's id and its
+    /// parent's. The walk then keeps only the chain of parents from the last
+    /// line, the branch the session is on. None (the default): every line
+    /// counts.
+    fn tree_link<'a>(&self, _line: &'a Value) -> Option<(&'a str, Option<&'a str>)> {
+        None
+    }
 }
 
 /// The format of `harness` (a meta's `harness` field).
 pub fn format_for(harness: &str) -> Result<&'static dyn Format> {
     match harness {
         "claude" => Ok(&claude::Claude),
+        "pi" => Ok(&pi::Pi),
         other => Err(failed(format!("reading a {other} transcript is not supported"))),
     }
 }
@@ -87,8 +97,17 @@ pub fn read_last_turn(path: &Path, format: &dyn Format) -> Result<Option<Turn>> 
     // Newest first; lines that are not JSON (garbage, a torn write) are skipped.
     let mut newest_first: Vec<Value> = Vec::new();
     let mut opened = false;
+    // In a tree, the id of the next line the branch needs: None until the
+    // last line names its parent, Some(None) once the branch reached its root.
+    let mut wanted: Option<Option<String>> = None;
     while let Some(line) = lines.next_line().context(what)? {
         let Ok(value) = serde_json::from_slice::<Value>(line) else { continue };
+        if let Some((id, parent)) = format.tree_link(&value) {
+            if wanted.as_ref().is_some_and(|w| w.as_deref() != Some(id)) {
+                continue;
+            }
+            wanted = Some(parent.map(str::to_string));
+        }
         opened = format.opens_turn(&value);
         newest_first.push(value);
         if opened {
