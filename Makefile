@@ -1,0 +1,51 @@
+# csd: build, test, install, benchmark.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man/man1
+PLUGINDIR ?= $(PREFIX)/share/csd/plugin
+CARGO ?= cargo
+
+BINS := csd csd-hook csd-launch csd-send csd-wait csd-events csd-turn csd-status csd-stop
+
+.PHONY: build test install uninstall bench man-check clean
+
+build:
+	$(CARGO) build --release --locked
+
+# What CI runs (.ci/run): every unit, integration and end-to-end test.
+test:
+	$(CARGO) test --locked -- --test-threads=2
+
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
+	for b in $(BINS); do \
+	  if [ -f target/release/$$b ]; then install -m 0755 target/release/$$b $(DESTDIR)$(BINDIR)/$$b; fi; \
+	done
+	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/
+	# The Claude Code plugin: hooks call the installed csd-hook by absolute path.
+	install -d $(DESTDIR)$(PLUGINDIR)/.claude-plugin $(DESTDIR)$(PLUGINDIR)/hooks
+	if [ -d .claude-plugin ]; then install -m 0644 .claude-plugin/*.json $(DESTDIR)$(PLUGINDIR)/.claude-plugin/; fi
+	if [ -d skills ]; then cp -R skills $(DESTDIR)$(PLUGINDIR)/; fi
+	if [ -f hooks/hooks.json ]; then \
+	  sed 's|"csd-hook"|"$(BINDIR)/csd-hook"|' hooks/hooks.json > $(DESTDIR)$(PLUGINDIR)/hooks/hooks.json; \
+	fi
+
+uninstall:
+	for b in $(BINS); do rm -f $(DESTDIR)$(BINDIR)/$$b; done
+	for m in man/*.1; do rm -f $(DESTDIR)$(MANDIR)/$$(basename $$m); done
+	rm -rf $(DESTDIR)$(PLUGINDIR)
+
+# Medians over repeated runs of the release binaries; see bench/bench.rs.
+bench:
+	$(CARGO) build --release --locked --bins
+	$(CARGO) run --release --locked --example bench
+
+# Every man page renders without a warning.
+man-check:
+	for m in man/*.1; do \
+	  out=$$(groff -man -Tutf8 -ww -z $$m 2>&1); \
+	  if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; \
+	done
+
+clean:
+	$(CARGO) clean

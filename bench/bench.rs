@@ -1,0 +1,272 @@
+//! `make bench`: what csd's hot paths cost, as medians over repeated runs of
+//! the real release binaries, with each child's peak memory from wait4(2).
+//!
+//! Cases: status and read-events --last 5 on logs of 60k, 600k and 1.2M
+//! events (flat cost is the point); one csd-hook call; how long after a stop
+//! line lands csd-wait exits; read-turn on a 100 MB transcript.
+//! Set CSD_V4_CJS to csd v4's dist/csd.cjs to time v4 on the same data.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RUNS: usize = 15;
+
+fn main() {
+    let bins = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
+    let tmp = tempfile::Builder::new().prefix("csd-bench-").tempdir().unwrap();
+    let wd = tmp.path().join("workers");
+    std::fs::create_dir(&wd).unwrap();
+    std::fs::set_permissions(&wd, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let socket = format!("csd-bench-{}", std::process::id());
+    let b = Bench { bins, wd: wd.clone(), home: home.clone(), socket: socket.clone() };
+    b.tmux(&["new-session", "-d", "-s", "bw", "--", "sleep", "3600"]);
+    let v4 = std::env::var_os("CSD_V4_CJS").map(PathBuf::from);
+    if v4.is_some() {
+        // v4 talks to the default server; under TMUX_TMPDIR that is private too.
+        Command::new("tmux")
+            .env("TMUX_TMPDIR", tmp.path())
+            .args(["new-session", "-d", "-s", "bw", "--", "sleep", "3600"])
+            .status()
+            .unwrap();
+    }
+
+    println!("csd benchmark: median of {RUNS} runs, peak RSS of the child (wait4)");
+    println!("{:<50} {:>10} {:>12}", "case", "median", "peak RSS");
+    for events in [60_000usize, 600_000, 1_200_000] {
+        let sid = format!("bench-{events}");
+        b.meta("bw", &sid, tmp.path());
+        let size = write_log(&wd.join(format!("{sid}.events.jsonl")), events);
+        let label = format!("{}k events, {:.0} MB", events / 1000, size as f64 / 1e6);
+        b.report(&format!("status ({label})"), b.time("csd-status", &[&sid]));
+        b.report(&format!("read-events --last 5 ({label})"), b.time("csd-events", &[&sid, "--last", "5"]));
+        if let Some(cjs) = &v4 {
+            let w = ["--worker", sid.as_str()];
+            b.report(&format!("  v4 status ({label})"), b.time_node(cjs, &[&w[..], &["status"]].concat()));
+            b.report(
+                &format!("  v4 read-events --last 5 ({label})"),
+                b.time_node(cjs, &[&w[..], &["read-events", "--last", "5"]].concat()),
+            );
+        }
+        std::fs::remove_file(wd.join(format!("{sid}.meta"))).unwrap();
+        std::fs::remove_file(wd.join(format!("{sid}.events.jsonl"))).unwrap();
+    }
+
+    b.meta("bw", "bench-hook", tmp.path());
+    let payload = br#"{"session_id":"bench-hook","transcript_path":"/t.jsonl","cwd":"/p","hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"echo hi","description":"say hi"}}"#;
+    b.report("csd-hook (one PreToolUse event)", b.time_stdin("csd-hook", &[], payload));
+    if let Some(cjs) = &v4 {
+        let emit = cjs.with_file_name("emit-event.cjs");
+        b.report("  v4 emit-event (one PreToolUse event)", b.time_stdin_node(&emit, payload));
+    }
+
+    b.report("wait-for-turn: exit after the stop line lands", b.wait_latency("bench-hook"));
+
+    let sid = "bench-turn";
+    b.meta("bw", sid, tmp.path());
+    let transcript = home.join(".claude/projects").join(claude_project_dir(tmp.path())).join(format!("{sid}.jsonl"));
+    std::fs::create_dir_all(transcript.parent().unwrap()).unwrap();
+    let size = write_transcript(&transcript, 100_000_000);
+    if b.bins.join("csd-turn").exists() {
+        b.report(&format!("read-turn ({:.0} MB transcript)", size as f64 / 1e6), b.time("csd-turn", &[sid]));
+    } else {
+        println!("{:<50} {:>10}", "read-turn", "(csd-turn not built)");
+    }
+    if let Some(cjs) = &v4 {
+        b.report("  v4 read-turn (same transcript)", b.time_node(cjs, &["--worker", sid, "read-turn"]));
+    }
+    b.tmux(&["kill-server"]);
+    if v4.is_some() {
+        Command::new("tmux").env("TMUX_TMPDIR", tmp.path()).arg("kill-server").status().unwrap();
+    }
+}
+
+struct Bench {
+    bins: PathBuf,
+    wd: PathBuf,
+    home: PathBuf,
+    socket: String,
+}
+
+struct Sample {
+    median: Duration,
+    max_rss_kib: i64,
+}
+
+impl Bench {
+    fn env(&self, c: &mut Command) {
+        c.env("CSD_WORKER_DIR", &self.wd)
+            .env("CSD_TMUX_SOCKET", &self.socket)
+            .env("HOME", &self.home)
+            .env_remove("TMUX")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+    }
+
+    fn tmux(&self, args: &[&str]) {
+        Command::new("tmux").arg("-L").arg(&self.socket).args(args).status().unwrap();
+    }
+
+    fn meta(&self, name: &str, sid: &str, cwd: &Path) {
+        let m = serde_json::json!({"tmux_name": name, "session_id": sid, "cwd": cwd, "harness": "claude",
+                                   "tmux_socket": self.socket});
+        std::fs::write(self.wd.join(format!("{sid}.meta")), m.to_string()).unwrap();
+    }
+
+    fn time(&self, bin: &str, args: &[&str]) -> Sample {
+        let path = self.bins.join(bin);
+        self.sample(|| {
+            let mut c = Command::new(&path);
+            c.args(args);
+            c
+        }, None)
+    }
+
+    fn time_node(&self, cjs: &Path, args: &[&str]) -> Sample {
+        self.sample(|| {
+            let mut c = Command::new("node");
+            // v4 knows only the default server: give it a private one.
+            c.arg(cjs).args(args).env("TMUX_TMPDIR", self.wd.parent().unwrap());
+            c
+        }, None)
+    }
+
+    fn time_stdin(&self, bin: &str, args: &[&str], input: &[u8]) -> Sample {
+        let path = self.bins.join(bin);
+        self.sample(|| {
+            let mut c = Command::new(&path);
+            c.args(args);
+            c
+        }, Some(input))
+    }
+
+    fn time_stdin_node(&self, cjs: &Path, input: &[u8]) -> Sample {
+        self.sample(|| {
+            let mut c = Command::new("node");
+            c.arg(cjs);
+            c
+        }, Some(input))
+    }
+
+    fn sample(&self, make: impl Fn() -> Command, input: Option<&[u8]>) -> Sample {
+        let mut times = Vec::new();
+        let mut max_rss_kib = 0;
+        for _ in 0..RUNS {
+            let mut c = make();
+            self.env(&mut c);
+            c.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
+            let start = Instant::now();
+            let mut child = c.spawn().unwrap();
+            if let Some(data) = input {
+                child.stdin.take().unwrap().write_all(data).unwrap();
+            }
+            let (ok, rss) = wait4(child.id() as i32);
+            times.push(start.elapsed());
+            assert!(ok, "{:?} failed", make().get_program());
+            max_rss_kib = max_rss_kib.max(rss);
+        }
+        times.sort();
+        Sample { median: times[RUNS / 2], max_rss_kib }
+    }
+
+    /// Start csd-wait, let it settle, append a stop line, and time from the
+    /// append to csd-wait's exit.
+    fn wait_latency(&self, sid: &str) -> Sample {
+        let log = self.wd.join(format!("{sid}.events.jsonl"));
+        let mut times = Vec::new();
+        let mut max_rss_kib = 0;
+        for _ in 0..RUNS {
+            let mut c = Command::new(self.bins.join("csd-wait"));
+            c.args([sid, "30"]);
+            self.env(&mut c);
+            let child = c.spawn().unwrap();
+            std::thread::sleep(Duration::from_millis(150));
+            let start = Instant::now();
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&log)
+                .unwrap()
+                .write_all(b"{\"event\":\"stop\",\"ts\":\"2026-01-01T00:00:00Z\"}\n")
+                .unwrap();
+            let (ok, rss) = wait4(child.id() as i32);
+            times.push(start.elapsed());
+            assert!(ok, "csd-wait failed");
+            max_rss_kib = max_rss_kib.max(rss);
+        }
+        times.sort();
+        Sample { median: times[RUNS / 2], max_rss_kib }
+    }
+
+    fn report(&self, case: &str, s: Sample) {
+        println!(
+            "{case:<50} {:>8.2}ms {:>8.1} MiB",
+            s.median.as_secs_f64() * 1e3,
+            s.max_rss_kib as f64 / 1024.0
+        );
+    }
+}
+
+/// Reap a child and return (exited 0, its peak RSS in KiB).
+fn wait4(pid: i32) -> (bool, i64) {
+    let mut status = 0;
+    // SAFETY: rusage is plain old data that wait4 fills in.
+    let mut usage: nix::libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our own child; status and usage point at live locals.
+    let r = unsafe { nix::libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4 failed");
+    (nix::libc::WIFEXITED(status) && nix::libc::WEXITSTATUS(status) == 0, usage.ru_maxrss)
+}
+
+/// A log of `n` events shaped like a real session's: prompts, tool calls
+/// with inputs, stops. Returns its size in bytes.
+fn write_log(path: &Path, n: usize) -> u64 {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let lines = [
+        r#"{"event":"user_prompt_submit","ts":"2026-11-25T10:00:00Z"}"#,
+        r#"{"event":"pre_tool_use","ts":"2026-11-25T10:00:01Z","tool":"Bash","tool_input":{"command":"cargo test --release --workspace --all-features 2>&1 | tail -n 20","description":"Run the whole test suite"}}"#,
+        r#"{"event":"post_tool_use","ts":"2026-11-25T10:00:09Z","tool":"Bash"}"#,
+        r#"{"event":"stop","ts":"2026-11-25T10:00:12Z"}"#,
+    ];
+    for i in 0..n {
+        out.write_all(lines[i % lines.len()].as_bytes()).unwrap();
+        out.write_all(b"\n").unwrap();
+    }
+    out.flush().unwrap();
+    std::fs::metadata(path).unwrap().len()
+}
+
+/// Claude Code's project folder name for a cwd: `/`, `.`, `_`, `:` become `-`.
+fn claude_project_dir(cwd: &Path) -> String {
+    cwd.to_str().unwrap().chars().map(|c| if matches!(c, '/' | '.' | '_' | ':') { '-' } else { c }).collect()
+}
+
+/// A Claude Code transcript of about `bytes`, made of many turns with tool
+/// calls and results; the last turn is an ordinary small one.
+fn write_transcript(path: &Path, bytes: u64) -> u64 {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut written = 0u64;
+    let mut turn = 0;
+    let pad = "lorem ipsum dolor sit amet ".repeat(40);
+    while written < bytes {
+        turn += 1;
+        let lines = [
+            serde_json::json!({"type":"user","message":{"role":"user","content":format!("turn {turn}: run the tests")},"uuid":format!("u{turn}")}),
+            serde_json::json!({"type":"assistant","message":{"role":"assistant","content":[{"type":"thinking","thinking":"I should run them."},{"type":"tool_use","id":format!("t{turn}"),"name":"Bash","input":{"command":"cargo test"}}]}}),
+            serde_json::json!({"type":"user","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":format!("t{turn}"),"content":format!("ok\n{pad}")}]}}),
+            serde_json::json!({"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":format!("All tests pass (turn {turn}).")}]}}),
+            serde_json::json!({"type":"system","subtype":"turn_duration","durationMs":1200}),
+        ];
+        for l in lines {
+            let s = l.to_string();
+            out.write_all(s.as_bytes()).unwrap();
+            out.write_all(b"\n").unwrap();
+            written += s.len() as u64 + 1;
+        }
+    }
+    out.flush().unwrap();
+    std::fs::metadata(path).unwrap().len()
+}
