@@ -31,9 +31,9 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let name = worker.ok_or_else(|| usage("missing WORKER"))?;
     let worker = Worker::resolve(&WorkerDir::from_env()?, &name)?;
     let text = if path {
-        format!("{}\n", transcript_path(&worker.meta)?.display())
+        format!("{}\n", transcript_path(&worker)?.display())
     } else {
-        render_markdown(&last_turn(&worker.meta)?, full)
+        render_markdown(&last_turn(&worker)?, full)
     };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes()).map_err(|e| Error::Io("writing the turn".into(), e))?;

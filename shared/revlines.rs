@@ -37,8 +37,7 @@ impl RevLines {
     /// put lines across chunk boundaries).
     pub fn with_chunk(file: File, chunk: usize) -> io::Result<RevLines> {
         let size = file.metadata()?.len();
-        let mut lines =
-            RevLines { file, pos: size, buf: Vec::new(), handed: None, end: 0, chunk: chunk.max(1) };
+        let mut lines = RevLines { file, pos: size, buf: Vec::new(), handed: None, end: 0, chunk: chunk.max(1) };
         lines.drop_partial_tail()?;
         Ok(lines)
     }

@@ -25,8 +25,14 @@ pub enum Block {
     Text(String),
     /// `input` is the call's arguments as the harness recorded them: usually
     /// an object; a string is shown as it is.
-    ToolCall { name: String, input: Value },
-    ToolResult { text: String, is_error: bool },
+    ToolCall {
+        name: String,
+        input: Value,
+    },
+    ToolResult {
+        text: String,
+        is_error: bool,
+    },
 }
 
 /// How many lines of a tool result show without `full`.
@@ -246,7 +252,8 @@ mod tests {
 
     #[test]
     fn content_arrays_render_their_text() {
-        let c = json!([{"type": "text", "text": "one"}, {"type": "image", "source": {}}, {"type": "text", "text": "two"}]);
+        let c =
+            json!([{"type": "text", "text": "one"}, {"type": "image", "source": {}}, {"type": "text", "text": "two"}]);
         assert_eq!(content_text(Some(&c), "\n"), "one\n[image]\ntwo");
         assert_eq!(content_text(None, "\n"), NO_OUTPUT);
         assert_eq!(content_text(Some(&Value::Null), "\n"), NO_OUTPUT);

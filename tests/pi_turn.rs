@@ -16,7 +16,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn turn_of(path: &Path) -> Option<Turn> {
-    read_last_turn(path, format_for("pi").unwrap()).unwrap()
+    read_last_turn(path, format_for(csd::harness::HarnessKind::Pi).unwrap()).unwrap()
 }
 
 /// A registered Pi worker `w` (meta only), its session file at `transcript`.

@@ -4,7 +4,8 @@
 mod common;
 
 use common::{assert_code, repo, stderr, stdout, TestEnv};
-use csd::transcript::{claude::project_dir_name, format_for, read_last_turn};
+use csd::harness::{claude::Claude, HarnessKind};
+use csd::transcript::{format_for, read_last_turn};
 use csd::turn::{last_assistant_text, Block};
 use std::path::PathBuf;
 use std::process::Output;
@@ -24,7 +25,7 @@ fn golden(name: &str) -> String {
 fn worker_with_transcript(env: &TestEnv, content: &[u8]) -> PathBuf {
     env.fake_worker("w", SID, &[]);
     let cwd = env.path().to_str().unwrap();
-    let dir = env.home.join(".claude/projects").join(project_dir_name(cwd));
+    let dir = env.home.join(".claude/projects").join(Claude::project_dir_name(cwd));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{SID}.jsonl"));
     std::fs::write(&path, content).unwrap();
@@ -32,14 +33,13 @@ fn worker_with_transcript(env: &TestEnv, content: &[u8]) -> PathBuf {
 }
 
 fn read_turn(env: &TestEnv, args: &[&str]) -> Output {
-    // Claude honours CLAUDE_CONFIG_DIR, so csd-turn does; keep the runner's out.
-    env.cmd("csd-turn").env_remove("CLAUDE_CONFIG_DIR").args(args).output().unwrap()
+    env.cmd("csd-turn").args(args).output().unwrap()
 }
 
 fn turn_of(content: &str) -> Option<csd::turn::Turn> {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     std::io::Write::write_all(&mut f, content.as_bytes()).unwrap();
-    read_last_turn(f.path(), format_for("claude").unwrap()).unwrap()
+    read_last_turn(f.path(), format_for(HarnessKind::Claude).unwrap()).unwrap()
 }
 
 fn user(text: &str) -> String {
@@ -107,7 +107,9 @@ fn only_the_last_of_many_turns_shows() {
 
 #[test]
 fn a_torn_last_line_is_left_out() {
-    let t = user("done prompt") + &says("finished") + r#"{"type":"assistant","message":{"content":[{"type":"text","text":"half"#;
+    let t = user("done prompt")
+        + &says("finished")
+        + r#"{"type":"assistant","message":{"content":[{"type":"text","text":"half"#;
     let turn = turn_of(&t).unwrap();
     assert_eq!(turn.prompt.as_deref(), Some("done prompt"));
     assert_eq!(turn.blocks, vec![Block::Text("finished".into())]);
@@ -161,7 +163,7 @@ fn a_missing_transcript_fails_naming_its_path() {
     env.fake_worker("w", SID, &[]);
     let out = read_turn(&env, &["w"]);
     assert_code(&out, 1);
-    let want = env.home.join(".claude/projects").join(project_dir_name(env.path().to_str().unwrap()));
+    let want = env.home.join(".claude/projects").join(Claude::project_dir_name(env.path().to_str().unwrap()));
     let want = want.join(format!("{SID}.jsonl"));
     assert!(stderr(&out).contains(&want.display().to_string()), "{}", stderr(&out));
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
@@ -185,19 +187,6 @@ fn the_metas_transcript_path_wins() {
 }
 
 #[test]
-fn claude_config_dir_moves_the_transcript() {
-    let env = TestEnv::new();
-    env.fake_worker("w", SID, &[]);
-    let config = env.path().join("claude-config");
-    let dir = config.join("projects").join(project_dir_name(env.path().to_str().unwrap()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{SID}.jsonl")), user("p") + &says("from the config dir")).unwrap();
-    let out = env.cmd("csd-turn").env("CLAUDE_CONFIG_DIR", &config).arg("w").output().unwrap();
-    assert_code(&out, 0);
-    assert!(stdout(&out).contains("from the config dir"));
-}
-
-#[test]
 fn the_worker_is_found_by_session_id_and_through_csd() {
     let env = TestEnv::new();
     worker_with_transcript(&env, &std::fs::read(fixture("claude-reference.jsonl")).unwrap());
@@ -206,7 +195,7 @@ fn the_worker_is_found_by_session_id_and_through_csd() {
     assert_eq!(stdout(&by_sid), golden("claude-reference.md"));
     let rich = worker_with_transcript(&env, &std::fs::read(fixture("claude-rich.jsonl")).unwrap());
     assert!(rich.is_file());
-    let out = env.cmd("csd").env_remove("CLAUDE_CONFIG_DIR").args(["--worker", "w", "read-turn", "--full"]).output().unwrap();
+    let out = env.cmd("csd").args(["--worker", "w", "read-turn", "--full"]).output().unwrap();
     assert_code(&out, 0);
     assert_eq!(stdout(&out), golden("claude-rich.full.md"));
 }

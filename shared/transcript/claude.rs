@@ -1,5 +1,5 @@
-//! Claude Code's transcript: `~/.claude/projects/<cwd, with each of / . _ :
-//! as ->/<session-id>.jsonl`, one JSON object per line.
+//! Claude Code's transcript (`~/.claude/projects/<cwd as a name>/<session
+//! id>.jsonl`, see `harness::claude`): one JSON object per line.
 //!
 //! A real prompt is a `user` line whose `message.content` is a string. Tool
 //! results come back as `user` lines too, with an array of `tool_result`
@@ -10,29 +10,13 @@
 //! turn nor show. Subagent (`isSidechain`) lines belong to another
 //! conversation and are skipped.
 
-use super::{meta_transcript_path, Format};
-use crate::error::{failed, Result};
+use super::Format;
 use crate::turn::{content_text, str_field, Block, Turn};
-use crate::worker::Meta;
 use serde_json::Value;
-use std::path::PathBuf;
 
-pub struct Claude;
+pub struct ClaudeTranscript;
 
-impl Format for Claude {
-    fn path(&self, meta: &Meta) -> Result<PathBuf> {
-        if let Some(p) = meta_transcript_path(meta) {
-            return Ok(p);
-        }
-        if meta.cwd.is_empty() {
-            return Err(failed(format!(
-                "cannot find the transcript of worker '{}': its meta has no cwd and no transcript_path",
-                meta.tmux_name
-            )));
-        }
-        Ok(config_dir()?.join("projects").join(project_dir_name(&meta.cwd)).join(format!("{}.jsonl", meta.session_id)))
-    }
-
+impl Format for ClaudeTranscript {
     fn opens_turn(&self, line: &Value) -> bool {
         prompt_of(line).is_some()
     }
@@ -93,40 +77,4 @@ fn is_synthetic(text: &str) -> bool {
 
 fn flag(line: &Value, key: &str) -> bool {
     line.get(key).and_then(Value::as_bool) == Some(true)
-}
-
-/// The directory under `projects/` that Claude names after a cwd.
-pub fn project_dir_name(cwd: &str) -> String {
-    cwd.chars().map(|c| if matches!(c, '/' | '.' | '_' | ':') { '-' } else { c }).collect()
-}
-
-/// Where Claude keeps its state: `$CLAUDE_CONFIG_DIR` when set (Claude
-/// honours it, and workers inherit it from whoever launched them), else
-/// `~/.claude`.
-fn config_dir() -> Result<PathBuf> {
-    if let Some(d) = std::env::var_os("CLAUDE_CONFIG_DIR").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(d));
-    }
-    Ok(home_dir()?.join(".claude"))
-}
-
-fn home_dir() -> Result<PathBuf> {
-    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        return Ok(PathBuf::from(h));
-    }
-    match nix::unistd::User::from_uid(nix::unistd::getuid()) {
-        Ok(Some(user)) => Ok(user.dir),
-        _ => Err(failed("cannot find the home directory: HOME is not set")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn project_dir_names_replace_separators_and_dots() {
-        assert_eq!(project_dir_name("/home/u/my_proj.v2"), "-home-u-my-proj-v2");
-        assert_eq!(project_dir_name("C:/x"), "C--x");
-    }
 }

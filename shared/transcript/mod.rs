@@ -1,35 +1,30 @@
 //! Finding and reading a worker's transcript, the harness's own record of the
 //! session, to get its last turn.
 //!
-//! Each harness writes JSON lines in its own shape; a `Format` says where its
-//! transcript is, which line opens a turn and what each line adds to a
-//! `Turn`. The walk is shared: read lines backwards from the end until the
+//! Each harness writes JSON lines in its own shape; a `Format` says which
+//! line opens a turn and what each line adds to a `Turn`. The walk is shared: read lines backwards from the end until the
 //! line that opens the last turn, then hand them to the format in order. So
 //! the cost grows with the last turn, not with the transcript.
 //!
 //! Adding a harness: a module beside `claude.rs` with a unit struct that
-//! implements `Format`, and one arm in `format_for`.
+//! implements `Format`, and one arm in `format_for`. The file's location
+//! comes from the harness (`harness::transcript_of`).
 
 pub mod claude;
 pub mod pi;
 
 use crate::error::{failed, Context, Error, Result};
+use crate::harness::{transcript_of, HarnessKind};
 use crate::revlines::RevLines;
 use crate::turn::Turn;
-use crate::worker::Meta;
+use crate::worker::Worker;
 use serde_json::Value;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-/// How one harness records a session.
+/// How one harness records a session, line by line. Where the file is, is
+/// the harness's business (`Harness::transcript_path`).
 pub trait Format: Sync {
-    /// Where this worker's transcript is. The meta's `transcript_path`, when
-    /// the hook recorded one, is the harness's own word and wins.
-    fn path(&self, meta: &Meta) -> Result<PathBuf> {
-        meta_transcript_path(meta)
-            .ok_or_else(|| failed(format!("the meta of worker '{}' has no transcript_path", meta.tmux_name)))
-    }
-
     /// Does this line hold the prompt that opens a turn?
     fn opens_turn(&self, line: &Value) -> bool;
 
@@ -38,7 +33,7 @@ pub trait Format: Sync {
     fn add_line(&self, line: &Value, turn: &mut Turn);
 
     /// When no line opens a turn: is the whole transcript one turn (a
-    /// harness that records the prompt elsewhere), or is there no turn yet?
+    /// harness whose first turn may have no prompt line), or no turn yet?
     fn whole_file_is_a_turn(&self) -> bool {
         false
     }
@@ -52,30 +47,27 @@ pub trait Format: Sync {
     }
 }
 
-/// The format of `harness` (a meta's `harness` field).
-pub fn format_for(harness: &str) -> Result<&'static dyn Format> {
-    match harness {
-        "claude" => Ok(&claude::Claude),
-        "pi" => Ok(&pi::Pi),
-        other => Err(failed(format!("reading a {other} transcript is not supported"))),
+/// The transcript format of a harness.
+pub fn format_for(kind: HarnessKind) -> Result<&'static dyn Format> {
+    match kind {
+        HarnessKind::Claude => Ok(&claude::ClaudeTranscript),
+        HarnessKind::Pi => Ok(&pi::PiTranscript),
+        other => Err(failed(format!("reading a {} transcript is not supported yet", other.name()))),
     }
 }
 
-/// The meta's `transcript_path`, when it has a non-empty one.
-pub fn meta_transcript_path(meta: &Meta) -> Option<PathBuf> {
-    meta.extra_str("transcript_path").filter(|p| !p.is_empty()).map(PathBuf::from)
+/// Where `worker` keeps its transcript; an error when that cannot be known
+/// yet (a harness that mints its id and has not registered).
+pub fn transcript_path(worker: &Worker) -> Result<PathBuf> {
+    transcript_of(worker)?
+        .ok_or_else(|| failed(format!("the transcript of worker '{}' is not known yet", worker.name())))
 }
 
-/// Where `meta`'s worker keeps its transcript.
-pub fn transcript_path(meta: &Meta) -> Result<PathBuf> {
-    format_for(&meta.harness)?.path(meta)
-}
-
-/// The last turn of `meta`'s worker. Fails, naming the path, when the
-/// transcript is not there, and when it holds no turn yet.
-pub fn last_turn(meta: &Meta) -> Result<Turn> {
-    let format = format_for(&meta.harness)?;
-    let path = format.path(meta)?;
+/// The last turn of `worker`. Fails, naming the path, when the transcript
+/// is not there, and when it holds no turn yet.
+pub fn last_turn(worker: &Worker) -> Result<Turn> {
+    let format = format_for(HarnessKind::of_meta(&worker.meta)?)?;
+    let path = transcript_path(worker)?;
     match read_last_turn(&path, format)? {
         Some(turn) => Ok(turn),
         None => Err(failed(format!("no user prompt found in session log {}", path.display()))),

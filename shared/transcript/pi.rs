@@ -14,9 +14,9 @@ use super::Format;
 use crate::turn::{content_text, str_field, Block, Turn};
 use serde_json::Value;
 
-pub struct Pi;
+pub struct PiTranscript;
 
-impl Format for Pi {
+impl Format for PiTranscript {
     fn opens_turn(&self, line: &Value) -> bool {
         role(line) == Some("user")
     }
