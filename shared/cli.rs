@@ -70,3 +70,15 @@ pub fn parse_seconds(v: OsString, what: &str) -> Result<std::time::Duration> {
         _ => Err(usage(format!("{what} must be a positive number of seconds, got '{s}'"))),
     }
 }
+
+/// A csd binary installed in the same directory as the running one (csd-launch
+/// bakes `csd` into shims and `csd-hook` into hooks this way).
+pub fn beside_me(bin: &str) -> Result<std::path::PathBuf> {
+    let me = std::env::current_exe().map_err(|e| Error::Io("finding my own path".into(), e))?;
+    let path = me.parent().map(|d| d.join(bin)).unwrap_or_else(|| bin.into());
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(crate::error::failed(format!("{bin} is not installed beside {} (looked for {})", me.display(), path.display())))
+    }
+}

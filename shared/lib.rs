@@ -2,20 +2,27 @@
 //!
 //! One module per concept: where workers live (`workerdir`), what a worker is
 //! (`worker`), its events (`event`, `eventlog`), waking on change (`watch`),
-//! tmux (`tmux`), names (`name`), the hook (`hook`), tunables (`knobs`), a
+//! tmux (`tmux`), names (`name`), the hook (`hook`), tunables (`knobs`),
+//! harnesses and how each is driven (`harness`), starting a worker
+//! (`launch`, `consent`), giving it a prompt (`submit`), converse's
+//! post-mortem (`diag`), a
 //! turn and its markdown (`turn`), reading harness transcripts
 //! (`transcript`), reading a file backwards (`revlines`), and the exit-code
 //! contract (`error`, `cli`).
 
 pub mod cli;
+pub mod consent;
+pub mod diag;
 pub mod error;
 pub mod harness;
 pub mod event;
 pub mod eventlog;
 pub mod hook;
 pub mod knobs;
+pub mod launch;
 pub mod name;
 pub mod revlines;
+pub mod submit;
 pub mod time;
 pub mod tmux;
 pub mod transcript;

@@ -1,0 +1,85 @@
+//! csd-launch: start a worker (`NAME CWD`), revive one by session id
+//! (`--adopt NAME CWD SID`), or record the one-time consent (`--grant-consent`).
+//! The shim's path goes to stdout; the panel for humans to stderr.
+
+use csd::cli::{main_with, print_help, print_version, utf8};
+use csd::error::{failed, usage, Error, Result};
+use csd::harness::{HarnessKind, Mode};
+use csd::launch::{start, Request};
+use lexopt::prelude::*;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+const HELP: &str = include_str!("help/csd-launch.txt");
+
+fn main() {
+    main_with("csd-launch", run)
+}
+
+fn run(mut p: lexopt::Parser) -> Result<i32> {
+    let (mut harness, mut adopt, mut consent) = (None, false, false);
+    let mut positional: Vec<String> = Vec::new();
+    let mut extra_args: Vec<String> = Vec::new();
+    loop {
+        // Everything after `--` belongs to the harness, even what looks like our options.
+        if p.raw_args().is_ok_and(|mut raw| raw.peek().is_some_and(|a| a == "--")) {
+            for a in p.raw_args()?.skip(1) {
+                extra_args.push(utf8(a, "harness argument")?);
+            }
+            break;
+        }
+        let Some(arg) = p.next()? else { break };
+        match arg {
+            Long("harness") => harness = Some(HarnessKind::parse(&utf8(p.value()?, "--harness")?)?),
+            Long("adopt") => adopt = true,
+            Long("grant-consent") => consent = true,
+            Short('h') | Long("help") => return print_help(HELP),
+            Short('V') | Long("version") => return print_version("csd-launch"),
+            Value(v) => positional.push(utf8(v, "argument")?),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    if consent {
+        if adopt || harness.is_some() || !positional.is_empty() || !extra_args.is_empty() {
+            return Err(usage("--grant-consent takes no other arguments"));
+        }
+        return grant_consent();
+    }
+    let expected = if adopt { 3 } else { 2 };
+    if positional.len() != expected {
+        let shape = if adopt { "--adopt NAME CWD SESSION_ID" } else { "NAME CWD" };
+        return Err(usage(format!("expected {shape} [-- harness-args…], got {} argument(s)", positional.len())));
+    }
+    let mut positional = positional.into_iter();
+    let req = Request {
+        harness: harness.unwrap_or(HarnessKind::Claude),
+        name: positional.next().expect("counted"),
+        cwd: PathBuf::from(positional.next().expect("counted")),
+        mode: if adopt { Mode::Adopt } else { Mode::Launch },
+        session_id: positional.next(),
+        extra_args,
+    };
+    let started = start(&req)?;
+    eprintln!("{}", started.panel);
+    println!("{}", started.shim.display());
+    Ok(0)
+}
+
+/// Show the warning, then grant only on a typed `yes` (a TTY or a pipe).
+fn grant_consent() -> Result<i32> {
+    let path = csd::consent::path()?;
+    if csd::consent::granted()? {
+        println!("Consent already granted at {}", path.display());
+        return Ok(0);
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{}\nType 'yes' to grant consent: ", csd::consent::WARNING);
+    let _ = err.flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(|e| Error::Io("reading the answer".into(), e))?;
+    if answer.trim() != "yes" {
+        return Err(failed("consent not granted"));
+    }
+    println!("Consent granted. Written: {}", csd::consent::grant()?.display());
+    Ok(0)
+}

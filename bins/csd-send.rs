@@ -1,0 +1,142 @@
+//! csd-send: give a worker a prompt (`W PROMPT`), or hold a whole exchange
+//! (`--converse W PROMPT [TIMEOUT]`: send, wait for the turn to end, print
+//! the reply). PROMPT `-` reads it from stdin.
+
+use csd::cli::{main_with, parse_seconds, print_help, print_version, utf8};
+use csd::error::{failed, usage, Error, Result};
+use csd::submit::{submit, Submitted, Timing};
+use csd::wait::wait_for_event;
+use csd::worker::Worker;
+use csd::workerdir::WorkerDir;
+use lexopt::prelude::*;
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStringExt;
+use std::time::{Duration, Instant};
+
+const HELP: &str = include_str!("help/csd-send.txt");
+const CONVERSE_TIMEOUT: Duration = Duration::from_secs(120);
+/// The transcript may trail the harness's stop event by a moment.
+const REPLY_GRACE: Duration = Duration::from_secs(2);
+
+fn main() {
+    main_with("csd-send", run)
+}
+
+fn run(mut p: lexopt::Parser) -> Result<i32> {
+    let (mut converse, mut with_turn) = (false, false);
+    let mut positional: Vec<OsString> = Vec::new();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("converse") => converse = true,
+            Long("with-turn") => with_turn = true,
+            Short('h') | Long("help") => return print_help(HELP),
+            Short('V') | Long("version") => return print_version("csd-send"),
+            Value(v) => positional.push(v),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    if with_turn && !converse {
+        return Err(usage("--with-turn goes with --converse"));
+    }
+    let max = if converse { 3 } else { 2 };
+    if positional.len() < 2 || positional.len() > max {
+        let shape = if converse { "--converse WORKER PROMPT [TIMEOUT]" } else { "WORKER PROMPT" };
+        return Err(usage(format!("expected {shape}, got {} argument(s)", positional.len())));
+    }
+    let mut positional = positional.into_iter();
+    let name = utf8(positional.next().expect("counted"), "WORKER")?;
+    let prompt = read_prompt(positional.next().expect("counted"))?;
+    let timeout = positional.next().map(|t| parse_seconds(t, "TIMEOUT")).transpose()?;
+    let timing = Timing::from_env()?;
+    let worker = Worker::resolve(&WorkerDir::from_env()?, &name)?;
+
+    let submitted = submit(&worker, &prompt, &timing)?;
+    if let Submitted::Queued { .. } = submitted {
+        eprintln!(
+            "csd-send: '{}' is mid-turn: the prompt is queued and goes in when the current turn ends",
+            worker.name()
+        );
+    }
+    if !converse {
+        return Ok(0);
+    }
+    converse_reply(&worker, submitted, timeout.unwrap_or(CONVERSE_TIMEOUT), with_turn)
+}
+
+/// An argument as it is, or with `-` all of stdin minus one final newline
+/// (as `$(…)` would drop it). Empty prompts are refused.
+fn read_prompt(arg: OsString) -> Result<Vec<u8>> {
+    let mut prompt = if arg == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().lock().read_to_end(&mut buf).map_err(|e| Error::Io("reading the prompt from stdin".into(), e))?;
+        if buf.ends_with(b"\n") {
+            buf.pop();
+            if buf.ends_with(b"\r") {
+                buf.pop();
+            }
+        }
+        buf
+    } else {
+        arg.into_vec()
+    };
+    if prompt.iter().all(u8::is_ascii_whitespace) {
+        return Err(usage("the prompt is empty"));
+    }
+    prompt.shrink_to_fit();
+    Ok(prompt)
+}
+
+/// Wait for the turn the prompt started to end, then print the reply.
+fn converse_reply(worker: &Worker, submitted: Submitted, timeout: Duration, with_turn: bool) -> Result<i32> {
+    let deadline = Instant::now() + timeout;
+    let h = csd::harness::HarnessKind::of_meta(&worker.meta)?.driver();
+    let waited = (|| {
+        let from = match submitted {
+            Submitted::Confirmed { next } => next,
+            Submitted::Queued { from } => wait_for_event(worker, from, deadline, |k| h.confirms_submission(k))?.next,
+        };
+        wait_for_event(worker, from, deadline, |k| k.ends_turn())
+    })();
+    match waited {
+        Ok(_) => {}
+        Err(Error::Timeout(_)) => {
+            let mut msg = format!("worker '{}' did not finish its turn within {}s", worker.name(), timeout.as_secs_f64());
+            if let Some(dest) = std::env::var_os("CSD_CONVERSE_DIAG_FILE").filter(|d| !d.is_empty()) {
+                let transcript = csd::harness::transcript_of(worker).ok().flatten();
+                let diag = csd::diag::Diag { worker, reason: "turn_timeout", timeout, transcript: transcript.as_deref() };
+                if csd::diag::write(&diag, dest.as_ref()) {
+                    msg.push_str(&format!("\ncsd-diagnostic: {}", std::path::Path::new(&dest).display()));
+                }
+            }
+            return Err(Error::Timeout(msg));
+        }
+        Err(e) => return Err(e),
+    }
+    let reply = read_reply(worker, with_turn)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(reply.as_bytes())
+        .and_then(|_| if reply.ends_with('\n') { Ok(()) } else { out.write_all(b"\n") })
+        .map_err(|e| Error::Io("writing the reply".into(), e))?;
+    Ok(0)
+}
+
+/// The turn's reply from the transcript, waiting a moment for it to land.
+fn read_reply(worker: &Worker, with_turn: bool) -> Result<String> {
+    let until = Instant::now() + REPLY_GRACE;
+    loop {
+        let text = match csd::transcript::last_turn(&worker.meta) {
+            Ok(turn) if with_turn => csd::turn::render_markdown(&turn, false),
+            Ok(turn) => csd::turn::last_assistant_text(&turn),
+            Err(e) if Instant::now() >= until => return Err(e),
+            Err(_) => String::new(),
+        };
+        if !text.trim().is_empty() {
+            return Ok(text);
+        }
+        if Instant::now() >= until {
+            return Err(failed(format!("worker '{}' ended its turn but its transcript holds no reply", worker.name())));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,104 @@
+//! The post-mortem `converse` leaves when a turn does not end in time
+//! (`CSD_CONVERSE_DIAG_FILE`): processes, the pane, the transcript's and the
+//! event log's tails, in one file a human can read after the fact. Every
+//! section says what went wrong in it rather than coming out empty.
+
+use crate::worker::Worker;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+pub struct Diag<'a> {
+    pub worker: &'a Worker,
+    pub reason: &'a str,
+    pub timeout: Duration,
+    pub transcript: Option<&'a Path>,
+}
+
+/// Write the post-mortem to `dest` (replacing it). Best effort: returns
+/// whether the file was written.
+pub fn write(d: &Diag, dest: &Path) -> bool {
+    let w = d.worker;
+    let events = w.events();
+    let transcript = d.transcript.map(|p| p.display().to_string()).unwrap_or_else(|| "(unknown)".into());
+    let mut out = vec![
+        format!("=== csd converse diagnostic ({}) ===", crate::time::now_iso()),
+        format!("reason={}", d.reason),
+        format!(
+            "session_id={} worker={} harness={} timeout={}s",
+            w.meta.session_id,
+            w.name(),
+            w.meta.harness,
+            d.timeout.as_secs_f64()
+        ),
+        format!("transcript={transcript}"),
+        format!("event_file={}", events.path().display()),
+        String::new(),
+        "--- ps -eo pid,ppid,stat,etime,comm (last 100 lines) ---".into(),
+        ps(),
+        String::new(),
+        format!("--- tmux pane of {} (with scrollback, last 200 lines) ---", w.name()),
+        pane(w),
+        String::new(),
+        format!("--- transcript (last 30 lines of {transcript}) ---"),
+        d.transcript.map(|p| file_tail(p, 30)).unwrap_or_else(|| "(no transcript known)".into()),
+        String::new(),
+        format!("--- csd events (last 20 lines of {}) ---", events.path().display()),
+        file_tail(events.path(), 20),
+        String::new(),
+        "=== end csd diagnostic ===".into(),
+    ]
+    .join("\n");
+    out.push('\n');
+    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if std::fs::create_dir_all(parent).is_err() {
+            return false;
+        }
+    }
+    std::fs::write(dest, out).is_ok()
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.trim_end_matches('\n').lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn ps() -> String {
+    match Command::new("ps").args(["-eo", "pid,ppid,stat,etime,comm"]).stdin(Stdio::null()).output() {
+        Ok(o) if o.status.success() => last_lines(&String::from_utf8_lossy(&o.stdout), 100),
+        Ok(o) => format!("(ps failed: {})", String::from_utf8_lossy(&o.stderr).trim()),
+        Err(e) => format!("(ps failed: {e})"),
+    }
+}
+
+fn pane(w: &Worker) -> String {
+    let tmux = match w.tmux() {
+        Ok(t) => t,
+        Err(e) => return format!("(no tmux: {e})"),
+    };
+    if !tmux.has_session(w.name()) {
+        return format!("(tmux session '{}' not present)", w.name());
+    }
+    match tmux.capture(w.name(), true) {
+        Ok(s) => last_lines(&s, 200),
+        Err(e) => format!("(pane capture failed: {e})"),
+    }
+}
+
+/// The last `n` lines of a file, reading only its end (transcripts grow large).
+fn file_tail(path: &Path, n: usize) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    const WINDOW: u64 = 256 * 1024;
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return "(file not present)".into(),
+        Err(e) => return format!("(read failed: {e})"),
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut buf = Vec::new();
+    let read = f.seek(SeekFrom::Start(len.saturating_sub(WINDOW))).and_then(|_| f.read_to_end(&mut buf));
+    match read {
+        Ok(_) => last_lines(&String::from_utf8_lossy(&buf), n),
+        Err(e) => format!("(read failed: {e})"),
+    }
+}

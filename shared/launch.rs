@@ -1,0 +1,276 @@
+//! Starting a worker (launch) or reviving one by session id (adopt), for any
+//! harness: checks, state written before the pane starts, start-up, and on
+//! failure the pane's last lines in the error and nothing left behind.
+
+use crate::error::{failed, usage, Error, Result};
+use crate::eventlog::EventLog;
+use crate::harness::{pane_env, Harness, HarnessKind, IdStrategy, Launch, Mode};
+use crate::tmux::{shell_quote, Tmux};
+use crate::worker::{list_metas, remove_state, write_meta, Meta, Worker};
+use crate::workerdir::WorkerDir;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Lines of the pane shown when a start fails.
+const TAIL_LINES: usize = 20;
+
+pub struct Request {
+    pub harness: HarnessKind,
+    pub name: String,
+    pub cwd: PathBuf,
+    pub mode: Mode,
+    /// Adopt only: the session to resume.
+    pub session_id: Option<String>,
+    pub extra_args: Vec<String>,
+}
+
+pub struct Started {
+    pub shim: PathBuf,
+    /// What a human reads on stderr: where the worker is and how to reach it.
+    pub panel: String,
+}
+
+pub fn start(req: &Request) -> Result<Started> {
+    let name = crate::name::validate(&req.name)?;
+    let h = req.harness.driver();
+    let cwd = real_dir(&req.cwd)?;
+    let cwd_str = cwd.to_str().ok_or_else(|| usage(format!("cwd {} is not UTF-8", cwd.display())))?;
+    if req.mode == Mode::Adopt && !h.supports_adopt() {
+        return Err(usage(format!("--adopt is not possible for {} workers", req.harness.name())));
+    }
+    if !crate::consent::granted()? {
+        return Err(failed(
+            "csd needs one-time consent before it starts workers (they run without permission prompts); \
+             run: csd grant-consent",
+        ));
+    }
+    let dir = WorkerDir::from_env()?;
+    let tmux = Tmux::from_env()?;
+    let session_id = match (req.mode, h.ids()) {
+        (Mode::Adopt, _) => Some(adoptable_id(req.session_id.as_deref())?.to_string()),
+        (Mode::Launch, IdStrategy::Assign) => Some(crate::harness::uuid_v4()?),
+        (Mode::Launch, IdStrategy::Mint) => None,
+    };
+    let respawn = match req.mode {
+        Mode::Launch => {
+            refuse_taken(&dir, &tmux, name)?;
+            false
+        }
+        Mode::Adopt => {
+            let sid = session_id.as_deref().expect("adopt has an id");
+            refuse_adopt_clash(&dir, name, sid, h)?;
+            tmux.has_session(name)
+        }
+    };
+    dir.ensure()?;
+
+    let mut invocation = vec![name.to_string(), cwd_str.to_string()];
+    invocation.extend(session_id.iter().filter(|_| req.mode == Mode::Adopt).cloned());
+    if !req.extra_args.is_empty() {
+        invocation.push("--".into());
+        invocation.extend(req.extra_args.iter().cloned());
+    }
+    let meta = session_id.as_deref().map(|sid| {
+        let mut meta = Meta::new(name, sid, cwd_str, req.harness.name());
+        meta.extra.insert("started_at".into(), crate::time::now_iso().into());
+        meta.extra.insert("invocation".into(), invocation.clone().into());
+        if let Some(s) = tmux.socket() {
+            meta.extra.insert("tmux_socket".into(), s.into());
+        }
+        meta
+    });
+    let home = h.home(&dir, name)?;
+    if let (Mode::Adopt, Some(meta)) = (req.mode, &meta) {
+        let known = crate::worker::read_meta(&dir, &meta.session_id)?.unwrap_or_else(|| meta.clone());
+        match h.transcript_path(&known, &home) {
+            Some(t) if t.is_file() => {}
+            t => {
+                return Err(failed(format!(
+                    "no transcript for session {} under {} (expected {}): check the session id and the cwd",
+                    meta.session_id,
+                    cwd.display(),
+                    t.map(|t| t.display().to_string()).unwrap_or_else(|| "?".into())
+                )))
+            }
+        }
+    }
+    let events_baseline = match &session_id {
+        Some(sid) => EventLog::new(dir.events_path(sid)).end()?,
+        None => 0,
+    };
+    let start_timeout = crate::knobs::millis("CSD_START_TIMEOUT_MS", START_TIMEOUT)?;
+    let launch = Launch {
+        dir: &dir,
+        tmux: &tmux,
+        name,
+        cwd: &cwd,
+        mode: req.mode,
+        session_id: session_id.as_deref(),
+        home,
+        hook_bin: crate::cli::beside_me("csd-hook")?,
+        extra_args: &req.extra_args,
+        events_baseline,
+        start_deadline: Instant::now() + start_timeout,
+    };
+
+    // From here on, a failure must take back everything written.
+    let mut pane_started = false;
+    let result = (|| {
+        match &meta {
+            Some(meta) => write_meta(&dir, meta)?,
+            None => dir.write_atomic(&dir.harness_marker_path(name), req.harness.name().as_bytes(), 0o600)?,
+        }
+        h.prepare(&launch)?;
+        let env = pane_env(h, &launch);
+        let argv = h.argv(&launch)?;
+        if respawn {
+            tmux.respawn_pane_kept(name, &cwd, &env, &argv)?;
+        } else {
+            tmux.new_session_kept(name, &cwd, &env, &argv)?;
+        }
+        pane_started = true;
+        h.await_ready(&launch)?;
+        tmux.release_pane(name)?;
+        if tmux.pane_dead(name) != Some(false) {
+            return Err(failed(format!("{} exited just after it started", req.harness.name())));
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        return Err(take_back(&launch, e, pane_started, start_timeout));
+    }
+
+    let shim = dir.write_shim(name, &crate::cli::beside_me("csd")?)?;
+    let header = match (req.mode, respawn) {
+        (Mode::Launch, _) => "Worker launched.",
+        (Mode::Adopt, true) => "Worker adopted (respawned its existing pane).",
+        (Mode::Adopt, false) => "Worker adopted (in a new tmux session).",
+    };
+    let verb = if req.mode == Mode::Adopt { "adopt" } else { "launch" };
+    let mut reproduce = vec!["csd".to_string(), verb.to_string()];
+    if req.mode == Mode::Launch && req.harness != HarnessKind::Claude {
+        reproduce.extend(["--harness".to_string(), req.harness.name().to_string()]);
+    }
+    reproduce.extend(invocation.iter().map(|a| shell_quote(a)));
+    let registered = match &session_id {
+        Some(sid) => Some(sid.clone()),
+        None => list_metas(&dir)?.into_iter().find(|m| m.tmux_name == name).map(|m| m.session_id),
+    };
+    let panel = [
+        header.to_string(),
+        format!("  harness:    {}", req.harness.name()),
+        format!("  tmux:       {name}"),
+        format!("  session_id: {}", registered.as_deref().unwrap_or("(minted by the harness; known once it registers)")),
+        format!("  cwd:        {}", cwd.display()),
+        format!(
+            "  events:     {}",
+            registered
+                .as_deref()
+                .map(|sid| dir.events_path(sid).display().to_string())
+                .unwrap_or_else(|| "(known once the worker registers)".into())
+        ),
+        format!("  attach:     {}", tmux.attach_command(name)),
+        format!("  reproduce:  {}", reproduce.join(" ")),
+    ]
+    .join("\n");
+    Ok(Started { shim, panel })
+}
+
+/// The cwd, symlinks resolved; it must be a directory.
+fn real_dir(cwd: &Path) -> Result<PathBuf> {
+    let real = std::fs::canonicalize(cwd)
+        .map_err(|e| usage(format!("cwd '{}' cannot be used: {e}", cwd.display())))?;
+    if !real.is_dir() {
+        return Err(usage(format!("cwd '{}' is not a directory", cwd.display())));
+    }
+    Ok(real)
+}
+
+/// A session id to resume: a UUID-like run of hex digits and dashes (it also
+/// becomes a file name).
+fn adoptable_id(sid: Option<&str>) -> Result<&str> {
+    let sid = sid.ok_or_else(|| usage("--adopt needs NAME CWD SESSION_ID"))?;
+    let ok = sid.len() >= 8
+        && sid.len() <= 64
+        && sid.starts_with(|c: char| c.is_ascii_hexdigit())
+        && sid.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    if ok {
+        Ok(sid)
+    } else {
+        Err(usage(format!("'{}' does not look like a session id", crate::name::printable(sid))))
+    }
+}
+
+/// A name is taken by a tmux session, or by any state csd still keeps for it
+/// (which a new worker of that name would be confused with).
+fn refuse_taken(dir: &WorkerDir, tmux: &Tmux, name: &str) -> Result<()> {
+    if tmux.has_session(name) {
+        return Err(failed(format!("tmux session '{name}' already exists; pick another name")));
+    }
+    if let Some(m) = list_metas(dir)?.into_iter().find(|m| m.tmux_name == name) {
+        return Err(failed(format!(
+            "a worker named '{name}' is still registered (session {}); stop it or run 'csd prune' first",
+            m.session_id
+        )));
+    }
+    if dir.harness_marker_path(name).exists() {
+        return Err(failed(format!(
+            "a worker named '{name}' is still registered (not yet started); stop it or run 'csd prune' first"
+        )));
+    }
+    Ok(())
+}
+
+/// Adopt replaces the process in a pane of that name: refuse when that would
+/// kill a different live worker, or turn a Codex/Pi worker into a Claude one.
+fn refuse_adopt_clash(dir: &WorkerDir, name: &str, sid: &str, h: &dyn Harness) -> Result<()> {
+    if let Ok(marker) = std::fs::read_to_string(dir.harness_marker_path(name)) {
+        if marker.trim() != h.kind().name() {
+            return Err(failed(format!(
+                "'{name}' is a {} worker; stop it before adopting a {} session under that name",
+                marker.trim(),
+                h.kind().name()
+            )));
+        }
+    }
+    for m in list_metas(dir)?.into_iter().filter(|m| m.tmux_name == name && m.session_id != sid) {
+        let other = Worker { dir: dir.clone(), meta: m };
+        if other.is_alive()? {
+            return Err(failed(format!(
+                "'{name}' is running session {}; stop it before adopting another session under that name",
+                other.meta.session_id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Undo a failed start: keep the pane's last lines for the error, end the
+/// session, remove the meta, log, marker and home.
+fn take_back(launch: &Launch, e: Error, pane_started: bool, timeout: Duration) -> Error {
+    let mut tail = String::new();
+    if pane_started {
+        tail = pane_tail(&launch.tmux.capture(launch.name, true).unwrap_or_default(), TAIL_LINES);
+        let _ = launch.tmux.kill_session(launch.name);
+    }
+    let _ = remove_state(launch.dir, launch.session_id, launch.name);
+    let mut msg = match e {
+        Error::Timeout(_) => format!("worker '{}' did not start within {}s: {e}", launch.name, timeout.as_secs_f64()),
+        _ => format!("worker '{}' did not start: {e}", launch.name),
+    };
+    if !tail.is_empty() {
+        msg.push_str(&format!("\n\nLast lines in the worker's pane:\n----------\n{tail}\n----------"));
+    }
+    match e {
+        Error::Timeout(_) => Error::Timeout(msg),
+        Error::Usage(_) => Error::Usage(msg),
+        _ => Error::Failed(msg),
+    }
+}
+
+/// The last `n` non-blank lines, right-trimmed.
+pub fn pane_tail(screen: &str, n: usize) -> String {
+    let lines: Vec<&str> = screen.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

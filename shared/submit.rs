@@ -1,0 +1,88 @@
+//! Putting a prompt into a worker and knowing it was taken.
+//!
+//! The prompt is pasted once (through a tmux buffer: no length limit), then
+//! the harness's submit key is pressed, and pressed again every retry
+//! interval, until the harness's own event (Claude: `user_prompt_submit`)
+//! says it took the prompt. The baseline is taken before the paste, so a
+//! confirmation that lands while we are still pressing keys is not missed.
+//! A prompt is never pasted twice.
+
+use crate::error::{failed, Error, Result};
+use crate::harness::HarnessKind;
+use crate::wait::wait_for_event;
+use crate::worker::{Status, Worker};
+use std::time::{Duration, Instant};
+
+pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Submitted {
+    /// The harness confirmed it; its log continues after byte `next`.
+    Confirmed { next: u64 },
+    /// The worker was mid-turn and holds the prompt for when the turn ends;
+    /// its confirmation will land after byte `from`.
+    Queued { from: u64 },
+}
+
+pub struct Timing {
+    pub timeout: Duration,
+    pub retry_interval: Duration,
+}
+
+impl Timing {
+    /// `CSD_SUBMIT_TIMEOUT` and `CSD_SUBMIT_RETRY_INTERVAL`, in seconds.
+    pub fn from_env() -> Result<Timing> {
+        Ok(Timing {
+            timeout: crate::knobs::seconds("CSD_SUBMIT_TIMEOUT", SUBMIT_TIMEOUT)?,
+            retry_interval: crate::knobs::seconds("CSD_SUBMIT_RETRY_INTERVAL", RETRY_INTERVAL)?,
+        })
+    }
+}
+
+pub fn submit(worker: &Worker, prompt: &[u8], timing: &Timing) -> Result<Submitted> {
+    let h = HarnessKind::of_meta(&worker.meta)?.driver();
+    let tmux = worker.tmux()?;
+    let name = worker.name();
+    let was_working = match worker.status()? {
+        Status::Gone => return Err(Error::Gone(format!("worker '{name}': its tmux session is gone"))),
+        Status::Terminated => return Err(failed(format!("worker '{name}' has ended its session (session_end)"))),
+        s => s == Status::Working,
+    };
+    let log = worker.events();
+    let from = log.end()?;
+    h.paste(&tmux, name, prompt)?;
+    let deadline = Instant::now() + timing.timeout;
+    loop {
+        tmux.send_keys(name, &[h.submit_key()])?;
+        let tick = (Instant::now() + timing.retry_interval).min(deadline);
+        match wait_for_event(worker, from, tick, |k| h.confirms_submission(k)) {
+            Ok(found) => return Ok(Submitted::Confirmed { next: found.next }),
+            Err(Error::Timeout(_)) if Instant::now() < deadline => {}
+            Err(Error::Timeout(_)) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    // Mid-turn, Claude Code holds a submitted prompt until the turn ends; it
+    // is queued, not lost, as long as that turn is still going.
+    if was_working && !turn_ended_since(worker, from)? {
+        return Ok(Submitted::Queued { from });
+    }
+    Err(failed(format!(
+        "worker '{name}' did not confirm the prompt within {}s (pasted once, {} pressed every {}s); \
+         raise CSD_SUBMIT_TIMEOUT if the machine is slow, or look at the pane: {}",
+        timing.timeout.as_secs_f64(),
+        h.submit_key(),
+        timing.retry_interval.as_secs_f64(),
+        tmux.attach_command(name)
+    )))
+}
+
+fn turn_ended_since(worker: &Worker, from: u64) -> Result<bool> {
+    let mut ended = false;
+    worker.events().read_from(from, |kind, _| {
+        ended |= kind.ends_turn();
+        Ok(!ended)
+    })?;
+    Ok(ended)
+}
