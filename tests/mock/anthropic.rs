@@ -1,0 +1,394 @@
+//! A mock Anthropic Messages API on 127.0.0.1, for driving real harness CLIs
+//! (Claude Code, and Pi with its `anthropic-messages` provider) offline.
+//!
+//! Include it with `#[path = "mock/anthropic.rs"] mod anthropic;`. It speaks
+//! just enough HTTP/1.1 by hand (one request per connection, then close) and
+//! answers `POST /v1/messages` with the SSE stream the clients expect:
+//! - a session-title request (Claude asks for one per prompt): plain text;
+//! - a prompt whose last user message has a line `run: <command>` (and whose
+//!   request offers the configured tool): a `tool_use` of that tool;
+//! - a request that carries a `tool_result`: a final text quoting the output;
+//! - a line `say: <text>`: exactly that text; anything else: [`DEFAULT_REPLY`].
+//!
+//! Every request is recorded with when it arrived and when its answer was
+//! fully written, so a test can assert on it and subtract the model's time.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub const DEFAULT_REPLY: &str = "Mock model here: nothing to do.";
+pub const TITLE_REPLY: &str = "Mock session";
+/// What the final answer after a tool call starts with; the tool output follows.
+pub const TOOL_OUTPUT_PREFIX: &str = "The command printed:";
+
+/// How a request was classified, i.e. what the mock answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Title,
+    ToolCall { command: String },
+    AfterToolResult { output: String },
+    Said(String),
+    Default,
+    CountTokens,
+    NotFound,
+}
+
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub body: Value,
+    pub answer: Answer,
+    pub arrived: Instant,
+    pub answered: Instant,
+}
+
+/// Builds the tool's `input` from the command of a `run:` line.
+pub type ToolInput = Arc<dyn Fn(&str) -> Value + Send + Sync>;
+
+#[derive(Clone)]
+pub struct Config {
+    /// The tool to call for `run:` (Claude: `Bash`; Pi: `bash`).
+    pub tool_name: String,
+    pub tool_input: ToolInput,
+}
+
+impl Config {
+    /// Claude Code's Bash tool.
+    pub fn claude() -> Config {
+        Config {
+            tool_name: "Bash".into(),
+            tool_input: Arc::new(|cmd| json!({"command": cmd, "description": "Run the command the user asked for"})),
+        }
+    }
+
+    /// Any tool that takes `{"command": …}`.
+    pub fn with_tool(name: &str) -> Config {
+        Config { tool_name: name.into(), tool_input: Arc::new(|cmd| json!({"command": cmd})) }
+    }
+}
+
+struct Shared {
+    config: Config,
+    log: Mutex<Vec<Recorded>>,
+    stopping: AtomicBool,
+    ids: AtomicUsize,
+}
+
+pub struct MockAnthropic {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl MockAnthropic {
+    /// Listen on 127.0.0.1 (a free port) and serve until dropped.
+    pub fn start(config: Config) -> MockAnthropic {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("mock: bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared {
+            config,
+            log: Mutex::new(Vec::new()),
+            stopping: AtomicBool::new(false),
+            ids: AtomicUsize::new(1),
+        });
+        let s = shared.clone();
+        let acceptor = std::thread::Builder::new()
+            .name("mock-anthropic".into())
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    if s.stopping.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let s = s.clone();
+                    std::thread::spawn(move || {
+                        // A client that hangs up mid-answer is its business.
+                        let _ = serve(conn, &s);
+                    });
+                }
+            })
+            .unwrap();
+        MockAnthropic { addr, shared, acceptor: Some(acceptor) }
+    }
+
+    /// For `ANTHROPIC_BASE_URL` (no trailing slash, no `/v1`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.log.lock().unwrap().clone()
+    }
+
+    /// How many requests so far: a baseline for [`Self::requests_since`].
+    pub fn count(&self) -> usize {
+        self.shared.log.lock().unwrap().len()
+    }
+
+    pub fn requests_since(&self, from: usize) -> Vec<Recorded> {
+        self.shared.log.lock().unwrap()[from..].to_vec()
+    }
+
+    /// Total time spent answering `requests` (arrival to last byte), i.e. the
+    /// "model's own time"; overlapping requests are not double-counted.
+    pub fn busy_time(requests: &[Recorded]) -> Duration {
+        let mut spans: Vec<(Instant, Instant)> = requests.iter().map(|r| (r.arrived, r.answered)).collect();
+        spans.sort();
+        let mut total = Duration::ZERO;
+        let mut current: Option<(Instant, Instant)> = None;
+        for (a, b) in spans {
+            current = match current {
+                Some((ca, cb)) if a <= cb => Some((ca, cb.max(b))),
+                Some((ca, cb)) => {
+                    total += cb - ca;
+                    Some((a, b))
+                }
+                None => Some((a, b)),
+            };
+        }
+        if let Some((a, b)) = current {
+            total += b - a;
+        }
+        total
+    }
+}
+
+impl Drop for MockAnthropic {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // Wake the blocking accept so the thread sees the flag and ends.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.acceptor.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct HttpRequest {
+    method: String,
+    path: String,
+    body: Vec<u8>,
+}
+
+fn read_request(conn: &TcpStream) -> std::io::Result<Option<HttpRequest>> {
+    let mut r = BufReader::new(conn);
+    let mut line = String::new();
+    if r.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
+    let (mut length, mut chunked) = (0usize, false);
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+        let Some((k, v)) = line.split_once(':') else { continue };
+        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+        if k == "content-length" {
+            length = v.parse().unwrap_or(0);
+        } else if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
+            chunked = true;
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            line.clear();
+            r.read_line(&mut line)?;
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+            if size == 0 {
+                line.clear();
+                r.read_line(&mut line)?;
+                break;
+            }
+            let start = body.len();
+            body.resize(start + size, 0);
+            r.read_exact(&mut body[start..])?;
+            line.clear();
+            r.read_line(&mut line)?;
+        }
+    } else {
+        body.resize(length, 0);
+        r.read_exact(&mut body)?;
+    }
+    Ok(Some(HttpRequest { method, path, body }))
+}
+
+fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let Some(req) = read_request(&conn)? else { return Ok(()) };
+    let arrived = Instant::now();
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    let route = req.path.split('?').next().unwrap_or("");
+    let answer = match (req.method.as_str(), route) {
+        ("POST", "/v1/messages") => {
+            let answer = classify(&body, &shared.config);
+            let blocks = blocks_for(&answer, shared);
+            let model = body.get("model").and_then(Value::as_str).unwrap_or("claude-sonnet-4-5");
+            let id = format!("msg_mock_{}", shared.ids.fetch_add(1, Ordering::Relaxed));
+            if body.get("stream").and_then(Value::as_bool) == Some(true) {
+                write_stream(&mut conn, &id, model, &blocks)?;
+            } else {
+                let stop = stop_reason(&blocks);
+                let msg = json!({"id": id, "type": "message", "role": "assistant", "model": model,
+                    "content": blocks, "stop_reason": stop, "stop_sequence": null,
+                    "usage": {"input_tokens": 10, "output_tokens": 5}});
+                write_json(&mut conn, 200, &msg)?;
+            }
+            answer
+        }
+        ("POST", "/v1/messages/count_tokens") => {
+            write_json(&mut conn, 200, &json!({"input_tokens": 10}))?;
+            Answer::CountTokens
+        }
+        ("GET" | "HEAD", _) => {
+            write_json(&mut conn, 200, &json!({}))?;
+            Answer::Default
+        }
+        _ => {
+            let err = json!({"type": "error", "error": {"type": "not_found_error", "message": "mock: no such route"}});
+            write_json(&mut conn, 404, &err)?;
+            Answer::NotFound
+        }
+    };
+    let record = Recorded { method: req.method, path: req.path, body, answer, arrived, answered: Instant::now() };
+    shared.log.lock().unwrap().push(record);
+    Ok(())
+}
+
+/// Decide what to answer from the last *user* message (Claude may append a
+/// system-role element after it).
+pub fn classify(body: &Value, config: &Config) -> Answer {
+    let messages = body.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let Some(last_user) = messages.iter().rev().find(|m| m.get("role").and_then(Value::as_str) == Some("user")) else {
+        return Answer::Default;
+    };
+    let content = last_user.get("content").unwrap_or(&Value::Null);
+    if let Some(blocks) = content.as_array() {
+        if let Some(result) = blocks.iter().find(|b| b.get("type").and_then(Value::as_str) == Some("tool_result")) {
+            return Answer::AfterToolResult { output: text_of(result.get("content").unwrap_or(&Value::Null)) };
+        }
+    }
+    let text = text_of(content);
+    let system = text_of(body.get("system").unwrap_or(&Value::Null));
+    // The title request quotes the user's prompt, so it is recognised first.
+    if text.contains("Write the title in") || system.contains("Write the title in") {
+        return Answer::Title;
+    }
+    let offers_tool = body
+        .get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|tools| tools.iter().any(|t| t.get("name").and_then(Value::as_str) == Some(&config.tool_name)));
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(cmd) = line.strip_prefix("run:") {
+            if offers_tool {
+                return Answer::ToolCall { command: cmd.trim().to_string() };
+            }
+        } else if let Some(said) = line.strip_prefix("say:") {
+            return Answer::Said(said.trim().to_string());
+        }
+    }
+    Answer::Default
+}
+
+/// All the text in a content value: a string, or an array of blocks whose
+/// `text` (or nested `content`) is collected, one per line.
+pub fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .map(|b| match b.get("text") {
+                Some(Value::String(t)) => t.clone(),
+                _ => b.get("content").map(text_of).unwrap_or_default(),
+            })
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+fn blocks_for(answer: &Answer, shared: &Shared) -> Vec<Value> {
+    let text = |t: &str| vec![json!({"type": "text", "text": t})];
+    match answer {
+        Answer::Title => text(TITLE_REPLY),
+        Answer::ToolCall { command } => {
+            let id = format!("toolu_mock_{}", shared.ids.fetch_add(1, Ordering::Relaxed));
+            let input = (shared.config.tool_input)(command);
+            vec![json!({"type": "tool_use", "id": id, "name": shared.config.tool_name, "input": input})]
+        }
+        Answer::AfterToolResult { output } => text(&format!("{TOOL_OUTPUT_PREFIX}\n{}", output.trim_end())),
+        Answer::Said(s) => text(s),
+        _ => text(DEFAULT_REPLY),
+    }
+}
+
+fn stop_reason(blocks: &[Value]) -> &'static str {
+    if blocks.iter().any(|b| b["type"] == "tool_use") {
+        "tool_use"
+    } else {
+        "end_turn"
+    }
+}
+
+fn write_json(conn: &mut TcpStream, status: u16, body: &Value) -> std::io::Result<()> {
+    let body = body.to_string();
+    let reason = if status == 200 { "OK" } else { "Not Found" };
+    write!(
+        conn,
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    conn.flush()
+}
+
+fn write_stream(conn: &mut TcpStream, id: &str, model: &str, blocks: &[Value]) -> std::io::Result<()> {
+    let mut out = String::from(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n",
+    );
+    let mut event = |name: &str, data: Value| out.push_str(&format!("event: {name}\ndata: {data}\n\n"));
+    event(
+        "message_start",
+        json!({"type": "message_start", "message": {"id": id, "type": "message", "role": "assistant",
+            "model": model, "content": [], "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": 10, "output_tokens": 1}}}),
+    );
+    for (index, block) in blocks.iter().enumerate() {
+        let (start, delta) = if block["type"] == "tool_use" {
+            (
+                json!({"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}),
+                json!({"type": "input_json_delta", "partial_json": block["input"].to_string()}),
+            )
+        } else {
+            (json!({"type": "text", "text": ""}), json!({"type": "text_delta", "text": block["text"]}))
+        };
+        event("content_block_start", json!({"type": "content_block_start", "index": index, "content_block": start}));
+        event("content_block_delta", json!({"type": "content_block_delta", "index": index, "delta": delta}));
+        event("content_block_stop", json!({"type": "content_block_stop", "index": index}));
+    }
+    event(
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": stop_reason(blocks), "stop_sequence": null},
+            "usage": {"output_tokens": 5}}),
+    );
+    event("message_stop", json!({"type": "message_stop"}));
+    conn.write_all(out.as_bytes())?;
+    conn.flush()
+}
