@@ -125,7 +125,7 @@ fn converse_reply(worker: &Worker, submitted: Submitted, timeout: Duration, with
 fn read_reply(worker: &Worker, with_turn: bool) -> Result<String> {
     let until = Instant::now() + REPLY_GRACE;
     loop {
-        let text = match csd::transcript::last_turn(&worker.meta) {
+        let text = match csd::transcript::last_turn(&worker) {
             Ok(turn) if with_turn => csd::turn::render_markdown(&turn, false),
             Ok(turn) => csd::turn::last_assistant_text(&turn),
             Err(e) if Instant::now() >= until => return Err(e),
