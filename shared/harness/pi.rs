@@ -208,8 +208,26 @@ impl Harness for Pi {
         Duration::from_secs(10)
     }
 
+    /// The extension records the session file in the meta; a meta written
+    /// by adopt does not have it yet, so look where Pi names files
+    /// (`<time>_<session id>.jsonl` in the operator's session dir for the cwd).
     fn transcript_path(&self, meta: &Meta, _home: &Path) -> Option<PathBuf> {
-        meta.extra_str("transcript_path").filter(|p| !p.is_empty()).map(PathBuf::from)
+        if let Some(p) = meta.extra_str("transcript_path").filter(|p| !p.is_empty()) {
+            return Some(PathBuf::from(p));
+        }
+        if meta.cwd.is_empty() {
+            return None;
+        }
+        let dir = Self::operator_session_dir(Path::new(&meta.cwd)).ok()?;
+        let suffix = format!("_{}.jsonl", meta.session_id);
+        let mut found: Vec<PathBuf> = fs::read_dir(&dir)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(&suffix)))
+            .map(|e| e.path())
+            .collect();
+        found.sort();
+        found.pop()
     }
 }
 
