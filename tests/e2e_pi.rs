@@ -1,0 +1,218 @@
+//! End to end against the real Pi CLI (pinned in tests/e2e), its
+//! `anthropic-messages` provider pointed at the mock in tests/mock, all
+//! inside a loopback-only network namespace: nothing these tests start can
+//! reach anything but 127.0.0.1. Pi's startup network work is off
+//! (`PI_OFFLINE=1`; csd itself pins `PI_TELEMETRY=0` and
+//! `PI_SKIP_VERSION_CHECK=1` for every Pi worker).
+//!
+//! A missing CLI fails the tests (run `npm ci` in tests/e2e); they never skip.
+
+mod common;
+#[path = "mock/anthropic.rs"]
+mod anthropic;
+
+use anthropic::{Answer, Config, MockAnthropic};
+use common::*;
+use serde_json::{json, Value};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+const MODEL: &str = "mock/mock-model";
+const MARKER: &str = "pi-e2e-marker";
+
+fn pi_cli() -> PathBuf {
+    let cli = repo().join("tests/e2e/node_modules/.bin/pi");
+    assert!(
+        cli.exists(),
+        "the real Pi CLI is missing at {}: run `npm ci` in tests/e2e (the version is pinned in \
+         tests/e2e/package-lock.json)",
+        cli.display()
+    );
+    cli
+}
+
+/// The operator's Pi setup in this world's HOME: the mock as a custom
+/// provider, and an auth file to be carried into the worker.
+fn seed_operator(env: &TestEnv, mock: &MockAnthropic) -> PathBuf {
+    let agent = env.home.join(".pi/agent");
+    std::fs::create_dir_all(&agent).unwrap();
+    let models = json!({"providers": {"mock": {
+        "baseUrl": mock.base_url(), "api": "anthropic-messages", "apiKey": "mock-key",
+        "models": [{"id": "mock-model", "name": "Mock"}],
+    }}});
+    std::fs::write(agent.join("models.json"), models.to_string()).unwrap();
+    std::fs::write(agent.join("auth.json"), "{}").unwrap();
+    std::fs::write(agent.join("settings.json"), json!({"quietStartup": false}).to_string()).unwrap();
+    agent
+}
+
+/// csd's binaries in this world, with the worker's Pi pointed at the pinned CLI.
+fn csd(env: &TestEnv, bin: &str, args: &[&str]) -> Output {
+    env.cmd(bin)
+        .args(args)
+        .env("CSD_PI_BIN", pi_cli())
+        .env("CSD_PI_MODEL", MODEL)
+        .env("PI_OFFLINE", "1")
+        .env_remove("PI_CODING_AGENT_DIR")
+        .env_remove("PI_CODING_AGENT_SESSION_DIR")
+        .output()
+        .unwrap()
+}
+
+fn grant_consent(env: &TestEnv) {
+    let out = env.run_stdin("csd-launch", ["--grant-consent"], b"yes\n");
+    assert_code(&out, 0);
+}
+
+fn metas(env: &TestEnv) -> Vec<Value> {
+    std::fs::read_dir(&env.worker_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".meta"))
+        .map(|e| serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap())
+        .collect()
+}
+
+fn events(env: &TestEnv, sid: &str) -> Vec<Value> {
+    std::fs::read_to_string(env.events_path(sid))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a torn or bad event line {l:?}: {e}")))
+        .collect()
+}
+
+fn pid_alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !stat.is_empty() && !stat.contains(") Z ")
+}
+
+/// Every file under `dir`, for a readable failure message.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.is_symlink() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Kill what a failed test left: the tmux server goes with TestEnv; this
+/// takes the pane's process with it if it outlived SIGHUP.
+struct KillOnDrop(Option<i32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.filter(|p| pid_alive(*p)) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
+    let _cli = pi_cli();
+    isolate_network();
+    let mock = MockAnthropic::start(Config::with_tool("bash"));
+    let env = TestEnv::new();
+    let operator_agent = seed_operator(&env, &mock);
+    let project = env.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    grant_consent(&env);
+
+    // launch → ready
+    let started = Instant::now();
+    let out = csd(&env, "csd-launch", &["--harness", "pi", "w", project.to_str().unwrap()]);
+    let launch_to_ready = started.elapsed();
+    assert_code(&out, 0);
+    let pane_pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=w:", "#{pane_pid}"]).trim().parse().unwrap();
+    let _guard = KillOnDrop(Some(pane_pid));
+    assert_eq!(stdout(&out).trim(), env.worker_dir.join("bin/w").display().to_string());
+
+    // Registered by the extension, with Pi's own session id and session file.
+    let metas = metas(&env);
+    assert_eq!(metas.len(), 1, "{metas:?}");
+    let meta = &metas[0];
+    let sid = meta["session_id"].as_str().unwrap().to_string();
+    assert_eq!(meta["tmux_name"], "w");
+    assert_eq!(meta["harness"], "pi");
+    assert_eq!(meta["cwd"], project.canonicalize().unwrap().to_str().unwrap());
+    assert_eq!(meta["tmux_socket"], env.socket.as_str());
+    let transcript = PathBuf::from(meta["transcript_path"].as_str().unwrap());
+    assert!(transcript.starts_with(&operator_agent), "{}", transcript.display());
+    assert_eq!(events(&env, &sid)[0]["event"], "session_start");
+
+    // The worker's own agent dir: the operator's files, auth private.
+    let home = env.worker_dir.join("homes/w");
+    for f in ["auth.json", "models.json", "settings.json"] {
+        let mode = std::fs::metadata(home.join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+    let sid_out = csd(&env, "csd-status", &["--session-id", "w"]);
+    assert_eq!(stdout(&sid_out).trim(), sid);
+    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
+
+    // converse with a tool call
+    let before = mock.count();
+    let prompt = format!("run: echo {MARKER}");
+    let started = Instant::now();
+    let out = csd(&env, "csd-send", &["--converse", "w", &prompt, "60"]);
+    let converse_time = started.elapsed();
+    assert_code(&out, 0);
+    let reply = stdout(&out);
+    assert!(reply.contains(anthropic::TOOL_OUTPUT_PREFIX) && reply.contains(MARKER), "reply: {reply}");
+    let requests = mock.requests_since(before);
+    assert!(requests.iter().any(|r| matches!(&r.answer, Answer::ToolCall { command } if command.contains(MARKER))));
+    let model_time = MockAnthropic::busy_time(&requests);
+
+    // The six-event vocabulary, with Pi's tool as csd names it.
+    let kinds: Vec<String> = events(&env, &sid).iter().map(|e| e["event"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, ["session_start", "user_prompt_submit", "pre_tool_use", "post_tool_use", "stop"]);
+    let pre = csd(&env, "csd-events", &["w", "--type", "pre_tool_use"]);
+    assert_code(&pre, 0);
+    let pre: Value = serde_json::from_str(stdout(&pre).trim()).unwrap();
+    assert_eq!(pre["tool"], "Bash");
+    assert_eq!(pre["tool_input"]["command"], format!("echo {MARKER}"));
+
+    // read-turn shows the tool call from Pi's session file
+    let turn = csd(&env, "csd-turn", &["w"]);
+    assert_code(&turn, 0);
+    let turn = stdout(&turn);
+    assert!(turn.starts_with(&format!("---\n\n**Prompt:** {prompt}\n\n**Tool: Bash**\n")), "{turn}");
+    assert!(turn.contains(&format!("**Result:**\n```\n{MARKER}\n")), "{turn}");
+    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
+    let path = csd(&env, "csd-events", &["--path", "w"]);
+    assert_eq!(stdout(&path).trim(), env.events_path(&sid).display().to_string());
+    let list = csd(&env, "csd-status", &["--list"]);
+    assert!(stdout(&list).lines().any(|l| l.starts_with("idle\tpi\tw\t")), "{}", stdout(&list));
+
+    eprintln!(
+        "pi timings: launch-to-ready {:.2}s; converse {:.2}s of which the mock model {:.2}s: overhead {:.2}s",
+        launch_to_ready.as_secs_f64(),
+        converse_time.as_secs_f64(),
+        model_time.as_secs_f64(),
+        converse_time.saturating_sub(model_time).as_secs_f64()
+    );
+
+    // stop leaves nothing behind
+    let out = csd(&env, "csd-stop", &["w"]);
+    assert_code(&out, 0);
+    assert!(!env.has_session("w"), "the tmux session outlived stop");
+    assert!(
+        eventually(Duration::from_secs(5), || (!pid_alive(pane_pid)).then_some(())).is_some(),
+        "pi (pid {pane_pid}) outlived stop"
+    );
+    let left: Vec<PathBuf> = files_under(&env.worker_dir);
+    assert!(left.is_empty(), "stop left files behind: {left:?}");
+    assert!(!home.exists(), "the worker's agent dir outlived stop");
+    // Pi's own record of the session stays with the operator, as Claude's does.
+    assert!(transcript.is_file());
+}
