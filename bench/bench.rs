@@ -118,39 +118,52 @@ impl Bench {
 
     fn time(&self, bin: &str, args: &[&str]) -> Sample {
         let path = self.bins.join(bin);
-        self.sample(|| {
-            let mut c = Command::new(&path);
-            c.args(args);
-            c
-        }, None)
+        self.sample(
+            || {
+                let mut c = Command::new(&path);
+                c.args(args);
+                c
+            },
+            None,
+        )
     }
 
     fn time_node(&self, cjs: &Path, args: &[&str]) -> Sample {
-        self.sample(|| {
-            let mut c = Command::new("node");
-            // v4 knows only the default server: give it a private one.
-            c.arg(cjs).args(args).env("TMUX_TMPDIR", self.wd.parent().unwrap());
-            c
-        }, None)
+        self.sample(
+            || {
+                let mut c = Command::new("node");
+                // v4 knows only the default server: give it a private one.
+                c.arg(cjs).args(args).env("TMUX_TMPDIR", self.wd.parent().unwrap());
+                c
+            },
+            None,
+        )
     }
 
     fn time_stdin(&self, bin: &str, args: &[&str], input: &[u8]) -> Sample {
         let path = self.bins.join(bin);
-        self.sample(|| {
-            let mut c = Command::new(&path);
-            c.args(args);
-            c
-        }, Some(input))
+        self.sample(
+            || {
+                let mut c = Command::new(&path);
+                c.args(args);
+                c
+            },
+            Some(input),
+        )
     }
 
     fn time_stdin_node(&self, cjs: &Path, input: &[u8]) -> Sample {
-        self.sample(|| {
-            let mut c = Command::new("node");
-            c.arg(cjs);
-            c
-        }, Some(input))
+        self.sample(
+            || {
+                let mut c = Command::new("node");
+                c.arg(cjs);
+                c
+            },
+            Some(input),
+        )
     }
 
+    #[allow(clippy::zombie_processes)] // reaped by wait4()
     fn sample(&self, make: impl Fn() -> Command, input: Option<&[u8]>) -> Sample {
         let mut times = Vec::new();
         let mut max_rss_kib = 0;
@@ -174,6 +187,7 @@ impl Bench {
 
     /// Start csd-wait, let it settle, append a stop line, and time from the
     /// append to csd-wait's exit.
+    #[allow(clippy::zombie_processes)] // reaped by wait4()
     fn wait_latency(&self, sid: &str) -> Sample {
         let log = self.wd.join(format!("{sid}.events.jsonl"));
         let mut times = Vec::new();
@@ -202,11 +216,7 @@ impl Bench {
     }
 
     fn report(&self, case: &str, s: Sample) {
-        println!(
-            "{case:<50} {:>8.2}ms {:>8.1} MiB",
-            s.median.as_secs_f64() * 1e3,
-            s.max_rss_kib as f64 / 1024.0
-        );
+        println!("{case:<50} {:>8.2}ms {:>8.1} MiB", s.median.as_secs_f64() * 1e3, s.max_rss_kib as f64 / 1024.0);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use csd::cli::{main_with, print_help, print_version, utf8};
 use csd::error::{usage, Error, Result};
-use csd::worker::{list_metas, Meta, Status, Worker};
+use csd::worker::{list_metas, unregistered_names, Meta, Status, Worker};
 use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
 use serde_json::json;
@@ -82,7 +82,7 @@ fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool, json: bool) -> Result
             rows.push((status.name().into(), meta.clone()));
         }
     }
-    for name in unregistered(dir, &metas)?.into_iter().filter(|n| matches(n)) {
+    for name in unregistered_names(dir, &metas)?.into_iter().filter(|n| matches(n)) {
         if csd::tmux::Tmux::from_env()?.has_session(&name) {
             let harness = std::fs::read_to_string(dir.harness_marker_path(&name)).unwrap_or_default();
             let mut meta = Meta::new(&name, "-", "-", harness.trim());
@@ -117,18 +117,4 @@ fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool, json: bool) -> Result
         .map_err(write_err)?;
     }
     Ok(0)
-}
-
-/// Names with a harness marker or a shim but no meta.
-fn unregistered(dir: &WorkerDir, metas: &[Meta]) -> Result<Vec<String>> {
-    let mut names: Vec<String> = dir
-        .entries()?
-        .into_iter()
-        .filter_map(|f| f.strip_suffix(".harness").map(str::to_string))
-        .chain(dir.shim_names()?)
-        .filter(|n| csd::name::validate(n).is_ok() && !metas.iter().any(|m| &m.tmux_name == n))
-        .collect();
-    names.sort();
-    names.dedup();
-    Ok(names)
 }

@@ -165,7 +165,13 @@ pub fn remove_state(dir: &WorkerDir, sid: Option<&str>, name: &str) -> Result<()
     }
     remove_if_present(&dir.shim_path(name))?;
     remove_if_present(&dir.harness_marker_path(name))?;
-    remove_tree_if_present(&dir.home_path(name))
+    let home = dir.home_path(name);
+    remove_tree_if_present(&home)?;
+    // `homes/` goes with its last worker; while others live it stays.
+    if let Some(homes) = home.parent() {
+        let _ = std::fs::remove_dir(homes);
+    }
+    Ok(())
 }
 
 /// The meta for session id `sid`, if there is a readable one.
@@ -195,4 +201,20 @@ pub fn list_metas(dir: &WorkerDir) -> Result<Vec<Meta>> {
         .collect();
     metas.sort_by(|a, b| a.tmux_name.cmp(&b.tmux_name));
     Ok(metas)
+}
+
+/// Names csd knows only by a harness marker or a shim, with no meta: a worker
+/// whose harness has not minted its session id yet, or leftovers of one that
+/// died without `stop`.
+pub fn unregistered_names(dir: &WorkerDir, metas: &[Meta]) -> Result<Vec<String>> {
+    let mut names: Vec<String> = dir
+        .entries()?
+        .into_iter()
+        .filter_map(|f| f.strip_suffix(".harness").map(str::to_string))
+        .chain(dir.shim_names()?)
+        .filter(|n| crate::name::validate(n).is_ok() && !metas.iter().any(|m| &m.tmux_name == n))
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
 }

@@ -37,7 +37,8 @@ const PROVIDER_SWITCHES: [&str; 6] = [
 const ALWAYS_EMPTY: [&str; 3] = ["CLAUDE_CODE_SSE_PORT", "CLAUDE_CODE_SESSION_ID", "CLAUDE_CODE_CHILD_SESSION"];
 
 /// The lifecycle hooks the plugin registers; each runs csd-hook.
-pub const HOOK_EVENTS: [&str; 6] = ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"];
+pub const HOOK_EVENTS: [&str; 6] =
+    ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"];
 
 /// Printed by Claude Code when `--dangerously-skip-permissions` meets uid 0.
 const ROOT_REFUSAL: &str = "cannot be used with root/sudo privileges";
@@ -61,17 +62,13 @@ impl Claude {
     /// lifecycle event to `hook_bin`. Each file is replaced atomically, so a
     /// worker starting meanwhile reads the old file or the new one.
     pub fn write_plugin(dir: &WorkerDir, root: &Path, hook_bin: &Path) -> Result<()> {
-        let hook = hook_bin
-            .to_str()
-            .ok_or_else(|| failed(format!("csd-hook's path {} is not UTF-8", hook_bin.display())))?;
+        let hook =
+            hook_bin.to_str().ok_or_else(|| failed(format!("csd-hook's path {} is not UTF-8", hook_bin.display())))?;
         // Claude Code runs the command through a shell.
         let command = crate::tmux::shell_quote(hook);
         let mut hooks = serde_json::Map::new();
         for ev in HOOK_EVENTS {
-            hooks.insert(
-                ev.into(),
-                json!([{"matcher": "*", "hooks": [{"type": "command", "command": command}]}]),
-            );
+            hooks.insert(ev.into(), json!([{"matcher": "*", "hooks": [{"type": "command", "command": command}]}]));
         }
         let manifest = json!({
             "name": "csd-worker",
@@ -214,7 +211,13 @@ impl Harness for Claude {
             if now >= launch.start_deadline {
                 return Err(Error::Timeout("the worker did not report session_start in time".into()));
             }
-            let look = if answered { LATE_LOOK * 2 } else if now < trust_until { TRUST_LOOK } else { LATE_LOOK };
+            let look = if answered {
+                LATE_LOOK * 2
+            } else if now < trust_until {
+                TRUST_LOOK
+            } else {
+                LATE_LOOK
+            };
             if watch.wait(Some((now + look).min(launch.start_deadline)))? == Wake::ProcessExited {
                 exited = true;
                 // Its last hook may still be landing: read the log once more first.

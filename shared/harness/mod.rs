@@ -53,10 +53,7 @@ impl HarnessKind {
     /// `--harness` values; anything else is a usage error (exit 2).
     pub fn parse(s: &str) -> Result<HarnessKind> {
         ALL_HARNESSES.into_iter().find(|k| k.name() == s).ok_or_else(|| {
-            usage(format!(
-                "unknown harness '{}' (expected one of: claude, codex, pi)",
-                crate::name::printable(s)
-            ))
+            usage(format!("unknown harness '{}' (expected one of: claude, codex, pi)", crate::name::printable(s)))
         })
     }
 
