@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""A scripted stand-in for Claude Code's TUI, for csd's fast tests.
+
+It takes Claude Code's command line (--session-id/--resume, --plugin-dir, ...),
+runs in a tmux pane in raw mode with bracketed paste on, and fires the real
+hook payload shapes (tests/fixtures/hook-payloads.jsonl) through the plugin's
+hook commands, as Claude Code does. It writes a transcript shaped like a real
+one under $HOME/.claude/projects/.
+
+Test switches (passed after `--` by csd-launch, so they follow Claude's args):
+  --fake-trust           show the workspace-trust dialog; its "Yes" is option 2
+                         and the highlighted option (what Enter picks) is
+                         "No, exit", as in newer Claude Code
+  --fake-as-root         refuse --dangerously-skip-permissions without
+                         IS_SANDBOX=1, as Claude Code does for uid 0
+  --fake-no-start        never fire SessionStart
+  --fake-die-at-start    print an error and exit 3 before starting
+  --fake-swallow-enters N  ignore the first N Enters after each paste
+  --fake-record FILE     append each submitted prompt to FILE (one JSON string a line)
+
+What a prompt asks for (its first word):
+  sleep:N   the turn takes N seconds
+  die       exit in the middle of the turn (after a tool starts)
+  hang      never end the turn
+  tool      run a Bash tool call before replying
+anything else: the reply is "Reply: " + the prompt's first line.
+"""
+
+import json
+import os
+import select
+import subprocess
+import sys
+import termios
+import time
+import tty
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PAYLOADS = os.path.join(HERE, "..", "fixtures", "hook-payloads.jsonl")
+PASTE_START = b"\x1b[200~"
+PASTE_END = b"\x1b[201~"
+
+
+def parse_args(argv):
+    opts = {"sid": None, "resume": False, "plugin": None, "skip_perms": False, "trust": False,
+            "as_root": False, "no_start": False, "die_at_start": False, "swallow": 0, "record": None}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if a == "--session-id":
+            opts["sid"] = nxt; i += 1
+        elif a == "--resume":
+            opts["sid"] = nxt; opts["resume"] = True; i += 1
+        elif a == "--plugin-dir":
+            opts["plugin"] = nxt; i += 1
+        elif a in ("--settings", "--disallowed-tools"):
+            i += 1
+        elif a == "--dangerously-skip-permissions":
+            opts["skip_perms"] = True
+        elif a == "--fake-trust":
+            opts["trust"] = True
+        elif a == "--fake-as-root":
+            opts["as_root"] = True
+        elif a == "--fake-no-start":
+            opts["no_start"] = True
+        elif a == "--fake-die-at-start":
+            opts["die_at_start"] = True
+        elif a == "--fake-swallow-enters":
+            opts["swallow"] = int(nxt); i += 1
+        elif a == "--fake-record":
+            opts["record"] = nxt; i += 1
+        else:
+            print(f"fake claude: unknown argument {a}", flush=True)
+            sys.exit(2)
+        i += 1
+    return opts
+
+
+def project_dir_name(cwd):
+    return "".join(c if c.isascii() and c.isalnum() else "-" for c in cwd)
+
+
+class Fake:
+    def __init__(self, opts):
+        self.o = opts
+        self.sid = opts["sid"] or str(uuid.uuid4())
+        self.cwd = os.getcwd()
+        home = os.environ.get("HOME", "/")
+        self.transcript = os.path.join(home, ".claude", "projects", project_dir_name(self.cwd), self.sid + ".jsonl")
+        self.templates = {}
+        with open(PAYLOADS) as f:
+            for line in f:
+                if line.strip():
+                    p = json.loads(line)
+                    self.templates.setdefault(p["hook_event_name"], p)
+        self.hooks = {}
+        if opts["plugin"]:
+            with open(os.path.join(opts["plugin"], "hooks", "hooks.json")) as f:
+                for ev, groups in json.load(f)["hooks"].items():
+                    self.hooks[ev] = [h["command"] for g in groups for h in g["hooks"]]
+        self.busy_until = None   # a turn in progress ends at this time (None: idle)
+        self.hanging = False
+        self.queue = []          # prompts submitted mid-turn, for when it ends
+        self.reply = None
+
+    def out(self, text):
+        sys.stdout.write(text.replace("\n", "\r\n") + "\r\n")
+        sys.stdout.flush()
+
+    def hook(self, event, **fields):
+        p = dict(self.templates[event])
+        p.update(session_id=self.sid, transcript_path=self.transcript, cwd=self.cwd, hook_event_name=event)
+        p.update(fields)
+        for cmd in self.hooks.get(event, []):
+            # Claude Code runs each hook command through a shell, payload on stdin.
+            subprocess.run(["/bin/sh", "-c", cmd], input=json.dumps(p).encode(), check=False)
+
+    def log(self, entry):
+        os.makedirs(os.path.dirname(self.transcript), exist_ok=True)
+        entry.setdefault("sessionId", self.sid)
+        entry.setdefault("cwd", self.cwd)
+        with open(self.transcript, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+    def start(self):
+        if self.o["skip_perms"] and (self.o["as_root"] or os.geteuid() == 0) and os.environ.get("IS_SANDBOX") != "1":
+            self.out("--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons")
+            sys.exit(1)
+        if self.o["die_at_start"]:
+            self.out("fake claude: fatal start-up error")
+            sys.exit(3)
+        if self.o["resume"] and not os.path.exists(self.transcript):
+            self.out(f"No conversation found with session ID: {self.sid}")
+            sys.exit(1)
+        self.out("Welcome to Fake Claude Code")
+        if self.o["trust"] and not self.trust_dialog():
+            sys.exit(1)
+        if not os.path.exists(self.transcript):
+            self.log({"type": "mode", "mode": "normal"})
+        if self.o["no_start"]:
+            self.out("(stuck before SessionStart)")
+        else:
+            time.sleep(0.1)
+            self.hook("SessionStart", source="resume" if self.o["resume"] else "startup")
+        self.out("❯ ")
+
+    def trust_dialog(self):
+        self.out("Accessing workspace:\n\n " + self.cwd + "\n\n Quick safety check: Is this a project you created or one you trust?")
+        self.out(" ❯ 1. No, exit\n   2. Yes, I trust this folder\n\n Enter to confirm · Esc to cancel")
+        while True:
+            b = os.read(0, 1)
+            if b == b"2":
+                self.out("trusted")
+                return True
+            if b in (b"1", b"\r", b"\n", b"\x1b"):
+                self.out("not trusted: exiting")
+                return False
+
+    def submit(self, prompt):
+        if self.busy_until is not None or self.hanging:
+            self.queue.append(prompt)
+            self.out(f"(queued: {prompt[:30]!r})")
+            return
+        self.begin_turn(prompt)
+
+    def begin_turn(self, prompt):
+        if self.o["record"]:
+            with open(self.o["record"], "a") as f:
+                f.write(json.dumps(prompt) + "\n")
+        self.hook("UserPromptSubmit", prompt=prompt)
+        self.log({"type": "user", "message": {"role": "user", "content": prompt}, "uuid": str(uuid.uuid4())})
+        self.out(f"> {prompt.splitlines()[0][:60] if prompt else ''}")
+        word = prompt.split()[0] if prompt.split() else ""
+        seconds = 0.05
+        if word.startswith("sleep:"):
+            seconds = float(word[6:])
+        if word in ("tool", "die"):
+            self.hook("PreToolUse", tool_name="Bash", tool_input={"command": "echo hi", "description": "say hi"})
+            if word == "die":
+                self.out("fake claude: dying mid-turn")
+                os._exit(1)
+            self.log({"type": "assistant", "message": {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "echo hi"}}]}})
+            self.log({"type": "user", "message": {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "hi", "is_error": False}]}})
+            self.hook("PostToolUse", tool_name="Bash", tool_input={"command": "echo hi"},
+                      tool_response={"stdout": "hi", "stderr": "", "interrupted": False})
+        self.reply = "Reply: " + (prompt.splitlines()[0] if prompt else "")
+        if word == "hang":
+            self.hanging = True
+        else:
+            self.busy_until = time.time() + seconds
+
+    def end_turn(self):
+        self.busy_until = None
+        self.log({"type": "assistant", "message": {"role": "assistant", "content": [{"type": "text", "text": self.reply}]}})
+        self.log({"type": "system", "subtype": "turn_duration", "durationMs": 50})
+        self.hook("Stop", stop_hook_active=False, last_assistant_message=self.reply)
+        self.out(self.reply)
+        if self.queue:
+            self.begin_turn(self.queue.pop(0))
+
+    def run(self):
+        self.start()
+        sys.stdout.write("\x1b[?2004h")
+        sys.stdout.flush()
+        buf = b""
+        composer = b""
+        in_paste = False
+        swallow = 0
+        while True:
+            timeout = None
+            if self.busy_until is not None:
+                timeout = max(0.0, self.busy_until - time.time())
+            ready, _, _ = select.select([0], [], [], timeout)
+            if self.busy_until is not None and time.time() >= self.busy_until:
+                self.end_turn()
+            if not ready:
+                continue
+            data = os.read(0, 65536)
+            if not data:
+                return
+            buf += data
+            while buf:
+                if in_paste:
+                    end = buf.find(PASTE_END)
+                    if end < 0:
+                        # Keep a possible partial end marker for the next read.
+                        keep = len(PASTE_END) - 1
+                        composer += buf[:-keep] if len(buf) > keep else b""
+                        buf = buf[-keep:] if len(buf) > keep else buf
+                        break
+                    composer += buf[:end]
+                    buf = buf[end + len(PASTE_END):]
+                    in_paste = False
+                    swallow = self.o["swallow"]
+                    self.out(f"[Pasted text: {len(composer)} bytes]")
+                    continue
+                if buf.startswith(PASTE_START):
+                    in_paste = True
+                    buf = buf[len(PASTE_START):]
+                    continue
+                if PASTE_START.startswith(buf[:6]) and len(buf) < len(PASTE_START):
+                    break  # a paste marker split across reads
+                c, buf = buf[:1], buf[1:]
+                if c in (b"\r", b"\n"):
+                    if swallow > 0:
+                        swallow -= 1
+                        self.out("(Enter swallowed: still taking the paste)")
+                        continue
+                    text = composer.decode("utf-8", "replace").replace("\r", "\n")
+                    composer = b""
+                    if text.strip() == "/exit":
+                        self.hook("SessionEnd", reason="prompt_input_exit")
+                        self.out(f"Resume this session with:\nclaude --resume {self.sid}")
+                        return
+                    if text.strip():
+                        self.submit(text)
+                elif c == b"\x7f":
+                    composer = composer[:-1]
+                elif c == b"\x1b":
+                    pass
+                else:
+                    composer += c
+
+
+def main():
+    fake = Fake(parse_args(sys.argv[1:]))
+    old = None
+    if os.isatty(0):
+        old = termios.tcgetattr(0)
+        tty.setraw(0)
+    try:
+        fake.run()
+    finally:
+        if old is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, old)
+
+
+if __name__ == "__main__":
+    main()

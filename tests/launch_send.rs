@@ -1,0 +1,437 @@
+//! csd-launch and csd-send through their real binaries, on a private tmux
+//! server, driving a scripted fake Claude Code (tests/fake/fake_claude.py)
+//! that fires real hook payload shapes through csd-hook.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn fake() -> PathBuf {
+    repo().join("tests/fake/fake_claude.py")
+}
+
+/// A world with consent given, the fake as Claude Code, and a project dir.
+struct World {
+    env: TestEnv,
+    proj: PathBuf,
+}
+
+impl World {
+    fn new() -> World {
+        let env = TestEnv::new();
+        std::fs::create_dir_all(env.home.join(".claude")).unwrap();
+        std::fs::write(env.home.join(".claude/.claude-session-driver-consent"), "").unwrap();
+        let proj = env.path().join("proj");
+        std::fs::create_dir(&proj).unwrap();
+        World { env, proj }
+    }
+
+    fn cmd(&self, bin: &str) -> Command {
+        let mut c = self.env.cmd(bin);
+        c.env("CSD_CLAUDE_BIN", fake())
+            .env("IS_SANDBOX", "1")
+            .env("CSD_START_TIMEOUT_MS", "10000")
+            .env("CSD_SUBMIT_RETRY_INTERVAL", "0.5")
+            .env_remove("CSD_PLUGIN_DIR")
+            .env_remove("CSD_CONVERSE_DIAG_FILE");
+        c
+    }
+
+    fn launch(&self, name: &str, extra: &[&str]) -> Output {
+        let mut c = self.cmd("csd-launch");
+        c.arg(name).arg(&self.proj);
+        if !extra.is_empty() {
+            c.arg("--").args(extra);
+        }
+        c.output().unwrap()
+    }
+
+    /// Launch and insist it worked; returns the session id.
+    fn up(&self, name: &str, extra: &[&str]) -> String {
+        let o = self.launch(name, extra);
+        assert_code(&o, 0);
+        self.sid(name)
+    }
+
+    fn metas(&self) -> Vec<Value> {
+        let mut v = Vec::new();
+        for e in std::fs::read_dir(&self.env.worker_dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "meta") {
+                v.push(serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap());
+            }
+        }
+        v
+    }
+
+    fn sid(&self, name: &str) -> String {
+        let m = self.metas().into_iter().find(|m| m["tmux_name"] == name).expect("a meta for the worker");
+        m["session_id"].as_str().unwrap().to_string()
+    }
+
+    fn send(&self, args: &[&str]) -> Output {
+        self.cmd("csd-send").args(args).output().unwrap()
+    }
+
+    fn send_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .cmd("csd-send")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn events(&self, sid: &str) -> Vec<String> {
+        std::fs::read_to_string(self.env.events_path(sid))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn record(&self) -> PathBuf {
+        self.env.path().join("prompts.jsonl")
+    }
+
+    fn recorded(&self) -> Vec<String> {
+        std::fs::read_to_string(self.record())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<String>(l).unwrap())
+            .collect()
+    }
+
+    /// The worker dir holds nothing but what csd always keeps (bin/, plugin/).
+    fn assert_no_worker_state(&self) {
+        let mut left: Vec<String> = std::fs::read_dir(&self.env.worker_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n != "bin" && n != "plugin")
+            .collect();
+        left.extend(
+            std::fs::read_dir(self.env.worker_dir.join("bin"))
+                .map(|rd| rd.map(|e| format!("bin/{}", e.unwrap().file_name().to_string_lossy())).collect())
+                .unwrap_or_else(|_| Vec::new()),
+        );
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+}
+
+fn text(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+// ---- launch ----
+
+#[test]
+fn launch_answers_the_trust_dialog_by_digit_and_registers_the_worker() {
+    let w = World::new();
+    let o = w.launch("w1", &["--fake-trust"]);
+    assert_code(&o, 0);
+    let shim = PathBuf::from(stdout(&o).trim());
+    assert_eq!(shim, w.env.worker_dir.join("bin/w1"));
+    let panel = stderr(&o);
+    assert!(panel.starts_with("Worker launched."), "{panel}");
+    let sid = w.sid("w1");
+    assert!(panel.contains(&sid), "{panel}");
+    assert!(panel.contains(&format!("tmux -L {} attach -t =w1", w.env.socket)), "{panel}");
+
+    let meta = &w.metas()[0];
+    assert_eq!(meta["harness"], "claude");
+    assert_eq!(meta["cwd"], std::fs::canonicalize(&w.proj).unwrap().to_str().unwrap());
+    assert_eq!(meta["tmux_socket"], w.env.socket.as_str());
+    assert!(meta["started_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(meta["invocation"][0], "w1");
+    assert_eq!(meta["invocation"][2], "--");
+    assert_eq!(meta["invocation"][3], "--fake-trust");
+    // The hook recorded where Claude Code writes the transcript.
+    assert!(meta["transcript_path"].as_str().unwrap().ends_with(&format!("{sid}.jsonl")));
+    assert_eq!(w.events(&sid), ["session_start"]);
+    assert!(w.env.has_session("w1"));
+    // The dialog was answered "2" (Yes); a bare Enter would have exited the fake.
+    let pane = w.env.tmux_ok(["capture-pane", "-p", "-t", "=w1:"]);
+    assert!(pane.contains("trusted"), "{pane}");
+
+    // The plugin csd wrote sends every event to the csd-hook beside csd-launch.
+    let hooks: Value = serde_json::from_str(&text(&w.env.worker_dir.join("plugin/hooks/hooks.json"))).unwrap();
+    for ev in ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"] {
+        assert_eq!(hooks["hooks"][ev][0]["matcher"], "*");
+        assert_eq!(hooks["hooks"][ev][0]["hooks"][0]["command"], bin("csd-hook").to_str().unwrap());
+    }
+
+    // The shim reaches the worker through csd.
+    let st = Command::new(&shim).arg("status").env("CSD_WORKER_DIR", &w.env.worker_dir).output().unwrap();
+    assert_code(&st, 0);
+    assert_eq!(stdout(&st).trim(), "idle");
+}
+
+#[test]
+fn a_taken_name_is_refused_and_the_first_worker_untouched() {
+    let w = World::new();
+    let sid = w.up("w1", &[]);
+    let o = w.launch("w1", &[]);
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    assert_eq!(w.metas().len(), 1);
+    assert_eq!(w.sid("w1"), sid);
+    // A gone worker's leftover state also keeps the name.
+    w.env.tmux_ok(["kill-session", "-t", "=w1"]);
+    let o = w.launch("w1", &[]);
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("still registered"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_input_is_refused_before_anything_is_written() {
+    let w = World::new();
+    let missing = w.env.path().join("nope");
+    for args in [
+        vec!["w1".to_string(), missing.to_str().unwrap().to_string()],
+        vec!["w1".into(), "/etc/hostname".into()],
+        vec!["bad name".into(), w.proj.to_str().unwrap().into()],
+        vec!["--harness".into(), "gpt".into(), "w1".into(), w.proj.to_str().unwrap().into()],
+        vec!["w1".into()],
+        vec!["--adopt".into(), "w1".into(), w.proj.to_str().unwrap().into(), "not-an-id!".into()],
+    ] {
+        let o = w.cmd("csd-launch").args(&args).output().unwrap();
+        assert_code(&o, 2);
+        assert!(stderr(&o).starts_with("csd-launch: "), "{}", stderr(&o));
+        assert!(stdout(&o).is_empty());
+    }
+    assert!(!w.env.has_session("w1"));
+    assert!(w.metas().is_empty());
+}
+
+#[test]
+fn consent_is_needed_once_and_given_by_typing_yes() {
+    let w = World::new();
+    std::fs::remove_file(w.env.home.join(".claude/.claude-session-driver-consent")).unwrap();
+    let o = w.launch("w1", &[]);
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("grant-consent"), "{}", stderr(&o));
+    assert!(!w.env.has_session("w1"));
+
+    let o = w.env.run_stdin("csd-launch", ["--grant-consent"], b"no\n");
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("--dangerously-skip-permissions"), "the warning comes first: {}", stderr(&o));
+    let o = w.env.run_stdin("csd-launch", ["--grant-consent"], b"yes\n");
+    assert_code(&o, 0);
+    assert!(w.env.home.join(".claude/.claude-session-driver-consent").exists());
+    let o = w.env.run_stdin("csd-launch", ["--grant-consent"], b"");
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("already granted"));
+    w.up("w1", &[]);
+}
+
+#[test]
+fn a_failed_start_shows_the_pane_and_leaves_nothing_behind() {
+    let w = World::new();
+    let o = w.launch("w1", &["--fake-die-at-start"]);
+    assert_code(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("fatal start-up error"), "{err}");
+    assert!(err.contains("Last lines in the worker's pane"), "{err}");
+    assert!(!w.env.has_session("w1"));
+    w.assert_no_worker_state();
+
+    let t = Instant::now();
+    let o = w.cmd("csd-launch").env("CSD_START_TIMEOUT_MS", "1500").arg("w2").arg(&w.proj).args(["--", "--fake-no-start"]).output().unwrap();
+    assert_code(&o, 124);
+    assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
+    let err = stderr(&o);
+    assert!(err.contains("within 1.5s") && err.contains("stuck before SessionStart"), "{err}");
+    assert!(!w.env.has_session("w2"));
+    w.assert_no_worker_state();
+}
+
+#[test]
+fn root_refusal_says_to_set_is_sandbox() {
+    let w = World::new();
+    let o = w.cmd("csd-launch").env_remove("IS_SANDBOX").arg("w1").arg(&w.proj).args(["--", "--fake-as-root"]).output().unwrap();
+    assert_code(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("IS_SANDBOX=1"), "{err}");
+    assert!(err.contains("cannot be used with root/sudo privileges"), "the pane tail is shown: {err}");
+    w.assert_no_worker_state();
+    // With IS_SANDBOX=1 in csd-launch's environment the worker gets it.
+    w.up("w1", &["--fake-as-root"]);
+}
+
+// ---- send ----
+
+#[test]
+fn a_100_kib_prompt_arrives_whole_through_stdin() {
+    let w = World::new();
+    let rec = w.record();
+    w.up("w1", &["--fake-record", rec.to_str().unwrap()]);
+    let mut prompt = String::new();
+    let mut i = 0;
+    while prompt.len() < 100 * 1024 {
+        prompt.push_str(&format!("line {i}: ünïcödé \"quotes\" 'single' $HOME `tick` \\ ; && | > {{}}\n"));
+        i += 1;
+    }
+    prompt.push_str("the end");
+    let t = Instant::now();
+    let o = w.send_stdin(&["w1", "-"], prompt.as_bytes());
+    assert_code(&o, 0);
+    eprintln!("100 KiB send confirmed in {:?}", t.elapsed());
+    assert_eq!(w.recorded(), [prompt]);
+}
+
+#[test]
+fn paste_markers_in_a_prompt_are_stripped() {
+    let w = World::new();
+    let rec = w.record();
+    w.up("w1", &["--fake-record", rec.to_str().unwrap()]);
+    let o = w.send(&["w1", "a\x1b[201~b\x1b[200~c\nd"]);
+    assert_code(&o, 0);
+    assert_eq!(w.recorded(), ["abc\nd"]);
+}
+
+#[test]
+fn a_slow_paste_gets_a_second_enter_and_is_sent_once() {
+    let w = World::new();
+    let rec = w.record();
+    let sid = w.up("w1", &["--fake-swallow-enters", "1", "--fake-record", rec.to_str().unwrap()]);
+    let o = w.cmd("csd-send").env("CSD_SUBMIT_RETRY_INTERVAL", "0.3").args(["w1", "hello"]).output().unwrap();
+    assert_code(&o, 0);
+    assert_eq!(w.recorded(), ["hello"]);
+    let pane = w.env.tmux_ok(["capture-pane", "-p", "-t", "=w1:"]);
+    assert!(pane.contains("Enter swallowed"), "{pane}");
+    assert_eq!(w.events(&sid).iter().filter(|e| *e == "user_prompt_submit").count(), 1);
+}
+
+#[test]
+fn a_prompt_sent_mid_turn_is_queued_not_failed_and_never_sent_twice() {
+    let w = World::new();
+    let rec = w.record();
+    let sid = w.up("w1", &["--fake-record", rec.to_str().unwrap()]);
+    assert_code(&w.send(&["w1", "sleep:3 first"]), 0);
+    let t = Instant::now();
+    let o = w
+        .cmd("csd-send")
+        .env("CSD_SUBMIT_TIMEOUT", "1")
+        .env("CSD_SUBMIT_RETRY_INTERVAL", "0.2")
+        .args(["w1", "second"])
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    assert!(stderr(&o).contains("queued"), "{}", stderr(&o));
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    // The queued prompt goes in when the first turn ends: once.
+    let o = w.cmd("csd-wait").args(["w1", "10", "--after-line", "3"]).output().unwrap();
+    assert_code(&o, 0);
+    let done = eventually(Duration::from_secs(10), || (w.events(&sid).iter().filter(|e| *e == "stop").count() == 2).then_some(()));
+    assert!(done.is_some(), "{:?}", w.events(&sid));
+    assert_eq!(w.recorded(), ["sleep:3 first", "second"]);
+}
+
+#[test]
+fn send_to_a_missing_or_dead_worker() {
+    let w = World::new();
+    assert_code(&w.send(&["nobody", "hi"]), 3);
+    w.up("w1", &[]);
+    assert_code(&w.send(&["w1", "  \n"]), 2);
+    w.env.tmux_ok(["kill-session", "-t", "=w1"]);
+    assert_code(&w.send(&["w1", "hi"]), 4);
+}
+
+// ---- converse ----
+
+#[test]
+fn converse_prints_the_reply_or_the_whole_turn() {
+    let w = World::new();
+    w.up("w1", &[]);
+    let o = w.send(&["--converse", "w1", "hello there\nsecond line"]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "Reply: hello there\n");
+
+    let o = w.send(&["--converse", "w1", "--with-turn", "tool please", "20"]);
+    assert_code(&o, 0);
+    let turn = stdout(&o);
+    assert!(turn.contains("tool please"), "{turn}");
+    assert!(turn.contains("Bash"), "{turn}");
+    assert!(turn.contains("Reply: tool please"), "{turn}");
+}
+
+#[test]
+fn converse_timeout_writes_the_post_mortem() {
+    let w = World::new();
+    w.up("w1", &[]);
+    let diag = w.env.path().join("diag/converse.txt");
+    let o = w.cmd("csd-send").env("CSD_CONVERSE_DIAG_FILE", &diag).args(["--converse", "w1", "hang on", "1"]).output().unwrap();
+    assert_code(&o, 124);
+    assert!(stderr(&o).contains(&format!("csd-diagnostic: {}", diag.display())), "{}", stderr(&o));
+    let d = text(&diag);
+    for part in ["reason=turn_timeout", "--- ps -eo", "--- tmux pane of w1", "> hang on", "--- csd events", "user_prompt_submit"] {
+        assert!(d.contains(part), "{part} missing from:\n{d}");
+    }
+}
+
+#[test]
+fn a_worker_that_dies_mid_turn_ends_converse_and_wait_at_once() {
+    let w = World::new();
+    w.up("w1", &[]);
+    let t = Instant::now();
+    let o = w.send(&["--converse", "w1", "die now", "60"]);
+    assert_code(&o, 4);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+
+    w.up("w2", &[]);
+    assert_code(&w.send(&["w2", "sleep:1 then die"]), 0);
+    w.env.tmux_ok(["kill-session", "-t", "=w2"]);
+    let t = Instant::now();
+    let o = w.cmd("csd-wait").args(["w2", "60"]).output().unwrap();
+    assert_code(&o, 4);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
+
+// ---- adopt ----
+
+#[test]
+fn adopt_resumes_in_a_new_session_or_respawns_the_pane() {
+    let w = World::new();
+    let sid = w.up("w1", &[]);
+    assert_code(&w.send(&["--converse", "w1", "remember me"]), 0);
+    // The worker quits (as after a reboot, its session is gone).
+    w.env.tmux_ok(["send-keys", "-t", "=w1:", "/exit", "Enter"]);
+    assert!(eventually(Duration::from_secs(5), || (!w.env.has_session("w1")).then_some(())).is_some());
+
+    let o = w.cmd("csd-launch").args(["--adopt", "w1", w.proj.to_str().unwrap(), &sid]).output().unwrap();
+    assert_code(&o, 0);
+    assert!(stderr(&o).contains("Worker adopted (in a new tmux session)"), "{}", stderr(&o));
+    assert_eq!(w.metas().len(), 1);
+    assert_eq!(w.metas()[0]["invocation"][2], sid.as_str());
+    let o = w.send(&["--converse", "w1", "still there?"]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "Reply: still there?\n");
+
+    // With the session alive, its pane is respawned in place.
+    let pid_before = w.env.tmux_ok(["display", "-p", "-t", "=w1:", "#{pane_pid}"]);
+    let o = w.cmd("csd-launch").args(["--adopt", "w1", w.proj.to_str().unwrap(), &sid]).output().unwrap();
+    assert_code(&o, 0);
+    assert!(stderr(&o).contains("respawned"), "{}", stderr(&o));
+    assert_ne!(w.env.tmux_ok(["display", "-p", "-t", "=w1:", "#{pane_pid}"]), pid_before);
+    assert_eq!(w.env.tmux_ok(["list-sessions", "-F", "#{session_name}"]).trim(), "w1");
+    assert_code(&w.send(&["--converse", "w1", "and now?"]), 0);
+}
+
+#[test]
+fn adopt_refuses_a_session_without_a_transcript() {
+    let w = World::new();
+    let o = w.cmd("csd-launch").args(["--adopt", "w1", w.proj.to_str().unwrap(), "0b1e2c3d-aaaa-4bbb-8ccc-123456789abc"]).output().unwrap();
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("no transcript"), "{}", stderr(&o));
+    assert!(!w.env.has_session("w1"));
+    w.assert_no_worker_state();
+}
