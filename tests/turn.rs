@@ -223,3 +223,56 @@ fn an_unsupported_harness_says_so() {
     assert_code(&out, 1);
     assert!(stderr(&out).contains("nonesuch"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_last_turn_larger_than_a_read_chunk_is_whole() {
+    let big: String = (0..20_000).map(|i| format!("output line {i}\n")).collect();
+    let result = serde_json::json!({"type": "user", "message": {"content": [
+        {"type": "tool_result", "content": [{"type": "text", "text": big}], "is_error": false}]}});
+    let call = serde_json::json!({"type": "assistant", "message": {"content": [
+        {"type": "tool_use", "name": "Bash", "input": {"command": "seq"}}]}});
+    let mut t = String::new();
+    for i in 0..500 {
+        t += &user(&format!("old {i}"));
+        t += &says(&"y".repeat(i * 10));
+    }
+    t += &user("the big one");
+    t += &(call.to_string() + "\n" + &result.to_string() + "\n");
+    t += &says("summarised");
+    let turn = turn_of(&t).unwrap();
+    assert_eq!(turn.prompt.as_deref(), Some("the big one"));
+    assert_eq!(turn.blocks.len(), 3);
+    assert_eq!(turn.blocks[1], Block::ToolResult { text: big.clone(), is_error: false });
+    let md = csd::turn::render_markdown(&turn, false);
+    assert!(md.contains("output line 4\n... (20001 lines total)\n```"), "{}", &md[..400.min(md.len())]);
+}
+
+/// A harness whose transcript may have no prompt line: the whole file is the
+/// turn (the shape Codex's and Pi's readers may need).
+struct PromptlessFormat;
+
+impl csd::transcript::Format for PromptlessFormat {
+    fn opens_turn(&self, _: &serde_json::Value) -> bool {
+        false
+    }
+    fn add_line(&self, line: &serde_json::Value, turn: &mut csd::turn::Turn) {
+        if let Some(t) = line.get("say").and_then(|s| s.as_str()) {
+            turn.blocks.push(Block::Text(t.into()));
+        }
+    }
+    fn whole_file_is_a_turn(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_format_may_take_the_whole_file_as_the_turn() {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut f, b"{\"say\":\"one\"}\nnot json\n{\"say\":\"two\"}\n{\"say\":\"to").unwrap();
+    let turn = read_last_turn(f.path(), &PromptlessFormat).unwrap().unwrap();
+    assert_eq!(
+        turn,
+        csd::turn::Turn { prompt: None, blocks: vec![Block::Text("one".into()), Block::Text("two".into())] }
+    );
+    assert_eq!(csd::turn::render_markdown(&turn, false), "one\n\ntwo\n\n");
+}

@@ -17,6 +17,13 @@ use serde_json::Value;
 pub struct ClaudeTranscript;
 
 impl Format for ClaudeTranscript {
+    /// A prompt line has `"type":"user"`, so its raw bytes hold `"user"`; in
+    /// any JSON string those quotes would be escaped. Most assistant lines
+    /// are passed over unparsed.
+    fn may_open_turn(&self, raw: &[u8]) -> bool {
+        memchr::memmem::find(raw, b"\"user\"").is_some()
+    }
+
     fn opens_turn(&self, line: &Value) -> bool {
         prompt_of(line).is_some()
     }

@@ -19,12 +19,21 @@ use crate::revlines::RevLines;
 use crate::turn::Turn;
 use crate::worker::Worker;
 use serde_json::Value;
+use std::collections::HashSet;
 use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// How one harness records a session, line by line. Where the file is, is
 /// the harness's business (`Harness::transcript_path`).
 pub trait Format: Sync {
+    /// A cheap look at a raw line before it is parsed: false when it cannot
+    /// possibly open a turn. Only a speed-up for transcripts with no prompt
+    /// near their end; the default parses every line.
+    fn may_open_turn(&self, _raw: &[u8]) -> bool {
+        true
+    }
+
     /// Does this line hold the prompt that opens a turn?
     fn opens_turn(&self, line: &Value) -> bool;
 
@@ -40,8 +49,9 @@ pub trait Format: Sync {
 
     /// For a transcript whose lines form a tree (Pi): this line's id and its
     /// parent's. The walk then keeps only the chain of parents from the last
-    /// line, the branch the session is on. None (the default): every line
-    /// counts.
+    /// line: the branch the session is on. None (the default): every line
+    /// counts. A tree format must leave `may_open_turn` as it is, since every
+    /// line's link is needed.
     fn tree_link<'a>(&self, _line: &'a Value) -> Option<(&'a str, Option<&'a str>)> {
         None
     }
@@ -76,6 +86,10 @@ pub fn last_turn(worker: &Worker) -> Result<Turn> {
 
 /// The last turn of the transcript at `path`: None when it has none yet.
 /// A missing file is an error that names it.
+///
+/// Two passes over the last turn only: backwards to find the line that opens
+/// it, then forwards from there, so memory holds one line at a time and the
+/// turn, never the transcript.
 pub fn read_last_turn(path: &Path, format: &dyn Format) -> Result<Option<Turn>> {
     let file = match File::open(path) {
         Ok(f) => f,
@@ -85,33 +99,54 @@ pub fn read_last_turn(path: &Path, format: &dyn Format) -> Result<Option<Turn>> 
         Err(e) => return Err(Error::Io(format!("opening session log {}", path.display()), e)),
     };
     let what = || format!("reading session log {}", path.display());
-    let mut lines = RevLines::new(file).context(what)?;
-    // Newest first; lines that are not JSON (garbage, a torn write) are skipped.
-    let mut newest_first: Vec<Value> = Vec::new();
-    let mut opened = false;
-    // In a tree, the id of the next line the branch needs: None until the
-    // last line names its parent, Some(None) once the branch reached its root.
+    let mut lines = RevLines::new(file.try_clone().context(what)?).context(what)?;
+    // Read no further than the last complete line: a torn one is a write in progress.
+    let end = lines.end();
+    let mut start = None;
+    // In a tree: the ids on the branch so far, and the id the branch needs
+    // next (None until the last line names its parent; Some(None) once the
+    // branch reached its root).
+    let mut branch: HashSet<String> = HashSet::new();
     let mut wanted: Option<Option<String>> = None;
     while let Some(line) = lines.next_line().context(what)? {
+        if !format.may_open_turn(line) {
+            continue;
+        }
         let Ok(value) = serde_json::from_slice::<Value>(line) else { continue };
         if let Some((id, parent)) = format.tree_link(&value) {
             if wanted.as_ref().is_some_and(|w| w.as_deref() != Some(id)) {
                 continue;
             }
             wanted = Some(parent.map(str::to_string));
+            branch.insert(id.to_string());
         }
-        opened = format.opens_turn(&value);
-        newest_first.push(value);
-        if opened {
+        if format.opens_turn(&value) {
+            start = Some(lines.offset());
             break;
         }
     }
-    if !opened && !format.whole_file_is_a_turn() {
-        return Ok(None);
-    }
+    let start = match start {
+        Some(at) => at,
+        None if format.whole_file_is_a_turn() => 0,
+        None => return Ok(None),
+    };
     let mut turn = Turn::default();
-    for value in newest_first.iter().rev() {
-        format.add_line(value, &mut turn);
+    let mut reader = BufReader::new(file);
+    reader.seek(SeekFrom::Start(start)).context(what)?;
+    let mut reader = reader.take(end - start);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).context(what)? == 0 {
+            break;
+        }
+        // Lines that are not JSON (garbage, a torn write) are skipped.
+        let Ok(value) = serde_json::from_slice::<Value>(&line) else { continue };
+        // A line of another branch of a tree is not this turn's.
+        if format.tree_link(&value).is_some_and(|(id, _)| !branch.contains(id)) {
+            continue;
+        }
+        format.add_line(&value, &mut turn);
     }
     Ok((!turn.is_empty()).then_some(turn))
 }
