@@ -12,8 +12,9 @@
  *
  * Pi mints its own session id, so this extension also registers the worker:
  * it writes `<sid>.meta` at session_start, but only for a worker csd launched
- * (csd-launch sets CSD_WORKER_DIR and CSD_TMUX_NAME and leaves the
- * `<name>.harness` marker), so a stray `pi -e` never invents workers.
+ * (csd-launch sets CSD_WORKER_DIR and CSD_TMUX_NAME, and leaves the
+ * `<name>.harness` marker, or for an adopt the meta itself), so a stray
+ * `pi -e` never invents workers.
  *
  * It runs inside Pi on every event: it never throws into Pi, imports nothing
  * but node built-ins, and does no work at all outside a csd worker.
@@ -74,14 +75,30 @@ function metaPath(w: Worker, sid: string): string {
   return join(w.dir, `${sid}.meta`);
 }
 
-/** Write `<sid>.meta` whole (temp file + rename), only for a worker csd launched. */
+/** What is in `<sid>.meta` now: csd-launch writes one before an adopted session starts. */
+function readMeta(w: Worker, sid: string): Record<string, unknown> {
+  try {
+    const meta = JSON.parse(readFileSync(metaPath(w, sid), "utf8"));
+    return meta !== null && typeof meta === "object" && !Array.isArray(meta) ? meta : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Write `<sid>.meta` whole (temp file + rename), only for a worker csd
+ * launched; fields another writer put there (started_at, invocation) stay.
+ */
 function register(w: Worker, sid: string, ctx: PiContext): boolean {
-  if (!existsSync(join(w.dir, `${w.name}.harness`))) return false;
-  const meta: Record<string, string> = { tmux_name: w.name, session_id: sid, cwd: ctx.cwd, harness: "pi" };
+  const meta: Record<string, unknown> = readMeta(w, sid);
+  // csd-launch left the marker (a launch) or wrote this meta (an adopt).
+  const launched = meta.tmux_name === undefined && existsSync(join(w.dir, `${w.name}.harness`));
+  if (meta.tmux_name !== w.name && !launched) return false;
+  Object.assign(meta, { tmux_name: w.name, session_id: sid, cwd: ctx.cwd, harness: "pi" });
   const transcript = ctx.sessionManager.getSessionFile();
   if (transcript) meta.transcript_path = transcript;
   if (w.socket !== "") meta.tmux_socket = w.socket;
-  meta.registered_at = now();
+  meta.registered_at ??= now();
   const tmp = join(w.dir, `.tmp-${sid}-${process.pid}-${Math.random().toString(36).slice(2)}`);
   try {
     writeFileSync(tmp, JSON.stringify(meta), { mode: 0o600, flag: "wx" });
@@ -119,7 +136,8 @@ function record(ctx: PiContext, event: Record<string, unknown>): void {
     if (w === null) return;
     const sid = sessionId(ctx);
     if (sid === null) return;
-    if (!existsSync(metaPath(w, sid)) && !register(w, sid, ctx)) return;
+    // Only into this worker's own log (a meta of another name is not ours).
+    if (existsSync(metaPath(w, sid)) ? readMeta(w, sid).tmux_name !== w.name : !register(w, sid, ctx)) return;
     const line = JSON.stringify({ event: event.event, ts: now(), ...event }) + "\n";
     appendFileSync(join(w.dir, `${sid}.events.jsonl`), line, { mode: 0o600 });
   } catch {

@@ -211,3 +211,31 @@ fn a_new_session_moves_the_registration() {
     let kinds: Vec<Value> = lines(&t.events_path(NEW_SID)).iter().map(|e| e["event"].clone()).collect();
     assert_eq!(kinds, [json!("session_start")], "no session_end for a session that goes on");
 }
+
+#[test]
+fn an_adopted_session_keeps_what_csd_launch_wrote() {
+    // Adopt writes the meta before Pi starts, and no marker.
+    let t = TestEnv::new();
+    let launch_meta = json!({"tmux_name": "w", "session_id": SID, "cwd": "/proj", "harness": "pi",
+                             "started_at": "2026-01-01T00:00:00Z", "invocation": ["w", "/proj", SID]});
+    std::fs::write(t.worker_dir.join(format!("{SID}.meta")), launch_meta.to_string()).unwrap();
+    let env = worker_env(&t);
+    let report = run(&t, &as_refs(&env), json!([call("session_start", json!({"reason": "startup"}))]));
+    assert_eq!(report["threw"], json!([]));
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(t.worker_dir.join(format!("{SID}.meta"))).unwrap()).unwrap();
+    assert_eq!(meta["started_at"], "2026-01-01T00:00:00Z");
+    assert_eq!(meta["invocation"], json!(["w", "/proj", SID]));
+    assert_eq!(meta["transcript_path"], "/s/x_01a2128e.jsonl");
+    assert_eq!(lines(&t.events_path(SID)).len(), 1);
+
+    // Someone else's meta under that id is left alone.
+    let other = json!({"tmux_name": "other", "session_id": NEW_SID, "cwd": "/o", "harness": "pi"});
+    let other_path = t.worker_dir.join(format!("{NEW_SID}.meta"));
+    std::fs::write(&other_path, other.to_string()).unwrap();
+    let calls = json!([{"on": "session_start", "event": {"reason": "startup"}, "sid": NEW_SID, "file": "/f"}]);
+    run(&t, &as_refs(&env), calls);
+    let after: Value = serde_json::from_slice(&std::fs::read(&other_path).unwrap()).unwrap();
+    assert_eq!(after, other);
+    assert!(!t.events_path(NEW_SID).exists(), "events went into another worker's log");
+}
