@@ -215,4 +215,21 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     assert!(!home.exists(), "the worker's agent dir outlived stop");
     // Pi's own record of the session stays with the operator, as Claude's does.
     assert!(transcript.is_file());
+
+    // ...so the session can be adopted again by its id, and goes on.
+    let out = csd(&env, "csd-launch", &["--harness", "pi", "--adopt", "w2", project.to_str().unwrap(), &sid]);
+    assert_code(&out, 0);
+    let pane_pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=w2:", "#{pane_pid}"]).trim().parse().unwrap();
+    let _guard2 = KillOnDrop(Some(pane_pid));
+    assert_eq!(stdout(&csd(&env, "csd-status", &["--session-id", "w2"])).trim(), sid);
+    let turn = csd(&env, "csd-turn", &["w2"]);
+    assert!(stdout(&turn).contains(&format!("**Prompt:** {prompt}")), "{}", stdout(&turn));
+    let out = csd(&env, "csd-send", &["--converse", "w2", "say: adopted and well", "60"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "adopted and well\n");
+    let out = csd(&env, "csd-stop", &["w2"]);
+    assert_code(&out, 0);
+    assert!(eventually(Duration::from_secs(5), || (!pid_alive(pane_pid)).then_some(())).is_some());
+    let left: Vec<PathBuf> = files_under(&env.worker_dir);
+    assert!(left.is_empty(), "stop left files behind: {left:?}");
 }
