@@ -121,21 +121,30 @@ fn converse_reply(worker: &Worker, submitted: Submitted, timeout: Duration, with
     Ok(0)
 }
 
-/// The turn's reply from the transcript, waiting a moment for it to land.
+/// The turn's reply from the transcript. The harness may report the turn's
+/// end a moment before its final text lands there: wait briefly for it.
 fn read_reply(worker: &Worker, with_turn: bool) -> Result<String> {
     let until = Instant::now() + REPLY_GRACE;
     loop {
-        let text = match csd::transcript::last_turn(&worker) {
-            Ok(turn) if with_turn => csd::turn::render_markdown(&turn, false),
-            Ok(turn) => csd::turn::last_assistant_text(&turn),
-            Err(e) if Instant::now() >= until => return Err(e),
-            Err(_) => String::new(),
-        };
-        if !text.trim().is_empty() {
-            return Ok(text);
-        }
-        if Instant::now() >= until {
-            return Err(failed(format!("worker '{}' ended its turn but its transcript holds no reply", worker.name())));
+        let late = Instant::now() >= until;
+        match csd::transcript::last_turn(worker) {
+            Ok(turn) => {
+                let text = csd::turn::last_assistant_text(&turn);
+                if with_turn && (!text.is_empty() || late) {
+                    return Ok(csd::turn::render_markdown(&turn, false));
+                }
+                if !text.trim().is_empty() {
+                    return Ok(text);
+                }
+                if late {
+                    return Err(failed(format!(
+                        "worker '{}' ended its turn but its transcript holds no reply",
+                        worker.name()
+                    )));
+                }
+            }
+            Err(e) if late => return Err(e),
+            Err(_) => {}
         }
         std::thread::sleep(Duration::from_millis(100));
     }
