@@ -194,12 +194,21 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     let list = csd(&env, "csd-status", &["--list"]);
     assert!(stdout(&list).lines().any(|l| l.starts_with("idle\tpi\tw\t")), "{}", stdout(&list));
 
+    // Where the overhead goes: before the first model request (paste, Enter,
+    // pi taking the input) and after the last answer (the tool turn's end in
+    // pi, agent_end, csd waking and reading the session file).
+    let first_request = requests.iter().map(|r| r.arrived).min().unwrap() - started;
+    let after_last_answer = (started + converse_time) - requests.iter().map(|r| r.answered).max().unwrap();
     eprintln!(
-        "pi timings: launch-to-ready {:.2}s; converse {:.2}s of which the mock model {:.2}s: overhead {:.2}s",
+        "pi timings: launch-to-ready {:.2}s; converse {:.2}s of which the mock model {:.2}s: overhead {:.2}s \
+         ({:.2}s to the first model request, {:.2}s after the last answer, {} requests)",
         launch_to_ready.as_secs_f64(),
         converse_time.as_secs_f64(),
         model_time.as_secs_f64(),
-        converse_time.saturating_sub(model_time).as_secs_f64()
+        converse_time.saturating_sub(model_time).as_secs_f64(),
+        first_request.as_secs_f64(),
+        after_last_answer.as_secs_f64(),
+        requests.len()
     );
 
     // stop leaves nothing behind
