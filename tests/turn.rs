@@ -276,3 +276,51 @@ fn a_format_may_take_the_whole_file_as_the_turn() {
     );
     assert_eq!(csd::turn::render_markdown(&turn, false), "one\n\ntwo\n\n");
 }
+
+/// A transcript whose lines form a tree, as Pi's do: `id`, `parent`, and
+/// either a prompt (`user`) or a reply (`say`).
+struct TreeFormat;
+
+impl csd::transcript::Format for TreeFormat {
+    fn opens_turn(&self, line: &serde_json::Value) -> bool {
+        line.get("user").is_some()
+    }
+    fn add_line(&self, line: &serde_json::Value, turn: &mut csd::turn::Turn) {
+        if let Some(p) = line.get("user").and_then(|s| s.as_str()) {
+            turn.prompt = Some(p.into());
+        }
+        if let Some(t) = line.get("say").and_then(|s| s.as_str()) {
+            turn.blocks.push(Block::Text(t.into()));
+        }
+    }
+    fn tree_link<'a>(&self, line: &'a serde_json::Value) -> Option<(&'a str, Option<&'a str>)> {
+        Some((line.get("id")?.as_str()?, line.get("parent").and_then(|p| p.as_str())))
+    }
+}
+
+#[test]
+fn in_a_tree_only_the_branch_of_the_last_line_counts() {
+    let turn = |lines: &[&str]| {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, (lines.join("\n") + "\n").as_bytes()).unwrap();
+        read_last_turn(f.path(), &TreeFormat).unwrap().unwrap()
+    };
+    let trunk = [
+        r#"{"id":"a","user":"p1"}"#,
+        r#"{"id":"b","parent":"a","say":"r1"}"#,
+        r#"{"id":"c","parent":"b","user":"p2"}"#,
+        r#"{"id":"d","parent":"c","say":"abandoned"}"#,
+    ];
+    // Rewound to c and answered again: the sibling d is off the branch.
+    let mut lines = trunk.to_vec();
+    lines.extend([r#"{"id":"e","parent":"c","say":"kept"}"#, r#"{"id":"f","parent":"e","say":"too"}"#]);
+    let t = turn(&lines);
+    assert_eq!(t.prompt.as_deref(), Some("p2"));
+    assert_eq!(t.blocks, vec![Block::Text("kept".into()), Block::Text("too".into())]);
+    // Rewound to b and asked again: p2 and its reply are off the branch.
+    let mut lines = trunk.to_vec();
+    lines.extend([r#"{"id":"g","parent":"b","user":"p2 again"}"#, r#"{"id":"h","parent":"g","say":"r2"}"#]);
+    let t = turn(&lines);
+    assert_eq!(t.prompt.as_deref(), Some("p2 again"));
+    assert_eq!(t.blocks, vec![Block::Text("r2".into())]);
+}

@@ -19,7 +19,6 @@ use crate::revlines::RevLines;
 use crate::turn::Turn;
 use crate::worker::Worker;
 use serde_json::Value;
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -49,9 +48,9 @@ pub trait Format: Sync {
 
     /// For a transcript whose lines form a tree (Pi): this line's id and its
     /// parent's. The walk then keeps only the chain of parents from the last
-    /// line: the branch the session is on. None (the default): every line
-    /// counts. A tree format must leave `may_open_turn` as it is, since every
-    /// line's link is needed.
+    /// line, the branch the session is on. None (the default): every line
+    /// counts. A tree format must leave `may_open_turn` alone: every line
+    /// has to be parsed to follow the chain.
     fn tree_link<'a>(&self, _line: &'a Value) -> Option<(&'a str, Option<&'a str>)> {
         None
     }
@@ -88,8 +87,9 @@ pub fn last_turn(worker: &Worker) -> Result<Turn> {
 /// A missing file is an error that names it.
 ///
 /// Two passes over the last turn only: backwards to find the line that opens
-/// it, then forwards from there, so memory holds one line at a time and the
-/// turn, never the transcript.
+/// it (and, in a tree, the lines on the branch), noting where each line
+/// starts; then forwards over those lines. Memory holds one line at a time,
+/// the offsets and the turn, never the transcript.
 pub fn read_last_turn(path: &Path, format: &dyn Format) -> Result<Option<Turn>> {
     let file = match File::open(path) {
         Ok(f) => f,
@@ -102,51 +102,54 @@ pub fn read_last_turn(path: &Path, format: &dyn Format) -> Result<Option<Turn>> 
     let mut lines = RevLines::new(file.try_clone().context(what)?).context(what)?;
     // Read no further than the last complete line: a torn one is a write in progress.
     let end = lines.end();
-    let mut start = None;
-    // In a tree: the ids on the branch so far, and the id the branch needs
-    // next (None until the last line names its parent; Some(None) once the
-    // branch reached its root).
-    let mut branch: HashSet<String> = HashSet::new();
+    // Where the turn's lines start, newest first.
+    let mut kept: Vec<u64> = Vec::new();
+    let mut opened = false;
+    // In a tree, the id of the next line the branch needs: None until the
+    // last line names its parent, Some(None) once the branch reached its root.
     let mut wanted: Option<Option<String>> = None;
     while let Some(line) = lines.next_line().context(what)? {
         if !format.may_open_turn(line) {
+            kept.push(lines.offset());
             continue;
         }
+        // Lines that are not JSON (garbage, a torn write) are skipped.
         let Ok(value) = serde_json::from_slice::<Value>(line) else { continue };
         if let Some((id, parent)) = format.tree_link(&value) {
             if wanted.as_ref().is_some_and(|w| w.as_deref() != Some(id)) {
                 continue;
             }
             wanted = Some(parent.map(str::to_string));
-            branch.insert(id.to_string());
         }
+        kept.push(lines.offset());
         if format.opens_turn(&value) {
-            start = Some(lines.offset());
+            opened = true;
             break;
         }
     }
-    let start = match start {
-        Some(at) => at,
-        None if format.whole_file_is_a_turn() => 0,
-        None => return Ok(None),
-    };
-    let mut turn = Turn::default();
+    if !opened && !format.whole_file_is_a_turn() {
+        return Ok(None);
+    }
+    kept.reverse();
+    let Some(&start) = kept.first() else { return Ok(None) };
     let mut reader = BufReader::new(file);
     reader.seek(SeekFrom::Start(start)).context(what)?;
     let mut reader = reader.take(end - start);
+    let mut turn = Turn::default();
+    let (mut at, mut next_kept) = (start, kept.iter().peekable());
     let mut line = Vec::new();
     loop {
         line.clear();
-        if reader.read_until(b'\n', &mut line).context(what)? == 0 {
+        let n = reader.read_until(b'\n', &mut line).context(what)?;
+        if n == 0 {
             break;
         }
-        // Lines that are not JSON (garbage, a torn write) are skipped.
-        let Ok(value) = serde_json::from_slice::<Value>(&line) else { continue };
-        // A line of another branch of a tree is not this turn's.
-        if format.tree_link(&value).is_some_and(|(id, _)| !branch.contains(id)) {
-            continue;
+        if next_kept.next_if_eq(&&at).is_some() {
+            if let Ok(value) = serde_json::from_slice::<Value>(&line) {
+                format.add_line(&value, &mut turn);
+            }
         }
-        format.add_line(&value, &mut turn);
+        at += n as u64;
     }
     Ok((!turn.is_empty()).then_some(turn))
 }
