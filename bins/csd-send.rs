@@ -69,7 +69,10 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
 fn read_prompt(arg: OsString) -> Result<Vec<u8>> {
     let mut prompt = if arg == "-" {
         let mut buf = Vec::new();
-        std::io::stdin().lock().read_to_end(&mut buf).map_err(|e| Error::Io("reading the prompt from stdin".into(), e))?;
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::Io("reading the prompt from stdin".into(), e))?;
         if buf.ends_with(b"\n") {
             buf.pop();
             if buf.ends_with(b"\r") {
@@ -101,10 +104,12 @@ fn converse_reply(worker: &Worker, submitted: Submitted, timeout: Duration, with
     match waited {
         Ok(_) => {}
         Err(Error::Timeout(_)) => {
-            let mut msg = format!("worker '{}' did not finish its turn within {}s", worker.name(), timeout.as_secs_f64());
+            let mut msg =
+                format!("worker '{}' did not finish its turn within {}s", worker.name(), timeout.as_secs_f64());
             if let Some(dest) = std::env::var_os("CSD_CONVERSE_DIAG_FILE").filter(|d| !d.is_empty()) {
                 let transcript = csd::harness::transcript_of(worker).ok().flatten();
-                let diag = csd::diag::Diag { worker, reason: "turn_timeout", timeout, transcript: transcript.as_deref() };
+                let diag =
+                    csd::diag::Diag { worker, reason: "turn_timeout", timeout, transcript: transcript.as_deref() };
                 if csd::diag::write(&diag, dest.as_ref()) {
                     msg.push_str(&format!("\ncsd-diagnostic: {}", std::path::Path::new(&dest).display()));
                 }

@@ -161,7 +161,10 @@ pub fn start(req: &Request) -> Result<Started> {
         header.to_string(),
         format!("  harness:    {}", req.harness.name()),
         format!("  tmux:       {name}"),
-        format!("  session_id: {}", registered.as_deref().unwrap_or("(minted by the harness; known once it registers)")),
+        format!(
+            "  session_id: {}",
+            registered.as_deref().unwrap_or("(minted by the harness; known once it registers)")
+        ),
         format!("  cwd:        {}", cwd.display()),
         format!(
             "  events:     {}",
@@ -179,8 +182,7 @@ pub fn start(req: &Request) -> Result<Started> {
 
 /// The cwd, symlinks resolved; it must be a directory.
 fn real_dir(cwd: &Path) -> Result<PathBuf> {
-    let real = std::fs::canonicalize(cwd)
-        .map_err(|e| usage(format!("cwd '{}' cannot be used: {e}", cwd.display())))?;
+    let real = std::fs::canonicalize(cwd).map_err(|e| usage(format!("cwd '{}' cannot be used: {e}", cwd.display())))?;
     if !real.is_dir() {
         return Err(usage(format!("cwd '{}' is not a directory", cwd.display())));
     }

@@ -1,8 +1,8 @@
 //! Putting a prompt into a worker and knowing it was taken.
 //!
 //! The prompt is pasted once (through a tmux buffer: no length limit), then
-//! the harness's submit key is pressed, and pressed again every retry
-//! interval, until the harness's own event (Claude: `user_prompt_submit`)
+//! the harness's submit key is pressed, and pressed again (soon at first,
+//! then every retry interval) until the harness's own event (Claude: `user_prompt_submit`)
 //! says it took the prompt. The baseline is taken before the paste, so a
 //! confirmation that lands while we are still pressing keys is not missed.
 //! A prompt is never pasted twice.
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(2);
+const FIRST_RETRY: Duration = Duration::from_millis(250);
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Submitted {
@@ -53,9 +54,14 @@ pub fn submit(worker: &Worker, prompt: &[u8], timing: &Timing) -> Result<Submitt
     let from = log.end()?;
     h.paste(&tmux, name, prompt)?;
     let deadline = Instant::now() + timing.timeout;
+    // Claude Code drops an Enter that comes within a moment of its start-up,
+    // so the first retries come soon (an Enter on an empty input is a no-op),
+    // then settle to the retry interval.
+    let mut gap = FIRST_RETRY.min(timing.retry_interval);
     loop {
         tmux.send_keys(name, &[h.submit_key()])?;
-        let tick = (Instant::now() + timing.retry_interval).min(deadline);
+        let tick = (Instant::now() + gap).min(deadline);
+        gap = (gap * 2).min(timing.retry_interval);
         match wait_for_event(worker, from, tick, |k| h.confirms_submission(k)) {
             Ok(found) => return Ok(Submitted::Confirmed { next: found.next }),
             Err(Error::Timeout(_)) if Instant::now() < deadline => {}

@@ -245,7 +245,14 @@ fn a_failed_start_shows_the_pane_and_leaves_nothing_behind() {
     w.assert_no_worker_state();
 
     let t = Instant::now();
-    let o = w.cmd("csd-launch").env("CSD_START_TIMEOUT_MS", "1500").arg("w2").arg(&w.proj).args(["--", "--fake-no-start"]).output().unwrap();
+    let o = w
+        .cmd("csd-launch")
+        .env("CSD_START_TIMEOUT_MS", "1500")
+        .arg("w2")
+        .arg(&w.proj)
+        .args(["--", "--fake-no-start"])
+        .output()
+        .unwrap();
     assert_code(&o, 124);
     assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
     let err = stderr(&o);
@@ -257,7 +264,14 @@ fn a_failed_start_shows_the_pane_and_leaves_nothing_behind() {
 #[test]
 fn root_refusal_says_to_set_is_sandbox() {
     let w = World::new();
-    let o = w.cmd("csd-launch").env_remove("IS_SANDBOX").arg("w1").arg(&w.proj).args(["--", "--fake-as-root"]).output().unwrap();
+    let o = w
+        .cmd("csd-launch")
+        .env_remove("IS_SANDBOX")
+        .arg("w1")
+        .arg(&w.proj)
+        .args(["--", "--fake-as-root"])
+        .output()
+        .unwrap();
     assert_code(&o, 1);
     let err = stderr(&o);
     assert!(err.contains("IS_SANDBOX=1"), "{err}");
@@ -331,7 +345,9 @@ fn a_prompt_sent_mid_turn_is_queued_not_failed_and_never_sent_twice() {
     // The queued prompt goes in when the first turn ends: once.
     let o = w.cmd("csd-wait").args(["w1", "10", "--after-line", "3"]).output().unwrap();
     assert_code(&o, 0);
-    let done = eventually(Duration::from_secs(10), || (w.events(&sid).iter().filter(|e| *e == "stop").count() == 2).then_some(()));
+    let done = eventually(Duration::from_secs(10), || {
+        (w.events(&sid).iter().filter(|e| *e == "stop").count() == 2).then_some(())
+    });
     assert!(done.is_some(), "{:?}", w.events(&sid));
     assert_eq!(w.recorded(), ["sleep:3 first", "second"]);
 }
@@ -369,11 +385,23 @@ fn converse_timeout_writes_the_post_mortem() {
     let w = World::new();
     w.up("w1", &[]);
     let diag = w.env.path().join("diag/converse.txt");
-    let o = w.cmd("csd-send").env("CSD_CONVERSE_DIAG_FILE", &diag).args(["--converse", "w1", "hang on", "1"]).output().unwrap();
+    let o = w
+        .cmd("csd-send")
+        .env("CSD_CONVERSE_DIAG_FILE", &diag)
+        .args(["--converse", "w1", "hang on", "1"])
+        .output()
+        .unwrap();
     assert_code(&o, 124);
     assert!(stderr(&o).contains(&format!("csd-diagnostic: {}", diag.display())), "{}", stderr(&o));
     let d = text(&diag);
-    for part in ["reason=turn_timeout", "--- ps -eo", "--- tmux pane of w1", "> hang on", "--- csd events", "user_prompt_submit"] {
+    for part in [
+        "reason=turn_timeout",
+        "--- ps -eo",
+        "--- tmux pane of w1",
+        "> hang on",
+        "--- csd events",
+        "user_prompt_submit",
+    ] {
         assert!(d.contains(part), "{part} missing from:\n{d}");
     }
 }
@@ -429,7 +457,11 @@ fn adopt_resumes_in_a_new_session_or_respawns_the_pane() {
 #[test]
 fn adopt_refuses_a_session_without_a_transcript() {
     let w = World::new();
-    let o = w.cmd("csd-launch").args(["--adopt", "w1", w.proj.to_str().unwrap(), "0b1e2c3d-aaaa-4bbb-8ccc-123456789abc"]).output().unwrap();
+    let o = w
+        .cmd("csd-launch")
+        .args(["--adopt", "w1", w.proj.to_str().unwrap(), "0b1e2c3d-aaaa-4bbb-8ccc-123456789abc"])
+        .output()
+        .unwrap();
     assert_code(&o, 1);
     assert!(stderr(&o).contains("no transcript"), "{}", stderr(&o));
     assert!(!w.env.has_session("w1"));

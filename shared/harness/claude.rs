@@ -102,9 +102,14 @@ impl Claude {
         format!("{}-{}", &name[..MAX], base36((hash as i64).unsigned_abs()))
     }
 
-    /// `<home>/.claude/projects/<cwd as a dir name>/<sid>.jsonl`.
+    /// `<config>/projects/<cwd as a dir name>/<sid>.jsonl`, where config is
+    /// `$CLAUDE_CONFIG_DIR` when set, else `<home>/.claude`.
     pub fn default_transcript(home: &Path, cwd: &str, sid: &str) -> PathBuf {
-        home.join(".claude").join("projects").join(Self::project_dir_name(cwd)).join(format!("{sid}.jsonl"))
+        let config = match std::env::var_os("CLAUDE_CONFIG_DIR").filter(|d| !d.is_empty()) {
+            Some(d) => PathBuf::from(d),
+            None => home.join(".claude"),
+        };
+        config.join("projects").join(Self::project_dir_name(cwd)).join(format!("{sid}.jsonl"))
     }
 }
 
@@ -142,8 +147,12 @@ impl Harness for Claude {
                 env.push((k.into(), String::new()));
             }
         }
-        // The transcript is found under this HOME: the pane must use it too.
+        // The transcript is found under this HOME (or CLAUDE_CONFIG_DIR): the
+        // pane must use the same, whatever the tmux server's environment says.
         env.push(("HOME".into(), launch.home.to_string_lossy().into_owned()));
+        if let Some(v) = std::env::var_os("CLAUDE_CONFIG_DIR").filter(|v| !v.is_empty()) {
+            env.push(("CLAUDE_CONFIG_DIR".into(), v.to_string_lossy().into_owned()));
+        }
         // Claude Code accepts --dangerously-skip-permissions as root only with
         // IS_SANDBOX=1; the user's say-so travels to the pane.
         if let Some(v) = std::env::var_os("IS_SANDBOX") {

@@ -12,7 +12,8 @@
 //! | which env the pane gets                    | [`pane_env`] (+ [`Harness::env_pins`]) |
 //! | the command line (launch or adopt)         | [`Harness::argv`]                  |
 //! | start-up screens, then "ready"             | [`Harness::await_ready`]           |
-//! | how a prompt goes in, what confirms it     | [`Harness::paste`], [`Harness::submit_key`], [`Harness::confirms_submission`] |
+//! | how a prompt goes in                       | [`Harness::paste`], [`Harness::submit_key`] |
+//! | what confirms it                           | [`Harness::confirms_submission`] |
 //! | how to quit, and how long stop waits       | [`Harness::quit`], [`Harness::stop_grace`] |
 //! | where the transcript is                    | [`Harness::transcript_path`], [`transcript_of`] |
 //!
