@@ -157,3 +157,15 @@ fn without_the_operators_files_a_worker_still_starts() {
     assert_code(&csd(&w, "csd-stop", &["p1"], &[]), 0);
     assert_eq!(files_under(&w.env.worker_dir), Vec::<PathBuf>::new());
 }
+
+#[test]
+fn a_pi_that_registered_but_never_started_leaves_nothing_either() {
+    // Registered (meta and log written by the extension), then no
+    // session_start: launch gives up and must take back what Pi minted too.
+    let w = world();
+    let out = launch(&w, &[("FAKE_PI_MODE", "mute"), ("CSD_START_TIMEOUT_MS", "4000")]);
+    assert_code(&out, 124);
+    assert!(w.record.with_extension("json.registered").exists(), "the fake did not get to register in time");
+    assert!(!w.env.has_session("p1"));
+    assert_eq!(files_under(&w.env.worker_dir), Vec::<PathBuf>::new());
+}
