@@ -159,6 +159,12 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     let sid_out = csd(&env, "csd-status", &["--session-id", "w"]);
     assert_eq!(stdout(&sid_out).trim(), sid);
     assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
+    // The shim reaches the same worker through the csd dispatcher.
+    let mut shim = std::process::Command::new(env.worker_dir.join("bin/w"));
+    env.apply_env(&mut shim);
+    let via_shim = shim.arg("session-id").output().unwrap();
+    assert_code(&via_shim, 0);
+    assert_eq!(stdout(&via_shim).trim(), sid);
 
     // converse with a tool call
     let before = mock.count();
@@ -193,6 +199,20 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     assert_eq!(stdout(&path).trim(), env.events_path(&sid).display().to_string());
     let list = csd(&env, "csd-status", &["--list"]);
     assert!(stdout(&list).lines().any(|l| l.starts_with("idle\tpi\tw\t")), "{}", stdout(&list));
+
+    // send, then wait-for-turn from the line before it
+    let lines_before = events(&env, &sid).len().to_string();
+    assert_code(&csd(&env, "csd-send", &["w", "say: plain send"]), 0);
+    let waited = csd(&env, "csd-wait", &["w", "60", "--after-line", &lines_before]);
+    assert_code(&waited, 0);
+    let stop: Value = serde_json::from_str(stdout(&waited).trim()).unwrap();
+    assert_eq!(stop["event"], "stop");
+    let turn = stdout(&csd(&env, "csd-turn", &["w"]));
+    assert!(turn.contains("**Prompt:** say: plain send\n\nplain send\n"), "{turn}");
+    // handoff names the private tmux server
+    let handoff = csd(&env, "csd-stop", &["--handoff", "w"]);
+    assert_code(&handoff, 0);
+    assert!(stdout(&handoff).contains(&format!("tmux -L {} attach -t =w", env.socket)), "{}", stdout(&handoff));
 
     // Where the overhead goes: before the first model request (paste, Enter,
     // pi taking the input) and after the last answer (the tool turn's end in
@@ -232,13 +252,17 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     let _guard2 = KillOnDrop(Some(pane_pid));
     assert_eq!(stdout(&csd(&env, "csd-status", &["--session-id", "w2"])).trim(), sid);
     let turn = csd(&env, "csd-turn", &["w2"]);
-    assert!(stdout(&turn).contains(&format!("**Prompt:** {prompt}")), "{}", stdout(&turn));
+    assert!(stdout(&turn).contains("**Prompt:** say: plain send"), "the session's last turn: {}", stdout(&turn));
     let out = csd(&env, "csd-send", &["--converse", "w2", "say: adopted and well", "60"]);
     assert_code(&out, 0);
     assert_eq!(stdout(&out), "adopted and well\n");
-    let out = csd(&env, "csd-stop", &["w2"]);
+    // A worker whose tmux session died is gone, and prune clears it.
+    env.tmux_ok(["kill-session", "-t", "=w2"]);
+    assert_eq!(stdout(&csd(&env, "csd-status", &["w2"])).trim(), "gone");
+    let out = csd(&env, "csd-stop", &["--prune"]);
     assert_code(&out, 0);
+    assert!(stdout(&out).contains("w2"), "{}", stdout(&out));
     assert!(eventually(Duration::from_secs(5), || (!pid_alive(pane_pid)).then_some(())).is_some());
     let left: Vec<PathBuf> = files_under(&env.worker_dir);
-    assert!(left.is_empty(), "stop left files behind: {left:?}");
+    assert!(left.is_empty(), "prune left files behind: {left:?}");
 }
