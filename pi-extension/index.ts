@@ -91,8 +91,10 @@ function readMeta(w: Worker, sid: string): Record<string, unknown> {
  */
 function register(w: Worker, sid: string, ctx: PiContext): boolean {
   const meta: Record<string, unknown> = readMeta(w, sid);
-  // csd-launch left the marker (a launch) or wrote this meta (an adopt).
-  const launched = meta.tmux_name === undefined && existsSync(join(w.dir, `${w.name}.harness`));
+  // csd-launch left the marker (a launch) or wrote this meta (an adopt); or
+  // this is a new session (`/new`) of a worker registered under another id.
+  const launched =
+    meta.tmux_name === undefined && (existsSync(join(w.dir, `${w.name}.harness`)) || ownSessions(w).length > 0);
   if (meta.tmux_name !== w.name && !launched) return false;
   Object.assign(meta, { tmux_name: w.name, session_id: sid, cwd: ctx.cwd, harness: "pi" });
   const transcript = ctx.sessionManager.getSessionFile();
@@ -112,20 +114,29 @@ function register(w: Worker, sid: string, ctx: PiContext): boolean {
   return true;
 }
 
+/** The session ids this worker is registered under (a Pi meta with its name). */
+function ownSessions(w: Worker): string[] {
+  const sids: string[] = [];
+  for (const file of readdirSync(w.dir)) {
+    const sid = file.endsWith(".meta") ? file.slice(0, -".meta".length) : "";
+    if (!safeName(sid)) continue;
+    const meta = readMeta(w, sid);
+    if (meta.tmux_name === w.name && meta.harness === "pi") sids.push(sid);
+  }
+  return sids;
+}
+
 /**
  * `/new`, `/resume` or `/fork` moved this worker to a new session id: its old
  * meta and log would name a session nobody drives, and outlive `stop`.
  */
 function dropOldSessions(w: Worker, sid: string): void {
-  for (const file of readdirSync(w.dir)) {
-    const old = file.endsWith(".meta") ? file.slice(0, -".meta".length) : "";
-    if (old === "" || old === sid) continue;
-    try {
-      const meta = JSON.parse(readFileSync(join(w.dir, file), "utf8"));
-      if (meta.tmux_name !== w.name || meta.harness !== "pi") continue;
-      unlinkSync(join(w.dir, file));
-      unlinkSync(join(w.dir, `${old}.events.jsonl`));
-    } catch {}
+  for (const old of ownSessions(w).filter((s) => s !== sid)) {
+    for (const file of [`${old}.meta`, `${old}.events.jsonl`]) {
+      try {
+        unlinkSync(join(w.dir, file));
+      } catch {}
+    }
   }
 }
 

@@ -239,3 +239,21 @@ fn an_adopted_session_keeps_what_csd_launch_wrote() {
     assert_eq!(after, other);
     assert!(!t.events_path(NEW_SID).exists(), "events went into another worker's log");
 }
+
+#[test]
+fn an_adopted_worker_follows_its_new_session_too() {
+    // No marker (adopted): `/new` must still move the registration.
+    let t = TestEnv::new();
+    let launch_meta = json!({"tmux_name": "w", "session_id": SID, "cwd": "/proj", "harness": "pi"});
+    std::fs::write(t.worker_dir.join(format!("{SID}.meta")), launch_meta.to_string()).unwrap();
+    let env = worker_env(&t);
+    let calls = json!([
+        call("session_start", json!({"reason": "startup"})),
+        {"on": "session_start", "event": {"reason": "new"}, "sid": NEW_SID, "file": "/s/new.jsonl"},
+    ]);
+    let report = run(&t, &as_refs(&env), calls);
+    assert_eq!(report["threw"], json!([]));
+    assert!(!t.worker_dir.join(format!("{SID}.meta")).exists());
+    assert!(t.worker_dir.join(format!("{NEW_SID}.meta")).exists());
+    assert_eq!(lines(&t.events_path(NEW_SID)).len(), 1);
+}
