@@ -214,6 +214,19 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     assert_code(&handoff, 0);
     assert!(stdout(&handoff).contains(&format!("tmux -L {} attach -t =w", env.socket)), "{}", stdout(&handoff));
 
+    // /new typed in the pane: Pi mints a new session id, and the worker follows it.
+    env.tmux_ok(["send-keys", "-t", "=w:", "-l", "/new"]);
+    env.tmux_ok(["send-keys", "-t", "=w:", "Enter"]);
+    let new_sid = eventually(Duration::from_secs(20), || {
+        let out = csd(&env, "csd-status", &["--session-id", "w"]);
+        let s = stdout(&out).trim().to_string();
+        (out.status.success() && !s.is_empty() && s != sid).then_some(s)
+    })
+    .expect("the worker did not follow Pi's new session");
+    assert!(!env.events_path(&sid).exists() && !env.worker_dir.join(format!("{sid}.meta")).exists());
+    assert_eq!(events(&env, &new_sid)[0]["event"], "session_start");
+    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
+
     // Where the overhead goes: before the first model request (paste, Enter,
     // pi taking the input) and after the last answer (the tool turn's end in
     // pi, agent_end, csd waking and reading the session file).
