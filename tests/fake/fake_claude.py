@@ -161,7 +161,7 @@ class Fake:
     def submit(self, prompt):
         if self.busy_until is not None or self.hanging:
             self.queue.append(prompt)
-            self.out(f"(queued: {prompt[:30]!r})")
+            self.out(f"  ❯ {prompt[:30]}\n❯ Press up to edit queued messages")
             return
         self.begin_turn(prompt)
 
