@@ -111,7 +111,7 @@ impl EventLog {
         let what = || format!("reading {}", self.path.display());
         let mut lines = RevLines::new(f).context(what)?;
         let end = lines.end();
-        while let Some(line) = lines.next_line().context(what)? {
+        while let Some((_, line)) = lines.next_line().context(what)? {
             if let Some(kind) = kind_of_line(line) {
                 if !each(kind, line) {
                     break;

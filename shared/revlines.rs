@@ -48,8 +48,9 @@ impl RevLines {
     }
 
     /// The next complete, non-empty line going backwards (without its
-    /// newline), or None at the start of the file.
-    pub fn next_line(&mut self) -> io::Result<Option<&[u8]>> {
+    /// newline) and the offset where it starts, or None at the start of the
+    /// file.
+    pub fn next_line(&mut self) -> io::Result<Option<(u64, &[u8])>> {
         if let Some(start) = self.handed.take() {
             self.buf.truncate(start);
         }
@@ -75,13 +76,8 @@ impl RevLines {
                 continue;
             }
             self.handed = Some(start);
-            return Ok(Some(&self.buf[start..body_end]));
+            return Ok(Some((self.pos + start as u64, &self.buf[start..body_end])));
         }
-    }
-
-    /// The file offset where the line handed out last starts.
-    pub fn offset(&self) -> u64 {
-        self.pos + self.handed.unwrap_or(self.buf.len()) as u64
     }
 
     /// Skip back past the bytes after the last newline.
@@ -129,7 +125,7 @@ mod tests {
         let mut r = RevLines::with_chunk(f, chunk).unwrap();
         let end = r.end();
         let mut out = Vec::new();
-        while let Some(l) = r.next_line().unwrap() {
+        while let Some((_, l)) = r.next_line().unwrap() {
             out.push(String::from_utf8(l.to_vec()).unwrap());
         }
         (out, end)
@@ -191,9 +187,8 @@ mod tests {
         f.write_all(b"ab\ncde\n\nf\n").unwrap();
         let mut r = RevLines::with_chunk(f, 2).unwrap();
         let mut got = Vec::new();
-        while let Some(l) = r.next_line().unwrap() {
-            let l = l.to_vec();
-            got.push((String::from_utf8(l).unwrap(), r.offset()));
+        while let Some((at, l)) = r.next_line().unwrap() {
+            got.push((String::from_utf8(l.to_vec()).unwrap(), at));
         }
         assert_eq!(got, vec![("f".into(), 8), ("cde".into(), 3), ("ab".into(), 0)]);
     }

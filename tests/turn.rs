@@ -324,3 +324,39 @@ fn in_a_tree_only_the_branch_of_the_last_line_counts() {
     assert_eq!(t.prompt.as_deref(), Some("p2 again"));
     assert_eq!(t.blocks, vec![Block::Text("r2".into())]);
 }
+
+#[test]
+fn a_baseline_keeps_the_previous_turn_out() {
+    use csd::transcript::{read_last_turn_since, transcript_end};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.jsonl");
+    let claude = format_for(HarnessKind::Claude).unwrap();
+    assert_eq!(transcript_end(&path).unwrap(), 0);
+    std::fs::write(&path, user("first") + &says("first reply")).unwrap();
+    let baseline = transcript_end(&path).unwrap();
+    // The prompt is sent, but the transcript has not caught up: no new turn yet.
+    assert_eq!(read_last_turn_since(&path, claude, baseline).unwrap(), None);
+    assert_eq!(last_assistant_text(&read_last_turn(&path, claude).unwrap().unwrap()), "first reply");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut f, user("second").as_bytes()).unwrap();
+    let turn = read_last_turn_since(&path, claude, baseline).unwrap().unwrap();
+    assert_eq!((turn.prompt.as_deref(), last_assistant_text(&turn).as_str()), (Some("second"), ""));
+    std::io::Write::write_all(&mut f, says("second reply").as_bytes()).unwrap();
+    let turn = read_last_turn_since(&path, claude, baseline).unwrap().unwrap();
+    assert_eq!(last_assistant_text(&turn), "second reply");
+}
+
+#[test]
+fn an_interrupted_turn_says_so() {
+    let interrupted = serde_json::json!({"type": "user", "message": {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "t1", "content": "The user doesn't want to proceed with this tool use.",
+         "is_error": true},
+        {"type": "text", "text": "[Request interrupted by user for tool use]"}]}});
+    let call = serde_json::json!({"type": "assistant", "message": {"content": [
+        {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "sleep 100"}}]}});
+    let t = user("wait a while") + &call.to_string() + "\n" + &interrupted.to_string() + "\n";
+    let turn = turn_of(&t).unwrap();
+    assert_eq!(turn.prompt.as_deref(), Some("wait a while"));
+    assert_eq!(turn.blocks.last(), Some(&Block::Text("[Request interrupted by user for tool use]".into())));
+    assert!(matches!(turn.blocks[1], Block::ToolResult { is_error: true, .. }));
+}

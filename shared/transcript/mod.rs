@@ -2,9 +2,10 @@
 //! session, to get its last turn.
 //!
 //! Each harness writes JSON lines in its own shape; a `Format` says which
-//! line opens a turn and what each line adds to a `Turn`. The walk is shared: read lines backwards from the end until the
-//! line that opens the last turn, then hand them to the format in order. So
-//! the cost grows with the last turn, not with the transcript.
+//! line opens a turn and what each line adds to a `Turn`. The walk is
+//! shared: read lines backwards from the end until the line that opens the
+//! last turn, then hand the turn's lines to the format in order. So the cost
+//! grows with the last turn, not with the transcript.
 //!
 //! Adding a harness: a module beside `claude.rs` with a unit struct that
 //! implements `Format`, and one arm in `format_for`. The file's location
@@ -85,12 +86,29 @@ pub fn last_turn(worker: &Worker) -> Result<Turn> {
 
 /// The last turn of the transcript at `path`: None when it has none yet.
 /// A missing file is an error that names it.
+pub fn read_last_turn(path: &Path, format: &dyn Format) -> Result<Option<Turn>> {
+    read_last_turn_since(path, format, 0)
+}
+
+/// The size of the transcript at `path` now (0 when there is none yet): the
+/// baseline for `read_last_turn_since`, taken before sending a prompt.
+pub fn transcript_end(path: &Path) -> Result<u64> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.len()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(Error::Io(format!("reading session log {}", path.display()), e)),
+    }
+}
+
+/// As `read_last_turn`, but only a turn whose opening line starts at or
+/// after byte `since`: the turn a prompt sent after taking the baseline
+/// opened, never the one before it while the transcript lags the harness.
 ///
 /// Two passes over the last turn only: backwards to find the line that opens
 /// it (and, in a tree, the lines on the branch), noting where each line
 /// starts; then forwards over those lines. Memory holds one line at a time,
 /// the offsets and the turn, never the transcript.
-pub fn read_last_turn(path: &Path, format: &dyn Format) -> Result<Option<Turn>> {
+pub fn read_last_turn_since(path: &Path, format: &dyn Format, since: u64) -> Result<Option<Turn>> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -108,9 +126,12 @@ pub fn read_last_turn(path: &Path, format: &dyn Format) -> Result<Option<Turn>> 
     // In a tree, the id of the next line the branch needs: None until the
     // last line names its parent, Some(None) once the branch reached its root.
     let mut wanted: Option<Option<String>> = None;
-    while let Some(line) = lines.next_line().context(what)? {
+    while let Some((at, line)) = lines.next_line().context(what)? {
+        if at < since {
+            return Ok(None);
+        }
         if !format.may_open_turn(line) {
-            kept.push(lines.offset());
+            kept.push(at);
             continue;
         }
         // Lines that are not JSON (garbage, a torn write) are skipped.
@@ -121,7 +142,7 @@ pub fn read_last_turn(path: &Path, format: &dyn Format) -> Result<Option<Turn>> 
             }
             wanted = Some(parent.map(str::to_string));
         }
-        kept.push(lines.offset());
+        kept.push(at);
         if format.opens_turn(&value) {
             opened = true;
             break;
