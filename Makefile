@@ -27,7 +27,7 @@ install: build
 	if [ -d .claude-plugin ]; then install -m 0644 .claude-plugin/*.json $(DESTDIR)$(PLUGINDIR)/.claude-plugin/; fi
 	if [ -d skills ]; then cp -R skills $(DESTDIR)$(PLUGINDIR)/; fi
 	if [ -f hooks/hooks.json ]; then \
-	  sed 's|"csd-hook"|"$(BINDIR)/csd-hook"|' hooks/hooks.json > $(DESTDIR)$(PLUGINDIR)/hooks/hooks.json; \
+	  sed 's|"csd-hook |"$(BINDIR)/csd-hook |' hooks/hooks.json > $(DESTDIR)$(PLUGINDIR)/hooks/hooks.json; \
 	fi
 
 uninstall:

@@ -61,7 +61,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     if !converse {
         return Ok(0);
     }
-    converse_reply(&worker, submitted, timeout.unwrap_or(CONVERSE_TIMEOUT), with_turn)
+    converse_reply(&worker, &prompt, submitted, timeout.unwrap_or(CONVERSE_TIMEOUT), with_turn)
 }
 
 /// An argument as it is, or with `-` all of stdin minus one final newline
@@ -91,7 +91,13 @@ fn read_prompt(arg: OsString) -> Result<Vec<u8>> {
 }
 
 /// Wait for the turn the prompt started to end, then print the reply.
-fn converse_reply(worker: &Worker, submitted: Submitted, timeout: Duration, with_turn: bool) -> Result<i32> {
+fn converse_reply(
+    worker: &Worker,
+    prompt: &[u8],
+    submitted: Submitted,
+    timeout: Duration,
+    with_turn: bool,
+) -> Result<i32> {
     let deadline = Instant::now() + timeout;
     let h = csd::harness::HarnessKind::of_meta(&worker.meta)?.driver();
     let waited = (|| {
@@ -118,7 +124,7 @@ fn converse_reply(worker: &Worker, submitted: Submitted, timeout: Duration, with
         }
         Err(e) => return Err(e),
     }
-    let reply = read_reply(worker, with_turn)?;
+    let reply = read_reply(worker, &String::from_utf8_lossy(prompt), with_turn)?;
     let mut out = std::io::stdout().lock();
     out.write_all(reply.as_bytes())
         .and_then(|_| if reply.ends_with('\n') { Ok(()) } else { out.write_all(b"\n") })
@@ -127,12 +133,23 @@ fn converse_reply(worker: &Worker, submitted: Submitted, timeout: Duration, with
 }
 
 /// The turn's reply from the transcript. The harness may report the turn's
-/// end a moment before its final text lands there: wait briefly for it.
-fn read_reply(worker: &Worker, with_turn: bool) -> Result<String> {
+/// end a moment before the turn lands there (Claude Code 2.1.197 writes it
+/// after its Stop hook), so until the last turn is the one `sent` opened, the
+/// previous turn's reply is on the page: wait briefly for ours, never print
+/// theirs.
+fn read_reply(worker: &Worker, sent: &str, with_turn: bool) -> Result<String> {
     let until = Instant::now() + REPLY_GRACE;
     loop {
         let late = Instant::now() >= until;
         match csd::transcript::last_turn(worker) {
+            Ok(turn) if !turn.prompt.as_deref().map_or(true, |seen| same_prompt(sent, seen)) => {
+                if late {
+                    return Err(failed(format!(
+                        "worker '{}' ended its turn but its transcript does not show that turn yet",
+                        worker.name()
+                    )));
+                }
+            }
             Ok(turn) => {
                 let text = csd::turn::last_assistant_text(&turn);
                 if with_turn && (!text.is_empty() || late) {
@@ -152,5 +169,26 @@ fn read_reply(worker: &Worker, with_turn: bool) -> Result<String> {
             Err(_) => {}
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether the transcript's prompt is the one pasted, allowing for what a
+/// TUI may do to whitespace (line endings, trailing spaces, tabs).
+fn same_prompt(sent: &str, seen: &str) -> bool {
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (sent, seen) = (words(sent), words(seen));
+    sent == seen || seen.contains(&sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_prompt;
+
+    #[test]
+    fn a_prompt_is_recognised_through_whitespace_changes_only() {
+        assert!(same_prompt("run it\r\nnow ", "run it\nnow"));
+        assert!(same_prompt("say: a", "say: a"));
+        assert!(!same_prompt("say: answer number 2", "say: answer number 1"));
+        assert!(!same_prompt("x", ""));
     }
 }

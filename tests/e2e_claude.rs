@@ -30,21 +30,30 @@ fn claude_cli() -> PathBuf {
     cli
 }
 
-/// The environment a worker's CLI needs: the mock as its API, no telemetry,
-/// no update checks, no other traffic, and leave to bypass permissions as root.
+/// The environment a worker's CLI needs: the mock as its API, and every
+/// switch 2.1.197 has for telemetry, update checks, feature-flag fetches and
+/// the official-marketplace clone turned off (the netns would block them
+/// anyway; this keeps them from being tried). IS_SANDBOX=1 lets root skip
+/// permission prompts.
 fn claude_env(mock: &MockAnthropic) -> Vec<(&'static str, String)> {
-    vec![
-        ("ANTHROPIC_BASE_URL", mock.base_url()),
-        ("ANTHROPIC_API_KEY", API_KEY.into()),
-        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()),
-        ("DISABLE_AUTOUPDATER", "1".into()),
-        ("DISABLE_TELEMETRY", "1".into()),
-        ("DISABLE_ERROR_REPORTING", "1".into()),
-        ("DISABLE_BUG_COMMAND", "1".into()),
-        ("CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY", "1".into()),
-        ("CLAUDE_CODE_DISABLE_TERMINAL_TITLE", "1".into()),
-        ("IS_SANDBOX", "1".into()),
-    ]
+    let mut env = vec![("ANTHROPIC_BASE_URL", mock.base_url()), ("ANTHROPIC_API_KEY", API_KEY.to_string())];
+    for switch in [
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+        "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL",
+        "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY",
+        "CLAUDE_CODE_DISABLE_TERMINAL_TITLE",
+        "DISABLE_AUTOUPDATER",
+        "DISABLE_UPDATES",
+        "DISABLE_TELEMETRY",
+        "DISABLE_ERROR_REPORTING",
+        "DISABLE_GROWTHBOOK",
+        "DISABLE_INSTALLATION_CHECKS",
+        "DISABLE_BUG_COMMAND",
+        "IS_SANDBOX",
+    ] {
+        env.push((switch, "1".to_string()));
+    }
+    env
 }
 
 /// A throwaway HOME where onboarding is done and the mock's API key approved,
@@ -59,6 +68,11 @@ fn seed_home(home: &Path) {
         "autoUpdates": false,
     });
     std::fs::write(home.join(".claude.json"), config.to_string()).unwrap();
+}
+
+/// PATH with the csd binaries under test first, as `make install` would have it.
+fn path_with_csd() -> String {
+    format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default())
 }
 
 fn new_session_id() -> String {
@@ -99,9 +113,10 @@ fn pid_alive(pid: i32) -> bool {
         && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
 }
 
-/// The recipe itself, without csd: the real CLI in a tmux pane, hooks through
-/// the real csd-hook, the trust dialog answered, a prompt that makes the mock
-/// call Bash, and `/exit`. When this passes and the csd flow fails, csd is wrong.
+/// The recipe itself, without csd: the real CLI in a tmux pane with the
+/// repository's own plugin (hooks run `csd-hook` from PATH), the trust dialog
+/// answered, a prompt that makes the mock call Bash, and `/exit`. When this
+/// passes and the csd flow fails, csd is wrong.
 #[test]
 fn the_real_cli_runs_a_tool_turn_against_the_mock() {
     let cli = claude_cli();
@@ -111,22 +126,6 @@ fn the_real_cli_runs_a_tool_turn_against_the_mock() {
     seed_home(&env.home);
     let project = env.path().join("project");
     std::fs::create_dir(&project).unwrap();
-
-    let plugin = env.path().join("plugin");
-    std::fs::create_dir_all(plugin.join(".claude-plugin")).unwrap();
-    std::fs::create_dir_all(plugin.join("hooks")).unwrap();
-    std::fs::write(
-        plugin.join(".claude-plugin/plugin.json"),
-        json!({"name": "csd-probe", "version": "0.0.0", "description": "hooks for the e2e probe"}).to_string(),
-    )
-    .unwrap();
-    let hook = json!([{"matcher": "*", "hooks": [{"type": "command", "command": bin("csd-hook")}]}]);
-    let events_hooks: serde_json::Map<String, Value> =
-        ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"]
-            .iter()
-            .map(|e| (e.to_string(), hook.clone()))
-            .collect();
-    std::fs::write(plugin.join("hooks/hooks.json"), json!({"hooks": events_hooks}).to_string()).unwrap();
 
     let sid = new_session_id();
     let meta = json!({"tmux_name": "probe", "session_id": sid, "cwd": project, "harness": "claude"});
@@ -141,7 +140,9 @@ fn the_real_cli_runs_a_tool_turn_against_the_mock() {
         new_session.arg("-e").arg(format!("{k}={v}"));
     }
     new_session.arg("--").arg(&cli).args(["--session-id", &sid, "--dangerously-skip-permissions", "--plugin-dir"]);
-    new_session.arg(&plugin);
+    new_session.arg(repo());
+    // tmux 3.3 gives a new session the *client's* PATH and ignores `-e PATH=`.
+    new_session.env("PATH", path_with_csd());
     let started = Instant::now();
     assert!(new_session.status().unwrap().success());
     let pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=probe:", "#{pane_pid}"]).trim().parse().unwrap();
@@ -232,4 +233,335 @@ fn the_mock_answers_by_the_prompts_directives() {
     assert!(streamed.trim_end().ends_with("data: {\"type\":\"message_stop\"}"), "{streamed}");
     assert_eq!(mock.count(), 2);
     assert!(MockAnthropic::busy_time(&mock.requests()) < Duration::from_secs(5));
+}
+
+/// The plugin this repository ships passes the real CLI's own validator, as a
+/// marketplace (the repository root) and as a plugin.
+#[test]
+fn the_packaged_plugin_passes_claude_plugin_validate() {
+    let cli = claude_cli();
+    isolate_network();
+    let env = TestEnv::new();
+    let plugin_only = env.path().join("csd");
+    for part in [".claude-plugin", "hooks", "skills/driving-claude-code-sessions"] {
+        std::fs::create_dir_all(plugin_only.join(part)).unwrap();
+    }
+    for file in [".claude-plugin/plugin.json", "hooks/hooks.json", "skills/driving-claude-code-sessions/SKILL.md"] {
+        std::fs::copy(repo().join(file), plugin_only.join(file)).unwrap();
+    }
+    for (target, what) in [(repo(), "marketplace"), (plugin_only, "plugin")] {
+        let out = std::process::Command::new(&cli)
+            .args(["plugin", "validate"])
+            .arg(&target)
+            .env("HOME", &env.home)
+            .env("DISABLE_AUTOUPDATER", "1")
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+        assert!(stdout(&out).contains(&format!("Validating {what} manifest")), "{}", stdout(&out));
+        assert!(stdout(&out).contains("Validation passed"), "{}", stdout(&out));
+    }
+    let hooks: Value = serde_json::from_slice(&std::fs::read(repo().join("hooks/hooks.json")).unwrap()).unwrap();
+    let events: Vec<&String> = hooks["hooks"].as_object().unwrap().keys().collect();
+    assert_eq!(events, ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"]);
+}
+
+/// A csd world around the real CLI: consent given, the mock as the model, an
+/// untrusted project (csd-launch must answer the trust dialog itself).
+struct Flow {
+    // Dropped in this order: the CLI process, then the tmux server, then the mock.
+    reaper: KillOnDrop,
+    env: TestEnv,
+    mock: MockAnthropic,
+    cli: PathBuf,
+    project: PathBuf,
+}
+
+impl Flow {
+    /// Call on a thread that already ran `isolate_network()`.
+    fn new(cli: PathBuf) -> Flow {
+        let mock = MockAnthropic::start(Config::claude());
+        let env = TestEnv::new();
+        seed_home(&env.home);
+        let project = env.path().join("project");
+        std::fs::create_dir(&project).unwrap();
+        let consent = env.run_stdin("csd-launch", ["--grant-consent"], b"yes\n");
+        assert_code(&consent, 0);
+        Flow { reaper: KillOnDrop(None), env, mock, cli, project }
+    }
+
+    /// A csd binary with the worker's environment: csd-launch starts this
+    /// world's tmux server, whose environment every pane then inherits.
+    fn cmd(&self, name: &str) -> std::process::Command {
+        let mut c = self.env.cmd(name);
+        c.env("CSD_CLAUDE_BIN", &self.cli).env("PATH", path_with_csd());
+        for (k, v) in claude_env(&self.mock) {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn run(&self, name: &str, args: &[&str]) -> std::process::Output {
+        self.cmd(name).args(args).output().unwrap()
+    }
+
+    /// csd-launch NAME; returns the shim path and the time to ready.
+    fn launch(&mut self, name: &str) -> (PathBuf, Duration) {
+        let started = Instant::now();
+        let out = self.cmd("csd-launch").arg(name).arg(&self.project).output().unwrap();
+        let took = started.elapsed();
+        assert_code(&out, 0);
+        let pid = self.env.tmux_ok(["display-message", "-p", "-t", &format!("={name}:"), "#{pane_pid}"]);
+        self.reaper = KillOnDrop(Some(pid.trim().parse().unwrap()));
+        (PathBuf::from(stdout(&out).trim()), took)
+    }
+
+    /// csd-send --converse, timed: the reply and where the time went.
+    fn converse(&self, name: &str, prompt: &str) -> (String, TurnTiming) {
+        let baseline = self.mock.count();
+        let clock = EventClock::start(self.env.events_path(&self.sid(name)));
+        let started = Instant::now();
+        let out = self.run("csd-send", &["--converse", name, prompt, "60"]);
+        let returned = Instant::now();
+        let seen = clock.stop();
+        assert_code(&out, 0);
+        let requests = self.mock.requests_since(baseline);
+        assert!(!requests.is_empty(), "the turn never reached the mock");
+        let at = |kind: &str| seen.iter().find(|(_, k)| k == kind).map(|(t, _)| *t);
+        let timing = TurnTiming {
+            total: returned - started,
+            model: MockAnthropic::busy_time(&requests),
+            between_model_calls: (requests.last().unwrap().answered - requests[0].arrived)
+                .saturating_sub(MockAnthropic::busy_time(&requests)),
+            to_submitted: at("user_prompt_submit").map(|t| t - started),
+            submitted_to_model: at("user_prompt_submit").map(|t| requests[0].arrived.saturating_duration_since(t)),
+            model_to_stop: at("stop").map(|t| t.saturating_duration_since(requests.last().unwrap().answered)),
+            stop_to_return: at("stop").map(|t| returned - t),
+        };
+        (stdout(&out), timing)
+    }
+
+    fn sid(&self, name: &str) -> String {
+        let out = self.run("csd-status", &["--session-id", name]);
+        assert_code(&out, 0);
+        stdout(&out).trim().to_string()
+    }
+}
+
+/// Processes whose command line mentions `needle` (the worker's session id
+/// is on its CLI's command line).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) && entry.file_name() != std::process::id().to_string().as_str() {
+            found.push(format!("{}: {cmdline}", entry.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+/// Where one converse's time went. The event times are when the test saw
+/// each line land in the log (polled every millisecond).
+struct TurnTiming {
+    total: Duration,
+    /// The mock's own time: first request in to last answer out.
+    model: Duration,
+    /// The CLI between model calls (running the tool, sending its result).
+    between_model_calls: Duration,
+    /// csd-send pasting and pressing Enter until the UserPromptSubmit hook logged.
+    to_submitted: Option<Duration>,
+    /// The CLI from the prompt to its first model request.
+    submitted_to_model: Option<Duration>,
+    /// The CLI from the last answer to its Stop hook landing.
+    model_to_stop: Option<Duration>,
+    /// csd-send from the stop event to printing the reply and exiting.
+    stop_to_return: Option<Duration>,
+}
+
+impl std::fmt::Display for TurnTiming {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let opt = |d: Option<Duration>| d.map(ms).unwrap_or_else(|| "?".into());
+        write!(
+            f,
+            "converse {} = model {} + overhead {} (submit {}, CLI to model {}, CLI between model calls {}, \
+             CLI to Stop hook {}, stop to exit {})",
+            ms(self.total),
+            ms(self.model),
+            ms(self.total.saturating_sub(self.model)),
+            opt(self.to_submitted),
+            opt(self.submitted_to_model),
+            ms(self.between_model_calls),
+            opt(self.model_to_stop),
+            opt(self.stop_to_return)
+        )
+    }
+}
+
+/// Notes when each new event line lands in a worker's log.
+struct EventClock {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(Instant, String)>>,
+}
+
+impl EventClock {
+    fn start(log: PathBuf) -> EventClock {
+        let from = std::fs::metadata(&log).map(|m| m.len() as usize).unwrap_or(0);
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = done.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut seen, mut consumed) = (Vec::new(), from);
+            loop {
+                let finished = stop.load(std::sync::atomic::Ordering::SeqCst);
+                let bytes = std::fs::read(&log).unwrap_or_default();
+                while let Some(end) = bytes.get(consumed..).and_then(|rest| rest.iter().position(|&b| b == b'\n')) {
+                    let line: Value = serde_json::from_slice(&bytes[consumed..consumed + end]).unwrap_or(Value::Null);
+                    seen.push((Instant::now(), line["event"].as_str().unwrap_or("?").to_string()));
+                    consumed += end + 1;
+                }
+                if finished {
+                    return seen;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        EventClock { done, thread }
+    }
+
+    fn stop(self) -> Vec<(Instant, String)> {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Issue 3's end-to-end flow through the csd binaries with the real CLI:
+/// launch → converse with a Bash call → read-turn → read-events --type
+/// pre_tool_use → status idle → more converses → stop leaves nothing behind.
+#[test]
+fn csd_drives_the_real_claude_code_from_launch_to_stop() {
+    let cli = claude_cli();
+    isolate_network();
+    let mut flow = Flow::new(cli);
+    let (shim, ready_after) = flow.launch("e2e");
+    assert!(shim.ends_with("bin/e2e") && shim.exists(), "{}", shim.display());
+    let sid = flow.sid("e2e");
+    let pane_pid = flow.reaper.0.unwrap();
+
+    let prompt = "Please run this command for me.\nrun: echo csd-e2e-$((6 * 7))";
+    let (reply, tool_turn) = flow.converse("e2e", prompt);
+    assert!(reply.contains(anthropic::TOOL_OUTPUT_PREFIX) && reply.contains("csd-e2e-42"), "reply: {reply}");
+    let answers: Vec<Answer> = flow.mock.requests().into_iter().map(|r| r.answer).collect();
+    assert!(answers.contains(&Answer::AfterToolResult { output: "csd-e2e-42".into() }), "{answers:?}");
+
+    let turn = flow.run("csd-turn", &["e2e"]);
+    assert_code(&turn, 0);
+    let turn = stdout(&turn);
+    assert!(turn.contains("Bash"), "read-turn lacks the tool call:\n{turn}");
+    assert!(turn.contains("echo csd-e2e-$((6 * 7))"), "read-turn lacks the command:\n{turn}");
+    assert!(turn.contains("csd-e2e-42"), "read-turn lacks the output:\n{turn}");
+    assert!(turn.contains("run this command for me"), "read-turn lacks the prompt:\n{turn}");
+
+    let events = flow.run("csd-events", &["e2e", "--type", "pre_tool_use"]);
+    assert_code(&events, 0);
+    let calls: Vec<Value> = stdout(&events).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["event"], "pre_tool_use");
+    assert_eq!(calls[0]["tool"], "Bash");
+    assert_eq!(calls[0]["tool_input"]["command"], "echo csd-e2e-$((6 * 7))");
+
+    // Through the shim launch printed (shim → csd → csd-status), as a controller would.
+    let mut via_shim = std::process::Command::new(&shim);
+    flow.env.apply_env(&mut via_shim);
+    let status = via_shim.arg("status").output().unwrap();
+    assert_code(&status, 0);
+    assert_eq!(stdout(&status).trim(), "idle");
+
+    // Text-only turns: the second converse of the issue, and two more to see
+    // the spread of csd's overhead.
+    let mut text_turns = Vec::new();
+    for n in 1..=3 {
+        let (reply, timing) = flow.converse("e2e", &format!("Another question.\nsay: answer number {n}"));
+        if reply.trim() != format!("answer number {n}") {
+            std::thread::sleep(Duration::from_millis(500));
+            let turn = stdout(&flow.run("csd-turn", &["e2e"]));
+            let log = stdout(&flow.run("csd-events", &["e2e", "--last", "4"]));
+            panic!("converse {n} replied {reply:?}; half a second later read-turn shows:\n{turn}\nlast events:\n{log}");
+        }
+        text_turns.push(timing);
+    }
+    let status = flow.run("csd-status", &["e2e"]);
+    assert_eq!(stdout(&status).trim(), "idle");
+    let kinds: Vec<String> = stdout(&flow.run("csd-events", &["e2e"]))
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].as_str().unwrap().to_string())
+        .collect();
+    let turn_ends = kinds.iter().filter(|k| *k == "stop").count();
+    assert_eq!(turn_ends, 4, "one stop per turn, no doubled hooks: {kinds:?}");
+
+    let stop = flow.run("csd-stop", &["e2e"]);
+    assert_code(&stop, 0);
+    let left: Vec<String> = std::fs::read_dir(&flow.env.worker_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(&sid) || n.starts_with("e2e"))
+        .collect();
+    assert!(left.is_empty(), "stop left state behind: {left:?}");
+    assert!(!shim.exists(), "stop left the shim");
+    assert!(!flow.env.worker_dir.join("homes/e2e").exists(), "stop left the worker's home");
+    assert!(!flow.env.has_session("e2e"), "stop left the tmux session");
+    assert!(!pid_alive(pane_pid), "stop left the claude process {pane_pid}");
+    assert_eq!(processes_mentioning(&sid), Vec::<String>::new(), "processes left behind");
+    assert_code(&flow.run("csd-status", &["e2e"]), 3);
+
+    eprintln!("e2e timings (claude {}, mock answering at once):", "2.1.197");
+    eprintln!("  launch to ready (csd-launch wall time, trust dialog included): {}", ms(ready_after));
+    eprintln!("  tool turn: {tool_turn}");
+    for (n, timing) in text_turns.iter().enumerate() {
+        eprintln!("  text turn {}: {timing}", n + 1);
+    }
+}
+
+/// A user who installed this repository's plugin (`claude plugin marketplace
+/// add` + `claude plugin install`, as the README says) still gets each event
+/// once per worker: csd-launch's own plugin has the same name, so Claude Code
+/// lets the `--plugin-dir` copy replace the installed one for that session.
+#[test]
+fn an_installed_csd_plugin_does_not_double_a_workers_events() {
+    let cli = claude_cli();
+    isolate_network();
+    let mut flow = Flow::new(cli.clone());
+    let claude = |args: &[&str]| {
+        let out = std::process::Command::new(&cli)
+            .args(args)
+            .env("HOME", &flow.env.home)
+            .envs(claude_env(&flow.mock))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+        stdout(&out)
+    };
+    claude(&["plugin", "marketplace", "add", repo().to_str().unwrap()]);
+    claude(&["plugin", "install", "csd@csd"]);
+    assert!(claude(&["plugin", "list"]).contains("csd@csd"));
+    let details = claude(&["plugin", "details", "csd@csd"]);
+    assert!(details.contains("driving-claude-code-sessions"), "{details}");
+
+    // csd-hook is on the worker's PATH, so the installed plugin's hooks would log too if they ran.
+    flow.launch("twice");
+    let (reply, _) = flow.converse("twice", "say: once");
+    assert_eq!(reply.trim(), "once");
+    let kinds: Vec<String> = stdout(&flow.run("csd-events", &["twice"]))
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, ["session_start", "user_prompt_submit", "stop"]);
+    assert_code(&flow.run("csd-stop", &["twice"]), 0);
 }

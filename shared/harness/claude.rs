@@ -70,8 +70,11 @@ impl Claude {
         for ev in HOOK_EVENTS {
             hooks.insert(ev.into(), json!([{"matcher": "*", "hooks": [{"type": "command", "command": command}]}]));
         }
+        // The name of the plugin this repository ships: with an installed csd
+        // plugin, Claude Code lets this --plugin-dir copy replace it for the
+        // session; under another name both would run and log every event twice.
         let manifest = json!({
-            "name": "csd-worker",
+            "name": "csd",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Reports a csd worker's lifecycle events to csd-hook",
         });
