@@ -105,6 +105,20 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Processes whose environment names `needle` (the worker's agent dir): pi
+/// and anything it started.
+fn processes_with_env(needle: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if pid_alive(pid) && memchr::memmem::find(&environ, needle.as_bytes()).is_some() {
+            found.push(pid);
+        }
+    }
+    found
+}
+
 /// Kill what a failed test left: the tmux server goes with TestEnv; this
 /// takes the pane's process with it if it outlived SIGHUP.
 struct KillOnDrop(Option<i32>);
@@ -245,8 +259,20 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     );
 
     // stop leaves nothing behind
+    let agent_dir_env = format!("PI_CODING_AGENT_DIR={}", home.display());
+    assert!(!processes_with_env(&agent_dir_env).is_empty(), "the probe for the worker's processes finds none");
+    let started = Instant::now();
     let out = csd(&env, "csd-stop", &["w"]);
     assert_code(&out, 0);
+    // Quit, not the kill after the 10 s grace: Pi took /quit and said session_end.
+    let stop_time = started.elapsed();
+    assert!(stop_time < Duration::from_secs(8), "stop took {stop_time:?}");
+    eprintln!("pi timings: stop {:.2}s", stop_time.as_secs_f64());
+    assert!(
+        eventually(Duration::from_secs(5), || processes_with_env(&agent_dir_env).is_empty().then_some(())).is_some(),
+        "processes of the worker outlived stop: {:?}",
+        processes_with_env(&agent_dir_env)
+    );
     assert!(!env.has_session("w"), "the tmux session outlived stop");
     assert!(
         eventually(Duration::from_secs(5), || (!pid_alive(pane_pid)).then_some(())).is_some(),
