@@ -144,8 +144,10 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
 
     // launch → ready
     let started = Instant::now();
+    let wall_start = std::time::SystemTime::now();
     let out = csd(&env, "csd-launch", &["--harness", "pi", "w", project.to_str().unwrap()]);
     let launch_to_ready = started.elapsed();
+    let wall_end = std::time::SystemTime::now();
     assert_code(&out, 0);
     let pane_pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=w:", "#{pane_pid}"]).trim().parse().unwrap();
     let _guard = KillOnDrop(Some(pane_pid));
@@ -163,6 +165,11 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     let transcript = PathBuf::from(meta["transcript_path"].as_str().unwrap());
     assert!(transcript.starts_with(&operator_agent), "{}", transcript.display());
     assert_eq!(events(&env, &sid)[0]["event"], "session_start");
+    // When Pi's session_start landed (the log's only line so far): the rest of
+    // launch-to-ready is csd noticing it and returning.
+    let logged = std::fs::metadata(env.events_path(&sid)).unwrap().modified().unwrap();
+    let pi_start = logged.duration_since(wall_start).unwrap_or_default();
+    let csd_after = wall_end.duration_since(logged).unwrap_or_default();
 
     // The worker's own agent dir: the operator's files, auth private.
     let home = env.worker_dir.join("homes/w");
@@ -246,6 +253,12 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     // pi, agent_end, csd waking and reading the session file).
     let first_request = requests.iter().map(|r| r.arrived).min().unwrap() - started;
     let after_last_answer = (started + converse_time) - requests.iter().map(|r| r.answered).max().unwrap();
+    eprintln!(
+        "pi timings: launch-to-ready {:.2}s (session_start logged after {:.2}s, csd-launch out {:.2}s later)",
+        launch_to_ready.as_secs_f64(),
+        pi_start.as_secs_f64(),
+        csd_after.as_secs_f64()
+    );
     eprintln!(
         "pi timings: launch-to-ready {:.2}s; converse {:.2}s of which the mock model {:.2}s: overhead {:.2}s \
          ({:.2}s to the first model request, {:.2}s after the last answer, {} requests)",
