@@ -236,6 +236,15 @@ fn refuse_adopt_clash(dir: &WorkerDir, name: &str, sid: &str, h: &dyn Harness) -
             )));
         }
     }
+    if let Some(m) = crate::worker::read_meta(dir, sid)?.filter(|m| m.tmux_name != name) {
+        let other = Worker { dir: dir.clone(), meta: m };
+        if other.is_alive()? {
+            return Err(failed(format!(
+                "session {sid} is already running as worker '{}'; stop it before adopting it as '{name}'",
+                other.name()
+            )));
+        }
+    }
     for m in list_metas(dir)?.into_iter().filter(|m| m.tmux_name == name && m.session_id != sid) {
         let other = Worker { dir: dir.clone(), meta: m };
         if other.is_alive()? {

@@ -173,6 +173,14 @@ fn launch_answers_the_trust_dialog_by_digit_and_registers_the_worker() {
     let st = Command::new(&shim).arg("status").env("CSD_WORKER_DIR", &w.env.worker_dir).output().unwrap();
     assert_code(&st, 0);
     assert_eq!(stdout(&st).trim(), "idle");
+    // And through the dispatcher to csd-send.
+    let o = Command::new(&shim)
+        .args(["converse", "via the shim"])
+        .env("CSD_WORKER_DIR", &w.env.worker_dir)
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "Reply: via the shim\n");
 }
 
 #[test]
@@ -483,6 +491,12 @@ fn adopt_resumes_in_a_new_session_or_respawns_the_pane() {
     assert_ne!(w.env.tmux_ok(["display", "-p", "-t", "=w1:", "#{pane_pid}"]), pid_before);
     assert_eq!(w.env.tmux_ok(["list-sessions", "-F", "#{session_name}"]).trim(), "w1");
     assert_code(&w.send(&["--converse", "w1", "and now?"]), 0);
+
+    // The same session cannot run as a second worker.
+    let o = w.cmd("csd-launch").args(["--adopt", "w2", w.proj.to_str().unwrap(), &sid]).output().unwrap();
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("already running as worker 'w1'"), "{}", stderr(&o));
+    assert!(!w.env.has_session("w2"));
 }
 
 #[test]
