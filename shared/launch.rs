@@ -274,6 +274,12 @@ fn take_back(launch: &Launch, e: Error, pane_started: bool, timeout: Duration) -
         }
     } else {
         let _ = remove_state(launch.dir, launch.session_id, launch.name);
+        if launch.session_id.is_none() {
+            // A harness that mints its id may have registered before it failed.
+            for m in list_metas(launch.dir).unwrap_or_default().into_iter().filter(|m| m.tmux_name == launch.name) {
+                let _ = remove_state(launch.dir, Some(&m.session_id), launch.name);
+            }
+        }
     }
     let mut msg = match e {
         Error::Timeout(_) => format!("worker '{}' did not start within {}s: {e}", launch.name, timeout.as_secs_f64()),
