@@ -193,16 +193,31 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     assert_eq!((last["event"].as_str(), last["reason"].as_str()), (Some("stop"), Some("error")), "{last}");
     assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
 
-    // An interrupt ends the turn for wait-for-turn.
-    assert_code(&csd(&env, "csd-send", &["w", "SLEEP: 30\nSAY: too late"]), 0);
-    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "working");
+    // ... and for wait-for-turn, which the rollout wakes.
     let after = events(&env).len().to_string();
-    std::thread::sleep(Duration::from_millis(500));
-    env.tmux_ok(["send-keys", "-t", "=w:", "Escape"]);
+    assert_code(&csd(&env, "csd-send", &["w", "FAIL: 502"]), 0);
     let out = csd(&env, "csd-wait", &["w", "20", "--after-line", &after]);
     assert_code(&out, 0);
     let ended: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    assert_eq!(ended["reason"], "interrupted", "{ended}");
+    assert_eq!(ended["reason"], "error", "{ended}");
+
+    // An interrupt ends the turn for converse (and wait-for-turn).
+    let mut converse = env.cmd("csd-send");
+    converse.args(["--converse", "w", "SLEEP: 30\nSAY: too late", TURN]).stdout(std::process::Stdio::piped());
+    converse.env("CSD_CODEX_BIN", codex_cli());
+    let child = converse.spawn().unwrap();
+    let working = eventually(Duration::from_secs(20), || {
+        (stdout(&csd(&env, "csd-status", &["w"])).trim() == "working").then_some(())
+    });
+    assert!(working.is_some(), "the SLEEP turn never showed as working:\n{}", pane(&env));
+    let interrupted = Instant::now();
+    env.tmux_ok(["send-keys", "-t", "=w:", "Escape"]);
+    let out = child.wait_with_output().unwrap();
+    assert!(interrupted.elapsed() < Duration::from_secs(10), "converse hung after the interrupt");
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("Turn interrupted"), "{}", stdout(&out));
+    let last = events(&env).pop().unwrap();
+    assert_eq!((last["event"].as_str(), last["reason"].as_str()), (Some("stop"), Some("interrupted")), "{last}");
 
     // Stop: /quit, then nothing left: no files, no processes.
     let pane_pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=w:", "#{pane_pid}"]).trim().parse().unwrap();
@@ -255,7 +270,9 @@ fn the_real_migration_screen_keeps_the_model() {
 }
 
 fn stop(env: &TestEnv, name: &str) {
+    let started = Instant::now();
     let out = csd(env, "csd-stop", &[name]);
+    eprintln!("codex: stop {:?}", started.elapsed());
     assert_code(&out, 0);
     assert!(stdout(&out).contains("stopped"), "{}", stdout(&out));
     assert!(!env.has_session(name));
