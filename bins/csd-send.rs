@@ -6,7 +6,7 @@ use csd::cli::{main_with, parse_seconds, print_help, print_version, utf8};
 use csd::error::{failed, usage, Error, Result};
 use csd::submit::{submit_to, Submitted, Timing};
 use csd::wait::wait_for_event;
-use csd::worker::Worker;
+use csd::worker::{Lookup, Worker};
 use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
 use std::ffi::OsString;
@@ -49,8 +49,16 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let prompt = read_prompt(positional.next().expect("counted"))?;
     let timeout = positional.next().map(|t| parse_seconds(t, "TIMEOUT")).transpose()?;
     let timing = Timing::from_env()?;
+    let dir = WorkerDir::from_env()?;
+    // Taken before the paste: the reply is in the turn that opens after it.
+    // A worker still to register (a Codex worker's first prompt) has no
+    // transcript yet: all of it is this turn's.
+    let since = match Worker::lookup(&dir, &name)? {
+        Lookup::Registered(w) if converse => transcript_baseline(&w)?,
+        _ => 0,
+    };
     // A Codex worker has no session id before its first prompt: this one registers it.
-    let (worker, submitted) = submit_to(&WorkerDir::from_env()?, &name, &prompt, &timing)?;
+    let (worker, submitted) = submit_to(&dir, &name, &prompt, &timing)?;
     if let Submitted::Queued { .. } = submitted {
         eprintln!(
             "csd-send: '{}' is mid-turn: the prompt is queued and goes in when the current turn ends",
@@ -60,7 +68,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     if !converse {
         return Ok(0);
     }
-    converse_reply(&worker, submitted, timeout.unwrap_or(CONVERSE_TIMEOUT), with_turn)
+    converse_reply(&worker, (since, &prompt), submitted, timeout.unwrap_or(CONVERSE_TIMEOUT), with_turn)
 }
 
 /// An argument as it is, or with `-` all of stdin minus one final newline
@@ -90,7 +98,13 @@ fn read_prompt(arg: OsString) -> Result<Vec<u8>> {
 }
 
 /// Wait for the turn the prompt started to end, then print the reply.
-fn converse_reply(worker: &Worker, submitted: Submitted, timeout: Duration, with_turn: bool) -> Result<i32> {
+fn converse_reply(
+    worker: &Worker,
+    (since, prompt): (u64, &[u8]),
+    submitted: Submitted,
+    timeout: Duration,
+    with_turn: bool,
+) -> Result<i32> {
     let deadline = Instant::now() + timeout;
     let h = csd::harness::HarnessKind::of_meta(&worker.meta)?.driver();
     let waited = (|| {
@@ -117,7 +131,7 @@ fn converse_reply(worker: &Worker, submitted: Submitted, timeout: Duration, with
         }
         Err(e) => return Err(e),
     }
-    let reply = read_reply(worker, with_turn)?;
+    let reply = read_reply(worker, since, &String::from_utf8_lossy(prompt), with_turn)?;
     let mut out = std::io::stdout().lock();
     out.write_all(reply.as_bytes())
         .and_then(|_| if reply.ends_with('\n') { Ok(()) } else { out.write_all(b"\n") })
@@ -125,14 +139,35 @@ fn converse_reply(worker: &Worker, submitted: Submitted, timeout: Duration, with
     Ok(0)
 }
 
-/// The turn's reply from the transcript. The harness may report the turn's
-/// end a moment before its final text lands there: wait briefly for it.
-fn read_reply(worker: &Worker, with_turn: bool) -> Result<String> {
+/// Where the worker's transcript ends before the prompt goes in: the turn the
+/// prompt opens starts after it. 0 when there is no transcript yet.
+fn transcript_baseline(worker: &Worker) -> Result<u64> {
+    match csd::harness::transcript_of(worker)? {
+        Some(path) => csd::transcript::transcript_end(&path),
+        None => Ok(0),
+    }
+}
+
+/// The reply of the turn `sent` opened, after byte `since` of the transcript.
+/// The harness may report the turn's end a moment before the turn lands
+/// there (Claude Code 2.1.197 writes it after its Stop hook), when the last
+/// turn on the page is still the previous one: wait briefly for ours, never
+/// print theirs.
+fn read_reply(worker: &Worker, since: u64, sent: &str, with_turn: bool) -> Result<String> {
+    let format = csd::transcript::format_for(csd::harness::HarnessKind::of_meta(&worker.meta)?)?;
+    let path = csd::transcript::transcript_path(worker)?;
     let until = Instant::now() + REPLY_GRACE;
+    // Armed before the first read, so a write in between still wakes us.
+    let mut watch = csd::watch::Watch::new(&path)?;
     loop {
         let late = Instant::now() >= until;
-        match csd::transcript::last_turn(worker) {
-            Ok(turn) => {
+        // A turn that opened after the baseline can still be the one before
+        // ours, when that one reached the transcript late (a queued prompt):
+        // the prompt tells them apart.
+        let ours = csd::transcript::read_last_turn_since(&path, format, since)
+            .map(|t| t.filter(|t| t.prompt.as_deref().is_none_or(|seen| same_prompt(sent, seen))));
+        match ours {
+            Ok(Some(turn)) => {
                 let text = csd::turn::last_assistant_text(&turn);
                 if with_turn && (!text.is_empty() || late) {
                     return Ok(csd::turn::render_markdown(&turn, false));
@@ -142,14 +177,43 @@ fn read_reply(worker: &Worker, with_turn: bool) -> Result<String> {
                 }
                 if late {
                     return Err(failed(format!(
-                        "worker '{}' ended its turn but its transcript holds no reply",
-                        worker.name()
+                        "worker '{}' ended its turn but its transcript holds no reply ({})",
+                        worker.name(),
+                        path.display()
                     )));
                 }
             }
+            Ok(None) if late => {
+                return Err(failed(format!(
+                    "worker '{}' ended its turn but its transcript does not show that turn yet ({})",
+                    worker.name(),
+                    path.display()
+                )))
+            }
             Err(e) if late => return Err(e),
-            Err(_) => {}
+            Ok(None) | Err(_) => {}
         }
-        std::thread::sleep(Duration::from_millis(100));
+        watch.wait(Some(until))?;
+    }
+}
+
+/// Whether the transcript's prompt is the one pasted, allowing for what a
+/// TUI may do to whitespace (line endings, trailing spaces, tabs).
+fn same_prompt(sent: &str, seen: &str) -> bool {
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (sent, seen) = (words(sent), words(seen));
+    sent == seen || seen.contains(&sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_prompt;
+
+    #[test]
+    fn a_prompt_is_recognised_through_whitespace_changes_only() {
+        assert!(same_prompt("run it\r\nnow ", "run it\nnow"));
+        assert!(same_prompt("say: a", "say: a"));
+        assert!(!same_prompt("say: answer number 2", "say: answer number 1"));
+        assert!(!same_prompt("x", ""));
     }
 }

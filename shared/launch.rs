@@ -7,7 +7,7 @@ use crate::eventlog::EventLog;
 use crate::harness::{pane_env, Harness, HarnessKind, IdStrategy, Launch, Mode};
 use crate::tmux::{shell_quote, Tmux};
 use crate::worker::{list_metas, remove_state, write_meta, Meta, Worker};
-use crate::workerdir::WorkerDir;
+use crate::workerdir::{remove_if_present, WorkerDir};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -236,6 +236,15 @@ fn refuse_adopt_clash(dir: &WorkerDir, name: &str, sid: &str, h: &dyn Harness) -
             )));
         }
     }
+    if let Some(m) = crate::worker::read_meta(dir, sid)?.filter(|m| m.tmux_name != name) {
+        let other = Worker { dir: dir.clone(), meta: m };
+        if other.is_alive()? {
+            return Err(failed(format!(
+                "session {sid} is already running as worker '{}'; stop it before adopting it as '{name}'",
+                other.name()
+            )));
+        }
+    }
     for m in list_metas(dir)?.into_iter().filter(|m| m.tmux_name == name && m.session_id != sid) {
         let other = Worker { dir: dir.clone(), meta: m };
         if other.is_alive()? {
@@ -256,7 +265,16 @@ fn take_back(launch: &Launch, e: Error, pane_started: bool, timeout: Duration) -
         tail = pane_tail(&launch.tmux.capture(launch.name, true).unwrap_or_default(), TAIL_LINES);
         let _ = launch.tmux.kill_session(launch.name);
     }
-    let _ = remove_state(launch.dir, launch.session_id, launch.name);
+    if !pane_started && launch.mode == Mode::Launch && launch.tmux.has_session(launch.name) {
+        // Another launch took the name between our check and our session:
+        // its marker, shim and home are its own; only our meta goes.
+        if let Some(sid) = launch.session_id {
+            let _ = remove_if_present(&launch.dir.meta_path(sid));
+            let _ = remove_if_present(&launch.dir.events_path(sid));
+        }
+    } else {
+        let _ = remove_state(launch.dir, launch.session_id, launch.name);
+    }
     let mut msg = match e {
         Error::Timeout(_) => format!("worker '{}' did not start within {}s: {e}", launch.name, timeout.as_secs_f64()),
         _ => format!("worker '{}' did not start: {e}", launch.name),

@@ -125,13 +125,17 @@ pub fn submit(worker: &Worker, prompt: &[u8], timing: &Timing) -> Result<Submitt
         gap = (gap * 2).min(timing.retry_interval);
         match wait_for_event(worker, from, tick, |k| h.confirms_submission(k)) {
             Ok(found) => return Ok(Submitted::Confirmed { next: found.next }),
+            Err(Error::Timeout(_)) if was_working && h.shows_queued(&tmux.capture(name, false)?) => {
+                return Ok(Submitted::Queued { from });
+            }
             Err(Error::Timeout(_)) if Instant::now() < deadline => {}
             Err(Error::Timeout(_)) => break,
             Err(e) => return Err(e),
         }
     }
     // Mid-turn, Claude Code holds a submitted prompt until the turn ends; it
-    // is queued, not lost, as long as that turn is still going.
+    // is queued, not lost, as long as that turn is still going. (The screen
+    // usually says so sooner, above.)
     if was_working && !turn_ended_since(worker, from)? {
         return Ok(Submitted::Queued { from });
     }

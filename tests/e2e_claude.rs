@@ -4,9 +4,9 @@
 //!
 //! A missing CLI fails the tests (run `npm ci` in tests/e2e); they never skip.
 
-mod common;
 #[path = "mock/anthropic.rs"]
 mod anthropic;
+mod common;
 
 use anthropic::{Answer, Config, MockAnthropic};
 use common::*;
@@ -153,7 +153,9 @@ fn the_real_cli_runs_a_tool_turn_against_the_mock() {
     let screen = pane_text(&env, "probe");
     let digit = screen
         .lines()
-        .find_map(|l| l.split_once(". Yes, I trust").map(|(head, _)| head.trim_start_matches([' ', '❯']).trim().to_string()))
+        .find_map(|l| {
+            l.split_once(". Yes, I trust").map(|(head, _)| head.trim_start_matches([' ', '❯']).trim().to_string())
+        })
         .unwrap();
     env.tmux_ok(["send-keys", "-t", "=probe:", "-l", &digit]);
     let ready = eventually(STARTUP, || has_event(&env, &sid, "session_start").then_some(()));
@@ -196,7 +198,8 @@ fn the_real_cli_runs_a_tool_turn_against_the_mock() {
 fn the_mock_answers_by_the_prompts_directives() {
     let claude = Config::claude();
     let tools = json!([{"name": "Bash"}]);
-    let ask = |content: Value, tools: &Value| json!({"messages": [{"role": "user", "content": content}], "tools": tools});
+    let ask =
+        |content: Value, tools: &Value| json!({"messages": [{"role": "user", "content": content}], "tools": tools});
     let classify = |body: Value| anthropic::classify(&body, &claude);
     assert_eq!(classify(ask(json!("hello"), &tools)), Answer::Default);
     assert_eq!(classify(ask(json!("x\nrun: ls -l\n"), &tools)), Answer::ToolCall { command: "ls -l".into() });
@@ -520,7 +523,8 @@ fn csd_drives_the_real_claude_code_from_launch_to_stop() {
     assert_eq!(processes_mentioning(&sid), Vec::<String>::new(), "processes left behind");
     assert_code(&flow.run("csd-status", &["e2e"]), 3);
 
-    eprintln!("e2e timings (claude {}, mock answering at once):", "2.1.197");
+    let version = std::process::Command::new(&flow.cli).arg("--version").output().unwrap();
+    eprintln!("e2e timings ({}, mock answering at once):", stdout(&version).trim());
     eprintln!("  launch to ready (csd-launch wall time, trust dialog included): {}", ms(ready_after));
     eprintln!("  tool turn: {tool_turn}");
     for (n, timing) in text_turns.iter().enumerate() {

@@ -173,6 +173,14 @@ fn launch_answers_the_trust_dialog_by_digit_and_registers_the_worker() {
     let st = Command::new(&shim).arg("status").env("CSD_WORKER_DIR", &w.env.worker_dir).output().unwrap();
     assert_code(&st, 0);
     assert_eq!(stdout(&st).trim(), "idle");
+    // And through the dispatcher to csd-send.
+    let o = Command::new(&shim)
+        .args(["converse", "via the shim"])
+        .env("CSD_WORKER_DIR", &w.env.worker_dir)
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "Reply: via the shim\n");
 }
 
 #[test]
@@ -189,6 +197,25 @@ fn a_taken_name_is_refused_and_the_first_worker_untouched() {
     let o = w.launch("w1", &[]);
     assert_code(&o, 1);
     assert!(stderr(&o).contains("still registered"), "{}", stderr(&o));
+}
+
+#[test]
+fn racing_launches_of_one_name_leave_one_whole_worker() {
+    let w = World::new();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            let mut c = w.cmd("csd-launch");
+            c.arg("w1").arg(&w.proj).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    let codes: Vec<i32> = children.into_iter().map(|c| c.wait_with_output().unwrap().status.code().unwrap()).collect();
+    assert_eq!(codes.iter().filter(|&&c| c == 0).count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|&c| c == 0 || c == 1), "{codes:?}");
+    assert_eq!(w.metas().len(), 1);
+    assert!(w.env.worker_dir.join("bin/w1").exists());
+    let st = w.env.run("csd-status", ["w1"]);
+    assert_eq!(stdout(&st).trim(), "idle");
 }
 
 #[test]
@@ -331,17 +358,12 @@ fn a_prompt_sent_mid_turn_is_queued_not_failed_and_never_sent_twice() {
     let rec = w.record();
     let sid = w.up("w1", &["--fake-record", rec.to_str().unwrap()]);
     assert_code(&w.send(&["w1", "sleep:3 first"]), 0);
+    // The screen says it is queued: no need to wait out the submit timeout.
     let t = Instant::now();
-    let o = w
-        .cmd("csd-send")
-        .env("CSD_SUBMIT_TIMEOUT", "1")
-        .env("CSD_SUBMIT_RETRY_INTERVAL", "0.2")
-        .args(["w1", "second"])
-        .output()
-        .unwrap();
+    let o = w.send(&["w1", "second"]);
     assert_code(&o, 0);
     assert!(stderr(&o).contains("queued"), "{}", stderr(&o));
-    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     // The queued prompt goes in when the first turn ends: once.
     let o = w.cmd("csd-wait").args(["w1", "10", "--after-line", "3"]).output().unwrap();
     assert_code(&o, 0);
@@ -469,6 +491,12 @@ fn adopt_resumes_in_a_new_session_or_respawns_the_pane() {
     assert_ne!(w.env.tmux_ok(["display", "-p", "-t", "=w1:", "#{pane_pid}"]), pid_before);
     assert_eq!(w.env.tmux_ok(["list-sessions", "-F", "#{session_name}"]).trim(), "w1");
     assert_code(&w.send(&["--converse", "w1", "and now?"]), 0);
+
+    // The same session cannot run as a second worker.
+    let o = w.cmd("csd-launch").args(["--adopt", "w2", w.proj.to_str().unwrap(), &sid]).output().unwrap();
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("already running as worker 'w1'"), "{}", stderr(&o));
+    assert!(!w.env.has_session("w2"));
 }
 
 #[test]

@@ -345,3 +345,18 @@ fn a_baseline_keeps_the_previous_turn_out() {
     let turn = read_last_turn_since(&path, claude, baseline).unwrap().unwrap();
     assert_eq!(last_assistant_text(&turn), "second reply");
 }
+
+#[test]
+fn an_interrupted_turn_says_so() {
+    let interrupted = serde_json::json!({"type": "user", "message": {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "t1", "content": "The user doesn't want to proceed with this tool use.",
+         "is_error": true},
+        {"type": "text", "text": "[Request interrupted by user for tool use]"}]}});
+    let call = serde_json::json!({"type": "assistant", "message": {"content": [
+        {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "sleep 100"}}]}});
+    let t = user("wait a while") + &call.to_string() + "\n" + &interrupted.to_string() + "\n";
+    let turn = turn_of(&t).unwrap();
+    assert_eq!(turn.prompt.as_deref(), Some("wait a while"));
+    assert_eq!(turn.blocks.last(), Some(&Block::Text("[Request interrupted by user for tool use]".into())));
+    assert!(matches!(turn.blocks[1], Block::ToolResult { is_error: true, .. }));
+}

@@ -238,6 +238,12 @@ impl Harness for Claude {
         }
     }
 
+    /// Claude Code 2.1 lists queued prompts above its input and shows this
+    /// in the (then empty) input.
+    fn shows_queued(&self, screen: &str) -> bool {
+        screen.contains("Press up to edit queued messages")
+    }
+
     fn quit(&self, tmux: &Tmux, name: &str) -> Result<()> {
         tmux.send_text(name, "/exit")?;
         tmux.send_keys(name, &["Enter"])

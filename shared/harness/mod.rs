@@ -199,6 +199,14 @@ pub trait Harness: Sync {
         kind == EventKind::UserPromptSubmit
     }
 
+    /// Does the screen show that a prompt submitted mid-turn is held for
+    /// after the turn (and so is not still sitting in the input)? Lets a
+    /// send to a busy worker report "queued" without waiting out the
+    /// submit timeout. Default: no such sign.
+    fn shows_queued(&self, _screen: &str) -> bool {
+        false
+    }
+
     /// Ask the harness to quit (csd-stop then waits `stop_grace` for
     /// session_end or the pane to close before killing the session).
     fn quit(&self, tmux: &Tmux, name: &str) -> Result<()>;

@@ -8,13 +8,18 @@
 //! one typed: slash-command echoes (`<command-name>…`, `<local-command-…>`),
 //! meta caveats (`isMeta`) and compaction summaries; those neither open a
 //! turn nor show. Subagent (`isSidechain`) lines belong to another
-//! conversation and are skipped.
+//! conversation and are skipped. An interrupted turn ends with Claude's own
+//! `[Request interrupted by user]` line, shown as it is.
 
 use super::Format;
 use crate::turn::{content_text, str_field, Block, Turn};
 use serde_json::Value;
 
 pub struct ClaudeTranscript;
+
+/// How Claude Code marks a turn the user interrupted (`… for tool use` when
+/// it was stopped in a tool call).
+const INTERRUPTED: &str = "[Request interrupted by user";
 
 impl Format for ClaudeTranscript {
     /// A prompt line has `"type":"user"`, so its raw bytes hold `"user"`; in
@@ -39,11 +44,18 @@ impl Format for ClaudeTranscript {
         let Some(Value::Array(blocks)) = line.get("message").and_then(|m| m.get("content")) else { return };
         match line.get("type").and_then(Value::as_str) {
             Some("user") => {
-                for b in blocks.iter().filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_result")) {
-                    turn.blocks.push(Block::ToolResult {
-                        text: content_text(b.get("content"), "\n"),
-                        is_error: b.get("is_error").and_then(Value::as_bool) == Some(true),
-                    });
+                for b in blocks {
+                    match b.get("type").and_then(Value::as_str) {
+                        Some("tool_result") => turn.blocks.push(Block::ToolResult {
+                            text: content_text(b.get("content"), "\n"),
+                            is_error: b.get("is_error").and_then(Value::as_bool) == Some(true),
+                        }),
+                        // Esc in the pane: the turn ends here, and the reader should know.
+                        Some("text") if str_field(b, "text").starts_with(INTERRUPTED) => {
+                            turn.blocks.push(Block::Text(str_field(b, "text").into()))
+                        }
+                        _ => {}
+                    }
                 }
             }
             Some("assistant") => {

@@ -5,7 +5,8 @@ It takes Claude Code's command line (--session-id/--resume, --plugin-dir, ...),
 runs in a tmux pane in raw mode with bracketed paste on, and fires the real
 hook payload shapes (tests/fixtures/hook-payloads.jsonl) through the plugin's
 hook commands, as Claude Code does. It writes a transcript shaped like a real
-one under $HOME/.claude/projects/.
+one under $HOME/.claude/projects/, each turn only after its Stop hook (as
+Claude Code 2.1.197 does).
 
 Test switches (passed after `--` by csd-launch, so they follow Claude's args):
   --fake-trust           show the workspace-trust dialog; its "Yes" is option 2
@@ -104,6 +105,8 @@ class Fake:
         self.hanging = False
         self.queue = []          # prompts submitted mid-turn, for when it ends
         self.reply = None
+        self.in_turn = False
+        self.pending = []        # transcript lines of the turn in progress
 
     def out(self, text):
         sys.stdout.write(text.replace("\n", "\r\n") + "\r\n")
@@ -118,6 +121,14 @@ class Fake:
             subprocess.run(["/bin/sh", "-c", cmd], input=json.dumps(p).encode(), check=False)
 
     def log(self, entry):
+        # Like Claude Code 2.1.197, a turn reaches the transcript only after
+        # its Stop hook has run.
+        if self.busy_until is not None or self.hanging or self.in_turn:
+            self.pending.append(entry)
+            return
+        self.write(entry)
+
+    def write(self, entry):
         os.makedirs(os.path.dirname(self.transcript), exist_ok=True)
         entry.setdefault("sessionId", self.sid)
         entry.setdefault("cwd", self.cwd)
@@ -138,7 +149,7 @@ class Fake:
         if self.o["trust"] and not self.trust_dialog():
             sys.exit(1)
         if not os.path.exists(self.transcript):
-            self.log({"type": "mode", "mode": "normal"})
+            self.write({"type": "mode", "mode": "normal"})
         if self.o["no_start"]:
             self.out("(stuck before SessionStart)")
         else:
@@ -161,7 +172,7 @@ class Fake:
     def submit(self, prompt):
         if self.busy_until is not None or self.hanging:
             self.queue.append(prompt)
-            self.out(f"(queued: {prompt[:30]!r})")
+            self.out(f"  ❯ {prompt[:30]}\n❯ Press up to edit queued messages")
             return
         self.begin_turn(prompt)
 
@@ -169,6 +180,7 @@ class Fake:
         if self.o["record"]:
             with open(self.o["record"], "a") as f:
                 f.write(json.dumps(prompt) + "\n")
+        self.in_turn = True
         self.hook("UserPromptSubmit", prompt=prompt)
         self.log({"type": "user", "message": {"role": "user", "content": prompt}, "uuid": str(uuid.uuid4())})
         self.out(f"> {prompt.splitlines()[0][:60] if prompt else ''}")
@@ -194,10 +206,15 @@ class Fake:
             self.busy_until = time.time() + seconds
 
     def end_turn(self):
-        self.busy_until = None
         self.log({"type": "assistant", "message": {"role": "assistant", "content": [{"type": "text", "text": self.reply}]}})
         self.log({"type": "system", "subtype": "turn_duration", "durationMs": 50})
         self.hook("Stop", stop_hook_active=False, last_assistant_message=self.reply)
+        time.sleep(0.2)
+        self.busy_until = None
+        self.in_turn = False
+        for entry in self.pending:
+            self.write(entry)
+        self.pending = []
         self.out(self.reply)
         if self.queue:
             self.begin_turn(self.queue.pop(0))
