@@ -96,16 +96,42 @@ fn has_event(env: &TestEnv, sid: &str, kind: &str) -> bool {
     events(env, sid).iter().any(|e| e["event"] == kind)
 }
 
-/// Kills a process group on drop, so a failing test leaves no CLI behind even
-/// if tmux's SIGHUP is not enough.
+/// Kills a CLI and everything it started on drop, so a failing test leaves
+/// no process behind even if tmux's SIGHUP is not enough.
 struct KillOnDrop(Option<i32>);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         if let Some(pid) = self.0 {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let mut doomed = descendants(pid);
+            doomed.push(pid);
+            for p in doomed {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+            }
         }
     }
+}
+
+/// Every process below `root`, from /proc's parent links.
+fn descendants(root: i32) -> Vec<i32> {
+    let parent_of = |pid: i32| -> Option<i32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name, in parentheses, may hold spaces: fields follow the last ')'.
+        stat[stat.rfind(')')? + 2..].split(' ').nth(1)?.parse().ok()
+    };
+    let pids: Vec<i32> = std::fs::read_dir("/proc")
+        .map(|d| d.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        let children: Vec<i32> = pids.iter().copied().filter(|&p| parent_of(p) == Some(parent)).collect();
+        found.extend(children.into_iter().filter(|p| *p != root));
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 fn pid_alive(pid: i32) -> bool {
