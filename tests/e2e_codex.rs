@@ -164,6 +164,10 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     assert_eq!(pre["tool"], "Bash");
     assert_eq!(pre["tool_input"]["command"], "echo csd-e2e-$((6 * 7))");
 
+    // csd-hook's silence is valid output for every hook (Codex 0.169 rejects
+    // {"decision":"approve"} on Stop and would say so on screen).
+    assert!(!pane(&env).contains("Hook failed"), "{}", pane(&env));
+
     // read-turn shows the tool call from the rollout; status and session id.
     let turn = stdout(&csd(&env, "csd-turn", &["w"]));
     assert!(turn.contains("**Prompt:** Please run it.\nRUN: echo csd-e2e-$((6 * 7))"), "{turn}");
@@ -181,7 +185,10 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     let made = std::fs::read_to_string(Path::new(project).join("made-by-codex.txt")).unwrap();
     assert_eq!(made, "patched by mock\n");
     let turn = stdout(&csd(&env, "csd-turn", &["w"]));
-    assert!(turn.contains("**Tool: apply_patch**\n```json\n*** Begin Patch\n*** Add File: made-by-codex.txt"), "{turn}");
+    assert!(
+        turn.contains("**Tool: apply_patch**\n```json\n*** Begin Patch\n*** Add File: made-by-codex.txt"),
+        "{turn}"
+    );
     let pre = events(&env).into_iter().rfind(|e| e["event"] == "pre_tool_use").unwrap();
     assert_eq!(pre["tool"], "apply_patch", "{pre}");
 
@@ -233,6 +240,73 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     let expected: Vec<String> =
         ["auth.json", "config.toml"].iter().map(|f| env.home.join(".codex").join(f).display().to_string()).collect();
     assert_eq!(theirs, expected);
+}
+
+/// The recipe without csd driving it: the real CLI in a tmux pane with the
+/// config csd writes, the Rust mock as its model, a tool turn, and `/quit`.
+/// When this passes and the csd flow fails, csd is wrong.
+#[test]
+fn the_real_cli_runs_a_tool_turn_against_the_rust_mock() {
+    let cli = codex_cli();
+    isolate_network();
+    let mock = MockOpenAi::start();
+    let env = TestEnv::new();
+    operator_config(&env.home, &mock);
+    let project = env.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    let codex_home = env.worker_dir.join("homes/probe");
+    std::fs::create_dir_all(&codex_home).unwrap();
+    std::fs::write(env.worker_dir.join("probe.harness"), "codex").unwrap();
+    let dir = csd::workerdir::WorkerDir::at(env.worker_dir.clone()).unwrap();
+    let hook = csd::harness::codex::Codex::hook_command(&bin("csd-hook"), "probe", project.to_str().unwrap(), &dir);
+    let theirs = std::fs::read_to_string(env.home.join(".codex/config.toml")).unwrap();
+    let config = csd::harness::codex::Codex::config(Some(&theirs), project.to_str().unwrap(), &hook, None).unwrap();
+    std::fs::write(codex_home.join("config.toml"), config).unwrap();
+
+    let mut new_session = env.tmux();
+    new_session.args(["new-session", "-d", "-s", "probe", "-x", "200", "-y", "50", "-c"]).arg(&project);
+    for (k, v) in [
+        ("HOME", env.home.display().to_string()),
+        ("CODEX_HOME", codex_home.display().to_string()),
+        ("MOCK_API_KEY", "mock-key".into()),
+        ("HTTPS_PROXY", "http://127.0.0.1:9".into()),
+        ("HTTP_PROXY", "http://127.0.0.1:9".into()),
+        ("NO_PROXY", "127.0.0.1,localhost".into()),
+        ("CSD_TMUX_SOCKET", env.socket.clone()),
+    ] {
+        new_session.arg("-e").arg(format!("{k}={v}"));
+    }
+    new_session
+        .arg("--")
+        .arg(&cli)
+        .args(["--dangerously-bypass-approvals-and-sandbox", "--dangerously-bypass-hook-trust"]);
+    new_session.arg("-C").arg(&project);
+    assert!(new_session.status().unwrap().success());
+    let footer = format!(" · {}", project.display());
+    let probe_pane = || {
+        let out = env.tmux().args(["capture-pane", "-p", "-t", "=probe:"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ready = eventually(Duration::from_secs(30), || probe_pane().contains(&footer).then_some(()));
+    assert!(ready.is_some(), "no footer:\n{}", probe_pane());
+
+    env.tmux_ok(["send-keys", "-t", "=probe:", "-l", "RUN: echo probe-$((6 * 7))"]);
+    std::thread::sleep(Duration::from_millis(200));
+    env.tmux_ok(["send-keys", "-t", "=probe:", "Enter"]);
+    let done = eventually(Duration::from_secs(30), || kinds(&env).iter().any(|k| k == "stop").then_some(()));
+    assert!(done.is_some(), "no stop event: {:?}\n{}", kinds(&env), probe_pane());
+    assert_eq!(kinds(&env), ["session_start", "user_prompt_submit", "pre_tool_use", "post_tool_use", "stop"]);
+    let answers: Vec<Answer> = mock.requests().into_iter().map(|r| r.answer).collect();
+    assert!(answers.contains(&Answer::Shell { command: "echo probe-$((6 * 7))".into() }), "{answers:?}");
+    assert!(answers.contains(&Answer::AfterTool), "{answers:?}");
+    assert!(answers.contains(&Answer::Title), "{answers:?}");
+
+    env.tmux_ok(["send-keys", "-t", "=probe:", "-l", "/quit"]);
+    std::thread::sleep(Duration::from_millis(300));
+    env.tmux_ok(["send-keys", "-t", "=probe:", "Enter"]);
+    let ended = eventually(Duration::from_secs(10), || (!env.has_session("probe")).then_some(()));
+    assert!(ended.is_some(), "codex did not exit on /quit:\n{}", probe_pane());
+    assert_eq!(kinds(&env).last().map(String::as_str), Some("session_end"));
 }
 
 /// The real model-migration screen (gpt-5.6-luna is offered GPT-6 Luna, and
@@ -296,7 +370,8 @@ fn walk(dir: &Path) -> Vec<String> {
 #[test]
 fn the_mock_answers_by_the_prompts_directives() {
     use serde_json::json;
-    let user = |text: &str| json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]});
+    let user =
+        |text: &str| json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]});
     let ask = |items: Vec<Value>| json!({"model": "gpt-5.5", "input": items, "tools": [{"name": "exec_command"}]});
     let env_ctx = user("<environment_context>\n  <cwd>/w</cwd>\n</environment_context>");
     assert_eq!(openai::classify(&ask(vec![env_ctx.clone(), user("hello")])), Answer::Default);
@@ -319,8 +394,8 @@ fn the_mock_answers_by_the_prompts_directives() {
     // And over the wire: an SSE stream Codex can read, ending in response.completed.
     let mock = MockOpenAi::start();
     let body = ask(vec![user("RUN: echo hi")]).to_string();
-    let mut conn = std::net::TcpStream::connect(mock.base_url().trim_start_matches("http://").trim_end_matches("/v1"))
-        .unwrap();
+    let mut conn =
+        std::net::TcpStream::connect(mock.base_url().trim_start_matches("http://").trim_end_matches("/v1")).unwrap();
     use std::io::{Read, Write};
     write!(conn, "POST /v1/responses HTTP/1.1\r\ncontent-length: {}\r\n\r\n{body}", body.len()).unwrap();
     let mut reply = String::new();
