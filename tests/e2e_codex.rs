@@ -178,6 +178,15 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     let list = stdout(&csd(&env, "csd-status", &["--list"]));
     assert!(list.lines().any(|l| l.starts_with(&format!("idle\tcodex\tw\t{sid}\t"))), "{list}");
 
+    // A long multi-line prompt (Codex shows it as "[Pasted Content N chars]")
+    // goes in whole, as one prompt.
+    let long = format!("{}\nSAY: got it all", "a line of filler text for a long prompt\n".repeat(120));
+    let out = csd(&env, "csd-send", &["--converse", "w", &long, TURN]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "got it all");
+    let prompts: Vec<Value> = events(&env).into_iter().filter(|e| e["event"] == "user_prompt_submit").collect();
+    assert_eq!(prompts.len(), 2, "one prompt, not one per line: {prompts:?}");
+
     // apply_patch: the file appears, read-turn shows the patch.
     let out = csd(&env, "csd-send", &["--converse", "w", "PATCH: made-by-codex.txt\nSAY: patched", TURN]);
     assert_code(&out, 0);
