@@ -63,14 +63,7 @@ pub fn start(req: &Request) -> Result<Started> {
             tmux.has_session(name)
         }
     };
-    dir.ensure()?;
-
-    let mut invocation = vec![name.to_string(), cwd_str.to_string()];
-    invocation.extend(session_id.iter().filter(|_| req.mode == Mode::Adopt).cloned());
-    if !req.extra_args.is_empty() {
-        invocation.push("--".into());
-        invocation.extend(req.extra_args.iter().cloned());
-    }
+    let invocation = invocation(req, cwd_str);
     let meta = session_id.as_deref().map(|sid| {
         let mut meta = Meta::new(name, sid, cwd_str, req.harness.name());
         meta.extra.insert("started_at".into(), crate::time::now_iso().into());
@@ -82,23 +75,9 @@ pub fn start(req: &Request) -> Result<Started> {
     });
     let home = h.home(&dir, name)?;
     if let (Mode::Adopt, Some(meta)) = (req.mode, &meta) {
-        let known = crate::worker::read_meta(&dir, &meta.session_id)?.unwrap_or_else(|| meta.clone());
-        match h.transcript_path(&known, &home) {
-            Some(t) if t.is_file() => {}
-            t => {
-                return Err(failed(format!(
-                    "no transcript for session {} under {} (expected {}): check the session id and the cwd",
-                    meta.session_id,
-                    cwd.display(),
-                    t.map(|t| t.display().to_string()).unwrap_or_else(|| "?".into())
-                )))
-            }
-        }
+        refuse_missing_transcript(&dir, h, meta, &home)?;
     }
-    let events_baseline = match &session_id {
-        Some(sid) => EventLog::new(dir.events_path(sid)).end()?,
-        None => 0,
-    };
+    dir.ensure()?;
     let start_timeout = crate::knobs::millis("CSD_START_TIMEOUT_MS", START_TIMEOUT)?;
     let launch = Launch {
         dir: &dir,
@@ -110,7 +89,10 @@ pub fn start(req: &Request) -> Result<Started> {
         home,
         hook_bin: crate::cli::beside_me("csd-hook")?,
         extra_args: &req.extra_args,
-        events_baseline,
+        events_baseline: match &session_id {
+            Some(sid) => EventLog::new(dir.events_path(sid)).end()?,
+            None => 0,
+        },
         start_deadline: Instant::now() + start_timeout,
     };
 
@@ -142,42 +124,72 @@ pub fn start(req: &Request) -> Result<Started> {
     }
 
     let shim = dir.write_shim(name, &crate::cli::beside_me("csd")?)?;
-    let header = match (req.mode, respawn) {
+    let registered = match session_id.clone() {
+        Some(sid) => Some(sid),
+        None => list_metas(&dir)?.into_iter().find(|m| m.tmux_name == name).map(|m| m.session_id),
+    };
+    Ok(Started { shim, panel: panel(req, &launch, respawn, registered.as_deref(), &invocation) })
+}
+
+/// The worker's arguments as given (cwd resolved), recorded in the meta and
+/// shown as the command that reproduces the launch.
+fn invocation(req: &Request, cwd: &str) -> Vec<String> {
+    let mut args = vec![req.name.clone(), cwd.to_string()];
+    if req.mode == Mode::Adopt {
+        args.extend(req.session_id.iter().cloned());
+    }
+    if !req.extra_args.is_empty() {
+        args.push("--".into());
+        args.extend(req.extra_args.iter().cloned());
+    }
+    args
+}
+
+/// Adopt fails at once, naming the path, when the session has no transcript
+/// (a typo in the id or the cwd would otherwise wait out the start timeout).
+fn refuse_missing_transcript(dir: &WorkerDir, h: &dyn Harness, meta: &Meta, home: &Path) -> Result<()> {
+    let known = crate::worker::read_meta(dir, &meta.session_id)?.unwrap_or_else(|| meta.clone());
+    match h.transcript_path(&known, home) {
+        Some(t) if t.is_file() => Ok(()),
+        t => Err(failed(format!(
+            "no transcript for session {} under {} (expected {}): check the session id and the cwd",
+            meta.session_id,
+            meta.cwd,
+            t.map(|t| t.display().to_string()).unwrap_or_else(|| "?".into())
+        ))),
+    }
+}
+
+/// What a human reads on stderr: where the worker is and how to reach it.
+fn panel(req: &Request, launch: &Launch, respawned: bool, sid: Option<&str>, invocation: &[String]) -> String {
+    let header = match (req.mode, respawned) {
         (Mode::Launch, _) => "Worker launched.",
         (Mode::Adopt, true) => "Worker adopted (respawned its existing pane).",
         (Mode::Adopt, false) => "Worker adopted (in a new tmux session).",
     };
-    let verb = if req.mode == Mode::Adopt { "adopt" } else { "launch" };
-    let mut reproduce = vec!["csd".to_string(), verb.to_string()];
-    if req.mode == Mode::Launch && req.harness != HarnessKind::Claude {
-        reproduce.extend(["--harness".to_string(), req.harness.name().to_string()]);
+    let mut reproduce = format!("csd {}", if req.mode == Mode::Adopt { "adopt" } else { "launch" });
+    if req.harness != HarnessKind::Claude {
+        reproduce.push_str(&format!(" --harness {}", req.harness.name()));
     }
-    reproduce.extend(invocation.iter().map(|a| shell_quote(a)));
-    let registered = match &session_id {
-        Some(sid) => Some(sid.clone()),
-        None => list_metas(&dir)?.into_iter().find(|m| m.tmux_name == name).map(|m| m.session_id),
+    for a in invocation {
+        reproduce.push(' ');
+        reproduce.push_str(&shell_quote(a));
+    }
+    let events = match sid {
+        Some(sid) => launch.dir.events_path(sid).display().to_string(),
+        None => "(known once the worker registers)".into(),
     };
-    let panel = [
+    [
         header.to_string(),
         format!("  harness:    {}", req.harness.name()),
-        format!("  tmux:       {name}"),
-        format!(
-            "  session_id: {}",
-            registered.as_deref().unwrap_or("(minted by the harness; known once it registers)")
-        ),
-        format!("  cwd:        {}", cwd.display()),
-        format!(
-            "  events:     {}",
-            registered
-                .as_deref()
-                .map(|sid| dir.events_path(sid).display().to_string())
-                .unwrap_or_else(|| "(known once the worker registers)".into())
-        ),
-        format!("  attach:     {}", tmux.attach_command(name)),
-        format!("  reproduce:  {}", reproduce.join(" ")),
+        format!("  tmux:       {}", launch.name),
+        format!("  session_id: {}", sid.unwrap_or("(minted by the harness; known once it registers)")),
+        format!("  cwd:        {}", launch.cwd.display()),
+        format!("  events:     {events}"),
+        format!("  attach:     {}", launch.tmux.attach_command(launch.name)),
+        format!("  reproduce:  {reproduce}"),
     ]
-    .join("\n");
-    Ok(Started { shim, panel })
+    .join("\n")
 }
 
 /// The cwd, symlinks resolved; it must be a directory.
@@ -274,6 +286,12 @@ fn take_back(launch: &Launch, e: Error, pane_started: bool, timeout: Duration) -
         }
     } else {
         let _ = remove_state(launch.dir, launch.session_id, launch.name);
+        if launch.session_id.is_none() {
+            // A harness that mints its id may have registered before it failed.
+            for m in list_metas(launch.dir).unwrap_or_default().into_iter().filter(|m| m.tmux_name == launch.name) {
+                let _ = remove_state(launch.dir, Some(&m.session_id), launch.name);
+            }
+        }
     }
     let mut msg = match e {
         Error::Timeout(_) => format!("worker '{}' did not start within {}s: {e}", launch.name, timeout.as_secs_f64()),

@@ -512,3 +512,22 @@ fn adopt_refuses_a_session_without_a_transcript() {
     assert!(!w.env.has_session("w1"));
     w.assert_no_worker_state();
 }
+
+// ---- the whole life ----
+
+#[test]
+fn csd_stop_quits_a_launched_worker_with_exit_and_leaves_nothing() {
+    let w = World::new();
+    let sid = w.up("w1", &[]);
+    assert_code(&w.send(&["--converse", "w1", "hello"]), 0);
+    let t = Instant::now();
+    let o = w.cmd("csd-stop").arg("w1").output().unwrap();
+    assert_code(&o, 0);
+    // /exit makes the fake fire SessionEnd and exit: no waiting out the grace.
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(!w.env.has_session("w1"));
+    assert!(!w.env.events_path(&sid).exists());
+    w.assert_no_worker_state();
+    // The name is free again.
+    w.up("w1", &[]);
+}

@@ -24,6 +24,7 @@
 
 pub mod claude;
 pub mod codex;
+pub mod pi;
 
 use crate::error::{failed, usage, Result};
 use crate::event::EventKind;
@@ -87,7 +88,7 @@ impl HarnessKind {
         match self {
             HarnessKind::Claude => &claude::Claude,
             HarnessKind::Codex => &codex::Codex,
-            HarnessKind::Pi => &Unsupported(HarnessKind::Pi),
+            HarnessKind::Pi => &pi::Pi,
         }
     }
 }
@@ -311,48 +312,6 @@ pub fn uuid_v4() -> Result<String> {
     b[8] = (b[8] & 0x3f) | 0x80;
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
     Ok(format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]))
-}
-
-/// Stand-in for a harness not built yet on this branch.
-struct Unsupported(HarnessKind);
-
-impl Unsupported {
-    fn no<T>(&self) -> Result<T> {
-        Err(failed(format!("harness '{}' is not supported yet", self.0.name())))
-    }
-}
-
-impl Harness for Unsupported {
-    fn kind(&self) -> HarnessKind {
-        self.0
-    }
-    fn ids(&self) -> IdStrategy {
-        IdStrategy::Mint
-    }
-    fn home(&self, dir: &WorkerDir, name: &str) -> Result<PathBuf> {
-        Ok(dir.home_path(name))
-    }
-    fn prepare(&self, _: &Launch) -> Result<()> {
-        self.no()
-    }
-    fn env_pins(&self, _: &Launch) -> Vec<(String, String)> {
-        Vec::new()
-    }
-    fn argv(&self, _: &Launch) -> Result<Vec<String>> {
-        self.no()
-    }
-    fn await_ready(&self, _: &Launch) -> Result<()> {
-        self.no()
-    }
-    fn quit(&self, _: &Tmux, _: &str) -> Result<()> {
-        self.no()
-    }
-    fn stop_grace(&self) -> Duration {
-        Duration::from_secs(2)
-    }
-    fn transcript_path(&self, meta: &Meta, _: &Path) -> Option<PathBuf> {
-        meta.extra_str("transcript_path").map(PathBuf::from)
-    }
 }
 
 #[cfg(test)]

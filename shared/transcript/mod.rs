@@ -13,6 +13,7 @@
 
 pub mod claude;
 pub mod codex;
+pub mod pi;
 
 use crate::error::{failed, Context, Error, Result};
 use crate::harness::{transcript_of, HarnessKind};
@@ -62,7 +63,7 @@ pub fn format_for(kind: HarnessKind) -> Result<&'static dyn Format> {
     match kind {
         HarnessKind::Claude => Ok(&claude::ClaudeTranscript),
         HarnessKind::Codex => Ok(&codex::CodexRollout),
-        other => Err(failed(format!("reading a {} transcript is not supported yet", other.name()))),
+        HarnessKind::Pi => Ok(&pi::PiTranscript),
     }
 }
 

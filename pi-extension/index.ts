@@ -1,0 +1,195 @@
+/**
+ * csd's extension for Pi (`pi -e <this file>`): Pi has no hooks, so this maps
+ * Pi's lifecycle onto csd's six events and writes them where csd-hook writes
+ * Claude's and Codex's: `<worker dir>/<session id>.events.jsonl`.
+ *
+ *   session_start (startup, new, resume, fork)  -> session_start {cwd}
+ *   input (typed or pasted, not rpc/extension)  -> user_prompt_submit
+ *   tool_call                                   -> pre_tool_use {tool, tool_input}
+ *   tool_result                                 -> post_tool_use {tool}
+ *   agent_end (done, error or Escape)           -> stop
+ *   session_shutdown with reason "quit"         -> session_end
+ *
+ * Pi mints its own session id, so this extension also registers the worker:
+ * it writes `<sid>.meta` at session_start, but only for a worker csd launched
+ * (csd-launch sets CSD_WORKER_DIR and CSD_TMUX_NAME, and leaves the
+ * `<name>.harness` marker, or for an adopt the meta itself), so a stray
+ * `pi -e` never invents workers.
+ *
+ * It runs inside Pi on every event: it never throws into Pi, imports nothing
+ * but node built-ins, and does no work at all outside a csd worker.
+ * The facts it relies on were measured against pi 0.73.1: docs/harness-pi.md.
+ */
+
+import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** The slice of Pi's ExtensionAPI we use (declared here: no npm dependency). */
+interface PiApi {
+  on(event: string, handler: (event: any, ctx: PiContext) => unknown): void;
+}
+
+interface PiContext {
+  cwd: string;
+  sessionManager: {
+    getSessionId(): string;
+    getSessionFile(): string | undefined;
+  };
+}
+
+interface Worker {
+  dir: string;
+  name: string;
+  socket: string;
+}
+
+/** A session id or worker name becomes a file name: hold it to csd's charset. */
+function safeName(s: unknown): s is string {
+  return typeof s === "string" && /^[A-Za-z0-9_.-]{1,64}$/.test(s) && !s.startsWith("-") && s !== "." && s !== "..";
+}
+
+/** Who this worker is, from the environment csd-launch gave it; null outside csd. */
+function workerFromEnv(): Worker | null {
+  const dir = process.env.CSD_WORKER_DIR ?? "";
+  const name = process.env.CSD_TMUX_NAME ?? "";
+  if (dir === "" || !safeName(name)) return null;
+  return { dir, name, socket: process.env.CSD_TMUX_SOCKET ?? "" };
+}
+
+/** v4's timestamp: UTC, whole seconds. */
+function now(): string {
+  return new Date().toISOString().replace(/\.\d+Z$/, "Z");
+}
+
+/** Pi names its tools in lower case (`bash`); Claude's hooks say `Bash`. */
+function toolName(name: unknown): string {
+  return typeof name === "string" && name.length > 0 ? name[0].toUpperCase() + name.slice(1) : "";
+}
+
+function sessionId(ctx: PiContext): string | null {
+  const sid = ctx.sessionManager.getSessionId();
+  return safeName(sid) ? sid : null;
+}
+
+function metaPath(w: Worker, sid: string): string {
+  return join(w.dir, `${sid}.meta`);
+}
+
+/** What is in `<sid>.meta` now: csd-launch writes one before an adopted session starts. */
+function readMeta(w: Worker, sid: string): Record<string, unknown> {
+  try {
+    const meta = JSON.parse(readFileSync(metaPath(w, sid), "utf8"));
+    return meta !== null && typeof meta === "object" && !Array.isArray(meta) ? meta : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Write `<sid>.meta` whole (temp file + rename), only for a worker csd
+ * launched; fields another writer put there (started_at, invocation) stay.
+ */
+function register(w: Worker, sid: string, ctx: PiContext): boolean {
+  const meta: Record<string, unknown> = readMeta(w, sid);
+  // csd-launch left the marker (a launch) or wrote this meta (an adopt); or
+  // this is a new session (`/new`) of a worker registered under another id.
+  const launched =
+    meta.tmux_name === undefined && (existsSync(join(w.dir, `${w.name}.harness`)) || ownSessions(w).length > 0);
+  if (meta.tmux_name !== w.name && !launched) return false;
+  Object.assign(meta, { tmux_name: w.name, session_id: sid, cwd: ctx.cwd, harness: "pi" });
+  const transcript = ctx.sessionManager.getSessionFile();
+  if (transcript) meta.transcript_path = transcript;
+  if (w.socket !== "") meta.tmux_socket = w.socket;
+  meta.registered_at ??= now();
+  const tmp = join(w.dir, `.tmp-${sid}-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  try {
+    writeFileSync(tmp, JSON.stringify(meta), { mode: 0o600, flag: "wx" });
+    renameSync(tmp, metaPath(w, sid));
+  } catch {
+    try {
+      unlinkSync(tmp);
+    } catch {}
+    return false;
+  }
+  return true;
+}
+
+/** The session ids this worker is registered under (a Pi meta with its name). */
+function ownSessions(w: Worker): string[] {
+  const sids: string[] = [];
+  for (const file of readdirSync(w.dir)) {
+    const sid = file.endsWith(".meta") ? file.slice(0, -".meta".length) : "";
+    if (!safeName(sid)) continue;
+    const meta = readMeta(w, sid);
+    if (meta.tmux_name === w.name && meta.harness === "pi") sids.push(sid);
+  }
+  return sids;
+}
+
+/**
+ * `/new`, `/resume` or `/fork` moved this worker to a new session id: its old
+ * meta and log would name a session nobody drives, and outlive `stop`.
+ */
+function dropOldSessions(w: Worker, sid: string): void {
+  for (const old of ownSessions(w).filter((s) => s !== sid)) {
+    for (const file of [`${old}.meta`, `${old}.events.jsonl`]) {
+      try {
+        unlinkSync(join(w.dir, file));
+      } catch {}
+    }
+  }
+}
+
+/** Append one event as one write on an O_APPEND descriptor, for a registered worker only. */
+function record(ctx: PiContext, event: Record<string, unknown>): void {
+  try {
+    const w = workerFromEnv();
+    if (w === null) return;
+    const sid = sessionId(ctx);
+    if (sid === null) return;
+    // Only into this worker's own log (a meta of another name is not ours).
+    if (existsSync(metaPath(w, sid)) ? readMeta(w, sid).tmux_name !== w.name : !register(w, sid, ctx)) return;
+    const line = JSON.stringify({ event: event.event, ts: now(), ...event }) + "\n";
+    appendFileSync(join(w.dir, `${sid}.events.jsonl`), line, { mode: 0o600 });
+  } catch {
+    // Losing an event is better than hurting the worker.
+  }
+}
+
+export default function csd(pi: PiApi): void {
+  if (workerFromEnv() === null) return;
+
+  pi.on("session_start", (event, ctx) => {
+    try {
+      const w = workerFromEnv();
+      const sid = sessionId(ctx);
+      if (w === null || sid === null) return;
+      // Written at every start, so the meta follows the session file Pi is on now.
+      if (register(w, sid, ctx) && event?.reason !== "startup") dropOldSessions(w, sid);
+    } catch {}
+    record(ctx, { event: "session_start", cwd: ctx.cwd });
+  });
+
+  pi.on("input", (event, ctx) => {
+    // rpc and extension input is machinery, not a prompt given to the worker.
+    if (event?.source === "interactive") record(ctx, { event: "user_prompt_submit" });
+  });
+
+  pi.on("tool_call", (event, ctx) => {
+    const input = event?.input !== null && typeof event?.input === "object" ? event.input : {};
+    record(ctx, { event: "pre_tool_use", tool: toolName(event?.toolName), tool_input: input });
+  });
+
+  pi.on("tool_result", (event, ctx) => {
+    record(ctx, { event: "post_tool_use", tool: toolName(event?.toolName) });
+  });
+
+  pi.on("agent_end", (_event, ctx) => {
+    record(ctx, { event: "stop" });
+  });
+
+  pi.on("session_shutdown", (event, ctx) => {
+    // Shutdown also precedes /new, /resume, /fork and /reload; only quit ends the worker.
+    if (event?.reason === "quit") record(ctx, { event: "session_end" });
+  });
+}

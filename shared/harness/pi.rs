@@ -1,0 +1,250 @@
+//! Pi (`@mariozechner/pi-coding-agent`): Pi mints its own session id, has no
+//! hooks but loads csd's TypeScript extension (`pi -e`), which writes the
+//! events and registers the worker's meta itself. Each worker gets a private
+//! agent dir (`PI_CODING_AGENT_DIR`) with the operator's auth, models and
+//! settings copied in; its session file goes where the operator's own Pi puts
+//! sessions for that directory, so it outlives the worker. Measured facts
+//! behind every choice here: docs/harness-pi.md.
+
+use super::{user_home, Harness, HarnessKind, IdStrategy, Launch, Mode};
+use crate::error::{failed, Context, Error, Result};
+use crate::event::EventKind;
+use crate::eventlog::EventLog;
+use crate::tmux::Tmux;
+use crate::watch::{Wake, Watch};
+use crate::worker::{list_metas, Meta};
+use crate::workerdir::WorkerDir;
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub struct Pi;
+
+/// The extension, built into csd and written into each worker's agent dir,
+/// so a worker never depends on where csd's sources were installed.
+pub const EXTENSION_SOURCE: &str = include_str!("../../pi-extension/index.ts");
+pub const EXTENSION_FILE: &str = "csd-extension.ts";
+
+/// Copied from the operator's agent dir when present. All are private: auth
+/// holds tokens, and models.json and settings.json may hold API keys.
+pub const CARRIED_FILES: [&str; 3] = ["auth.json", "models.json", "settings.json"];
+
+/// How often to look again while waiting for registration, besides the
+/// worker dir's inotify wake-ups (a backstop, not the mechanism).
+const LOOK: Duration = Duration::from_secs(1);
+
+impl Pi {
+    /// The operator's Pi agent dir: `$PI_CODING_AGENT_DIR`, else `~/.pi/agent`.
+    pub fn operator_agent_dir() -> Result<PathBuf> {
+        match std::env::var_os("PI_CODING_AGENT_DIR").filter(|v| !v.is_empty()) {
+            Some(d) => Ok(PathBuf::from(d)),
+            None => Ok(user_home()?.join(".pi").join("agent")),
+        }
+    }
+
+    /// Where the operator's Pi keeps sessions for `cwd`:
+    /// `$PI_CODING_AGENT_SESSION_DIR` as is, else
+    /// `<agent dir>/sessions/--<cwd, leading / dropped, / and : as ->--`.
+    pub fn operator_session_dir(cwd: &Path) -> Result<PathBuf> {
+        if let Some(d) = std::env::var_os("PI_CODING_AGENT_SESSION_DIR").filter(|v| !v.is_empty()) {
+            return Ok(PathBuf::from(d));
+        }
+        Ok(Self::operator_agent_dir()?.join("sessions").join(Self::session_dir_name(&cwd.to_string_lossy())))
+    }
+
+    pub fn session_dir_name(cwd: &str) -> String {
+        let trimmed = cwd.strip_prefix(['/', '\\']).unwrap_or(cwd);
+        format!("--{}--", trimmed.replace(['/', '\\', ':'], "-"))
+    }
+
+    /// The worker's registered meta (it has minted its id), if any yet.
+    pub fn registered(dir: &WorkerDir, name: &str) -> Result<Option<Meta>> {
+        Ok(list_metas(dir)?.into_iter().find(|m| m.tmux_name == name && m.harness == "pi"))
+    }
+}
+
+impl Harness for Pi {
+    fn kind(&self) -> HarnessKind {
+        HarnessKind::Pi
+    }
+
+    fn ids(&self) -> IdStrategy {
+        IdStrategy::Mint
+    }
+
+    /// `pi --session <id>` resumes a session from the operator's session dir.
+    fn supports_adopt(&self) -> bool {
+        true
+    }
+
+    fn home(&self, dir: &WorkerDir, name: &str) -> Result<PathBuf> {
+        Ok(dir.home_path(name))
+    }
+
+    fn prepare(&self, launch: &Launch) -> Result<()> {
+        let home = &launch.home;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(home)
+            .context(|| format!("creating {}", home.display()))?;
+        fs::set_permissions(home, fs::Permissions::from_mode(0o700))
+            .context(|| format!("setting mode of {}", home.display()))?;
+        let operator = Self::operator_agent_dir()?;
+        for file in CARRIED_FILES {
+            match fs::read(operator.join(file)) {
+                Ok(data) => launch.dir.write_atomic(&home.join(file), &data, 0o600)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).context(|| format!("reading {}", operator.join(file).display())),
+            }
+        }
+        // Pi looks for fd and rg in <agent dir>/bin before PATH and downloads
+        // them there when missing: sharing the operator's saves each worker a
+        // download (stop removes the link, never what it points at).
+        let bin = operator.join("bin");
+        if bin.is_dir() {
+            let link = home.join("bin");
+            let _ = fs::remove_file(&link);
+            std::os::unix::fs::symlink(&bin, &link).context(|| format!("linking {}", link.display()))?;
+        }
+        launch.dir.write_atomic(&home.join(EXTENSION_FILE), EXTENSION_SOURCE.as_bytes(), 0o600)
+    }
+
+    fn env_pins(&self, launch: &Launch) -> Vec<(String, String)> {
+        vec![
+            ("PI_CODING_AGENT_DIR".into(), launch.home.to_string_lossy().into_owned()),
+            // The extension registers the worker under this name.
+            ("CSD_TMUX_NAME".into(), launch.name.into()),
+            // A fresh agent dir looks like a fresh install: without this every
+            // worker would report an install to pi.dev.
+            ("PI_TELEMETRY".into(), "0".into()),
+            // A worker has no one to read "a new version is out".
+            ("PI_SKIP_VERSION_CHECK".into(), "1".into()),
+        ]
+    }
+
+    fn argv(&self, launch: &Launch) -> Result<Vec<String>> {
+        let sessions = Self::operator_session_dir(launch.cwd)?;
+        let mut argv = vec![
+            HarnessKind::Pi.binary(),
+            "--session-dir".into(),
+            sessions.to_string_lossy().into_owned(),
+            "-e".into(),
+            launch.home.join(EXTENSION_FILE).to_string_lossy().into_owned(),
+        ];
+        if let Some(model) = std::env::var("CSD_PI_MODEL").ok().filter(|m| !m.is_empty()) {
+            argv.extend(["--model".into(), model]);
+        }
+        if launch.mode == Mode::Adopt {
+            let sid = launch.session_id.ok_or_else(|| failed("adopting a Pi session needs its session id"))?;
+            argv.extend(["--session".into(), sid.into()]);
+        }
+        argv.extend(launch.extra_args.iter().cloned());
+        Ok(argv)
+    }
+
+    /// Ready once the extension has registered the worker and logged
+    /// session_start: Pi starts its TUI (raw mode, bracketed paste) before it
+    /// emits session_start, so a prompt pasted after it lands whole.
+    fn await_ready(&self, launch: &Launch) -> Result<()> {
+        // Until the meta exists only the worker dir can be watched; the path
+        // below never exists, so the watch reports the dir's creations.
+        let mut watch = Watch::new(&launch.dir.root().join(format!(".{}.registering", launch.name)))?;
+        let mut watching_log = false;
+        let pane = launch.tmux.pane_pid(launch.name);
+        if let Some(pid) = pane {
+            watch = watch.with_process(pid);
+        }
+        let mut exited = false;
+        loop {
+            if let Some(meta) = Self::registered(launch.dir, launch.name)? {
+                let log = EventLog::new(launch.dir.events_path(&meta.session_id));
+                let from = match launch.mode {
+                    Mode::Adopt if launch.session_id == Some(meta.session_id.as_str()) => launch.events_baseline,
+                    _ => 0,
+                };
+                let mut started = false;
+                log.read_from(from.min(log.end()?), |kind, _| {
+                    started = kind == EventKind::SessionStart;
+                    Ok(!started)
+                })?;
+                if started {
+                    return Ok(());
+                }
+                if !watching_log {
+                    watch = Watch::new(log.path())?;
+                    if let Some(pid) = pane {
+                        watch = watch.with_process(pid);
+                    }
+                    watching_log = true;
+                }
+            }
+            if exited || launch.tmux.pane_dead(launch.name) != Some(false) {
+                return Err(failed("pi exited before it was ready"));
+            }
+            let now = Instant::now();
+            if now >= launch.start_deadline {
+                return Err(Error::Timeout(
+                    "pi did not register and report session_start in time (is csd's extension loading?)".into(),
+                ));
+            }
+            if watch.wait(Some((now + LOOK).min(launch.start_deadline)))? == Wake::ProcessExited {
+                exited = true;
+                // Its last events may still be landing: read once more first.
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// `/quit` works idle and mid-turn, and Pi then reports session_shutdown
+    /// (our session_end). tmux's kill-session (SIGHUP) would skip it.
+    fn quit(&self, tmux: &Tmux, name: &str) -> Result<()> {
+        tmux.send_text(name, "/quit")?;
+        tmux.send_keys(name, &["Enter"])
+    }
+
+    fn stop_grace(&self) -> Duration {
+        Duration::from_secs(10)
+    }
+
+    /// The extension records the session file in the meta; a meta written
+    /// by adopt does not have it yet, so look where Pi names files
+    /// (`<time>_<session id>.jsonl` in the operator's session dir for the cwd).
+    fn transcript_path(&self, meta: &Meta, _home: &Path) -> Option<PathBuf> {
+        if let Some(p) = meta.extra_str("transcript_path").filter(|p| !p.is_empty()) {
+            return Some(PathBuf::from(p));
+        }
+        if meta.cwd.is_empty() {
+            return None;
+        }
+        let dir = Self::operator_session_dir(Path::new(&meta.cwd)).ok()?;
+        let suffix = format!("_{}.jsonl", meta.session_id);
+        let mut found: Vec<PathBuf> = fs::read_dir(&dir)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(&suffix)))
+            .map(|e| e.path())
+            .collect();
+        found.sort();
+        found.pop()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_dir_names_match_pi() {
+        // pi 0.73.1 getDefaultSessionDir: drop one leading separator, then / \ : become -.
+        assert_eq!(Pi::session_dir_name("/tmp/pistudy/proj"), "--tmp-pistudy-proj--");
+        assert_eq!(Pi::session_dir_name("/a:b/c.d e"), "--a-b-c.d e--");
+        assert_eq!(Pi::session_dir_name("/"), "----");
+    }
+
+    #[test]
+    fn the_extension_is_built_in() {
+        assert!(EXTENSION_SOURCE.contains("export default function"));
+    }
+}

@@ -1,0 +1,320 @@
+//! End to end against the real Pi CLI (pinned in tests/e2e), its
+//! `anthropic-messages` provider pointed at the mock in tests/mock, all
+//! inside a loopback-only network namespace: nothing these tests start can
+//! reach anything but 127.0.0.1. Pi's startup network work is off
+//! (`PI_OFFLINE=1`; csd itself pins `PI_TELEMETRY=0` and
+//! `PI_SKIP_VERSION_CHECK=1` for every Pi worker).
+//!
+//! A missing CLI fails the tests (run `npm ci` in tests/e2e); they never skip.
+
+mod common;
+#[path = "mock/anthropic.rs"]
+mod anthropic;
+
+use anthropic::{Answer, Config, MockAnthropic};
+use common::*;
+use serde_json::{json, Value};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+const MODEL: &str = "mock/mock-model";
+const MARKER: &str = "pi-e2e-marker";
+
+fn pi_cli() -> PathBuf {
+    let cli = repo().join("tests/e2e/node_modules/.bin/pi");
+    assert!(
+        cli.exists(),
+        "the real Pi CLI is missing at {}: run `npm ci` in tests/e2e (the version is pinned in \
+         tests/e2e/package-lock.json)",
+        cli.display()
+    );
+    cli
+}
+
+/// The operator's Pi setup in this world's HOME: the mock as a custom
+/// provider, and an auth file to be carried into the worker.
+fn seed_operator(env: &TestEnv, mock: &MockAnthropic) -> PathBuf {
+    let agent = env.home.join(".pi/agent");
+    std::fs::create_dir_all(&agent).unwrap();
+    let models = json!({"providers": {"mock": {
+        "baseUrl": mock.base_url(), "api": "anthropic-messages", "apiKey": "mock-key",
+        "models": [{"id": "mock-model", "name": "Mock"}],
+    }}});
+    std::fs::write(agent.join("models.json"), models.to_string()).unwrap();
+    std::fs::write(agent.join("auth.json"), "{}").unwrap();
+    std::fs::write(agent.join("settings.json"), json!({"quietStartup": false}).to_string()).unwrap();
+    agent
+}
+
+/// csd's binaries in this world, with the worker's Pi pointed at the pinned CLI.
+fn csd(env: &TestEnv, bin: &str, args: &[&str]) -> Output {
+    env.cmd(bin)
+        .args(args)
+        .env("CSD_PI_BIN", pi_cli())
+        .env("CSD_PI_MODEL", MODEL)
+        .env("PI_OFFLINE", "1")
+        .env_remove("PI_CODING_AGENT_DIR")
+        .env_remove("PI_CODING_AGENT_SESSION_DIR")
+        .output()
+        .unwrap()
+}
+
+fn grant_consent(env: &TestEnv) {
+    let out = env.run_stdin("csd-launch", ["--grant-consent"], b"yes\n");
+    assert_code(&out, 0);
+}
+
+fn metas(env: &TestEnv) -> Vec<Value> {
+    std::fs::read_dir(&env.worker_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".meta"))
+        .map(|e| serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap())
+        .collect()
+}
+
+fn events(env: &TestEnv, sid: &str) -> Vec<Value> {
+    std::fs::read_to_string(env.events_path(sid))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a torn or bad event line {l:?}: {e}")))
+        .collect()
+}
+
+fn pid_alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !stat.is_empty() && !stat.contains(") Z ")
+}
+
+/// Every file under `dir`, for a readable failure message.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.is_symlink() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Processes whose environment names `needle` (the worker's agent dir): pi
+/// and anything it started.
+fn processes_with_env(needle: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if pid_alive(pid) && memchr::memmem::find(&environ, needle.as_bytes()).is_some() {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Kill what a failed test left: the tmux server goes with TestEnv; this
+/// takes the pane's process with it if it outlived SIGHUP.
+struct KillOnDrop(Option<i32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.filter(|p| pid_alive(*p)) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
+    let _cli = pi_cli();
+    isolate_network();
+    let mock = MockAnthropic::start(Config::with_tool("bash"));
+    let env = TestEnv::new();
+    let operator_agent = seed_operator(&env, &mock);
+    let project = env.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    grant_consent(&env);
+
+    // launch → ready
+    let started = Instant::now();
+    let wall_start = std::time::SystemTime::now();
+    let out = csd(&env, "csd-launch", &["--harness", "pi", "w", project.to_str().unwrap()]);
+    let launch_to_ready = started.elapsed();
+    let wall_end = std::time::SystemTime::now();
+    assert_code(&out, 0);
+    let pane_pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=w:", "#{pane_pid}"]).trim().parse().unwrap();
+    let _guard = KillOnDrop(Some(pane_pid));
+    assert_eq!(stdout(&out).trim(), env.worker_dir.join("bin/w").display().to_string());
+
+    // Registered by the extension, with Pi's own session id and session file.
+    let metas = metas(&env);
+    assert_eq!(metas.len(), 1, "{metas:?}");
+    let meta = &metas[0];
+    let sid = meta["session_id"].as_str().unwrap().to_string();
+    assert_eq!(meta["tmux_name"], "w");
+    assert_eq!(meta["harness"], "pi");
+    assert_eq!(meta["cwd"], project.canonicalize().unwrap().to_str().unwrap());
+    assert_eq!(meta["tmux_socket"], env.socket.as_str());
+    let transcript = PathBuf::from(meta["transcript_path"].as_str().unwrap());
+    assert!(transcript.starts_with(&operator_agent), "{}", transcript.display());
+    assert_eq!(events(&env, &sid)[0]["event"], "session_start");
+    // When Pi's session_start landed (the log's only line so far): the rest of
+    // launch-to-ready is csd noticing it and returning.
+    let logged = std::fs::metadata(env.events_path(&sid)).unwrap().modified().unwrap();
+    let pi_start = logged.duration_since(wall_start).unwrap_or_default();
+    let csd_after = wall_end.duration_since(logged).unwrap_or_default();
+
+    // The worker's own agent dir: the operator's files, auth private.
+    let home = env.worker_dir.join("homes/w");
+    for f in ["auth.json", "models.json", "settings.json"] {
+        let mode = std::fs::metadata(home.join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+    let sid_out = csd(&env, "csd-status", &["--session-id", "w"]);
+    assert_eq!(stdout(&sid_out).trim(), sid);
+    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
+    // The shim reaches the same worker through the csd dispatcher.
+    let mut shim = std::process::Command::new(env.worker_dir.join("bin/w"));
+    env.apply_env(&mut shim);
+    let via_shim = shim.arg("session-id").output().unwrap();
+    assert_code(&via_shim, 0);
+    assert_eq!(stdout(&via_shim).trim(), sid);
+
+    // converse with a tool call
+    let before = mock.count();
+    let prompt = format!("run: echo {MARKER}");
+    let started = Instant::now();
+    let out = csd(&env, "csd-send", &["--converse", "w", &prompt, "60"]);
+    let converse_time = started.elapsed();
+    assert_code(&out, 0);
+    let reply = stdout(&out);
+    assert!(reply.contains(anthropic::TOOL_OUTPUT_PREFIX) && reply.contains(MARKER), "reply: {reply}");
+    let requests = mock.requests_since(before);
+    assert!(requests.iter().any(|r| matches!(&r.answer, Answer::ToolCall { command } if command.contains(MARKER))));
+    let model_time = MockAnthropic::busy_time(&requests);
+
+    // The six-event vocabulary, with Pi's tool as csd names it.
+    let kinds: Vec<String> = events(&env, &sid).iter().map(|e| e["event"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, ["session_start", "user_prompt_submit", "pre_tool_use", "post_tool_use", "stop"]);
+    let pre = csd(&env, "csd-events", &["w", "--type", "pre_tool_use"]);
+    assert_code(&pre, 0);
+    let pre: Value = serde_json::from_str(stdout(&pre).trim()).unwrap();
+    assert_eq!(pre["tool"], "Bash");
+    assert_eq!(pre["tool_input"]["command"], format!("echo {MARKER}"));
+
+    // read-turn shows the tool call from Pi's session file
+    let turn = csd(&env, "csd-turn", &["w"]);
+    assert_code(&turn, 0);
+    let turn = stdout(&turn);
+    assert!(turn.starts_with(&format!("---\n\n**Prompt:** {prompt}\n\n**Tool: Bash**\n")), "{turn}");
+    assert!(turn.contains(&format!("**Result:**\n```\n{MARKER}\n")), "{turn}");
+    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
+    let path = csd(&env, "csd-events", &["--path", "w"]);
+    assert_eq!(stdout(&path).trim(), env.events_path(&sid).display().to_string());
+    let list = csd(&env, "csd-status", &["--list"]);
+    assert!(stdout(&list).lines().any(|l| l.starts_with("idle\tpi\tw\t")), "{}", stdout(&list));
+
+    // send, then wait-for-turn from the line before it
+    let lines_before = events(&env, &sid).len().to_string();
+    assert_code(&csd(&env, "csd-send", &["w", "say: plain send"]), 0);
+    let waited = csd(&env, "csd-wait", &["w", "60", "--after-line", &lines_before]);
+    assert_code(&waited, 0);
+    let stop: Value = serde_json::from_str(stdout(&waited).trim()).unwrap();
+    assert_eq!(stop["event"], "stop");
+    let turn = stdout(&csd(&env, "csd-turn", &["w"]));
+    assert!(turn.contains("**Prompt:** say: plain send\n\nplain send\n"), "{turn}");
+    // handoff names the private tmux server
+    let handoff = csd(&env, "csd-stop", &["--handoff", "w"]);
+    assert_code(&handoff, 0);
+    assert!(stdout(&handoff).contains(&format!("tmux -L {} attach -t =w", env.socket)), "{}", stdout(&handoff));
+
+    // /new typed in the pane: Pi mints a new session id, and the worker follows it.
+    env.tmux_ok(["send-keys", "-t", "=w:", "-l", "/new"]);
+    env.tmux_ok(["send-keys", "-t", "=w:", "Enter"]);
+    let new_sid = eventually(Duration::from_secs(20), || {
+        let out = csd(&env, "csd-status", &["--session-id", "w"]);
+        let s = stdout(&out).trim().to_string();
+        (out.status.success() && !s.is_empty() && s != sid).then_some(s)
+    })
+    .expect("the worker did not follow Pi's new session");
+    assert!(!env.events_path(&sid).exists() && !env.worker_dir.join(format!("{sid}.meta")).exists());
+    assert_eq!(events(&env, &new_sid)[0]["event"], "session_start");
+    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
+
+    // Where the overhead goes: before the first model request (paste, Enter,
+    // pi taking the input) and after the last answer (the tool turn's end in
+    // pi, agent_end, csd waking and reading the session file).
+    let first_request = requests.iter().map(|r| r.arrived).min().unwrap() - started;
+    let after_last_answer = (started + converse_time) - requests.iter().map(|r| r.answered).max().unwrap();
+    eprintln!(
+        "pi timings: launch-to-ready {:.2}s (session_start logged after {:.2}s, csd-launch out {:.2}s later)",
+        launch_to_ready.as_secs_f64(),
+        pi_start.as_secs_f64(),
+        csd_after.as_secs_f64()
+    );
+    eprintln!(
+        "pi timings: launch-to-ready {:.2}s; converse {:.2}s of which the mock model {:.2}s: overhead {:.2}s \
+         ({:.2}s to the first model request, {:.2}s after the last answer, {} requests)",
+        launch_to_ready.as_secs_f64(),
+        converse_time.as_secs_f64(),
+        model_time.as_secs_f64(),
+        converse_time.saturating_sub(model_time).as_secs_f64(),
+        first_request.as_secs_f64(),
+        after_last_answer.as_secs_f64(),
+        requests.len()
+    );
+
+    // stop leaves nothing behind
+    let agent_dir_env = format!("PI_CODING_AGENT_DIR={}", home.display());
+    assert!(!processes_with_env(&agent_dir_env).is_empty(), "the probe for the worker's processes finds none");
+    let started = Instant::now();
+    let out = csd(&env, "csd-stop", &["w"]);
+    assert_code(&out, 0);
+    // Quit, not the kill after the 10 s grace: Pi took /quit and said session_end.
+    let stop_time = started.elapsed();
+    assert!(stop_time < Duration::from_secs(8), "stop took {stop_time:?}");
+    eprintln!("pi timings: stop {:.2}s", stop_time.as_secs_f64());
+    assert!(
+        eventually(Duration::from_secs(5), || processes_with_env(&agent_dir_env).is_empty().then_some(())).is_some(),
+        "processes of the worker outlived stop: {:?}",
+        processes_with_env(&agent_dir_env)
+    );
+    assert!(!env.has_session("w"), "the tmux session outlived stop");
+    assert!(
+        eventually(Duration::from_secs(5), || (!pid_alive(pane_pid)).then_some(())).is_some(),
+        "pi (pid {pane_pid}) outlived stop"
+    );
+    let left: Vec<PathBuf> = files_under(&env.worker_dir);
+    assert!(left.is_empty(), "stop left files behind: {left:?}");
+    assert!(!home.exists(), "the worker's agent dir outlived stop");
+    // Pi's own record of the session stays with the operator, as Claude's does.
+    assert!(transcript.is_file());
+
+    // ...so the session can be adopted again by its id, and goes on.
+    let out = csd(&env, "csd-launch", &["--harness", "pi", "--adopt", "w2", project.to_str().unwrap(), &sid]);
+    assert_code(&out, 0);
+    let pane_pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=w2:", "#{pane_pid}"]).trim().parse().unwrap();
+    let _guard2 = KillOnDrop(Some(pane_pid));
+    assert_eq!(stdout(&csd(&env, "csd-status", &["--session-id", "w2"])).trim(), sid);
+    let turn = csd(&env, "csd-turn", &["w2"]);
+    assert!(stdout(&turn).contains("**Prompt:** say: plain send"), "the session's last turn: {}", stdout(&turn));
+    let out = csd(&env, "csd-send", &["--converse", "w2", "say: adopted and well", "60"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "adopted and well\n");
+    // A worker whose tmux session died is gone, and prune clears it.
+    env.tmux_ok(["kill-session", "-t", "=w2"]);
+    assert_eq!(stdout(&csd(&env, "csd-status", &["w2"])).trim(), "gone");
+    let out = csd(&env, "csd-stop", &["--prune"]);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("w2"), "{}", stdout(&out));
+    assert!(eventually(Duration::from_secs(5), || (!pid_alive(pane_pid)).then_some(())).is_some());
+    let left: Vec<PathBuf> = files_under(&env.worker_dir);
+    assert!(left.is_empty(), "prune left files behind: {left:?}");
+}

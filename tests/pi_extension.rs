@@ -1,0 +1,259 @@
+//! pi-extension/index.ts on its own: loaded by the jiti that Pi itself loads
+//! extensions with (from the pinned CLI's node_modules), its handlers called
+//! by a stub with Pi's event and context shapes as docs/harness-pi.md records
+//! them. Fast, and able to show what the real CLI cannot be made to do on
+//! demand (a hostile session id, a context that throws).
+
+mod common;
+
+use common::{repo, TestEnv};
+use serde_json::{json, Value};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SID: &str = "01a2128e-3f8d-729a-be14-46cd8ed7da2b";
+const NEW_SID: &str = "01a2128e-ffff-7000-8000-000000000002";
+
+/// Load the extension under node and call `calls` in order. Each call:
+/// `{"on": pi event, "event": payload, "sid": id (null: the context throws), "file": session file}`.
+const DRIVER: &str = r#"
+const { createJiti } = require(process.argv[2]);
+const calls = JSON.parse(process.argv[4]);
+(async () => {
+  const jiti = createJiti(__filename);
+  const mod = await jiti.import(process.argv[3]);
+  const factory = typeof mod === "function" ? mod : mod.default;
+  const handlers = {};
+  factory({ on(name, fn) { (handlers[name] ??= []).push(fn); } });
+  const out = { registered: Object.keys(handlers), threw: [] };
+  for (const c of calls) {
+    const ctx = {
+      cwd: c.cwd ?? "/proj",
+      sessionManager: {
+        getSessionId() { if (c.sid === null) throw new Error("no session"); return c.sid; },
+        getSessionFile() { return c.file; },
+      },
+    };
+    for (const h of handlers[c.on] ?? []) {
+      try { await h(c.event ?? {}, ctx); } catch (e) { out.threw.push(`${c.on}: ${e.message}`); }
+    }
+  }
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(1); });
+"#;
+
+fn jiti() -> PathBuf {
+    let p = repo().join("tests/e2e/node_modules/jiti/lib/jiti.cjs");
+    assert!(p.is_file(), "jiti (Pi's extension loader) is missing at {}: run `npm ci` in tests/e2e", p.display());
+    p
+}
+
+/// Run the extension with `env` (CSD_* for a worker) over `calls`; the
+/// driver's report: which events it subscribed to, and what threw into Pi.
+fn run(t: &TestEnv, env: &[(&str, &str)], calls: Value) -> Value {
+    let driver = t.path().join("driver.cjs");
+    std::fs::write(&driver, DRIVER).unwrap();
+    let mut c = Command::new("node");
+    c.arg(&driver).arg(jiti()).arg(repo().join("pi-extension/index.ts")).arg(calls.to_string());
+    for k in ["CSD_WORKER_DIR", "CSD_TMUX_NAME", "CSD_TMUX_SOCKET"] {
+        c.env_remove(k);
+    }
+    c.envs(env.iter().copied());
+    let out = c.output().expect("running node (Pi needs it too)");
+    assert!(out.status.success(), "driver failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn worker_env(t: &TestEnv) -> Vec<(&'static str, String)> {
+    vec![
+        ("CSD_WORKER_DIR", t.worker_dir.to_str().unwrap().to_string()),
+        ("CSD_TMUX_NAME", "w".to_string()),
+        ("CSD_TMUX_SOCKET", t.socket.clone()),
+    ]
+}
+
+fn as_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+fn mark_launched(t: &TestEnv) {
+    std::fs::write(t.worker_dir.join("w.harness"), "pi").unwrap();
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn call(on: &str, event: Value) -> Value {
+    json!({"on": on, "event": event, "sid": SID, "file": "/s/x_01a2128e.jsonl"})
+}
+
+fn a_whole_turn() -> Value {
+    json!([
+        call("session_start", json!({"type": "session_start", "reason": "startup"})),
+        call("input", json!({"type": "input", "text": "hi", "source": "interactive"})),
+        call("input", json!({"type": "input", "text": "from rpc", "source": "rpc"})),
+        call("tool_call", json!({"type": "tool_call", "toolName": "bash", "toolCallId": "c1",
+                                 "input": {"command": "echo hi"}})),
+        call("tool_result", json!({"type": "tool_result", "toolName": "bash", "toolCallId": "c1",
+                                   "isError": false, "content": []})),
+        call("agent_end", json!({"type": "agent_end", "messages": []})),
+        call("session_shutdown", json!({"type": "session_shutdown", "reason": "reload"})),
+        call("session_shutdown", json!({"type": "session_shutdown", "reason": "quit"})),
+    ])
+}
+
+#[test]
+fn a_launched_worker_registers_and_logs_the_six_events() {
+    let t = TestEnv::new();
+    mark_launched(&t);
+    let env = worker_env(&t);
+    let report = run(&t, &as_refs(&env), a_whole_turn());
+    assert_eq!(report["threw"], json!([]));
+
+    let meta_path = t.worker_dir.join(format!("{SID}.meta"));
+    let meta: Value = serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    assert_eq!(meta["tmux_name"], "w");
+    assert_eq!(meta["session_id"], SID);
+    assert_eq!(meta["cwd"], "/proj");
+    assert_eq!(meta["harness"], "pi");
+    assert_eq!(meta["transcript_path"], "/s/x_01a2128e.jsonl");
+    assert_eq!(meta["tmux_socket"], t.socket.as_str());
+    assert_eq!(std::fs::metadata(&meta_path).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let events = lines(&t.events_path(SID));
+    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["session_start", "user_prompt_submit", "pre_tool_use", "post_tool_use", "stop", "session_end"]);
+    assert_eq!(events[0]["cwd"], "/proj");
+    assert_eq!(events[2]["tool"], "Bash");
+    assert_eq!(events[2]["tool_input"], json!({"command": "echo hi"}));
+    assert_eq!(events[3]["tool"], "Bash");
+    for e in &events {
+        let ts = e["ts"].as_str().unwrap();
+        assert!(ts.len() == 20 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T', "{ts}");
+        assert_eq!(e.as_object().unwrap().keys().next().unwrap(), "event", "event comes first: {e}");
+    }
+    // csd reads what the extension wrote.
+    let status = t.run("csd-status", ["w"]);
+    assert_eq!(common::stdout(&status).trim(), "gone", "registered, and no tmux session in this test");
+    // No temp files left from the atomic meta write.
+    let names: Vec<String> =
+        std::fs::read_dir(&t.worker_dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(names.iter().all(|n| !n.starts_with(".tmp-")), "{names:?}");
+}
+
+#[test]
+fn outside_csd_it_subscribes_to_nothing() {
+    let t = TestEnv::new();
+    mark_launched(&t);
+    let report = run(&t, &[], a_whole_turn());
+    assert_eq!(report["registered"], json!([]));
+    assert_eq!(std::fs::read_dir(&t.worker_dir).unwrap().count(), 1, "only the marker");
+}
+
+#[test]
+fn a_worker_csd_did_not_launch_is_not_invented() {
+    // Env as csd would set it, but no `<name>.harness` marker: a stray `pi -e`.
+    let t = TestEnv::new();
+    let env = worker_env(&t);
+    let report = run(&t, &as_refs(&env), a_whole_turn());
+    assert_eq!(report["threw"], json!([]));
+    assert_eq!(std::fs::read_dir(&t.worker_dir).unwrap().count(), 0);
+}
+
+#[test]
+fn hostile_ids_and_names_write_nothing_and_nothing_throws_into_pi() {
+    let t = TestEnv::new();
+    mark_launched(&t);
+    let env = worker_env(&t);
+    let calls = json!([
+        {"on": "session_start", "event": {"reason": "startup"}, "sid": "../../etc/x", "file": "/f"},
+        {"on": "agent_end", "event": {}, "sid": "-rf", "file": "/f"},
+        {"on": "tool_call", "event": null, "sid": null, "file": "/f"},
+        {"on": "input", "event": {"source": "interactive"}, "sid": null},
+    ]);
+    let report = run(&t, &as_refs(&env), calls);
+    assert_eq!(report["threw"], json!([]));
+    assert_eq!(std::fs::read_dir(&t.worker_dir).unwrap().count(), 1, "only the marker");
+
+    let mut bad_name = worker_env(&t);
+    bad_name[1].1 = "../w".into();
+    let report = run(&t, &as_refs(&bad_name), a_whole_turn());
+    assert_eq!(report["registered"], json!([]));
+
+    let mut no_dir = worker_env(&t);
+    no_dir[0].1 = t.path().join("missing").to_str().unwrap().into();
+    let report = run(&t, &as_refs(&no_dir), a_whole_turn());
+    assert_eq!(report["threw"], json!([]));
+    assert!(!t.path().join("missing").exists());
+}
+
+#[test]
+fn a_new_session_moves_the_registration() {
+    // `/new` in the worker's pane: Pi shuts the old session down (reason
+    // "new") and starts one with a new id.
+    let t = TestEnv::new();
+    mark_launched(&t);
+    let env = worker_env(&t);
+    let calls = json!([
+        call("session_start", json!({"reason": "startup"})),
+        call("session_shutdown", json!({"reason": "new"})),
+        {"on": "session_start", "event": {"reason": "new"}, "sid": NEW_SID, "file": "/s/new.jsonl"},
+    ]);
+    let report = run(&t, &as_refs(&env), calls);
+    assert_eq!(report["threw"], json!([]));
+    assert!(!t.worker_dir.join(format!("{SID}.meta")).exists());
+    assert!(!t.events_path(SID).exists());
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(t.worker_dir.join(format!("{NEW_SID}.meta"))).unwrap()).unwrap();
+    assert_eq!(meta["transcript_path"], "/s/new.jsonl");
+    let kinds: Vec<Value> = lines(&t.events_path(NEW_SID)).iter().map(|e| e["event"].clone()).collect();
+    assert_eq!(kinds, [json!("session_start")], "no session_end for a session that goes on");
+}
+
+#[test]
+fn an_adopted_session_keeps_what_csd_launch_wrote() {
+    // Adopt writes the meta before Pi starts, and no marker.
+    let t = TestEnv::new();
+    let launch_meta = json!({"tmux_name": "w", "session_id": SID, "cwd": "/proj", "harness": "pi",
+                             "started_at": "2026-01-01T00:00:00Z", "invocation": ["w", "/proj", SID]});
+    std::fs::write(t.worker_dir.join(format!("{SID}.meta")), launch_meta.to_string()).unwrap();
+    let env = worker_env(&t);
+    let report = run(&t, &as_refs(&env), json!([call("session_start", json!({"reason": "startup"}))]));
+    assert_eq!(report["threw"], json!([]));
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(t.worker_dir.join(format!("{SID}.meta"))).unwrap()).unwrap();
+    assert_eq!(meta["started_at"], "2026-01-01T00:00:00Z");
+    assert_eq!(meta["invocation"], json!(["w", "/proj", SID]));
+    assert_eq!(meta["transcript_path"], "/s/x_01a2128e.jsonl");
+    assert_eq!(lines(&t.events_path(SID)).len(), 1);
+
+    // Someone else's meta under that id is left alone.
+    let other = json!({"tmux_name": "other", "session_id": NEW_SID, "cwd": "/o", "harness": "pi"});
+    let other_path = t.worker_dir.join(format!("{NEW_SID}.meta"));
+    std::fs::write(&other_path, other.to_string()).unwrap();
+    let calls = json!([{"on": "session_start", "event": {"reason": "startup"}, "sid": NEW_SID, "file": "/f"}]);
+    run(&t, &as_refs(&env), calls);
+    let after: Value = serde_json::from_slice(&std::fs::read(&other_path).unwrap()).unwrap();
+    assert_eq!(after, other);
+    assert!(!t.events_path(NEW_SID).exists(), "events went into another worker's log");
+}
+
+#[test]
+fn an_adopted_worker_follows_its_new_session_too() {
+    // No marker (adopted): `/new` must still move the registration.
+    let t = TestEnv::new();
+    let launch_meta = json!({"tmux_name": "w", "session_id": SID, "cwd": "/proj", "harness": "pi"});
+    std::fs::write(t.worker_dir.join(format!("{SID}.meta")), launch_meta.to_string()).unwrap();
+    let env = worker_env(&t);
+    let calls = json!([
+        call("session_start", json!({"reason": "startup"})),
+        {"on": "session_start", "event": {"reason": "new"}, "sid": NEW_SID, "file": "/s/new.jsonl"},
+    ]);
+    let report = run(&t, &as_refs(&env), calls);
+    assert_eq!(report["threw"], json!([]));
+    assert!(!t.worker_dir.join(format!("{SID}.meta")).exists());
+    assert!(t.worker_dir.join(format!("{NEW_SID}.meta")).exists());
+    assert_eq!(lines(&t.events_path(NEW_SID)).len(), 1);
+}
