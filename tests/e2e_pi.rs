@@ -230,6 +230,13 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     assert_eq!(stop["event"], "stop");
     let turn = stdout(&csd(&env, "csd-turn", &["w"]));
     assert!(turn.contains("**Prompt:** say: plain send\n\nplain send\n"), "{turn}");
+    // A multi-line prompt goes in as one paste, one prompt.
+    let out = csd(&env, "csd-send", &["--converse", "w", "say: two lines\n\tthe second, indented", "60"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "two lines\n");
+    let turn = stdout(&csd(&env, "csd-turn", &["w"]));
+    // Pi's editor turns a pasted tab into four spaces.
+    assert!(turn.contains("**Prompt:** say: two lines\n    the second, indented\n"), "{turn}");
     // handoff names the private tmux server
     let handoff = csd(&env, "csd-stop", &["--handoff", "w"]);
     assert_code(&handoff, 0);
@@ -304,7 +311,7 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     let _guard2 = KillOnDrop(Some(pane_pid));
     assert_eq!(stdout(&csd(&env, "csd-status", &["--session-id", "w2"])).trim(), sid);
     let turn = csd(&env, "csd-turn", &["w2"]);
-    assert!(stdout(&turn).contains("**Prompt:** say: plain send"), "the session's last turn: {}", stdout(&turn));
+    assert!(stdout(&turn).contains("**Prompt:** say: two lines"), "the session's last turn: {}", stdout(&turn));
     let out = csd(&env, "csd-send", &["--converse", "w2", "say: adopted and well", "60"]);
     assert_code(&out, 0);
     assert_eq!(stdout(&out), "adopted and well\n");
