@@ -45,6 +45,15 @@ fn seed_operator(env: &TestEnv, mock: &MockAnthropic) -> PathBuf {
     std::fs::write(agent.join("models.json"), models.to_string()).unwrap();
     std::fs::write(agent.join("auth.json"), "{}").unwrap();
     std::fs::write(agent.join("settings.json"), json!({"quietStartup": false}).to_string()).unwrap();
+    // An operator's own global extension: a worker's pi must load it too.
+    std::fs::create_dir_all(agent.join("extensions")).unwrap();
+    let proof = env.path().join("operator-extension-ran");
+    let ext = format!(
+        "import {{ writeFileSync }} from \"node:fs\";\n\
+         export default function (pi: any) {{ pi.on(\"session_start\", () => writeFileSync({:?}, \"yes\")); }}\n",
+        proof.to_str().unwrap()
+    );
+    std::fs::write(agent.join("extensions/operator.ts"), ext).unwrap();
     agent
 }
 
@@ -177,6 +186,11 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
         let mode = std::fs::metadata(home.join(f)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{f}");
     }
+    let proof = env.path().join("operator-extension-ran");
+    assert!(
+        eventually(Duration::from_secs(5), || proof.is_file().then_some(())).is_some(),
+        "the operator's extension (linked into the worker's agent dir) did not load"
+    );
     let sid_out = csd(&env, "csd-status", &["--session-id", "w"]);
     assert_eq!(stdout(&sid_out).trim(), sid);
     assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
