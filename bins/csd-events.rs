@@ -4,7 +4,7 @@ use csd::cli::{main_with, parse_count, print_help, print_version, utf8};
 use csd::error::{usage, Result};
 use csd::event::EventKind;
 use csd::watch::{Wake, Watch};
-use csd::worker::Worker;
+use csd::worker::{Lookup, Worker};
 use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
 use std::io::Write;
@@ -35,7 +35,20 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         }
     }
     let name = worker.ok_or_else(|| usage("missing WORKER"))?;
-    let worker = Worker::resolve(&WorkerDir::from_env()?, &name)?;
+    let dir = WorkerDir::from_env()?;
+    let worker = match Worker::lookup(&dir, &name)? {
+        Lookup::Registered(w) => w,
+        // Not registered yet (Codex before its first prompt): no events so
+        // far; a follower waits for the log to exist.
+        Lookup::Pending(p) if follow && !path => p.await_registration(far_future())?,
+        Lookup::Pending(_) if !path => return Ok(0),
+        Lookup::Pending(p) => {
+            return Err(csd::error::failed(format!(
+                "worker '{}' has no event file yet: {} mints its session id on the first prompt",
+                p.name, p.harness
+            )))
+        }
+    };
     let log = worker.events();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -89,4 +102,9 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             }
         }
     }
+}
+
+/// A deadline that never comes, for a follower (it ends when the session does).
+fn far_future() -> std::time::Instant {
+    std::time::Instant::now() + std::time::Duration::from_secs(100 * 365 * 24 * 3600)
 }

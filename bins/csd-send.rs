@@ -4,9 +4,9 @@
 
 use csd::cli::{main_with, parse_seconds, print_help, print_version, utf8};
 use csd::error::{failed, usage, Error, Result};
-use csd::submit::{submit, Submitted, Timing};
+use csd::submit::{submit_to, Submitted, Timing};
 use csd::wait::wait_for_event;
-use csd::worker::Worker;
+use csd::worker::{Lookup, Worker};
 use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
 use std::ffi::OsString;
@@ -49,11 +49,16 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let prompt = read_prompt(positional.next().expect("counted"))?;
     let timeout = positional.next().map(|t| parse_seconds(t, "TIMEOUT")).transpose()?;
     let timing = Timing::from_env()?;
-    let worker = Worker::resolve(&WorkerDir::from_env()?, &name)?;
-
+    let dir = WorkerDir::from_env()?;
     // Taken before the paste: the reply is in the turn that opens after it.
-    let since = if converse { transcript_baseline(&worker)? } else { 0 };
-    let submitted = submit(&worker, &prompt, &timing)?;
+    // A worker still to register (a Codex worker's first prompt) has no
+    // transcript yet: all of it is this turn's.
+    let since = match Worker::lookup(&dir, &name)? {
+        Lookup::Registered(w) if converse => transcript_baseline(&w)?,
+        _ => 0,
+    };
+    // A Codex worker has no session id before its first prompt: this one registers it.
+    let (worker, submitted) = submit_to(&dir, &name, &prompt, &timing)?;
     if let Submitted::Queued { .. } = submitted {
         eprintln!(
             "csd-send: '{}' is mid-turn: the prompt is queued and goes in when the current turn ends",

@@ -3,7 +3,7 @@
 
 use csd::cli::{main_with, print_help, print_version, utf8};
 use csd::error::{usage, Error, Result};
-use csd::worker::{list_metas, unregistered_names, Meta, Status, Worker};
+use csd::worker::{list_metas, unregistered_names, Lookup, Meta, Pending, Status, Worker};
 use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
 use serde_json::json;
@@ -44,7 +44,10 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         _ => {}
     }
     let name = positional.ok_or_else(|| usage("missing WORKER"))?;
-    let worker = Worker::resolve(&dir, &name)?;
+    let worker = match Worker::lookup(&dir, &name)? {
+        Lookup::Registered(w) => w,
+        Lookup::Pending(p) => return pending(&dir, &p, mode, json),
+    };
     match mode {
         Mode::SessionId => writeln!(out, "{}", worker.meta.session_id).map_err(write_err)?,
         _ if json => {
@@ -117,4 +120,27 @@ fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool, json: bool) -> Result
         .map_err(write_err)?;
     }
     Ok(0)
+}
+/// A launched worker whose harness has not minted its session id (Codex
+/// before its first prompt): it sits at an empty prompt, so it is idle
+/// while its session lives; it has no session id to print yet.
+fn pending(dir: &WorkerDir, p: &Pending, mode: Mode, json: bool) -> Result<i32> {
+    let status = if p.is_alive()? { Status::Idle } else { Status::Gone };
+    let out = &mut std::io::stdout().lock();
+    let write_err = |e| Error::Io("writing output".into(), e);
+    match mode {
+        Mode::SessionId => Err(csd::error::failed(format!(
+            "worker '{}' has no session id yet: {} mints it on the first prompt",
+            p.name, p.harness
+        ))),
+        _ if json => {
+            let meta = Meta::new(&p.name, "-", "-", &p.harness);
+            writeln!(out, "{}", row_json(dir, &meta, status.name())).map_err(write_err)?;
+            Ok(0)
+        }
+        _ => {
+            writeln!(out, "{}", status.name()).map_err(write_err)?;
+            Ok(0)
+        }
+    }
 }

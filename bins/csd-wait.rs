@@ -3,7 +3,7 @@
 use csd::cli::{main_with, parse_count, parse_seconds, print_help, print_version, utf8};
 use csd::error::{usage, Error, Result};
 use csd::wait::wait_for_event;
-use csd::worker::Worker;
+use csd::worker::{Lookup, Worker};
 use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
 use std::io::Write;
@@ -30,23 +30,33 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let timeout = timeout.unwrap_or(Duration::from_secs(60));
     let deadline = Instant::now() + timeout;
     let name = worker.ok_or_else(|| usage("missing WORKER"))?;
-    let worker = Worker::resolve(&WorkerDir::from_env()?, &name)?;
-    let log = worker.events();
-    let from = match after_line {
-        Some(n) => log.offset_after_line(n)?,
-        None => log.end()?,
+    let (worker, from) = match Worker::lookup(&WorkerDir::from_env()?, &name)? {
+        Lookup::Registered(worker) => {
+            let log = worker.events();
+            let from = match after_line {
+                Some(n) => log.offset_after_line(n)?,
+                None => log.end()?,
+            };
+            (worker, from)
+        }
+        // Not registered yet (Codex before its first prompt): its log will
+        // start with the turn being waited for.
+        Lookup::Pending(p) => (p.await_registration(deadline).map_err(|e| timed_out(e, &name, timeout))?, 0),
     };
-    let found = wait_for_event(&worker, from, deadline, |k| k.ends_turn()).map_err(|e| match e {
-        Error::Timeout(_) => Error::Timeout(format!(
-            "timed out after {}s waiting for '{}' to end its turn (stop or session_end)",
-            timeout.as_secs_f64(),
-            worker.name()
-        )),
-        e => e,
-    })?;
+    let found = wait_for_event(&worker, from, deadline, |k| k.ends_turn()).map_err(|e| timed_out(e, &name, timeout))?;
     let mut out = std::io::stdout().lock();
     out.write_all(&found.line)
         .and_then(|_| out.write_all(b"\n"))
         .map_err(|e| Error::Io("writing the event".into(), e))?;
     Ok(0)
+}
+
+fn timed_out(e: Error, name: &str, timeout: Duration) -> Error {
+    match e {
+        Error::Timeout(_) => Error::Timeout(format!(
+            "timed out after {}s waiting for '{name}' to end its turn (stop or session_end)",
+            timeout.as_secs_f64()
+        )),
+        e => e,
+    }
 }

@@ -38,9 +38,12 @@ impl EventKind {
         ALL_KINDS.into_iter().find(|k| k.name() == s)
     }
 
-    /// The hook event names Claude Code and Codex use.
+    /// The hook event names Claude Code and Codex use. Codex's Interrupt
+    /// (Esc or C-c during a turn) ends the turn with no Stop hook, so it is
+    /// recorded as a stop.
     pub fn from_hook(s: &str) -> Option<EventKind> {
         Some(match s {
+            "Interrupt" => EventKind::Stop,
             "SessionStart" => EventKind::SessionStart,
             "UserPromptSubmit" => EventKind::UserPromptSubmit,
             "PreToolUse" => EventKind::PreToolUse,
@@ -65,10 +68,15 @@ impl EventKind {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     SessionStart { ts: String, cwd: Option<String> },
-    UserPromptSubmit { ts: String },
+    /// `turn_id`: Codex names each turn; the id lets a reader match the
+    /// prompt to the turn's end in the rollout.
+    UserPromptSubmit { ts: String, turn_id: Option<String> },
     PreToolUse { ts: String, tool: String, tool_input: Value },
     PostToolUse { ts: String, tool: String },
-    Stop { ts: String },
+    /// `reason` is set when the turn did not end normally: `interrupted`
+    /// (Codex's Interrupt hook) or `error` (a failed model request, read
+    /// from Codex's rollout).
+    Stop { ts: String, reason: Option<String> },
     SessionEnd { ts: String },
 }
 
@@ -92,7 +100,10 @@ impl Event {
                 let cwd = text("cwd");
                 Event::SessionStart { ts, cwd: (!cwd.is_empty()).then_some(cwd) }
             }
-            EventKind::UserPromptSubmit => Event::UserPromptSubmit { ts },
+            EventKind::UserPromptSubmit => {
+                let turn = text("turn_id");
+                Event::UserPromptSubmit { ts, turn_id: (!turn.is_empty()).then_some(turn) }
+            }
             EventKind::PreToolUse => Event::PreToolUse {
                 ts,
                 tool: text("tool_name"),
@@ -102,7 +113,10 @@ impl Event {
                 },
             },
             EventKind::PostToolUse => Event::PostToolUse { ts, tool: text("tool_name") },
-            EventKind::Stop => Event::Stop { ts },
+            EventKind::Stop => {
+                let interrupted = payload.get("hook_event_name").and_then(Value::as_str) == Some("Interrupt");
+                Event::Stop { ts, reason: interrupted.then(|| "interrupted".to_string()) }
+            }
             EventKind::SessionEnd => Event::SessionEnd { ts },
         }
     }
@@ -116,9 +130,11 @@ impl Event {
                 json!({"event": name, "ts": ts, "tool": tool, "tool_input": tool_input})
             }
             Event::PostToolUse { ts, tool } => json!({"event": name, "ts": ts, "tool": tool}),
+            Event::UserPromptSubmit { ts, turn_id: Some(turn) } => json!({"event": name, "ts": ts, "turn_id": turn}),
+            Event::Stop { ts, reason: Some(reason) } => json!({"event": name, "ts": ts, "reason": reason}),
             Event::SessionStart { ts, cwd: None }
-            | Event::UserPromptSubmit { ts }
-            | Event::Stop { ts }
+            | Event::UserPromptSubmit { ts, turn_id: None }
+            | Event::Stop { ts, reason: None }
             | Event::SessionEnd { ts } => json!({"event": name, "ts": ts}),
         };
         let mut line = serde_json::to_vec(&v).expect("a JSON value always serializes");

@@ -124,6 +124,10 @@ pub fn handle(payload: &Map<String, Value>, identity: Option<&Identity>) -> Opti
         None => WorkerDir::from_env().ok()?,
     };
     match read_meta(&dir, sid).ok()? {
+        // Codex fires SessionEnd without any SessionStart when it quits before
+        // its first prompt: that session never was a worker's, and a meta
+        // born of it would outlive a stop that is removing the worker.
+        None if kind == EventKind::SessionEnd => return None,
         None => register(&dir, sid, identity?, payload)?,
         Some(meta) if kind == EventKind::SessionStart => note_transcript(&dir, meta, payload),
         Some(_) => {}

@@ -10,7 +10,8 @@
 use crate::error::{failed, Error, Result};
 use crate::harness::HarnessKind;
 use crate::wait::wait_for_event;
-use crate::worker::{Status, Worker};
+use crate::worker::{register_timeout, Lookup, Pending, Status, Worker};
+use crate::workerdir::WorkerDir;
 use std::time::{Duration, Instant};
 
 pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,6 +39,62 @@ impl Timing {
             timeout: crate::knobs::seconds("CSD_SUBMIT_TIMEOUT", SUBMIT_TIMEOUT)?,
             retry_interval: crate::knobs::seconds("CSD_SUBMIT_RETRY_INTERVAL", RETRY_INTERVAL)?,
         })
+    }
+}
+
+/// Submit to the worker `name` names: a registered one as `submit` does,
+/// or one still waiting for its harness to mint a session id (a Codex
+/// worker's first prompt), which this prompt makes register.
+pub fn submit_to(dir: &WorkerDir, name: &str, prompt: &[u8], timing: &Timing) -> Result<(Worker, Submitted)> {
+    match Worker::lookup(dir, name)? {
+        Lookup::Registered(w) => {
+            let submitted = submit(&w, prompt, timing)?;
+            Ok((w, submitted))
+        }
+        Lookup::Pending(p) => submit_first(&p, prompt, timing),
+    }
+}
+
+/// The first prompt of a worker whose harness mints its id on it: paste,
+/// press the submit key until the hook registers the worker (within
+/// `CSD_REGISTER_TIMEOUT`), then confirm as usual. The log did not exist
+/// before the registering hook, so every event in it belongs to this
+/// prompt: the baseline is its start, and the registering prompt's
+/// user_prompt_submit cannot be missed.
+fn submit_first(p: &Pending, prompt: &[u8], timing: &Timing) -> Result<(Worker, Submitted)> {
+    let h = HarnessKind::parse(&p.harness)
+        .map_err(|_| failed(format!("worker '{}' has unknown harness '{}'", p.name, p.harness)))?
+        .driver();
+    let tmux = p.tmux()?;
+    if !tmux.has_session(&p.name) {
+        return Err(Error::Gone(format!("worker '{}': its tmux session is gone", p.name)));
+    }
+    h.paste(&tmux, &p.name, prompt)?;
+    let deadline = Instant::now() + register_timeout()?;
+    let worker = loop {
+        tmux.send_keys(&p.name, &[h.submit_key()])?;
+        let tick = (Instant::now() + timing.retry_interval).min(deadline);
+        match p.await_registration(tick) {
+            Ok(w) => break w,
+            Err(Error::Timeout(_)) if Instant::now() < deadline => {}
+            Err(e) => return Err(e),
+        }
+    };
+    let until = Instant::now() + timing.timeout;
+    loop {
+        let tick = (Instant::now() + timing.retry_interval).min(until);
+        match wait_for_event(&worker, 0, tick, |k| h.confirms_submission(k)) {
+            Ok(found) => return Ok((worker, Submitted::Confirmed { next: found.next })),
+            Err(Error::Timeout(_)) if Instant::now() < until => tmux.send_keys(&p.name, &[h.submit_key()])?,
+            Err(Error::Timeout(_)) => {
+                return Err(failed(format!(
+                    "worker '{}' registered but did not confirm its first prompt within {}s",
+                    p.name,
+                    timing.timeout.as_secs_f64()
+                )))
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

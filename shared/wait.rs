@@ -30,12 +30,22 @@ pub fn wait_for_event(
     let tmux = worker.tmux()?;
     // Arm the watch before the first read, so an event landing in between
     // still wakes us.
-    let mut watch = Watch::new(log.path())?;
-    if let Some(pid) = tmux.pane_pid(worker.name()) {
-        watch = watch.with_process(pid);
-    }
+    let witness = crate::harness::turn_witness(worker);
+    let arm = || -> Result<Watch> {
+        let mut watch = Watch::new(log.path())?;
+        if let Some(w) = &witness {
+            watch = watch.also(w);
+        }
+        if let Some(pid) = tmux.pane_pid(worker.name()) {
+            watch = watch.with_process(pid);
+        }
+        Ok(watch)
+    };
+    let mut watch = arm()?;
     let mut offset = from;
     let scan = |offset: &mut u64| -> Result<Option<Found>> {
+        // A turn end only the harness's own files show goes into the log first.
+        crate::harness::settle(worker)?;
         let mut found = None;
         let end = log.read_from(*offset, |kind, line| {
             if wanted(kind) {
@@ -82,10 +92,7 @@ pub fn wait_for_event(
                 }
                 if wake == Wake::ProcessExited {
                     // The session lives on with a new process (a respawned pane).
-                    watch = Watch::new(log.path())?;
-                    if let Some(pid) = tmux.pane_pid(worker.name()) {
-                        watch = watch.with_process(pid);
-                    }
+                    watch = arm()?;
                 }
             }
         }

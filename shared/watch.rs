@@ -57,6 +57,14 @@ impl Watch {
         }
     }
 
+    /// Also wake when `other` (an existing file) changes: a harness file
+    /// whose change can end a turn. Best effort: a file that cannot be
+    /// watched is left to the liveness tick.
+    pub fn also(self, other: &Path) -> Watch {
+        let _ = self.inotify.add_watch(other, AddWatchFlags::IN_MODIFY);
+        self
+    }
+
     /// Also wake when process `pid` exits (a worker's pane process).
     pub fn with_process(mut self, pid: i32) -> Watch {
         self.pidfd = pidfd_open(pid);

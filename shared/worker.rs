@@ -106,18 +106,140 @@ pub struct Worker {
     pub meta: Meta,
 }
 
+/// A worker csd launched whose harness has not minted its session id yet
+/// (Codex before its first prompt): its `<name>.harness` marker exists, its
+/// meta does not. The hook writes the meta on the first prompt.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    pub dir: WorkerDir,
+    pub name: String,
+    pub harness: String,
+}
+
+/// What a name refers to.
+pub enum Lookup {
+    Registered(Worker),
+    Pending(Pending),
+}
+
+/// How long a command waits for a pending worker to register after its first
+/// prompt went in (`CSD_REGISTER_TIMEOUT`, seconds).
+pub const REGISTER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+pub fn register_timeout() -> Result<std::time::Duration> {
+    crate::knobs::seconds("CSD_REGISTER_TIMEOUT", REGISTER_TIMEOUT)
+}
+
+impl Pending {
+    /// Pending workers have no meta to name their tmux server: it is the
+    /// environment's, as it was for the launch that made them.
+    pub fn tmux(&self) -> Result<Tmux> {
+        Tmux::from_env()
+    }
+
+    pub fn is_alive(&self) -> Result<bool> {
+        Ok(self.tmux()?.has_session(&self.name))
+    }
+
+    /// The meta, once the hook has written it.
+    pub fn registered(&self) -> Result<Option<Worker>> {
+        Ok(list_metas(&self.dir)?
+            .into_iter()
+            .find(|m| m.tmux_name == self.name)
+            .map(|meta| Worker { dir: self.dir.clone(), meta }))
+    }
+
+    /// Block until the worker registers (woken by inotify on the worker dir,
+    /// where the meta lands by rename), its pane dies, or `deadline` passes.
+    pub fn await_registration(&self, deadline: std::time::Instant) -> Result<Worker> {
+        use crate::watch::{Wake, Watch, LIVENESS_TICK};
+        let tmux = self.tmux()?;
+        // Any entry of the dir will do: Watch watches the directory for it.
+        let mut watch = Watch::new(&self.dir.root().join(".csd-registration"))?;
+        if let Some(pid) = tmux.pane_pid(&self.name) {
+            watch = watch.with_process(pid);
+        }
+        loop {
+            if let Some(w) = self.registered()? {
+                crate::harness::settle(&w)?;
+                return Ok(w);
+            }
+            let tick = (std::time::Instant::now() + LIVENESS_TICK).min(deadline);
+            match watch.wait(Some(tick))? {
+                Wake::Changed | Wake::OutputClosed => {}
+                Wake::Timeout if std::time::Instant::now() >= deadline => {
+                    return match self.registered()? {
+                        Some(w) => Ok(w),
+                        None => Err(Error::Timeout(format!(
+                            "worker '{}' did not register in time ({} mints its session id on the first \
+                             prompt; raise CSD_REGISTER_TIMEOUT to wait longer)",
+                            self.name, self.harness
+                        ))),
+                    };
+                }
+                _ if !tmux.has_session(&self.name) => {
+                    return match self.registered()? {
+                        Some(w) => Ok(w),
+                        None => Err(Error::Gone(format!("worker '{}': its tmux session is gone", self.name))),
+                    };
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 impl Worker {
     /// Find a worker by tmux name or by session id.
     pub fn resolve(dir: &WorkerDir, name_or_sid: &str) -> Result<Worker> {
         crate::name::validate(name_or_sid)?;
-        if let Some(meta) = read_meta(dir, name_or_sid)? {
-            return Ok(Worker { dir: dir.clone(), meta });
+        let meta = match read_meta(dir, name_or_sid)? {
+            Some(meta) => meta,
+            None => list_metas(dir)?
+                .into_iter()
+                .find(|m| m.tmux_name == name_or_sid)
+                .ok_or_else(|| Error::no_worker(name_or_sid))?,
+        };
+        let worker = Worker { dir: dir.clone(), meta };
+        // Bring the log up to date before anyone takes a baseline from it: a
+        // turn end only the harness's files show must not land after one.
+        crate::harness::settle(&worker)?;
+        Ok(worker)
+    }
+
+    /// A registered worker, or a launched one still waiting for its
+    /// harness to mint a session id.
+    pub fn lookup(dir: &WorkerDir, name_or_sid: &str) -> Result<Lookup> {
+        match Worker::resolve(dir, name_or_sid) {
+            Err(Error::NoSuchWorker(m)) => {
+                let marker = dir.harness_marker_path(name_or_sid);
+                match std::fs::read_to_string(&marker) {
+                    Ok(h) => Ok(Lookup::Pending(Pending {
+                        dir: dir.clone(),
+                        name: name_or_sid.to_string(),
+                        harness: h.trim().to_string(),
+                    })),
+                    Err(_) => Err(Error::NoSuchWorker(m)),
+                }
+            }
+            Ok(w) => Ok(Lookup::Registered(w)),
+            Err(e) => Err(e),
         }
-        list_metas(dir)?
-            .into_iter()
-            .find(|m| m.tmux_name == name_or_sid)
-            .map(|meta| Worker { dir: dir.clone(), meta })
-            .ok_or_else(|| Error::no_worker(name_or_sid))
+    }
+
+    /// A worker with a session id: registered now, or within
+    /// `CSD_REGISTER_TIMEOUT` (for a command that needs one, run while the
+    /// first prompt is going in).
+    pub fn resolve_registering(dir: &WorkerDir, name_or_sid: &str) -> Result<Worker> {
+        match Worker::lookup(dir, name_or_sid)? {
+            Lookup::Registered(w) => Ok(w),
+            Lookup::Pending(p) => {
+                if !p.is_alive()? {
+                    return Err(Error::Gone(format!("worker '{}': its tmux session is gone", p.name)));
+                }
+                p.await_registration(std::time::Instant::now() + register_timeout()?)
+            }
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -145,6 +267,7 @@ impl Worker {
         if !self.is_alive()? {
             return Ok(Status::Gone);
         }
+        crate::harness::settle(self)?;
         Ok(match self.events().last()? {
             Some((kind, _)) => Status::after(kind),
             None => Status::Unknown,

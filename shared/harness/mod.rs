@@ -23,6 +23,7 @@
 //! the hook (Codex) or extension (Pi) writes the meta when it learns the id.
 
 pub mod claude;
+pub mod codex;
 pub mod pi;
 
 use crate::error::{failed, usage, Result};
@@ -86,7 +87,7 @@ impl HarnessKind {
     pub fn driver(self) -> &'static dyn Harness {
         match self {
             HarnessKind::Claude => &claude::Claude,
-            HarnessKind::Codex => &Unsupported(HarnessKind::Codex),
+            HarnessKind::Codex => &codex::Codex,
             HarnessKind::Pi => &pi::Pi,
         }
     }
@@ -216,6 +217,34 @@ pub trait Harness: Sync {
     /// The worker's transcript, or `None` when it cannot be known yet (a
     /// minting harness that has not registered). `home` is `Harness::home`.
     fn transcript_path(&self, meta: &Meta, home: &Path) -> Option<PathBuf>;
+
+    /// A file besides the event log whose change can end a turn the hooks
+    /// do not report (Codex: the rollout, where a failed request shows).
+    /// Waiters watch it too.
+    fn turn_witness(&self, _worker: &Worker) -> Option<PathBuf> {
+        None
+    }
+
+    /// Record in the event log a turn end the hooks did not report (Codex:
+    /// a failed model request). Called before the log is read for a status
+    /// or a wait; a no-op for harnesses whose hooks report every end.
+    fn settle(&self, _worker: &Worker) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// `Harness::settle` for a worker of any harness; a harness this csd does
+/// not know has nothing to settle (and must stay stoppable).
+pub fn settle(worker: &Worker) -> Result<()> {
+    match HarnessKind::of_meta(&worker.meta) {
+        Ok(kind) => kind.driver().settle(worker),
+        Err(_) => Ok(()),
+    }
+}
+
+/// `Harness::turn_witness` for a worker of any harness.
+pub fn turn_witness(worker: &Worker) -> Option<PathBuf> {
+    HarnessKind::of_meta(&worker.meta).ok()?.driver().turn_witness(worker)
 }
 
 /// The pane's environment: csd's pins, then the harness's.
@@ -283,48 +312,6 @@ pub fn uuid_v4() -> Result<String> {
     b[8] = (b[8] & 0x3f) | 0x80;
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
     Ok(format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]))
-}
-
-/// Stand-in for a harness not built yet on this branch.
-struct Unsupported(HarnessKind);
-
-impl Unsupported {
-    fn no<T>(&self) -> Result<T> {
-        Err(failed(format!("harness '{}' is not supported yet", self.0.name())))
-    }
-}
-
-impl Harness for Unsupported {
-    fn kind(&self) -> HarnessKind {
-        self.0
-    }
-    fn ids(&self) -> IdStrategy {
-        IdStrategy::Mint
-    }
-    fn home(&self, dir: &WorkerDir, name: &str) -> Result<PathBuf> {
-        Ok(dir.home_path(name))
-    }
-    fn prepare(&self, _: &Launch) -> Result<()> {
-        self.no()
-    }
-    fn env_pins(&self, _: &Launch) -> Vec<(String, String)> {
-        Vec::new()
-    }
-    fn argv(&self, _: &Launch) -> Result<Vec<String>> {
-        self.no()
-    }
-    fn await_ready(&self, _: &Launch) -> Result<()> {
-        self.no()
-    }
-    fn quit(&self, _: &Tmux, _: &str) -> Result<()> {
-        self.no()
-    }
-    fn stop_grace(&self) -> Duration {
-        Duration::from_secs(2)
-    }
-    fn transcript_path(&self, meta: &Meta, _: &Path) -> Option<PathBuf> {
-        meta.extra_str("transcript_path").map(PathBuf::from)
-    }
 }
 
 #[cfg(test)]

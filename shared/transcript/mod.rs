@@ -12,6 +12,7 @@
 //! comes from the harness (`harness::transcript_of`).
 
 pub mod claude;
+pub mod codex;
 pub mod pi;
 
 use crate::error::{failed, Context, Error, Result};
@@ -61,8 +62,8 @@ pub trait Format: Sync {
 pub fn format_for(kind: HarnessKind) -> Result<&'static dyn Format> {
     match kind {
         HarnessKind::Claude => Ok(&claude::ClaudeTranscript),
+        HarnessKind::Codex => Ok(&codex::CodexRollout),
         HarnessKind::Pi => Ok(&pi::PiTranscript),
-        other => Err(failed(format!("reading a {} transcript is not supported yet", other.name()))),
     }
 }
 

@@ -1,0 +1,563 @@
+//! Codex (OpenAI's CLI, 0.169): a private `CODEX_HOME` per worker, hooks for
+//! every lifecycle event in its `config.toml`, start-up screens answered by
+//! their text, readiness read from the footer, and turn ends the hooks do not
+//! report (a failed model request) read from the rollout.
+//!
+//! Codex mints its own session id (a UUIDv7, when the chat starts, after the
+//! start-up screens) and fires no hook until the first prompt. So launch only
+//! writes the `<name>.harness` marker; the first hook (SessionStart, on the
+//! first prompt) carries `TMUX_NAME CWD WORKER_DIR codex` and writes the meta.
+
+use super::{user_home, Harness, HarnessKind, IdStrategy, Launch};
+use crate::error::{failed, Context, Error, Result};
+use crate::event::{Event, EventKind};
+use crate::tmux::{shell_quote, Tmux};
+use crate::worker::{Meta, Worker};
+use crate::workerdir::WorkerDir;
+use serde_json::Value as Json;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use toml::{Table, Value};
+
+pub struct Codex;
+
+/// Every lifecycle event Codex 0.169 has. csd-hook records the six of csd's
+/// schema (and Interrupt, as a stop) and ignores the rest; registering them
+/// all costs nothing and shows every event to the hook.
+pub const HOOK_EVENTS: [&str; 12] = [
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PermissionRequest",
+    "PostToolUse",
+    "Stop",
+    "Interrupt",
+    "SessionEnd",
+    "PreCompact",
+    "PostCompact",
+    "SubagentStart",
+    "SubagentStop",
+];
+
+/// Events whose hook groups take a tool-name matcher.
+const MATCHED_EVENTS: [&str; 3] = ["PreToolUse", "PermissionRequest", "PostToolUse"];
+
+/// Models Codex offers to migrate away from, and what choosing "Use existing
+/// model" records; with the entry present the screen never shows. Other
+/// models' screens are still answered by their text.
+const KNOWN_MIGRATIONS: [(&str, &str); 1] = [("gpt-5.5", "gpt-6-sol")];
+
+/// `/quit` exits in about 0.4 s, SessionEnd first.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Variables the pane gets from csd-launch's environment when set there:
+/// the built-in provider's key and the proxy settings (which also keep
+/// Codex's own background fetches where the operator wants them).
+const PASSED_THROUGH: [&str; 9] = [
+    "OPENAI_API_KEY",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "no_proxy",
+    "all_proxy",
+];
+
+/// Between typing `/quit` and pressing Enter.
+const QUIT_SETTLE: Duration = Duration::from_millis(300);
+/// How often the pane is looked at while Codex starts.
+const LOOK: Duration = Duration::from_millis(50);
+/// After a key answers a screen, how long to wait for the screen to change
+/// before deciding again: a stale capture must not earn a second key.
+const REDRAW: Duration = Duration::from_secs(2);
+
+impl Codex {
+    /// csd's settings laid over the operator's `config.toml` (`None`: they
+    /// have none). Their model, provider and `model_providers` carry over;
+    /// `model` (from `CSD_CODEX_MODEL`) overrides theirs. Hooks are csd's
+    /// alone: the lifecycle is what csd watches.
+    pub fn config(operator: Option<&str>, cwd: &str, hook_command: &str, model: Option<&str>) -> Result<String> {
+        let mut root: Table = match operator {
+            Some(text) => text
+                .parse()
+                .map_err(|e| failed(format!("the operator's Codex config.toml does not parse: {}", one_line(&e))))?,
+            None => Table::new(),
+        };
+        if let Some(m) = model {
+            root.insert("model".into(), m.into());
+        }
+        // The update check would query npm / GitHub at every start.
+        root.insert("check_for_update_on_startup".into(), false.into());
+        // Project trust: no "Trust this folder?" screen for a git checkout.
+        let projects = table_at(&mut root, "projects");
+        table_at(projects, cwd).insert("trust_level".into(), "trusted".into());
+        // No metrics to ab.chatgpt.com, no plugin / app sync with chatgpt.com
+        // and GitHub: a worker talks to its model provider and nothing else.
+        table_at(&mut root, "analytics").insert("enabled".into(), false.into());
+        let features = table_at(&mut root, "features");
+        for f in ["plugins", "apps", "remote_plugin", "tool_suggest"] {
+            features.insert(f.into(), false.into());
+        }
+        if let Some(current) = root.get("model").and_then(Value::as_str).map(str::to_string) {
+            if let Some((_, to)) = KNOWN_MIGRATIONS.iter().find(|(from, _)| *from == current) {
+                let notice = table_at(&mut root, "notice");
+                table_at(notice, "model_migrations").insert(current, (*to).into());
+            }
+        }
+        let mut hooks = Table::new();
+        for ev in HOOK_EVENTS {
+            let mut handler = Table::new();
+            handler.insert("type".into(), "command".into());
+            handler.insert("command".into(), hook_command.into());
+            let mut group = Table::new();
+            if MATCHED_EVENTS.contains(&ev) {
+                group.insert("matcher".into(), ".*".into());
+            }
+            group.insert("hooks".into(), Value::Array(vec![Value::Table(handler)]));
+            hooks.insert(ev.into(), Value::Array(vec![Value::Table(group)]));
+        }
+        root.insert("hooks".into(), Value::Table(hooks));
+        toml::to_string(&root).map_err(|e| failed(format!("writing Codex's config.toml: {e}")))
+    }
+
+    /// The command every hook runs (through `/bin/bash -c`, Codex's choice):
+    /// csd-hook with the worker's identity, each word quoted.
+    pub fn hook_command(hook_bin: &Path, name: &str, cwd: &str, dir: &WorkerDir) -> String {
+        [&*hook_bin.to_string_lossy(), name, cwd, &dir.root().to_string_lossy(), "codex"]
+            .iter()
+            .map(|w| shell_quote(w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// `<home>/sessions/YYYY/MM/DD/rollout-…-<sid>.jsonl`, found by its name.
+    pub fn find_rollout(home: &Path, sid: &str) -> Option<PathBuf> {
+        let suffix = format!("-{sid}.jsonl");
+        let mut found = None;
+        walk(&home.join("sessions"), 4, &mut |p| {
+            if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("rollout-") && n.ends_with(&suffix))
+            {
+                found = Some(p.to_path_buf());
+            }
+        });
+        found
+    }
+}
+
+impl Harness for Codex {
+    fn kind(&self) -> HarnessKind {
+        HarnessKind::Codex
+    }
+
+    fn ids(&self) -> IdStrategy {
+        IdStrategy::Mint
+    }
+
+    fn home(&self, dir: &WorkerDir, name: &str) -> Result<PathBuf> {
+        Ok(dir.home_path(name))
+    }
+
+    fn prepare(&self, launch: &Launch) -> Result<()> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&launch.home)
+            .context(|| format!("creating {}", launch.home.display()))?;
+        std::fs::set_permissions(&launch.home, std::fs::Permissions::from_mode(0o700))
+            .context(|| format!("setting mode of {}", launch.home.display()))?;
+        let operator = user_home()?.join(".codex");
+        // The worker signs in as the operator; the copy is private to them.
+        match std::fs::read(operator.join("auth.json")) {
+            Ok(auth) => launch.dir.write_atomic(&launch.home.join("auth.json"), &auth, 0o600)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).context(|| format!("reading {}", operator.join("auth.json").display())),
+        }
+        let theirs = match std::fs::read_to_string(operator.join("config.toml")) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).context(|| format!("reading {}", operator.join("config.toml").display())),
+        };
+        let cwd = launch.cwd.to_str().ok_or_else(|| failed("the worker's directory is not UTF-8"))?;
+        let hook = Self::hook_command(&launch.hook_bin, launch.name, cwd, launch.dir);
+        let model = std::env::var("CSD_CODEX_MODEL").ok().filter(|m| !m.is_empty());
+        let config = Self::config(theirs.as_deref(), cwd, &hook, model.as_deref())?;
+        launch.dir.write_atomic(&launch.home.join("config.toml"), config.as_bytes(), 0o600)
+    }
+
+    fn env_pins(&self, launch: &Launch) -> Vec<(String, String)> {
+        let mut env = vec![("CODEX_HOME".into(), launch.home.to_string_lossy().into_owned())];
+        // A new pane gets the tmux server's environment, which may predate
+        // this launch: the provider's key and the proxy settings the operator
+        // has now travel explicitly.
+        let config = std::fs::read_to_string(launch.home.join("config.toml")).unwrap_or_default();
+        let key = provider_env_key(&config);
+        for var in key.iter().map(String::as_str).chain(PASSED_THROUGH) {
+            if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
+                if !env.iter().any(|(k, _)| k == var) {
+                    env.push((var.to_string(), v.to_string_lossy().into_owned()));
+                }
+            }
+        }
+        env
+    }
+
+    fn argv(&self, launch: &Launch) -> Result<Vec<String>> {
+        let mut argv = vec![
+            HarnessKind::Codex.binary(),
+            // Approvals would stop a worker to ask its (absent) human.
+            "--dangerously-bypass-approvals-and-sandbox".into(),
+            // No "Hooks need review" screen, and embedded mode: no app-server
+            // daemon that outlives the worker, hooks run as children of the
+            // TUI, and SessionEnd fires on quit rather than a minute later.
+            "--dangerously-bypass-hook-trust".into(),
+            "-C".into(),
+            launch.cwd.to_string_lossy().into_owned(),
+        ];
+        argv.extend(launch.extra_args.iter().cloned());
+        Ok(argv)
+    }
+
+    fn await_ready(&self, launch: &Launch) -> Result<()> {
+        let cwd = launch.cwd.to_string_lossy();
+        let home = user_home().ok();
+        let mut last_answer: Option<(String, Instant)> = None;
+        loop {
+            if launch.tmux.pane_dead(launch.name) != Some(false) {
+                return Err(exited_early(launch.tmux, launch.name));
+            }
+            let screen = launch.tmux.capture(launch.name, false).unwrap_or_default();
+            let waiting_redraw =
+                last_answer.as_ref().is_some_and(|(before, at)| *before == screen && at.elapsed() < REDRAW);
+            let stuck_on = match read_screen(&screen, &cwd, home.as_deref()) {
+                Screen::Ready => return Ok(()),
+                Screen::SignIn => {
+                    return Err(failed(
+                        "Codex wants a sign-in: run `codex login` as yourself (csd copies ~/.codex/auth.json) \
+                         or configure a model provider with an API key in ~/.codex/config.toml",
+                    ))
+                }
+                Screen::Gate(gate) if !waiting_redraw => {
+                    // A screen still being drawn has no option row yet: look again.
+                    if let Some(key) = gate.answer(&screen) {
+                        launch.tmux.send_keys(launch.name, &[key])?;
+                        last_answer = Some((screen, Instant::now()));
+                    }
+                    Some(gate)
+                }
+                Screen::Gate(gate) => Some(gate),
+                Screen::Starting => None,
+            };
+            if Instant::now() >= launch.start_deadline {
+                return Err(Error::Timeout(match stuck_on {
+                    Some(gate) => format!("Codex stayed on its {} screen", gate.texts().0),
+                    None => "Codex did not show its ready footer in time".into(),
+                }));
+            }
+            std::thread::sleep(LOOK);
+        }
+    }
+
+    fn quit(&self, tmux: &Tmux, name: &str) -> Result<()> {
+        tmux.send_text(name, "/quit")?;
+        // An Enter hard on the text's heels is taken before the slash-command
+        // popup has matched `/quit`, and is lost.
+        std::thread::sleep(QUIT_SETTLE);
+        tmux.send_keys(name, &["Enter"])
+    }
+
+    fn stop_grace(&self) -> Duration {
+        STOP_GRACE
+    }
+
+    fn transcript_path(&self, meta: &Meta, home: &Path) -> Option<PathBuf> {
+        if let Some(p) = meta.extra_str("transcript_path").filter(|p| !p.is_empty()) {
+            return Some(PathBuf::from(p));
+        }
+        Self::find_rollout(home, &meta.session_id)
+    }
+
+    fn turn_witness(&self, worker: &Worker) -> Option<PathBuf> {
+        super::transcript_of(worker).ok().flatten()
+    }
+
+    fn settle(&self, worker: &Worker) -> Result<()> {
+        settle_unreported_turn_end(worker)
+    }
+}
+
+/// What the pane shows while Codex starts.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Screen {
+    /// Still drawing (the composer's `›` comes before any screen: not a sign).
+    Starting,
+    /// The footer `<Model> <effort> · <cwd>` and `? for shortcuts`, no screen.
+    Ready,
+    /// A choice Codex wants before it takes prompts.
+    Gate(Gate),
+    /// The login screen: nothing csd can answer.
+    SignIn,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// "Trust this folder?" (a git checkout not yet trusted): trust it.
+    FolderTrust,
+    /// "Hooks need review" (only without --dangerously-bypass-hook-trust):
+    /// trust them, or csd would never hear from the worker.
+    HookReview,
+    /// "Try new model" / "Use existing model": keep the configured model
+    /// (Enter here would switch it).
+    ModelMigration,
+}
+
+impl Gate {
+    /// The text that identifies the screen, and the option csd chooses.
+    fn texts(self) -> (&'static str, &'static str) {
+        match self {
+            Gate::FolderTrust => ("Trust this folder?", "Trust and continue"),
+            Gate::HookReview => ("Hooks need review", "Trust all and continue"),
+            Gate::ModelMigration => ("Use existing model", "Use existing model"),
+        }
+    }
+
+    /// The key for this screen as it is drawn: Enter when csd's option is
+    /// the selected row (`› 2. …`), else that option's digit (which selects
+    /// it, or on some screens confirms it; the next look decides again).
+    /// `None` while the option's row is not fully drawn yet.
+    pub fn answer(self, screen: &str) -> Option<&'static str> {
+        let (_, option) = self.texts();
+        let row = screen.lines().find(|l| l.contains(option) && !l.contains('?'))?;
+        let head = row[..row.find(option)?].trim();
+        if head.starts_with('›') {
+            return Some("Enter");
+        }
+        match head.trim_end_matches('.') {
+            "1" => Some("1"),
+            "2" => Some("2"),
+            "3" => Some("3"),
+            "4" => Some("4"),
+            _ => None,
+        }
+    }
+}
+
+/// Classify a captured screen. `cwd` is the worker's directory; `home` lets
+/// a `~/…` footer count.
+pub fn read_screen(screen: &str, cwd: &str, home: Option<&Path>) -> Screen {
+    if screen.contains("Sign in with ChatGPT") || screen.contains("Sign in with Device Code") {
+        return Screen::SignIn;
+    }
+    for gate in [Gate::FolderTrust, Gate::HookReview, Gate::ModelMigration] {
+        if screen.contains(gate.texts().0) {
+            return Screen::Gate(gate);
+        }
+    }
+    let tilde = home.and_then(|h| Path::new(cwd).strip_prefix(h).ok()).map(|rest| format!("~/{}", rest.display()));
+    let footer = screen.lines().any(|l| {
+        let Some((_, after)) = l.split_once(" · ") else { return false };
+        after.starts_with(cwd) || tilde.as_deref().is_some_and(|t| after.starts_with(t))
+    });
+    if footer && screen.contains("for shortcuts") {
+        Screen::Ready
+    } else {
+        Screen::Starting
+    }
+}
+
+fn exited_early(tmux: &Tmux, name: &str) -> Error {
+    let screen = tmux.capture(name, true).unwrap_or_default();
+    if let Some(line) = screen.lines().find(|l| l.contains("Error loading config")) {
+        return failed(format!("Codex exited before it was ready: {}", line.trim()));
+    }
+    failed("Codex exited before it was ready")
+}
+
+/// A failed model request ends a Codex turn with `task_complete` carrying an
+/// `error` in the rollout, and no Stop hook. When the log says the worker is
+/// working on turn T and the rollout says T is over, record the `stop` the
+/// hook never sent, so status, wait and converse see the turn end.
+pub fn settle_unreported_turn_end(worker: &Worker) -> Result<()> {
+    let log = worker.events();
+    let Some((kind, _)) = log.last()? else { return Ok(()) };
+    if !matches!(kind, EventKind::UserPromptSubmit | EventKind::PreToolUse | EventKind::PostToolUse) {
+        return Ok(());
+    }
+    let (prompts, _) = log.tail(1, Some(EventKind::UserPromptSubmit))?;
+    let Some(turn) = prompts.first().and_then(|l| serde_json::from_slice::<Json>(l).ok()) else { return Ok(()) };
+    let Some(turn_id) = turn.get("turn_id").and_then(Json::as_str) else { return Ok(()) };
+    let Some(rollout) = super::transcript_of(worker)? else { return Ok(()) };
+    if let Some(reason) = rollout_turn_end(&rollout, turn_id) {
+        // Two settlers may race; a doubled stop is harmless to every reader.
+        log.append(&Event::Stop { ts: crate::time::now_iso(), reason: Some(reason) })?;
+    }
+    Ok(())
+}
+
+/// How the rollout says turn `turn_id` ended (`error`, `interrupted`), or
+/// `None` while it runs. Only the rollout's tail is read: the end of the
+/// turn the log is waiting on is near the end of the file.
+pub fn rollout_turn_end(rollout: &Path, turn_id: &str) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 256 * 1024;
+    let mut f = std::fs::File::open(rollout).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).ok()?;
+    for line in buf.split(|&b| b == b'\n').rev() {
+        if memchr::memmem::find(line, turn_id.as_bytes()).is_none() {
+            continue;
+        }
+        let Ok(v) = serde_json::from_slice::<Json>(line) else { continue };
+        let p = &v["payload"];
+        if v["type"] != "event_msg" || p["turn_id"] != turn_id {
+            continue;
+        }
+        match p["type"].as_str() {
+            Some("task_complete") if !p["error"].is_null() => return Some("error".into()),
+            Some("task_complete") => return Some("end_turn".into()),
+            Some("turn_aborted") => return Some(p["reason"].as_str().unwrap_or("aborted").to_string()),
+            Some("task_started") => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The variable holding the API key of the provider `config` selects.
+fn provider_env_key(config: &str) -> Option<String> {
+    let t: Table = config.parse().ok()?;
+    let provider = t.get("model_provider")?.as_str()?;
+    t.get("model_providers")?.get(provider)?.get("env_key")?.as_str().map(str::to_string)
+}
+
+/// The table at `key`, made one (replacing a non-table value) if need be.
+fn table_at<'a>(t: &'a mut Table, key: &str) -> &'a mut Table {
+    if !t.get(key).is_some_and(Value::is_table) {
+        t.insert(key.into(), Value::Table(Table::new()));
+    }
+    match t.get_mut(key) {
+        Some(Value::Table(inner)) => inner,
+        _ => unreachable!("just made a table"),
+    }
+}
+
+fn one_line(e: &dyn std::fmt::Display) -> String {
+    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Visit the files under `dir`, at most `depth` levels down.
+fn walk(dir: &Path, depth: u32, visit: &mut dyn FnMut(&Path)) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for entry in rd.flatten() {
+        let p = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() && depth > 0 => walk(&p, depth - 1, visit),
+            Ok(t) if t.is_file() => visit(&p),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FOLDER: &str = "  Folder access\n  /w/proj\n  Trust this folder? Codex can read, edit, and run files here\n\
+        › 1. Trust and continue\n  2. Back to Agent Command Center\n  enter continue · esc back\n";
+    const MIGRATION: &str =
+        "  Meet GPT-6 Sol\n› 1. Try new model\n  2. Use existing model\n  enter/esc confirm · ^c quit\n";
+    const HOOKS: &str = concat!(
+        "  Hooks need review\n  12 hooks are new or changed.\n› 1. Review hooks\n",
+        "  2. Trust all and continue\n  3. Continue without trusting (hooks won't run)\n"
+    );
+    const READY: &str =
+        "› Ask Codex to do anything\n  GPT-5.5 low · /w/proj · Run thing\n  ← for agents · ? for shortcuts\n";
+    const LOADING: &str = "  >_ OpenAI Codex (v0.169.0)\n     loading\n› Ask Codex to do anything\n  ? for shortcuts\n";
+
+    #[test]
+    fn screens_are_told_apart_by_their_text() {
+        assert_eq!(read_screen(FOLDER, "/w/proj", None), Screen::Gate(Gate::FolderTrust));
+        assert_eq!(read_screen(MIGRATION, "/w/proj", None), Screen::Gate(Gate::ModelMigration));
+        assert_eq!(read_screen(HOOKS, "/w/proj", None), Screen::Gate(Gate::HookReview));
+        assert_eq!(read_screen(READY, "/w/proj", None), Screen::Ready);
+        assert_eq!(read_screen(LOADING, "/w/proj", None), Screen::Starting);
+        assert_eq!(read_screen(READY, "/w/other", None), Screen::Starting);
+        let tilde = "  GPT-5.5 low · ~/proj\n  ? for shortcuts\n";
+        assert_eq!(read_screen(tilde, "/home/u/proj", Some(Path::new("/home/u"))), Screen::Ready);
+        assert_eq!(read_screen("Sign in with ChatGPT", "/w", None), Screen::SignIn);
+    }
+
+    #[test]
+    fn gates_get_their_option_never_a_blind_enter() {
+        assert_eq!(Gate::FolderTrust.answer(FOLDER), Some("Enter"));
+        assert_eq!(Gate::ModelMigration.answer(MIGRATION), Some("2"));
+        assert_eq!(Gate::HookReview.answer(HOOKS), Some("2"));
+        let moved = HOOKS.replace("› 1. Review", "  1. Review").replace("  2. Trust all", "› 2. Trust all");
+        assert_eq!(Gate::HookReview.answer(&moved), Some("Enter"));
+        // Half drawn: the question is there, the options are not yet.
+        assert_eq!(Gate::FolderTrust.answer("  Trust this folder? Codex can read"), None);
+    }
+
+    #[test]
+    fn config_keeps_the_operators_provider_and_adds_csds_settings() {
+        let theirs = r#"
+model = "o9"
+model_provider = "corp"
+notify = ["x"]
+[model_providers.corp]
+name = "Corp"
+base_url = "http://127.0.0.1:1/v1"
+[features]
+web_search = true
+[hooks.Stop]
+bogus = 1
+"#;
+        let text = Codex::config(Some(theirs), "/p/a \"q\"", "'/bin/csd-hook' w", Some("gpt-5.5")).unwrap();
+        let t: Table = text.parse().unwrap();
+        assert_eq!(t["model"].as_str(), Some("gpt-5.5"));
+        assert_eq!(t["model_provider"].as_str(), Some("corp"));
+        assert_eq!(t["model_providers"]["corp"]["base_url"].as_str(), Some("http://127.0.0.1:1/v1"));
+        assert_eq!(t["projects"]["/p/a \"q\""]["trust_level"].as_str(), Some("trusted"));
+        assert_eq!(t["analytics"]["enabled"].as_bool(), Some(false));
+        assert_eq!(t["features"]["web_search"].as_bool(), Some(true));
+        assert_eq!(t["features"]["plugins"].as_bool(), Some(false));
+        assert_eq!(t["notice"]["model_migrations"]["gpt-5.5"].as_str(), Some("gpt-6-sol"));
+        assert_eq!(t["check_for_update_on_startup"].as_bool(), Some(false));
+        for ev in HOOK_EVENTS {
+            let group = &t["hooks"][ev][0];
+            assert_eq!(group["hooks"][0]["command"].as_str(), Some("'/bin/csd-hook' w"), "{ev}");
+            assert_eq!(group.get("matcher").is_some(), MATCHED_EVENTS.contains(&ev), "{ev}");
+        }
+        assert!(t["hooks"].get("bogus").is_none() && t["hooks"]["Stop"][0].get("bogus").is_none());
+        assert!(Codex::config(Some("model = "), "/p", "h", None).is_err());
+        let bare: Table = Codex::config(None, "/p", "h", None).unwrap().parse().unwrap();
+        assert!(bare.get("model").is_none());
+    }
+
+    #[test]
+    fn the_providers_key_variable_is_found() {
+        let c = "model_provider = \"m\"\n[model_providers.m]\nenv_key = \"MOCK_KEY\"\n";
+        assert_eq!(provider_env_key(c).as_deref(), Some("MOCK_KEY"));
+        assert_eq!(provider_env_key("model = \"x\""), None);
+    }
+
+    #[test]
+    fn rollout_tells_how_a_turn_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.jsonl");
+        let line = |ty: &str, extra: &str| {
+            format!("{{\"type\":\"event_msg\",\"payload\":{{\"type\":\"{ty}\",\"turn_id\":\"T2\"{extra}}}}}\n")
+        };
+        std::fs::write(&p, line("task_started", "")).unwrap();
+        assert_eq!(rollout_turn_end(&p, "T2"), None);
+        let failed_turn = line("task_started", "") + &line("task_complete", ",\"error\":{\"message\":\"x\"}");
+        std::fs::write(&p, failed_turn).unwrap();
+        assert_eq!(rollout_turn_end(&p, "T2").as_deref(), Some("error"));
+        std::fs::write(&p, line("turn_aborted", ",\"reason\":\"interrupted\"")).unwrap();
+        assert_eq!(rollout_turn_end(&p, "T2").as_deref(), Some("interrupted"));
+        assert_eq!(rollout_turn_end(&p, "T1"), None);
+    }
+}

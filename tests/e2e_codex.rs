@@ -1,0 +1,315 @@
+//! End to end against the real Codex CLI 0.169 (pinned in tests/e2e), talking
+//! to the mock Responses API in tests/mock/openai.rs, all inside a
+//! loopback-only network namespace: nothing these tests start can reach
+//! anything but 127.0.0.1. A missing CLI fails the tests; they never skip.
+
+mod common;
+#[path = "mock/openai.rs"]
+mod openai;
+
+use common::*;
+use openai::{Answer, MockOpenAi};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+const TURN: &str = "60";
+
+fn codex_cli() -> PathBuf {
+    let cli = repo().join("tests/e2e/node_modules/.bin/codex");
+    assert!(
+        cli.exists(),
+        "the real Codex CLI is missing at {}: run `npm ci` in tests/e2e (pinned in tests/e2e/package-lock.json)",
+        cli.display()
+    );
+    cli
+}
+
+/// The operator's own Codex config, as csd must carry it over: their model
+/// and a provider (the mock) with its key in the environment.
+fn operator_config(home: &Path, mock: &MockOpenAi) {
+    let dir = home.join(".codex");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = format!(
+        "model = \"gpt-5.5\"\nmodel_provider = \"mock\"\nmodel_reasoning_effort = \"low\"\n\n\
+         [model_providers.mock]\nname = \"Mock\"\nbase_url = \"{}\"\nenv_key = \"MOCK_API_KEY\"\n\
+         wire_api = \"responses\"\nrequest_max_retries = 0\nstream_max_retries = 0\n",
+        mock.base_url()
+    );
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    std::fs::write(dir.join("auth.json"), "{\"auth_mode\":\"apikey\",\"OPENAI_API_KEY\":\"sk-mock\"}").unwrap();
+    let consent = home.join(".claude/.claude-session-driver-consent");
+    std::fs::create_dir_all(consent.parent().unwrap()).unwrap();
+    std::fs::write(consent, "granted by the e2e test\n").unwrap();
+}
+
+/// csd with the real Codex and its environment: the mock's key, and every
+/// background fetch Codex still makes sent to a dead loopback port.
+fn csd(env: &TestEnv, bin_name: &str, args: &[&str]) -> Output {
+    let mut c = env.cmd(bin_name);
+    c.args(args)
+        .env("CSD_CODEX_BIN", codex_cli())
+        .env("MOCK_API_KEY", "mock-key")
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env_remove("CSD_CODEX_MODEL")
+        .env_remove("CODEX_HOME")
+        .env_remove("OPENAI_API_KEY");
+    c.output().unwrap()
+}
+
+fn events(env: &TestEnv) -> Vec<Value> {
+    let mut all = Vec::new();
+    for e in std::fs::read_dir(&env.worker_dir).unwrap().flatten() {
+        if e.file_name().to_string_lossy().ends_with(".events.jsonl") {
+            all.extend(std::fs::read_to_string(e.path()).unwrap().lines().filter_map(|l| serde_json::from_str(l).ok()));
+        }
+    }
+    all
+}
+
+fn kinds(env: &TestEnv) -> Vec<String> {
+    events(env).iter().map(|e| e["event"].as_str().unwrap_or("?").to_string()).collect()
+}
+
+fn pane(env: &TestEnv) -> String {
+    let out = env.tmux().args(["capture-pane", "-p", "-t", "=w:"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every process whose ancestry leads to `root`.
+fn descendants(root: i32) -> Vec<i32> {
+    let mut parents: Vec<(i32, i32)> = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let Some(after) = stat.rsplit_once(") ").map(|x| x.1) else { continue };
+        let ppid = after.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+        parents.push((pid, ppid));
+    }
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        out.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    out
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+#[test]
+fn a_codex_worker_lives_its_whole_life_through_csd() {
+    let _ = codex_cli();
+    isolate_network();
+    let mock = MockOpenAi::start();
+    let env = TestEnv::new();
+    operator_config(&env.home, &mock);
+    let project = env.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    // A git checkout: Codex would ask whether to trust it, unless csd's config says so.
+    assert!(std::process::Command::new("git").args(["init", "-q"]).current_dir(&project).status().unwrap().success());
+    let project = project.to_str().unwrap();
+
+    // An unknown harness is a usage error.
+    assert_code(&csd(&env, "csd-launch", &["--harness", "gemini", "x", project]), 2);
+
+    let started = Instant::now();
+    let out = csd(&env, "csd-launch", &["--harness", "codex", "w", project]);
+    let launch_to_ready = started.elapsed();
+    assert_code(&out, 0);
+    eprintln!("codex: launch to ready {launch_to_ready:?}");
+    assert!(pane(&env).contains(&format!(" · {project}")), "{}", pane(&env));
+
+    // Before its first prompt the worker has no session id, but is a worker.
+    let home = env.worker_dir.join("homes/w");
+    let config: toml::Table = std::fs::read_to_string(home.join("config.toml")).unwrap().parse().unwrap();
+    assert_eq!(config["model_provider"].as_str(), Some("mock"));
+    assert!(config["hooks"]["Stop"][0]["hooks"][0]["command"].as_str().unwrap().contains("csd-hook"));
+    let auth = std::fs::metadata(home.join("auth.json")).unwrap();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&auth.permissions()) & 0o777, 0o600);
+    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
+    let list = stdout(&csd(&env, "csd-status", &["--list"]));
+    assert!(list.starts_with("STATUS\tHARNESS\t"), "{list}");
+    assert!(list.lines().any(|l| l.starts_with("unregistered\tcodex\tw\t")), "{list}");
+
+    // converse with a tool call: registers the worker, runs the tool, answers.
+    let before = mock.count();
+    let started = Instant::now();
+    let out = csd(&env, "csd-send", &["--converse", "w", "Please run it.\nRUN: echo csd-e2e-$((6 * 7))", TURN]);
+    let converse_time = started.elapsed();
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "DONE");
+    let turn_requests: Vec<_> = mock.requests_since(before).into_iter().filter(|r| r.answer != Answer::Title).collect();
+    let model_time = MockOpenAi::busy_time(&turn_requests);
+    let first = turn_requests.iter().map(|r| r.arrived).min().unwrap();
+    let last = turn_requests.iter().map(|r| r.answered).max().unwrap();
+    eprintln!(
+        "codex: converse {converse_time:?}, model {model_time:?}, overhead {:?} (send to first request {:?}, \
+         last answer to converse's exit {:?}, codex between requests {:?})",
+        converse_time.saturating_sub(model_time),
+        first - started,
+        started + converse_time - last,
+        (last - first).saturating_sub(model_time)
+    );
+    let answers: Vec<Answer> = turn_requests.iter().map(|r| r.answer.clone()).collect();
+    assert!(answers.contains(&Answer::Shell { command: "echo csd-e2e-$((6 * 7))".into() }), "{answers:?}");
+    assert_eq!(kinds(&env), ["session_start", "user_prompt_submit", "pre_tool_use", "post_tool_use", "stop"]);
+    let pre = events(&env).into_iter().find(|e| e["event"] == "pre_tool_use").unwrap();
+    assert_eq!(pre["tool"], "Bash");
+    assert_eq!(pre["tool_input"]["command"], "echo csd-e2e-$((6 * 7))");
+
+    // read-turn shows the tool call from the rollout; status and session id.
+    let turn = stdout(&csd(&env, "csd-turn", &["w"]));
+    assert!(turn.contains("**Prompt:** Please run it.\nRUN: echo csd-e2e-$((6 * 7))"), "{turn}");
+    assert!(turn.contains("**Tool: Bash**") && turn.contains("csd-e2e-42") && turn.contains("DONE"), "{turn}");
+    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
+    let sid = stdout(&csd(&env, "csd-status", &["--session-id", "w"])).trim().to_string();
+    assert_eq!(sid.len(), 36, "{sid}");
+    let list = stdout(&csd(&env, "csd-status", &["--list"]));
+    assert!(list.lines().any(|l| l.starts_with(&format!("idle\tcodex\tw\t{sid}\t"))), "{list}");
+
+    // apply_patch: the file appears, read-turn shows the patch.
+    let out = csd(&env, "csd-send", &["--converse", "w", "PATCH: made-by-codex.txt\nSAY: patched", TURN]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "patched");
+    let made = std::fs::read_to_string(Path::new(project).join("made-by-codex.txt")).unwrap();
+    assert_eq!(made, "patched by mock\n");
+    let turn = stdout(&csd(&env, "csd-turn", &["w"]));
+    assert!(turn.contains("**Tool: apply_patch**\n```json\n*** Begin Patch\n*** Add File: made-by-codex.txt"), "{turn}");
+    let pre = events(&env).into_iter().rfind(|e| e["event"] == "pre_tool_use").unwrap();
+    assert_eq!(pre["tool"], "apply_patch", "{pre}");
+
+    // A failed model request ends the turn (no Stop hook fires): no hang.
+    let out = csd(&env, "csd-send", &["--converse", "w", "FAIL: 500", TURN]);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("Turn failed"), "{}", stdout(&out));
+    let last = events(&env).pop().unwrap();
+    assert_eq!((last["event"].as_str(), last["reason"].as_str()), (Some("stop"), Some("error")), "{last}");
+    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
+
+    // An interrupt ends the turn for wait-for-turn.
+    assert_code(&csd(&env, "csd-send", &["w", "SLEEP: 30\nSAY: too late"]), 0);
+    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "working");
+    let after = events(&env).len().to_string();
+    std::thread::sleep(Duration::from_millis(500));
+    env.tmux_ok(["send-keys", "-t", "=w:", "Escape"]);
+    let out = csd(&env, "csd-wait", &["w", "20", "--after-line", &after]);
+    assert_code(&out, 0);
+    let ended: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(ended["reason"], "interrupted", "{ended}");
+
+    // Stop: /quit, then nothing left: no files, no processes.
+    let pane_pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=w:", "#{pane_pid}"]).trim().parse().unwrap();
+    let procs = descendants(pane_pid);
+    stop(&env, "w");
+    let ended = eventually(Duration::from_secs(10), || procs.iter().all(|p| !alive(*p)).then_some(()));
+    assert!(ended.is_some(), "processes left: {:?}", procs.iter().filter(|p| alive(**p)).collect::<Vec<_>>());
+    let left: Vec<String> = walk(&env.worker_dir);
+    assert!(left.is_empty(), "left behind in the worker dir: {left:?}");
+    // Codex kept to its own CODEX_HOME: the operator's ~/.codex is as it was.
+    let mut theirs: Vec<String> = walk(&env.home.join(".codex"));
+    theirs.sort();
+    let expected: Vec<String> =
+        ["auth.json", "config.toml"].iter().map(|f| env.home.join(".codex").join(f).display().to_string()).collect();
+    assert_eq!(theirs, expected);
+}
+
+/// The real model-migration screen (gpt-5.6-luna is offered GPT-6 Luna, and
+/// csd records no notice for it) is answered by its text: the worker keeps
+/// its model, where an Enter would have switched it.
+#[test]
+fn the_real_migration_screen_keeps_the_model() {
+    let _ = codex_cli();
+    isolate_network();
+    let mock = MockOpenAi::start();
+    let env = TestEnv::new();
+    operator_config(&env.home, &mock);
+    let project = env.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    let mut launch = env.cmd("csd-launch");
+    launch
+        .args(["--harness", "codex", "w", project.to_str().unwrap()])
+        .env("CSD_CODEX_BIN", codex_cli())
+        .env("CSD_CODEX_MODEL", "gpt-5.6-luna")
+        .env("MOCK_API_KEY", "mock-key")
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("NO_PROXY", "127.0.0.1,localhost");
+    let out = launch.output().unwrap();
+    assert_code(&out, 0);
+    let screen = pane(&env);
+    let footer = screen.lines().find(|l| l.contains(&format!(" · {}", project.display()))).unwrap_or("");
+    assert!(footer.trim_start().starts_with("GPT-5.6-Luna "), "{screen}");
+    // What Codex records when "Use existing model" is chosen.
+    let config: toml::Table =
+        std::fs::read_to_string(env.worker_dir.join("homes/w/config.toml")).unwrap().parse().unwrap();
+    assert_eq!(config["model"].as_str(), Some("gpt-5.6-luna"));
+    assert!(config["notice"]["model_migrations"].get("gpt-5.6-luna").is_some(), "{config}");
+    stop(&env, "w");
+}
+
+fn stop(env: &TestEnv, name: &str) {
+    let out = csd(env, "csd-stop", &[name]);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("stopped"), "{}", stdout(&out));
+    assert!(!env.has_session(name));
+}
+
+/// Files under `dir` (the empty `bin/` and `homes/` folders do not count).
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}
+
+/// The mock's own contract, so a failure above is not blamed on it.
+#[test]
+fn the_mock_answers_by_the_prompts_directives() {
+    use serde_json::json;
+    let user = |text: &str| json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]});
+    let ask = |items: Vec<Value>| json!({"model": "gpt-5.5", "input": items, "tools": [{"name": "exec_command"}]});
+    let env_ctx = user("<environment_context>\n  <cwd>/w</cwd>\n</environment_context>");
+    assert_eq!(openai::classify(&ask(vec![env_ctx.clone(), user("hello")])), Answer::Default);
+    assert_eq!(
+        openai::classify(&ask(vec![env_ctx.clone(), user("do it\nRUN: echo hi\nSAY: done")])),
+        Answer::Shell { command: "echo hi".into() }
+    );
+    assert_eq!(openai::classify(&ask(vec![user("PATCH: a.txt")])), Answer::Patch { path: "a.txt".into() });
+    assert_eq!(openai::classify(&ask(vec![user("FAIL: 503")])), Answer::Failed(503));
+    assert_eq!(openai::classify(&ask(vec![user("SAY: hi there")])), Answer::Said("hi there".into()));
+    // The prompt is the last message Codex did not write itself.
+    let aborted = user("<turn_aborted>\nThe user interrupted the previous turn on purpose.</turn_aborted>");
+    assert_eq!(openai::classify(&ask(vec![user("SAY: real"), aborted])), Answer::Said("real".into()));
+    let after = json!({"type": "function_call_output", "call_id": "c1", "output": "hi"});
+    assert_eq!(openai::classify(&ask(vec![user("RUN: echo hi"), after])), Answer::AfterTool);
+    let title = json!({"input": [user("User prompt:\nRUN: x")], "tools": [],
+        "text": {"format": {"type": "json_schema", "name": "codex_output_schema"}}});
+    assert_eq!(openai::classify(&title), Answer::Title);
+
+    // And over the wire: an SSE stream Codex can read, ending in response.completed.
+    let mock = MockOpenAi::start();
+    let body = ask(vec![user("RUN: echo hi")]).to_string();
+    let mut conn = std::net::TcpStream::connect(mock.base_url().trim_start_matches("http://").trim_end_matches("/v1"))
+        .unwrap();
+    use std::io::{Read, Write};
+    write!(conn, "POST /v1/responses HTTP/1.1\r\ncontent-length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream"), "{reply}");
+    assert!(reply.contains("event: response.output_item.done\ndata: "), "{reply}");
+    assert!(reply.contains("\"name\":\"exec_command\""), "{reply}");
+    assert!(reply.trim_end().split("\n\n").last().unwrap().starts_with("event: response.completed"), "{reply}");
+}

@@ -1,0 +1,354 @@
+//! A mock OpenAI Responses API on 127.0.0.1, for driving the real Codex CLI
+//! offline (0.169 speaks only `POST {base_url}/responses` with an SSE
+//! answer to a custom provider: no websockets, no `/models`).
+//!
+//! Include it with `#[path = "mock/openai.rs"] mod openai;`. One request per
+//! connection, then close. What it answers is scripted by directives in the
+//! prompt (the last user message Codex did not inject itself), each running
+//! to the end of its line:
+//! - `RUN: <command>`: a call of the shell tool Codex offers (`exec_command`);
+//! - `PATCH: <path>`: an `apply_patch` call adding `<path>` with one line;
+//! - `FAIL: <status>`: that HTTP error (Codex ends the turn with an error);
+//! - `SLEEP: <secs>`: the answer waits that long (to catch a turn working);
+//! - `SAY: <text>`: that text, as the whole answer or as the final one after
+//!   a tool; with no directive the answer is [`DEFAULT_REPLY`].
+//!
+//! After a tool's output the final message is the `SAY:` text or
+//! [`AFTER_TOOL_REPLY`]. Codex's side request for a thread title (a
+//! `json_schema` text format, no tools) gets a schema-valid `{"title": …}`.
+//! Every request is recorded with when it arrived and when its answer was
+//! fully written, so a test can subtract the model's own time.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub const DEFAULT_REPLY: &str = "Mock model here: nothing to do.";
+pub const AFTER_TOOL_REPLY: &str = "DONE";
+
+/// User messages Codex writes itself; never the prompt.
+const INJECTED: [&str; 6] = [
+    "<environment_context>",
+    "<turn_aborted>",
+    "<user_instructions>",
+    "<skills_instructions>",
+    "<permissions instructions>",
+    "# AGENTS.md",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Title,
+    Shell { command: String },
+    Patch { path: String },
+    AfterTool,
+    Said(String),
+    Failed(u16),
+    Default,
+    NotFound,
+}
+
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub body: Value,
+    pub answer: Answer,
+    pub arrived: Instant,
+    pub answered: Instant,
+}
+
+struct Shared {
+    log: Mutex<Vec<Recorded>>,
+    stopping: AtomicBool,
+    ids: AtomicUsize,
+}
+
+pub struct MockOpenAi {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl MockOpenAi {
+    /// Listen on 127.0.0.1 (a free port) and serve until dropped.
+    pub fn start() -> MockOpenAi {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("mock: bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared { log: Mutex::new(Vec::new()), stopping: AtomicBool::new(false), ids: 1.into() });
+        let s = shared.clone();
+        let acceptor = std::thread::Builder::new()
+            .name("mock-openai".into())
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    if s.stopping.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let s = s.clone();
+                    std::thread::spawn(move || {
+                        let _ = serve(conn, &s);
+                    });
+                }
+            })
+            .unwrap();
+        MockOpenAi { addr, shared, acceptor: Some(acceptor) }
+    }
+
+    /// A provider's `base_url` (Codex appends `/responses`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.log.lock().unwrap().clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.shared.log.lock().unwrap().len()
+    }
+
+    pub fn requests_since(&self, from: usize) -> Vec<Recorded> {
+        self.shared.log.lock().unwrap()[from..].to_vec()
+    }
+
+    /// Time spent answering `requests` (arrival to last byte), overlaps
+    /// counted once: the model's own time.
+    pub fn busy_time(requests: &[Recorded]) -> Duration {
+        let mut spans: Vec<(Instant, Instant)> = requests.iter().map(|r| (r.arrived, r.answered)).collect();
+        spans.sort();
+        let mut total = Duration::ZERO;
+        let mut current: Option<(Instant, Instant)> = None;
+        for (a, b) in spans {
+            current = match current {
+                Some((ca, cb)) if a <= cb => Some((ca, cb.max(b))),
+                Some((ca, cb)) => {
+                    total += cb - ca;
+                    Some((a, b))
+                }
+                None => Some((a, b)),
+            };
+        }
+        if let Some((a, b)) = current {
+            total += b - a;
+        }
+        total
+    }
+}
+
+impl Drop for MockOpenAi {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.acceptor.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct HttpRequest {
+    method: String,
+    path: String,
+    body: Vec<u8>,
+}
+
+fn read_request(conn: &TcpStream) -> std::io::Result<Option<HttpRequest>> {
+    let mut r = BufReader::new(conn);
+    let mut line = String::new();
+    if r.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
+    let (mut length, mut chunked) = (0usize, false);
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+        let Some((k, v)) = line.split_once(':') else { continue };
+        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+        if k == "content-length" {
+            length = v.parse().unwrap_or(0);
+        } else if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
+            chunked = true;
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            line.clear();
+            r.read_line(&mut line)?;
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+            if size == 0 {
+                line.clear();
+                r.read_line(&mut line)?;
+                break;
+            }
+            let start = body.len();
+            body.resize(start + size, 0);
+            r.read_exact(&mut body[start..])?;
+            line.clear();
+            r.read_line(&mut line)?;
+        }
+    } else {
+        body.resize(length, 0);
+        r.read_exact(&mut body)?;
+    }
+    Ok(Some(HttpRequest { method, path, body }))
+}
+
+fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let Some(req) = read_request(&conn)? else { return Ok(()) };
+    let arrived = Instant::now();
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    let route = req.path.split('?').next().unwrap_or("");
+    let answer = match (req.method.as_str(), route) {
+        ("POST", r) if r.ends_with("/responses") => {
+            let answer = classify(&body);
+            if let Some(secs) = directive(&prompt_of(&body).unwrap_or_default(), "SLEEP") {
+                if !after_tool(&body) {
+                    std::thread::sleep(Duration::from_secs_f64(secs.parse().unwrap_or(0.0)));
+                }
+            }
+            match &answer {
+                Answer::Failed(status) => write_json(
+                    &mut conn,
+                    *status,
+                    &json!({"error": {"message": format!("mock failure {status}"), "type": "server_error",
+                        "code": "mock_failure"}}),
+                )?,
+                a => write_stream(&mut conn, &items_for(a, &body, shared), &body, shared)?,
+            }
+            answer
+        }
+        ("GET", r) if r.ends_with("/models") => {
+            write_json(&mut conn, 200, &json!({"object": "list", "data": [], "models": []}))?;
+            Answer::Default
+        }
+        _ => {
+            write_json(&mut conn, 404, &json!({"error": {"message": "mock: no such route"}}))?;
+            Answer::NotFound
+        }
+    };
+    let record = Recorded { method: req.method, path: req.path, body, answer, arrived, answered: Instant::now() };
+    shared.log.lock().unwrap().push(record);
+    Ok(())
+}
+
+fn after_tool(body: &Value) -> bool {
+    let input = body["input"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    input.last().is_some_and(|i| matches!(i["type"].as_str(), Some("function_call_output" | "custom_tool_call_output")))
+}
+
+/// The text of the last user message Codex did not write itself.
+pub fn prompt_of(body: &Value) -> Option<String> {
+    let input = body["input"].as_array()?;
+    input.iter().rev().find_map(|item| {
+        if item["type"] != "message" || item["role"] != "user" {
+            return None;
+        }
+        let text: String = item["content"].as_array()?.iter().filter_map(|c| c["text"].as_str()).collect();
+        (!INJECTED.iter().any(|p| text.trim_start().starts_with(p))).then_some(text)
+    })
+}
+
+/// `KEY: value` anywhere in the prompt, the value running to the line's end.
+fn directive(prompt: &str, key: &str) -> Option<String> {
+    let tag = format!("{key}:");
+    let at = prompt.find(&tag)? + tag.len();
+    Some(prompt[at..].lines().next().unwrap_or("").trim().to_string())
+}
+
+pub fn classify(body: &Value) -> Answer {
+    if body["text"]["format"]["type"] == "json_schema" {
+        return Answer::Title;
+    }
+    let prompt = prompt_of(body).unwrap_or_default();
+    if after_tool(body) {
+        return Answer::AfterTool;
+    }
+    if let Some(status) = directive(&prompt, "FAIL") {
+        return Answer::Failed(status.split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or(500));
+    }
+    if let Some(path) = directive(&prompt, "PATCH") {
+        return Answer::Patch { path };
+    }
+    if let Some(command) = directive(&prompt, "RUN") {
+        return Answer::Shell { command };
+    }
+    match directive(&prompt, "SAY") {
+        Some(text) => Answer::Said(text),
+        None => Answer::Default,
+    }
+}
+
+fn items_for(answer: &Answer, body: &Value, shared: &Shared) -> Vec<Value> {
+    let id = |p: &str| format!("{p}_{}", shared.ids.fetch_add(1, Ordering::Relaxed));
+    let message = |text: &str| {
+        json!({"type": "message", "id": id("msg"), "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": text, "annotations": []}]})
+    };
+    let prompt = prompt_of(body).unwrap_or_default();
+    match answer {
+        Answer::Title => {
+            let tail = prompt.rsplit("User prompt:").next().unwrap_or("").trim();
+            let title: String =
+                tail.split_whitespace().take(4).collect::<Vec<_>>().join(" ").chars().take(36).collect();
+            vec![message(&json!({"title": if title.is_empty() { "Mock task".into() } else { title }}).to_string())]
+        }
+        Answer::Shell { command } => vec![json!({"type": "function_call", "id": id("fc"), "call_id": id("call"),
+            "name": "exec_command", "arguments": json!({"cmd": command}).to_string(), "status": "completed"})],
+        Answer::Patch { path } => vec![json!({"type": "custom_tool_call", "id": id("ctc"), "call_id": id("call"),
+            "name": "apply_patch", "status": "completed",
+            "input": format!("*** Begin Patch\n*** Add File: {path}\n+patched by mock\n*** End Patch\n")})],
+        Answer::AfterTool => vec![message(&directive(&prompt, "SAY").unwrap_or_else(|| AFTER_TOOL_REPLY.into()))],
+        Answer::Said(text) => vec![message(text)],
+        _ => vec![message(DEFAULT_REPLY)],
+    }
+}
+
+fn write_json(conn: &mut TcpStream, status: u16, body: &Value) -> std::io::Result<()> {
+    let body = body.to_string();
+    let reason = match status {
+        200 => "OK",
+        404 => "Not Found",
+        _ => "Error",
+    };
+    write!(
+        conn,
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    conn.flush()
+}
+
+/// The minimal stream Codex needs: `response.created`, one
+/// `response.output_item.done` per item, `response.completed`.
+fn write_stream(conn: &mut TcpStream, items: &[Value], body: &Value, shared: &Shared) -> std::io::Result<()> {
+    let model = body["model"].as_str().unwrap_or("mock-model");
+    let resp = format!("resp_{}", shared.ids.fetch_add(1, Ordering::Relaxed));
+    let mut out = String::from(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n",
+    );
+    let mut event = |data: Value| out.push_str(&format!("event: {}\ndata: {data}\n\n", data["type"].as_str().unwrap()));
+    event(json!({"type": "response.created", "response": {"id": resp, "object": "response",
+        "status": "in_progress", "model": model, "output": []}}));
+    for (i, item) in items.iter().enumerate() {
+        event(json!({"type": "response.output_item.done", "output_index": i, "item": item}));
+    }
+    event(json!({"type": "response.completed", "response": {"id": resp, "object": "response",
+        "status": "completed", "model": model, "output": [],
+        "usage": {"input_tokens": 100, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 10,
+            "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 110}}}));
+    conn.write_all(out.as_bytes())?;
+    conn.flush()
+}
