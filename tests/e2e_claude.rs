@@ -595,3 +595,53 @@ fn an_installed_csd_plugin_does_not_double_a_workers_events() {
     assert_eq!(kinds, ["session_start", "user_prompt_submit", "stop"]);
     assert_code(&flow.run("csd-stop", &["twice"]), 0);
 }
+
+/// The skill's fan-out pattern with the real CLI: two workers launched at
+/// once on one tmux server, two converses at once, each gets its own reply,
+/// and both stop cleanly.
+#[test]
+fn two_real_workers_launch_and_converse_in_parallel() {
+    let cli = claude_cli();
+    isolate_network();
+    let flow = Flow::new(cli);
+    let names = ["fan-a", "fan-b"];
+    let launches: Vec<_> =
+        names.iter().map(|n| flow.cmd("csd-launch").arg(n).arg(&flow.project).spawn().unwrap()).collect();
+    for child in launches {
+        assert_code(&child.wait_with_output().unwrap(), 0);
+    }
+    let pids: Vec<i32> = names
+        .iter()
+        .map(|n| {
+            flow.env.tmux_ok(["display-message", "-p", "-t", &format!("={n}:"), "#{pane_pid}"]).trim().parse().unwrap()
+        })
+        .collect();
+    let _reapers: Vec<KillOnDrop> = pids.iter().map(|p| KillOnDrop(Some(*p))).collect();
+
+    let converses: Vec<_> = names
+        .iter()
+        .map(|n| {
+            let prompt = format!("Fan-out check.\nsay: reply from {n}");
+            flow.cmd("csd-send")
+                .args(["--converse", n, &prompt, "60"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (n, child) in names.iter().zip(converses) {
+        let out = child.wait_with_output().unwrap();
+        assert_code(&out, 0);
+        assert_eq!(stdout(&out).trim(), format!("reply from {n}"));
+    }
+    for n in names {
+        assert_code(&flow.run("csd-stop", &[n]), 0);
+        assert!(!flow.env.has_session(n), "{n} is still in tmux");
+    }
+    for pid in pids {
+        assert!(!pid_alive(pid), "claude {pid} outlived csd-stop");
+    }
+    let left = flow.run("csd-status", &["--list", "--all"]);
+    assert_code(&left, 0);
+    assert_eq!(stdout(&left).trim(), "", "workers left after stop");
+}
