@@ -7,7 +7,7 @@ use csd::event::EventKind;
 use csd::harness::HarnessKind;
 use csd::tmux::Tmux;
 use csd::wait::wait_for_event;
-use csd::worker::{list_metas, remove_state, unregistered_names, Status, Worker};
+use csd::worker::{list_metas, remove_state, unregistered_names, Lookup, Status, Worker};
 use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
 use std::time::{Duration, Instant};
@@ -105,20 +105,24 @@ fn stop_unregistered(dir: &WorkerDir, name: &str) -> Result<i32> {
 }
 
 fn handoff(dir: &WorkerDir, name: &str) -> Result<i32> {
-    let worker = Worker::resolve(dir, name)?;
-    let tmux = worker.tmux()?;
-    if !tmux.has_session(worker.name()) {
-        return Err(Error::Gone(format!("worker '{}': its tmux session is gone; nothing to hand off", worker.name())));
+    // A worker still to register (Codex before its first prompt) is handed
+    // off as well: what the human types there registers it.
+    let (name, tmux) = match Worker::lookup(dir, name)? {
+        Lookup::Registered(w) => (w.name().to_string(), w.tmux()?),
+        Lookup::Pending(p) => (p.name.clone(), p.tmux()?),
+    };
+    let name = name.as_str();
+    if !tmux.has_session(name) {
+        return Err(Error::Gone(format!("worker '{name}': its tmux session is gone; nothing to hand off")));
     }
     print!(
         "Worker '{name}' runs in tmux session '{session}'{server}. To take over:\n\n    {attach}\n\n\
          Type to the worker directly once attached; detach with Ctrl-b d to leave it running.\n\
          The controller can go on afterwards with another prompt. Do not stop the worker\n\
          (csd --worker {name} stop) unless you mean to end its session.\n",
-        name = worker.name(),
-        session = csd::name::tmux_session(worker.name()),
+        session = csd::name::tmux_session(name),
         server = tmux.socket().map(|s| format!(" on the private tmux server '{s}'")).unwrap_or_default(),
-        attach = tmux.attach_command(worker.name()),
+        attach = tmux.attach_command(name),
     );
     Ok(0)
 }

@@ -71,9 +71,13 @@ fn submit_first(p: &Pending, prompt: &[u8], timing: &Timing) -> Result<(Worker, 
     }
     h.paste(&tmux, &p.name, prompt)?;
     let deadline = Instant::now() + register_timeout()?;
+    // As in `submit`: soon at first (an Enter right after start-up may be
+    // dropped), then every retry interval.
+    let mut gap = FIRST_RETRY.min(timing.retry_interval);
     let worker = loop {
         tmux.send_keys(&p.name, &[h.submit_key()])?;
-        let tick = (Instant::now() + timing.retry_interval).min(deadline);
+        let tick = (Instant::now() + gap).min(deadline);
+        gap = (gap * 2).min(timing.retry_interval);
         match p.await_registration(tick) {
             Ok(w) => break w,
             Err(Error::Timeout(_)) if Instant::now() < deadline => {}

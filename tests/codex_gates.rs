@@ -144,3 +144,30 @@ fn the_hook_registers_on_the_first_prompt_not_on_a_lone_session_end() {
     assert_eq!(evs[1]["turn_id"], "T1");
     assert_eq!((evs[2]["event"].as_str(), evs[2]["reason"].as_str()), (Some("stop"), Some("interrupted")));
 }
+
+#[test]
+fn every_per_worker_command_knows_a_worker_before_it_registers() {
+    let env = TestEnv::new();
+    assert_code(&launch(&env, &[]), 0);
+    let o = run(&env, "csd-turn", &["w"], &[]);
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("no turn yet"), "{}", stderr(&o));
+    assert_code(&run(&env, "csd-events", &["--path", "w"], &[]), 1);
+    let o = run(&env, "csd-status", &["--json", "w"], &[]);
+    assert_code(&o, 0);
+    let row: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!((row["status"].as_str(), row["harness"].as_str()), (Some("idle"), Some("codex")));
+    let o = run(&env, "csd-stop", &["--handoff", "w"], &[]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("attach"), "{}", stdout(&o));
+    // Through the dispatcher and the shim, as a controller calls it.
+    let mut shim = Command::new(env.worker_dir.join("bin/w"));
+    env.apply_env(&mut shim);
+    let o = shim.arg("status").output().unwrap();
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o).trim(), "idle");
+    assert_code(&run(&env, "csd-stop", &["w"], &[]), 0);
+    assert!(!env.has_session("w"));
+    assert_eq!(std::fs::read_dir(&env.worker_dir).unwrap().flatten().filter(|e| e.path().is_file()).count(), 0);
+    assert!(!env.worker_dir.join("homes/w").exists());
+}

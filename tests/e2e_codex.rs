@@ -164,6 +164,10 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     assert_eq!(pre["tool"], "Bash");
     assert_eq!(pre["tool_input"]["command"], "echo csd-e2e-$((6 * 7))");
 
+    // csd-hook's silence is valid output for every hook (Codex 0.169 rejects
+    // {"decision":"approve"} on Stop and would say so on screen).
+    assert!(!pane(&env).contains("Hook failed"), "{}", pane(&env));
+
     // read-turn shows the tool call from the rollout; status and session id.
     let turn = stdout(&csd(&env, "csd-turn", &["w"]));
     assert!(turn.contains("**Prompt:** Please run it.\nRUN: echo csd-e2e-$((6 * 7))"), "{turn}");
@@ -174,6 +178,15 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     let list = stdout(&csd(&env, "csd-status", &["--list"]));
     assert!(list.lines().any(|l| l.starts_with(&format!("idle\tcodex\tw\t{sid}\t"))), "{list}");
 
+    // A long multi-line prompt (Codex shows it as "[Pasted Content N chars]")
+    // goes in whole, as one prompt.
+    let long = format!("{}\nSAY: got it all", "a line of filler text for a long prompt\n".repeat(120));
+    let out = csd(&env, "csd-send", &["--converse", "w", &long, TURN]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "got it all");
+    let prompts: Vec<Value> = events(&env).into_iter().filter(|e| e["event"] == "user_prompt_submit").collect();
+    assert_eq!(prompts.len(), 2, "one prompt, not one per line: {prompts:?}");
+
     // apply_patch: the file appears, read-turn shows the patch.
     let out = csd(&env, "csd-send", &["--converse", "w", "PATCH: made-by-codex.txt\nSAY: patched", TURN]);
     assert_code(&out, 0);
@@ -181,7 +194,10 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     let made = std::fs::read_to_string(Path::new(project).join("made-by-codex.txt")).unwrap();
     assert_eq!(made, "patched by mock\n");
     let turn = stdout(&csd(&env, "csd-turn", &["w"]));
-    assert!(turn.contains("**Tool: apply_patch**\n```json\n*** Begin Patch\n*** Add File: made-by-codex.txt"), "{turn}");
+    assert!(
+        turn.contains("**Tool: apply_patch**\n```json\n*** Begin Patch\n*** Add File: made-by-codex.txt"),
+        "{turn}"
+    );
     let pre = events(&env).into_iter().rfind(|e| e["event"] == "pre_tool_use").unwrap();
     assert_eq!(pre["tool"], "apply_patch", "{pre}");
 
@@ -193,16 +209,31 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     assert_eq!((last["event"].as_str(), last["reason"].as_str()), (Some("stop"), Some("error")), "{last}");
     assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
 
-    // An interrupt ends the turn for wait-for-turn.
-    assert_code(&csd(&env, "csd-send", &["w", "SLEEP: 30\nSAY: too late"]), 0);
-    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "working");
+    // ... and for wait-for-turn, which the rollout wakes.
     let after = events(&env).len().to_string();
-    std::thread::sleep(Duration::from_millis(500));
-    env.tmux_ok(["send-keys", "-t", "=w:", "Escape"]);
+    assert_code(&csd(&env, "csd-send", &["w", "FAIL: 502"]), 0);
     let out = csd(&env, "csd-wait", &["w", "20", "--after-line", &after]);
     assert_code(&out, 0);
     let ended: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    assert_eq!(ended["reason"], "interrupted", "{ended}");
+    assert_eq!(ended["reason"], "error", "{ended}");
+
+    // An interrupt ends the turn for converse (and wait-for-turn).
+    let mut converse = env.cmd("csd-send");
+    converse.args(["--converse", "w", "SLEEP: 30\nSAY: too late", TURN]).stdout(std::process::Stdio::piped());
+    converse.env("CSD_CODEX_BIN", codex_cli());
+    let child = converse.spawn().unwrap();
+    let working = eventually(Duration::from_secs(20), || {
+        (stdout(&csd(&env, "csd-status", &["w"])).trim() == "working").then_some(())
+    });
+    assert!(working.is_some(), "the SLEEP turn never showed as working:\n{}", pane(&env));
+    let interrupted = Instant::now();
+    env.tmux_ok(["send-keys", "-t", "=w:", "Escape"]);
+    let out = child.wait_with_output().unwrap();
+    assert!(interrupted.elapsed() < Duration::from_secs(10), "converse hung after the interrupt");
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("Turn interrupted"), "{}", stdout(&out));
+    let last = events(&env).pop().unwrap();
+    assert_eq!((last["event"].as_str(), last["reason"].as_str()), (Some("stop"), Some("interrupted")), "{last}");
 
     // Stop: /quit, then nothing left: no files, no processes.
     let pane_pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=w:", "#{pane_pid}"]).trim().parse().unwrap();
@@ -218,6 +249,73 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     let expected: Vec<String> =
         ["auth.json", "config.toml"].iter().map(|f| env.home.join(".codex").join(f).display().to_string()).collect();
     assert_eq!(theirs, expected);
+}
+
+/// The recipe without csd driving it: the real CLI in a tmux pane with the
+/// config csd writes, the Rust mock as its model, a tool turn, and `/quit`.
+/// When this passes and the csd flow fails, csd is wrong.
+#[test]
+fn the_real_cli_runs_a_tool_turn_against_the_rust_mock() {
+    let cli = codex_cli();
+    isolate_network();
+    let mock = MockOpenAi::start();
+    let env = TestEnv::new();
+    operator_config(&env.home, &mock);
+    let project = env.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    let codex_home = env.worker_dir.join("homes/probe");
+    std::fs::create_dir_all(&codex_home).unwrap();
+    std::fs::write(env.worker_dir.join("probe.harness"), "codex").unwrap();
+    let dir = csd::workerdir::WorkerDir::at(env.worker_dir.clone()).unwrap();
+    let hook = csd::harness::codex::Codex::hook_command(&bin("csd-hook"), "probe", project.to_str().unwrap(), &dir);
+    let theirs = std::fs::read_to_string(env.home.join(".codex/config.toml")).unwrap();
+    let config = csd::harness::codex::Codex::config(Some(&theirs), project.to_str().unwrap(), &hook, None).unwrap();
+    std::fs::write(codex_home.join("config.toml"), config).unwrap();
+
+    let mut new_session = env.tmux();
+    new_session.args(["new-session", "-d", "-s", "probe", "-x", "200", "-y", "50", "-c"]).arg(&project);
+    for (k, v) in [
+        ("HOME", env.home.display().to_string()),
+        ("CODEX_HOME", codex_home.display().to_string()),
+        ("MOCK_API_KEY", "mock-key".into()),
+        ("HTTPS_PROXY", "http://127.0.0.1:9".into()),
+        ("HTTP_PROXY", "http://127.0.0.1:9".into()),
+        ("NO_PROXY", "127.0.0.1,localhost".into()),
+        ("CSD_TMUX_SOCKET", env.socket.clone()),
+    ] {
+        new_session.arg("-e").arg(format!("{k}={v}"));
+    }
+    new_session
+        .arg("--")
+        .arg(&cli)
+        .args(["--dangerously-bypass-approvals-and-sandbox", "--dangerously-bypass-hook-trust"]);
+    new_session.arg("-C").arg(&project);
+    assert!(new_session.status().unwrap().success());
+    let footer = format!(" · {}", project.display());
+    let probe_pane = || {
+        let out = env.tmux().args(["capture-pane", "-p", "-t", "=probe:"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ready = eventually(Duration::from_secs(30), || probe_pane().contains(&footer).then_some(()));
+    assert!(ready.is_some(), "no footer:\n{}", probe_pane());
+
+    env.tmux_ok(["send-keys", "-t", "=probe:", "-l", "RUN: echo probe-$((6 * 7))"]);
+    std::thread::sleep(Duration::from_millis(200));
+    env.tmux_ok(["send-keys", "-t", "=probe:", "Enter"]);
+    let done = eventually(Duration::from_secs(30), || kinds(&env).iter().any(|k| k == "stop").then_some(()));
+    assert!(done.is_some(), "no stop event: {:?}\n{}", kinds(&env), probe_pane());
+    assert_eq!(kinds(&env), ["session_start", "user_prompt_submit", "pre_tool_use", "post_tool_use", "stop"]);
+    let answers: Vec<Answer> = mock.requests().into_iter().map(|r| r.answer).collect();
+    assert!(answers.contains(&Answer::Shell { command: "echo probe-$((6 * 7))".into() }), "{answers:?}");
+    assert!(answers.contains(&Answer::AfterTool), "{answers:?}");
+    assert!(answers.contains(&Answer::Title), "{answers:?}");
+
+    env.tmux_ok(["send-keys", "-t", "=probe:", "-l", "/quit"]);
+    std::thread::sleep(Duration::from_millis(300));
+    env.tmux_ok(["send-keys", "-t", "=probe:", "Enter"]);
+    let ended = eventually(Duration::from_secs(10), || (!env.has_session("probe")).then_some(()));
+    assert!(ended.is_some(), "codex did not exit on /quit:\n{}", probe_pane());
+    assert_eq!(kinds(&env).last().map(String::as_str), Some("session_end"));
 }
 
 /// The real model-migration screen (gpt-5.6-luna is offered GPT-6 Luna, and
@@ -255,7 +353,9 @@ fn the_real_migration_screen_keeps_the_model() {
 }
 
 fn stop(env: &TestEnv, name: &str) {
+    let started = Instant::now();
     let out = csd(env, "csd-stop", &[name]);
+    eprintln!("codex: stop {:?}", started.elapsed());
     assert_code(&out, 0);
     assert!(stdout(&out).contains("stopped"), "{}", stdout(&out));
     assert!(!env.has_session(name));
@@ -279,7 +379,8 @@ fn walk(dir: &Path) -> Vec<String> {
 #[test]
 fn the_mock_answers_by_the_prompts_directives() {
     use serde_json::json;
-    let user = |text: &str| json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]});
+    let user =
+        |text: &str| json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]});
     let ask = |items: Vec<Value>| json!({"model": "gpt-5.5", "input": items, "tools": [{"name": "exec_command"}]});
     let env_ctx = user("<environment_context>\n  <cwd>/w</cwd>\n</environment_context>");
     assert_eq!(openai::classify(&ask(vec![env_ctx.clone(), user("hello")])), Answer::Default);
@@ -302,8 +403,8 @@ fn the_mock_answers_by_the_prompts_directives() {
     // And over the wire: an SSE stream Codex can read, ending in response.completed.
     let mock = MockOpenAi::start();
     let body = ask(vec![user("RUN: echo hi")]).to_string();
-    let mut conn = std::net::TcpStream::connect(mock.base_url().trim_start_matches("http://").trim_end_matches("/v1"))
-        .unwrap();
+    let mut conn =
+        std::net::TcpStream::connect(mock.base_url().trim_start_matches("http://").trim_end_matches("/v1")).unwrap();
     use std::io::{Read, Write};
     write!(conn, "POST /v1/responses HTTP/1.1\r\ncontent-length: {}\r\n\r\n{body}", body.len()).unwrap();
     let mut reply = String::new();

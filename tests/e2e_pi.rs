@@ -45,6 +45,15 @@ fn seed_operator(env: &TestEnv, mock: &MockAnthropic) -> PathBuf {
     std::fs::write(agent.join("models.json"), models.to_string()).unwrap();
     std::fs::write(agent.join("auth.json"), "{}").unwrap();
     std::fs::write(agent.join("settings.json"), json!({"quietStartup": false}).to_string()).unwrap();
+    // An operator's own global extension: a worker's pi must load it too.
+    std::fs::create_dir_all(agent.join("extensions")).unwrap();
+    let proof = env.path().join("operator-extension-ran");
+    let ext = format!(
+        "import {{ writeFileSync }} from \"node:fs\";\n\
+         export default function (pi: any) {{ pi.on(\"session_start\", () => writeFileSync({:?}, \"yes\")); }}\n",
+        proof.to_str().unwrap()
+    );
+    std::fs::write(agent.join("extensions/operator.ts"), ext).unwrap();
     agent
 }
 
@@ -177,6 +186,11 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
         let mode = std::fs::metadata(home.join(f)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{f}");
     }
+    let proof = env.path().join("operator-extension-ran");
+    assert!(
+        eventually(Duration::from_secs(5), || proof.is_file().then_some(())).is_some(),
+        "the operator's extension (linked into the worker's agent dir) did not load"
+    );
     let sid_out = csd(&env, "csd-status", &["--session-id", "w"]);
     assert_eq!(stdout(&sid_out).trim(), sid);
     assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
@@ -230,6 +244,13 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     assert_eq!(stop["event"], "stop");
     let turn = stdout(&csd(&env, "csd-turn", &["w"]));
     assert!(turn.contains("**Prompt:** say: plain send\n\nplain send\n"), "{turn}");
+    // A multi-line prompt goes in as one paste, one prompt.
+    let out = csd(&env, "csd-send", &["--converse", "w", "say: two lines\n\tthe second, indented", "60"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "two lines\n");
+    let turn = stdout(&csd(&env, "csd-turn", &["w"]));
+    // Pi's editor turns a pasted tab into four spaces.
+    assert!(turn.contains("**Prompt:** say: two lines\n    the second, indented\n"), "{turn}");
     // handoff names the private tmux server
     let handoff = csd(&env, "csd-stop", &["--handoff", "w"]);
     assert_code(&handoff, 0);
@@ -304,7 +325,7 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     let _guard2 = KillOnDrop(Some(pane_pid));
     assert_eq!(stdout(&csd(&env, "csd-status", &["--session-id", "w2"])).trim(), sid);
     let turn = csd(&env, "csd-turn", &["w2"]);
-    assert!(stdout(&turn).contains("**Prompt:** say: plain send"), "the session's last turn: {}", stdout(&turn));
+    assert!(stdout(&turn).contains("**Prompt:** say: two lines"), "the session's last turn: {}", stdout(&turn));
     let out = csd(&env, "csd-send", &["--converse", "w2", "say: adopted and well", "60"]);
     assert_code(&out, 0);
     assert_eq!(stdout(&out), "adopted and well\n");

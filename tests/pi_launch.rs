@@ -35,6 +35,9 @@ fn world() -> World {
     std::fs::set_permissions(operator.join("auth.json"), std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::write(operator.join("models.json"), "{\"providers\":{}}").unwrap();
     std::fs::write(operator.join("settings.json"), "{}").unwrap();
+    std::fs::create_dir_all(operator.join("extensions")).unwrap();
+    std::fs::write(operator.join("extensions/mine.ts"), "export default function () {}\n").unwrap();
+    std::fs::write(operator.join("AGENTS.md"), "be brief\n").unwrap();
     let out = env.run_stdin("csd-launch", ["--grant-consent"], b"yes\n");
     assert_code(&out, 0);
     let record = env.path().join("fake-pi-record.json");
@@ -108,7 +111,10 @@ fn launch_waits_out_the_registration_window_and_the_worker_works() {
         assert_eq!(mode_of(&home.join(f)), 0o600, "{f}");
     }
     assert_eq!(std::fs::read(home.join("auth.json")).unwrap(), std::fs::read(w.operator.join("auth.json")).unwrap());
-    assert_eq!(std::fs::read_link(home.join("bin")).unwrap(), w.operator.join("bin"));
+    for shared in ["bin", "extensions", "AGENTS.md"] {
+        assert_eq!(std::fs::read_link(home.join(shared)).unwrap(), w.operator.join(shared), "{shared}");
+    }
+    assert!(!home.join("skills").exists(), "only what the operator has is linked");
 
     let out = csd(&w, "csd-send", &["--converse", "p1", "hello there", "20"], &[]);
     assert_code(&out, 0);
@@ -122,6 +128,7 @@ fn launch_waits_out_the_registration_window_and_the_worker_works() {
     assert!(!w.env.has_session("p1"));
     assert_eq!(files_under(&w.env.worker_dir), Vec::<PathBuf>::new());
     assert!(w.operator.join("bin").is_dir(), "stop must remove the link, not what it points at");
+    assert!(w.operator.join("extensions/mine.ts").is_file() && w.operator.join("AGENTS.md").is_file());
     assert_eq!(files_under(&sessions).len(), 1, "the session file stays with the operator");
 }
 

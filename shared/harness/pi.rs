@@ -30,6 +30,25 @@ pub const EXTENSION_FILE: &str = "csd-extension.ts";
 /// holds tokens, and models.json and settings.json may hold API keys.
 pub const CARRIED_FILES: [&str; 3] = ["auth.json", "models.json", "settings.json"];
 
+/// Shared with the operator by a link, when present: what makes a worker's Pi
+/// the operator's Pi (global extensions, skills, prompts, themes, context and
+/// system-prompt files, keys), fd and rg (else each worker downloads them),
+/// and git packages (else each worker clones them). Pi only reads these while
+/// it runs a worker; stop removes the links, never what they point at.
+pub const SHARED_ENTRIES: [&str; 11] = [
+    "bin",
+    "git",
+    "extensions",
+    "skills",
+    "prompts",
+    "themes",
+    "tools",
+    "AGENTS.md",
+    "SYSTEM.md",
+    "APPEND_SYSTEM.md",
+    "keybindings.json",
+];
+
 /// How often to look again while waiting for registration, besides the
 /// worker dir's inotify wake-ups (a backstop, not the mechanism).
 const LOOK: Duration = Duration::from_secs(1);
@@ -99,14 +118,13 @@ impl Harness for Pi {
                 Err(e) => return Err(e).context(|| format!("reading {}", operator.join(file).display())),
             }
         }
-        // Pi looks for fd and rg in <agent dir>/bin before PATH and downloads
-        // them there when missing: sharing the operator's saves each worker a
-        // download (stop removes the link, never what it points at).
-        let bin = operator.join("bin");
-        if bin.is_dir() {
-            let link = home.join("bin");
-            let _ = fs::remove_file(&link);
-            std::os::unix::fs::symlink(&bin, &link).context(|| format!("linking {}", link.display()))?;
+        for entry in SHARED_ENTRIES {
+            let target = operator.join(entry);
+            if target.exists() {
+                let link = home.join(entry);
+                let _ = fs::remove_file(&link);
+                std::os::unix::fs::symlink(&target, &link).context(|| format!("linking {}", link.display()))?;
+            }
         }
         launch.dir.write_atomic(&home.join(EXTENSION_FILE), EXTENSION_SOURCE.as_bytes(), 0o600)
     }
