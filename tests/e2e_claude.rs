@@ -711,3 +711,44 @@ fn a_multiline_prompt_right_after_launch_arrives_whole() {
     assert_eq!(prompts.lines().count(), 1, "the prompt was split: {prompts}");
     assert_code(&flow.run("csd-stop", &["quick"]), 0);
 }
+
+/// `make install` lays the plugin out where `claude plugin install` takes it,
+/// with its hooks pointing at the installed csd-hook (the build is skipped:
+/// CARGO=true; only the plugin's layout is under test here).
+#[test]
+fn make_install_puts_a_plugin_claude_can_install() {
+    let cli = claude_cli();
+    isolate_network();
+    let env = TestEnv::new();
+    let dest = env.path().join("dest");
+    let out = std::process::Command::new("make")
+        .arg("-C")
+        .arg(repo())
+        .args(["install", "CARGO=true", "PREFIX=/opt/csd"])
+        .arg(format!("DESTDIR={}", dest.display()))
+        .output()
+        .expect("running make");
+    assert_code(&out, 0);
+    let plugin = dest.join("opt/csd/share/csd/plugin");
+    let hooks = std::fs::read_to_string(plugin.join("hooks/hooks.json")).unwrap();
+    assert!(hooks.contains("\"/opt/csd/bin/csd-hook "), "hooks do not call the installed csd-hook:\n{hooks}");
+    assert!(!hooks.contains("\"csd-hook "), "{hooks}");
+    let claude = |args: &[&str]| {
+        let out = std::process::Command::new(&cli)
+            .args(args)
+            .env("HOME", &env.home)
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+            .env("DISABLE_AUTOUPDATER", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+        stdout(&out)
+    };
+    let plugin = plugin.to_str().unwrap();
+    assert!(claude(&["plugin", "validate", plugin]).contains("Validation passed"));
+    claude(&["plugin", "marketplace", "add", plugin]);
+    claude(&["plugin", "install", "csd@csd"]);
+    let details = claude(&["plugin", "details", "csd@csd"]);
+    assert!(details.contains("driving-claude-code-sessions") && details.contains("SessionEnd"), "{details}");
+}
