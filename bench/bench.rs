@@ -79,6 +79,8 @@ fn main() {
         b.report("  v4 read-turn (same transcript)", b.time_node(cjs, &["--worker", sid, "read-turn"]));
     }
     b.tmux(&["kill-server"]);
+    // tmux leaves a killed server's socket file behind.
+    let _ = std::fs::remove_file(Path::new("/tmp").join(format!("tmux-{}", nix::unistd::getuid())).join(&socket));
     if v4.is_some() {
         Command::new("tmux").env("TMUX_TMPDIR", tmp.path()).arg("kill-server").status().unwrap();
     }

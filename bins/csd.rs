@@ -5,7 +5,6 @@
 use csd::error::{usage, Error, Result, EXIT_OK, EXIT_USAGE};
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 
 const HELP: &str = include_str!("help/csd.txt");
 
@@ -75,28 +74,13 @@ fn run(args: Vec<OsString>) -> Result<i32> {
         (false, None) => {}
     }
     argv.extend(args);
-    let path = beside_me(bin)?;
+    let path = csd::cli::beside_me(bin)?;
     let err = std::process::Command::new(&path).args(argv).exec();
     Err(Error::Io(format!("running {}", path.display()), err))
 }
 
-/// The csd-* binaries live in the directory this binary was started from.
-fn my_dir() -> Result<PathBuf> {
-    let me = std::env::current_exe().map_err(|e| Error::Io("finding csd's own path".into(), e))?;
-    Ok(me.parent().map(PathBuf::from).unwrap_or_default())
-}
-
-fn beside_me(bin: &str) -> Result<PathBuf> {
-    let path = my_dir()?.join(bin);
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(csd::error::failed(format!("{bin} is not installed beside csd (looked for {})", path.display())))
-    }
-}
-
 fn help() -> Result<i32> {
-    let dir = my_dir()?;
+    let dir = csd::cli::my_dir()?;
     let mut installed: Vec<String> = std::fs::read_dir(&dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())

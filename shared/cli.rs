@@ -71,14 +71,21 @@ pub fn parse_seconds(v: OsString, what: &str) -> Result<std::time::Duration> {
     }
 }
 
-/// A csd binary installed in the same directory as the running one (csd-launch
-/// bakes `csd` into shims and `csd-hook` into hooks this way).
-pub fn beside_me(bin: &str) -> Result<std::path::PathBuf> {
+/// The directory the running binary was started from: the csd binaries are
+/// installed side by side.
+pub fn my_dir() -> Result<std::path::PathBuf> {
     let me = std::env::current_exe().map_err(|e| Error::Io("finding my own path".into(), e))?;
-    let path = me.parent().map(|d| d.join(bin)).unwrap_or_else(|| bin.into());
+    Ok(me.parent().map(std::path::PathBuf::from).unwrap_or_default())
+}
+
+/// A csd binary installed in the same directory as the running one (csd-launch
+/// bakes `csd` into shims and `csd-hook` into hooks this way; csd execs them).
+pub fn beside_me(bin: &str) -> Result<std::path::PathBuf> {
+    let dir = my_dir()?;
+    let path = dir.join(bin);
     if path.is_file() {
         Ok(path)
     } else {
-        Err(crate::error::failed(format!("{bin} is not installed beside {} (looked for {})", me.display(), path.display())))
+        Err(crate::error::failed(format!("{bin} is not installed beside this program (looked for {})", path.display())))
     }
 }

@@ -67,17 +67,35 @@ impl EventKind {
 /// One event as it goes into the log.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
-    SessionStart { ts: String, cwd: Option<String> },
+    SessionStart {
+        ts: String,
+        cwd: Option<String>,
+    },
     /// `turn_id`: Codex names each turn; the id lets a reader match the
     /// prompt to the turn's end in the rollout.
-    UserPromptSubmit { ts: String, turn_id: Option<String> },
-    PreToolUse { ts: String, tool: String, tool_input: Value },
-    PostToolUse { ts: String, tool: String },
+    UserPromptSubmit {
+        ts: String,
+        turn_id: Option<String>,
+    },
+    PreToolUse {
+        ts: String,
+        tool: String,
+        tool_input: Value,
+    },
+    PostToolUse {
+        ts: String,
+        tool: String,
+    },
     /// `reason` is set when the turn did not end normally: `interrupted`
     /// (Codex's Interrupt hook) or `error` (a failed model request, read
     /// from Codex's rollout).
-    Stop { ts: String, reason: Option<String> },
-    SessionEnd { ts: String },
+    Stop {
+        ts: String,
+        reason: Option<String>,
+    },
+    SessionEnd {
+        ts: String,
+    },
 }
 
 impl Event {

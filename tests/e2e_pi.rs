@@ -7,9 +7,9 @@
 //!
 //! A missing CLI fails the tests (run `npm ci` in tests/e2e); they never skip.
 
-mod common;
 #[path = "mock/anthropic.rs"]
 mod anthropic;
+mod common;
 
 use anthropic::{Answer, Config, MockAnthropic};
 use common::*;

@@ -94,10 +94,16 @@ fn a_whole_turn() -> Value {
         call("session_start", json!({"type": "session_start", "reason": "startup"})),
         call("input", json!({"type": "input", "text": "hi", "source": "interactive"})),
         call("input", json!({"type": "input", "text": "from rpc", "source": "rpc"})),
-        call("tool_call", json!({"type": "tool_call", "toolName": "bash", "toolCallId": "c1",
-                                 "input": {"command": "echo hi"}})),
-        call("tool_result", json!({"type": "tool_result", "toolName": "bash", "toolCallId": "c1",
-                                   "isError": false, "content": []})),
+        call(
+            "tool_call",
+            json!({"type": "tool_call", "toolName": "bash", "toolCallId": "c1",
+                                 "input": {"command": "echo hi"}})
+        ),
+        call(
+            "tool_result",
+            json!({"type": "tool_result", "toolName": "bash", "toolCallId": "c1",
+                                   "isError": false, "content": []})
+        ),
         call("agent_end", json!({"type": "agent_end", "messages": []})),
         call("session_shutdown", json!({"type": "session_shutdown", "reason": "reload"})),
         call("session_shutdown", json!({"type": "session_shutdown", "reason": "quit"})),

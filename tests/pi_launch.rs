@@ -95,7 +95,8 @@ fn launch_waits_out_the_registration_window_and_the_worker_works() {
     let record: Value = serde_json::from_slice(&std::fs::read(&w.record).unwrap()).unwrap();
     let home = w.env.worker_dir.join("homes/p1");
     let project = w.project.canonicalize().unwrap();
-    let sessions = w.operator.join("sessions").join(format!("--{}--", &project.to_str().unwrap()[1..].replace('/', "-")));
+    let sessions =
+        w.operator.join("sessions").join(format!("--{}--", &project.to_str().unwrap()[1..].replace('/', "-")));
     assert_eq!(
         record["argv"],
         json!(["--session-dir", sessions, "-e", home.join("csd-extension.ts"), "--model", "prov/model-x"])

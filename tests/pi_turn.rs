@@ -80,7 +80,7 @@ fn errors_and_images_show() {
                            "content": [{"type": "text", "text": "ENOENT"}], "isError": true}}),
     ];
     let text: String = lines.iter().map(|l| l.to_string() + "\n").collect();
-    std::fs::write(&path, text + "{\"type\":\"message\",\"id\":\"torn") .unwrap();
+    std::fs::write(&path, text + "{\"type\":\"message\",\"id\":\"torn").unwrap();
     let turn = turn_of(&path).unwrap();
     assert_eq!(turn.prompt.as_deref(), Some("look\n[image]"));
     assert_eq!(turn.blocks[0], Block::ToolCall { name: "Read".into(), input: json!({"path": "nope"}) });

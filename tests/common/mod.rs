@@ -141,6 +141,11 @@ impl TestEnv {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         let _ = self.tmux().arg("kill-server").stderr(Stdio::null()).status();
+        // tmux leaves the socket file of a server that was killed; a test run
+        // must not leave hundreds behind in the user's tmux directory.
+        let dir = std::env::var_os("TMUX_TMPDIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+        let uid = nix::unistd::getuid();
+        let _ = std::fs::remove_file(dir.join(format!("tmux-{uid}")).join(&self.socket));
     }
 }
 

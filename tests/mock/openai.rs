@@ -20,8 +20,12 @@
 //! fully written, so a test can subtract the model's own time.
 #![allow(dead_code)]
 
+#[path = "http.rs"]
+mod http;
+
+use http::read_request;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -120,24 +124,7 @@ impl MockOpenAi {
     /// Time spent answering `requests` (arrival to last byte), overlaps
     /// counted once: the model's own time.
     pub fn busy_time(requests: &[Recorded]) -> Duration {
-        let mut spans: Vec<(Instant, Instant)> = requests.iter().map(|r| (r.arrived, r.answered)).collect();
-        spans.sort();
-        let mut total = Duration::ZERO;
-        let mut current: Option<(Instant, Instant)> = None;
-        for (a, b) in spans {
-            current = match current {
-                Some((ca, cb)) if a <= cb => Some((ca, cb.max(b))),
-                Some((ca, cb)) => {
-                    total += cb - ca;
-                    Some((a, b))
-                }
-                None => Some((a, b)),
-            };
-        }
-        if let Some((a, b)) = current {
-            total += b - a;
-        }
-        total
+        http::busy_time(requests.iter().map(|r| (r.arrived, r.answered)))
     }
 }
 
@@ -149,59 +136,6 @@ impl Drop for MockOpenAi {
             let _ = t.join();
         }
     }
-}
-
-struct HttpRequest {
-    method: String,
-    path: String,
-    body: Vec<u8>,
-}
-
-fn read_request(conn: &TcpStream) -> std::io::Result<Option<HttpRequest>> {
-    let mut r = BufReader::new(conn);
-    let mut line = String::new();
-    if r.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let path = parts.next().unwrap_or("").to_string();
-    let (mut length, mut chunked) = (0usize, false);
-    loop {
-        line.clear();
-        if r.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-            break;
-        }
-        let Some((k, v)) = line.split_once(':') else { continue };
-        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-        if k == "content-length" {
-            length = v.parse().unwrap_or(0);
-        } else if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
-            chunked = true;
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            line.clear();
-            r.read_line(&mut line)?;
-            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
-            if size == 0 {
-                line.clear();
-                r.read_line(&mut line)?;
-                break;
-            }
-            let start = body.len();
-            body.resize(start + size, 0);
-            r.read_exact(&mut body[start..])?;
-            line.clear();
-            r.read_line(&mut line)?;
-        }
-    } else {
-        body.resize(length, 0);
-        r.read_exact(&mut body)?;
-    }
-    Ok(Some(HttpRequest { method, path, body }))
 }
 
 fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
