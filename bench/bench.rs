@@ -43,6 +43,10 @@ fn main() {
         let label = format!("{}k events, {:.0} MB", events / 1000, size as f64 / 1e6);
         b.report(&format!("status ({label})"), b.time("csd-status", &[&sid]));
         b.report(&format!("read-events --last 5 ({label})"), b.time("csd-events", &[&sid, "--last", "5"]));
+        if events == 600_000 {
+            b.unmark(&sid);
+            b.report(&format!("status, v4 meta (asks tmux) ({label})"), b.time("csd-status", &[&sid]));
+        }
         if let Some(cjs) = &v4 {
             let w = ["--worker", sid.as_str()];
             b.report(&format!("  v4 status ({label})"), b.time_node(cjs, &[&w[..], &["status"]].concat()));
@@ -112,10 +116,25 @@ impl Bench {
         Command::new("tmux").arg("-L").arg(&self.socket).args(args).status().unwrap();
     }
 
+    /// A worker's meta as csd-launch leaves it, pane mark included.
     fn meta(&self, name: &str, sid: &str, cwd: &Path) {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "display-message", "-p", "-t", &format!("={name}:"), "#{pane_pid}"])
+            .output()
+            .unwrap();
+        let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        let mark = csd::worker::PaneMark::of_pid(pid).unwrap();
         let m = serde_json::json!({"tmux_name": name, "session_id": sid, "cwd": cwd, "harness": "claude",
-                                   "tmux_socket": self.socket});
+                                   "tmux_socket": self.socket, "pane": {"pid": mark.pid, "start": mark.start, "tty": mark.tty}});
         std::fs::write(self.wd.join(format!("{sid}.meta")), m.to_string()).unwrap();
+    }
+
+    /// The meta of a worker launched by csd v4, which records no pane.
+    fn unmark(&self, sid: &str) {
+        let path = self.wd.join(format!("{sid}.meta"));
+        let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        m.as_object_mut().unwrap().remove("pane");
+        std::fs::write(path, m.to_string()).unwrap();
     }
 
     fn time(&self, bin: &str, args: &[&str]) -> Sample {

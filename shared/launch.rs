@@ -124,9 +124,13 @@ pub fn start(req: &Request) -> Result<Started> {
     }
 
     let shim = dir.write_shim(name, &crate::cli::beside_me("csd")?)?;
-    let registered = match session_id.clone() {
-        Some(sid) => Some(sid),
-        None => list_metas(&dir)?.into_iter().find(|m| m.tmux_name == name).map(|m| m.session_id),
+    let registered = match list_metas(&dir)?.into_iter().find(|m| m.tmux_name == name) {
+        Some(meta) => {
+            let sid = meta.session_id.clone();
+            Worker { dir: dir.clone(), meta }.record_pane()?;
+            Some(sid)
+        }
+        None => session_id.clone(),
     };
     Ok(Started { shim, panel: panel(req, &launch, respawn, registered.as_deref(), &invocation) })
 }

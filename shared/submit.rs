@@ -74,7 +74,7 @@ fn submit_first(p: &Pending, prompt: &[u8], timing: &Timing) -> Result<(Worker, 
     // As in `submit`: soon at first (an Enter right after start-up may be
     // dropped), then every retry interval.
     let mut gap = FIRST_RETRY.min(timing.retry_interval);
-    let worker = loop {
+    let mut worker = loop {
         tmux.send_keys(&p.name, &[h.submit_key()])?;
         let tick = (Instant::now() + gap).min(deadline);
         gap = (gap * 2).min(timing.retry_interval);
@@ -84,6 +84,7 @@ fn submit_first(p: &Pending, prompt: &[u8], timing: &Timing) -> Result<(Worker, 
             Err(e) => return Err(e),
         }
     };
+    worker.record_pane()?;
     let until = Instant::now() + timing.timeout;
     loop {
         let tick = (Instant::now() + timing.retry_interval).min(until);

@@ -258,8 +258,28 @@ impl Worker {
         self.meta.tmux()
     }
 
+    /// Whether the worker's tmux session is there. The pane process recorded
+    /// at launch, still running on its still open terminal, answers without
+    /// spawning tmux (which costs two thirds of a `status`); otherwise tmux
+    /// is asked.
     pub fn is_alive(&self) -> Result<bool> {
+        if PaneMark::of_meta(&self.meta).is_some_and(|p| p.is_running()) {
+            return Ok(true);
+        }
         Ok(self.tmux()?.has_session(self.name()))
+    }
+
+    /// Note the pane's process in the meta, for `is_alive`. Called once the
+    /// worker is up and registered; a worker without the mark is asked about
+    /// through tmux, so failing to record it costs only speed.
+    pub fn record_pane(&mut self) -> Result<()> {
+        let Some(mark) = self.tmux()?.pane_pid(self.name()).and_then(PaneMark::of_pid) else { return Ok(()) };
+        // Start from the meta on disk: a hook may have added to it since we read it.
+        let mut meta = read_meta(&self.dir, &self.meta.session_id)?.unwrap_or_else(|| self.meta.clone());
+        meta.extra.insert("pane".into(), serde_json::json!({"pid": mark.pid, "start": mark.start, "tty": mark.tty}));
+        write_meta(&self.dir, &meta)?;
+        self.meta = meta;
+        Ok(())
     }
 
     /// gone when its tmux session is; otherwise what its last event says.
@@ -340,4 +360,53 @@ pub fn unregistered_names(dir: &WorkerDir, metas: &[Meta]) -> Result<Vec<String>
     names.sort();
     names.dedup();
     Ok(names)
+}
+
+/// The process in a worker's pane, told apart from any later process with
+/// the same pid by its start time (field 22 of /proc/PID/stat), and tied to
+/// its pane by its terminal: when tmux closes a pane, the terminal the
+/// process holds reads as "/dev/pts/N (deleted)" at once, even if the
+/// process lives on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaneMark {
+    pub pid: i32,
+    pub start: u64,
+    pub tty: String,
+}
+
+impl PaneMark {
+    pub fn of_pid(pid: i32) -> Option<PaneMark> {
+        let tty = terminal_of(pid).filter(|t| t.starts_with("/dev/pts/"))?;
+        Some(PaneMark { pid, start: proc_start_time(pid)?, tty })
+    }
+
+    fn of_meta(meta: &Meta) -> Option<PaneMark> {
+        let p = meta.extra.get("pane")?;
+        Some(PaneMark {
+            pid: i32::try_from(p.get("pid")?.as_i64()?).ok()?,
+            start: p.get("start")?.as_u64()?,
+            tty: p.get("tty")?.as_str()?.to_string(),
+        })
+    }
+
+    /// The same process still runs on the same, still open, pane terminal.
+    pub fn is_running(&self) -> bool {
+        proc_start_time(self.pid) == Some(self.start) && terminal_of(self.pid).as_deref() == Some(self.tty.as_str())
+    }
+}
+
+/// The process's start time, or `None` once it has exited (zombie included).
+fn proc_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name in parentheses may hold spaces and parentheses itself.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+/// Where the process's standard input points.
+fn terminal_of(pid: i32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/fd/0")).ok()?.into_os_string().into_string().ok()
 }

@@ -493,3 +493,30 @@ fn shim_drives_its_worker_for_any_valid_name() {
         assert_eq!(stdout(&o).trim(), "idle", "{name}");
     }
 }
+
+#[test]
+fn status_trusts_a_recorded_pane_only_while_its_process_runs() {
+    let env = TestEnv::new();
+    // A pane process that outlives its session being killed.
+    env.fake_worker("w1", "sid-1", &["bash", "-c", "trap '' HUP; exec sleep 600"]);
+    env.hook(&payload("sid-1", "Stop"));
+    let dir = csd::workerdir::WorkerDir::at(env.worker_dir.clone()).unwrap();
+    let mut w = csd::worker::Worker::resolve(&dir, "w1").unwrap();
+    std::thread::sleep(Duration::from_millis(100)); // let bash exec sleep
+    w.record_pane().unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.worker_dir.join("sid-1.meta")).unwrap()).unwrap();
+    assert!(meta["pane"]["pid"].as_i64().unwrap() > 1, "{meta}");
+    assert_eq!(meta["tmux_name"], "w1", "the rest of the meta is kept");
+    assert_eq!(stdout(&env.run("csd-status", ["w1"])).trim(), "idle");
+    let pid = meta["pane"]["pid"].as_i64().unwrap() as i32;
+    env.tmux_ok(["kill-session", "-t", "=w1"]);
+    // At once, though the process lives on: its terminal is closed.
+    assert_eq!(stdout(&env.run("csd-status", ["w1"])).trim(), "gone");
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the process was meant to survive");
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    // A mark naming some other process (a reused pid) is not believed.
+    let forged = meta.to_string().replace(&format!("\"pid\":{}", meta["pane"]["pid"]), "\"pid\":1");
+    std::fs::write(env.worker_dir.join("sid-1.meta"), forged).unwrap();
+    assert_eq!(stdout(&env.run("csd-status", ["w1"])).trim(), "gone");
+}
