@@ -5,7 +5,7 @@
 use crate::error::{Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -152,6 +152,47 @@ impl Watch {
             self.watch_file();
         }
     }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Ok(copy) = self.inotify.as_fd().try_clone_to_owned() {
+            close_in_the_background(copy);
+        }
+    }
+}
+
+/// Closing the last descriptor of an inotify instance makes the kernel wait
+/// for an SRCU grace period (fsnotify_destroy_group): 1 to 20 ms measured
+/// here, paid by every waiter on its way out, and so by `csd-wait && …`.
+/// An orphaned grandchild holding a copy takes that wait instead: our own
+/// close is then not the last. The grandchild keeps no other descriptor
+/// open, so no pipe's reader waits for it, and init reaps it.
+fn close_in_the_background(copy: OwnedFd) {
+    use nix::sys::wait::waitpid;
+    use nix::unistd::{fork, ForkResult};
+    let keep = copy.as_raw_fd() as nix::libc::c_uint;
+    // SAFETY: between fork and _exit the children call only async-signal-safe
+    // functions (fork, close_range, nanosleep, _exit), as a multi-threaded
+    // parent requires; nothing of the parent's Rust state is touched.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => unsafe {
+            if let Ok(ForkResult::Child) = fork() {
+                if keep > 0 {
+                    nix::libc::close_range(0, keep - 1, 0);
+                }
+                nix::libc::close_range(keep + 1, nix::libc::c_uint::MAX, 0);
+                let hold = nix::libc::timespec { tv_sec: 0, tv_nsec: 250_000_000 };
+                nix::libc::nanosleep(&hold, std::ptr::null_mut());
+            }
+            nix::libc::_exit(0)
+        },
+        Ok(ForkResult::Parent { child }) => {
+            let _ = waitpid(child, None);
+        }
+        Err(_) => {}
+    }
+    drop(copy);
 }
 
 /// A pollable handle on a process: readable once it exits. `None` when the
