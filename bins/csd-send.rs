@@ -16,8 +16,11 @@ use std::time::{Duration, Instant};
 
 const HELP: &str = include_str!("help/csd-send.txt");
 const CONVERSE_TIMEOUT: Duration = Duration::from_secs(120);
-/// The transcript may trail the harness's stop event by a moment.
-const REPLY_GRACE: Duration = Duration::from_secs(2);
+/// The transcript may trail the harness's stop event: Claude Code writes the
+/// turn after its Stop hook, which took over 2 s on a loaded 2-core machine
+/// (a CI run). The wait wakes on the write, so a long grace costs nothing
+/// when the reply comes; only a turn with no reply at all waits it out.
+const REPLY_GRACE: Duration = Duration::from_secs(10);
 
 fn main() {
     main_with("csd-send", run)
