@@ -12,9 +12,11 @@ BINS := csd csd-hook csd-launch csd-send csd-wait csd-events csd-turn csd-status
 build:
 	$(CARGO) build --release --locked
 
-# What CI runs (.ci/run): every unit, integration and end-to-end test.
+# What CI runs (.ci/run): every unit, integration and end-to-end test. One
+# test at a time: the end-to-end tests run real harness CLIs, and two of them
+# at once on a 2-core machine stretch their timings for no gain (about 3 min).
 test:
-	$(CARGO) test --locked -- --test-threads=2
+	$(CARGO) test --locked -- --test-threads=1
 
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
