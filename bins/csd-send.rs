@@ -117,8 +117,8 @@ fn converse_reply(
         };
         wait_for_event(worker, from, deadline, |k| k.ends_turn())
     })();
-    match waited {
-        Ok(_) => {}
+    let ended = match waited {
+        Ok(found) => found,
         Err(Error::Timeout(_)) => {
             let mut msg =
                 format!("worker '{}' did not finish its turn within {}s", worker.name(), timeout.as_secs_f64());
@@ -133,13 +133,26 @@ fn converse_reply(
             return Err(Error::Timeout(msg));
         }
         Err(e) => return Err(e),
-    }
+    };
     let reply = read_reply(worker, since, &String::from_utf8_lossy(prompt), with_turn)?;
     let mut out = std::io::stdout().lock();
     out.write_all(reply.as_bytes())
         .and_then(|_| if reply.ends_with('\n') { Ok(()) } else { out.write_all(b"\n") })
         .map_err(|e| Error::Io("writing the reply".into(), e))?;
-    Ok(0)
+    // A turn that ended without finishing (Codex: a failed model request, an
+    // interrupt) is a failure, whatever it left on the page.
+    match serde_json::from_slice::<serde_json::Value>(&ended.line)
+        .ok()
+        .and_then(|v| v["reason"].as_str().map(String::from))
+    {
+        Some(reason) if reason == "error" => {
+            Err(failed(format!("worker '{}': its turn failed (see above)", worker.name())))
+        }
+        Some(reason) if reason == "interrupted" => {
+            Err(failed(format!("worker '{}': its turn was interrupted (see above)", worker.name())))
+        }
+        _ => Ok(0),
+    }
 }
 
 /// Where the worker's transcript ends before the prompt goes in: the turn the

@@ -203,8 +203,9 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
 
     // A failed model request ends the turn (no Stop hook fires): no hang.
     let out = csd(&env, "csd-send", &["--converse", "w", "FAIL: 500", TURN]);
-    assert_code(&out, 0);
+    assert_code(&out, 1);
     assert!(stdout(&out).contains("Turn failed"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("its turn failed"), "{}", stderr(&out));
     let last = events(&env).pop().unwrap();
     assert_eq!((last["event"].as_str(), last["reason"].as_str()), (Some("stop"), Some("error")), "{last}");
     assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
@@ -220,6 +221,7 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     // An interrupt ends the turn for converse (and wait-for-turn).
     let mut converse = env.cmd("csd-send");
     converse.args(["--converse", "w", "SLEEP: 30\nSAY: too late", TURN]).stdout(std::process::Stdio::piped());
+    converse.stderr(std::process::Stdio::piped());
     converse.env("CSD_CODEX_BIN", codex_cli());
     let child = converse.spawn().unwrap();
     let working = eventually(Duration::from_secs(20), || {
@@ -230,8 +232,9 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     env.tmux_ok(["send-keys", "-t", "=w:", "Escape"]);
     let out = child.wait_with_output().unwrap();
     assert!(interrupted.elapsed() < Duration::from_secs(10), "converse hung after the interrupt");
-    assert_code(&out, 0);
+    assert_code(&out, 1);
     assert!(stdout(&out).contains("Turn interrupted"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("its turn was interrupted"), "{}", stderr(&out));
     let last = events(&env).pop().unwrap();
     assert_eq!((last["event"].as_str(), last["reason"].as_str()), (Some("stop"), Some("interrupted")), "{last}");
 
