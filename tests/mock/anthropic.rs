@@ -20,10 +20,9 @@ mod http;
 use http::read_request;
 use serde_json::{json, Value};
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::net::TcpStream;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const DEFAULT_REPLY: &str = "Mock model here: nothing to do.";
@@ -43,15 +42,8 @@ pub enum Answer {
     NotFound,
 }
 
-#[derive(Clone, Debug)]
-pub struct Recorded {
-    pub method: String,
-    pub path: String,
-    pub body: Value,
-    pub answer: Answer,
-    pub arrived: Instant,
-    pub answered: Instant,
-}
+pub type Recorded = http::Recorded<Answer>;
+type Shared = http::State<Answer, Config>;
 
 /// Builds the tool's `input` from the command of a `run:` line.
 pub type ToolInput = Arc<dyn Fn(&str) -> Value + Send + Sync>;
@@ -78,87 +70,36 @@ impl Config {
     }
 }
 
-struct Shared {
-    config: Config,
-    log: Mutex<Vec<Recorded>>,
-    stopping: AtomicBool,
-    ids: AtomicUsize,
-}
-
 pub struct MockAnthropic {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    acceptor: Option<JoinHandle<()>>,
+    server: http::Server<Answer, Config>,
 }
 
 impl MockAnthropic {
     /// Listen on 127.0.0.1 (a free port) and serve until dropped.
     pub fn start(config: Config) -> MockAnthropic {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("mock: bind 127.0.0.1:0");
-        let addr = listener.local_addr().unwrap();
-        let shared = Arc::new(Shared {
-            config,
-            log: Mutex::new(Vec::new()),
-            stopping: AtomicBool::new(false),
-            ids: AtomicUsize::new(1),
-        });
-        let s = shared.clone();
-        let acceptor = std::thread::Builder::new()
-            .name("mock-anthropic".into())
-            .spawn(move || {
-                for conn in listener.incoming() {
-                    if s.stopping.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(conn) = conn else { continue };
-                    let s = s.clone();
-                    std::thread::spawn(move || {
-                        // A client that hangs up mid-answer is its business.
-                        let _ = serve(conn, &s);
-                    });
-                }
-            })
-            .unwrap();
-        MockAnthropic { addr, shared, acceptor: Some(acceptor) }
+        MockAnthropic { server: http::Server::start("mock-anthropic", config, serve) }
     }
 
     /// For `ANTHROPIC_BASE_URL` (no trailing slash, no `/v1`).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr)
     }
 
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.server.addr.port()
     }
 
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.shared.log.lock().unwrap().clone()
-    }
-
-    /// How many requests so far: a baseline for [`Self::requests_since`].
-    pub fn count(&self) -> usize {
-        self.shared.log.lock().unwrap().len()
-    }
-
-    pub fn requests_since(&self, from: usize) -> Vec<Recorded> {
-        self.shared.log.lock().unwrap()[from..].to_vec()
-    }
-
-    /// Time spent answering `requests` (arrival to last byte), overlaps
-    /// counted once: the model's own time.
+    /// The model's own time in answering `requests`.
     pub fn busy_time(requests: &[Recorded]) -> Duration {
-        http::busy_time(requests.iter().map(|r| (r.arrived, r.answered)))
+        http::busy_time(requests)
     }
 }
 
-impl Drop for MockAnthropic {
-    fn drop(&mut self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        // Wake the blocking accept so the thread sees the flag and ends.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.acceptor.take() {
-            let _ = t.join();
-        }
+/// `requests`, `count` and `requests_since` come from the server.
+impl std::ops::Deref for MockAnthropic {
+    type Target = http::Server<Answer, Config>;
+    fn deref(&self) -> &Self::Target {
+        &self.server
     }
 }
 

@@ -1,9 +1,99 @@
-//! What both mock model servers share: reading one HTTP/1.1 request, and
-//! measuring the model's own time. Included by each mock as `mod http`.
+//! What both mock model servers share: a loopback listener that serves each
+//! connection on a thread and keeps a log of what it answered, reading one
+//! HTTP/1.1 request, and measuring the model's own time. Included by each
+//! mock as `mod http`.
 
+use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// One request as a mock saw it, and what it answered (`A`: the mock's own
+/// kind of answer).
+#[derive(Clone, Debug)]
+pub struct Recorded<A> {
+    pub method: String,
+    pub path: String,
+    pub body: Value,
+    pub answer: A,
+    pub arrived: Instant,
+    pub answered: Instant,
+}
+
+/// What a mock's connection threads share.
+pub struct State<A, C> {
+    pub config: C,
+    pub log: Mutex<Vec<Recorded<A>>>,
+    pub stopping: AtomicBool,
+    pub ids: AtomicUsize,
+}
+
+/// A mock listening on 127.0.0.1 (a free port) until dropped.
+pub struct Server<A, C> {
+    pub addr: SocketAddr,
+    pub state: Arc<State<A, C>>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+pub type Serve<A, C> = fn(TcpStream, &State<A, C>) -> std::io::Result<()>;
+
+impl<A: Clone + Send + 'static, C: Send + Sync + 'static> Server<A, C> {
+    pub fn start(name: &str, config: C, serve: Serve<A, C>) -> Server<A, C> {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("mock: bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(State {
+            config,
+            log: Mutex::new(Vec::new()),
+            stopping: AtomicBool::new(false),
+            ids: AtomicUsize::new(1),
+        });
+        let s = state.clone();
+        let acceptor = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    if s.stopping.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let s = s.clone();
+                    std::thread::spawn(move || {
+                        // A client that hangs up mid-answer is its business.
+                        let _ = serve(conn, &s);
+                    });
+                }
+            })
+            .unwrap();
+        Server { addr, state, acceptor: Some(acceptor) }
+    }
+
+    pub fn requests(&self) -> Vec<Recorded<A>> {
+        self.state.log.lock().unwrap().clone()
+    }
+
+    /// How many requests so far: a baseline for `requests_since`.
+    pub fn count(&self) -> usize {
+        self.state.log.lock().unwrap().len()
+    }
+
+    pub fn requests_since(&self, from: usize) -> Vec<Recorded<A>> {
+        self.state.log.lock().unwrap()[from..].to_vec()
+    }
+}
+
+impl<A, C> Drop for Server<A, C> {
+    fn drop(&mut self) {
+        self.state.stopping.store(true, Ordering::SeqCst);
+        // Wake the blocking accept so the thread sees the flag and ends.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.acceptor.take() {
+            let _ = t.join();
+        }
+    }
+}
 
 pub struct HttpRequest {
     pub method: String,
@@ -58,10 +148,10 @@ pub fn read_request(conn: &TcpStream) -> std::io::Result<Option<HttpRequest>> {
     Ok(Some(HttpRequest { method, path, body }))
 }
 
-/// Total time covered by `spans` (arrival to last byte of each answer),
-/// overlaps counted once: the "model's own time".
-pub fn busy_time(spans: impl Iterator<Item = (Instant, Instant)>) -> Duration {
-    let mut spans: Vec<(Instant, Instant)> = spans.collect();
+/// Time spent answering `requests` (arrival to last byte), overlaps counted
+/// once: the model's own time.
+pub fn busy_time<A>(requests: &[Recorded<A>]) -> Duration {
+    let mut spans: Vec<(Instant, Instant)> = requests.iter().map(|r| (r.arrived, r.answered)).collect();
     spans.sort();
     let mut total = Duration::ZERO;
     let mut current: Option<(Instant, Instant)> = None;

@@ -26,10 +26,8 @@ mod http;
 use http::read_request;
 use serde_json::{json, Value};
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::net::TcpStream;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 pub const DEFAULT_REPLY: &str = "Mock model here: nothing to do.";
@@ -57,84 +55,35 @@ pub enum Answer {
     NotFound,
 }
 
-#[derive(Clone, Debug)]
-pub struct Recorded {
-    pub method: String,
-    pub path: String,
-    pub body: Value,
-    pub answer: Answer,
-    pub arrived: Instant,
-    pub answered: Instant,
-}
-
-struct Shared {
-    log: Mutex<Vec<Recorded>>,
-    stopping: AtomicBool,
-    ids: AtomicUsize,
-}
+pub type Recorded = http::Recorded<Answer>;
+type Shared = http::State<Answer, ()>;
 
 pub struct MockOpenAi {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    acceptor: Option<JoinHandle<()>>,
+    server: http::Server<Answer, ()>,
 }
 
 impl MockOpenAi {
     /// Listen on 127.0.0.1 (a free port) and serve until dropped.
     pub fn start() -> MockOpenAi {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("mock: bind 127.0.0.1:0");
-        let addr = listener.local_addr().unwrap();
-        let shared = Arc::new(Shared { log: Mutex::new(Vec::new()), stopping: AtomicBool::new(false), ids: 1.into() });
-        let s = shared.clone();
-        let acceptor = std::thread::Builder::new()
-            .name("mock-openai".into())
-            .spawn(move || {
-                for conn in listener.incoming() {
-                    if s.stopping.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(conn) = conn else { continue };
-                    let s = s.clone();
-                    std::thread::spawn(move || {
-                        let _ = serve(conn, &s);
-                    });
-                }
-            })
-            .unwrap();
-        MockOpenAi { addr, shared, acceptor: Some(acceptor) }
+        MockOpenAi { server: http::Server::start("mock-openai", (), serve) }
     }
 
     /// A provider's `base_url` (Codex appends `/responses`).
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        format!("http://{}/v1", self.server.addr)
     }
 
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.shared.log.lock().unwrap().clone()
-    }
-
-    pub fn count(&self) -> usize {
-        self.shared.log.lock().unwrap().len()
-    }
-
-    pub fn requests_since(&self, from: usize) -> Vec<Recorded> {
-        self.shared.log.lock().unwrap()[from..].to_vec()
-    }
-
-    /// Time spent answering `requests` (arrival to last byte), overlaps
-    /// counted once: the model's own time.
+    /// The model's own time in answering `requests`.
     pub fn busy_time(requests: &[Recorded]) -> Duration {
-        http::busy_time(requests.iter().map(|r| (r.arrived, r.answered)))
+        http::busy_time(requests)
     }
 }
 
-impl Drop for MockOpenAi {
-    fn drop(&mut self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.acceptor.take() {
-            let _ = t.join();
-        }
+/// `requests`, `count` and `requests_since` come from the server.
+impl std::ops::Deref for MockOpenAi {
+    type Target = http::Server<Answer, ()>;
+    fn deref(&self) -> &Self::Target {
+        &self.server
     }
 }
 
