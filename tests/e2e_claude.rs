@@ -79,11 +79,6 @@ fn new_session_id() -> String {
     std::fs::read_to_string("/proc/sys/kernel/random/uuid").unwrap().trim().to_string()
 }
 
-fn pane_text(env: &TestEnv, session: &str) -> String {
-    let out = env.tmux().args(["capture-pane", "-p", "-t", &format!("={session}:")]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn events(env: &TestEnv, sid: &str) -> Vec<Value> {
     std::fs::read_to_string(env.events_path(sid))
         .unwrap_or_default()
@@ -94,49 +89,6 @@ fn events(env: &TestEnv, sid: &str) -> Vec<Value> {
 
 fn has_event(env: &TestEnv, sid: &str, kind: &str) -> bool {
     events(env, sid).iter().any(|e| e["event"] == kind)
-}
-
-/// Kills a CLI and everything it started on drop, so a failing test leaves
-/// no process behind even if tmux's SIGHUP is not enough.
-struct KillOnDrop(Option<i32>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(pid) = self.0 {
-            let mut doomed = descendants(pid);
-            doomed.push(pid);
-            for p in doomed {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
-            }
-        }
-    }
-}
-
-/// Every process below `root`, from /proc's parent links.
-fn descendants(root: i32) -> Vec<i32> {
-    let parent_of = |pid: i32| -> Option<i32> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // The command name, in parentheses, may hold spaces: fields follow the last ')'.
-        stat[stat.rfind(')')? + 2..].split(' ').nth(1)?.parse().ok()
-    };
-    let pids: Vec<i32> = std::fs::read_dir("/proc")
-        .map(|d| d.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
-        .unwrap_or_default();
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        let children: Vec<i32> = pids.iter().copied().filter(|&p| parent_of(p) == Some(parent)).collect();
-        found.extend(children.into_iter().filter(|p| *p != root));
-        i += 1;
-    }
-    found.remove(0);
-    found
-}
-
-fn pid_alive(pid: i32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
 }
 
 /// The recipe itself, without csd: the real CLI in a tmux pane with the
@@ -174,9 +126,9 @@ fn the_real_cli_runs_a_tool_turn_against_the_mock() {
     let pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=probe:", "#{pane_pid}"]).trim().parse().unwrap();
     let _reaper = KillOnDrop(Some(pid));
 
-    let trust = eventually(STARTUP, || pane_text(&env, "probe").contains("Yes, I trust this folder").then_some(()));
-    assert!(trust.is_some(), "no trust dialog; the pane shows:\n{}", pane_text(&env, "probe"));
-    let screen = pane_text(&env, "probe");
+    let trust = eventually(STARTUP, || env.pane("probe").contains("Yes, I trust this folder").then_some(()));
+    assert!(trust.is_some(), "no trust dialog; the pane shows:\n{}", env.pane("probe"));
+    let screen = env.pane("probe");
     let digit = screen
         .lines()
         .find_map(|l| {
@@ -185,7 +137,7 @@ fn the_real_cli_runs_a_tool_turn_against_the_mock() {
         .unwrap();
     env.tmux_ok(["send-keys", "-t", "=probe:", "-l", &digit]);
     let ready = eventually(STARTUP, || has_event(&env, &sid, "session_start").then_some(()));
-    assert!(ready.is_some(), "no session_start; the pane shows:\n{}", pane_text(&env, "probe"));
+    assert!(ready.is_some(), "no session_start; the pane shows:\n{}", env.pane("probe"));
     eprintln!("direct: launch to session_start {:?}", started.elapsed());
 
     let baseline = mock.count();
@@ -200,9 +152,9 @@ fn the_real_cli_runs_a_tool_turn_against_the_mock() {
         env.tmux_ok(["send-keys", "-t", "=probe:", "Enter"]);
         eventually(Duration::from_secs(2), || has_event(&env, &sid, "user_prompt_submit").then_some(())).is_some()
     });
-    assert!(submitted, "the prompt was never submitted; the pane shows:\n{}", pane_text(&env, "probe"));
+    assert!(submitted, "the prompt was never submitted; the pane shows:\n{}", env.pane("probe"));
     let done = eventually(TURN, || has_event(&env, &sid, "stop").then_some(()));
-    assert!(done.is_some(), "no stop event; the pane shows:\n{}", pane_text(&env, "probe"));
+    assert!(done.is_some(), "no stop event; the pane shows:\n{}", env.pane("probe"));
 
     let evs = events(&env, &sid);
     let kinds: Vec<&str> = evs.iter().filter_map(|e| e["event"].as_str()).collect();
@@ -213,14 +165,14 @@ fn the_real_cli_runs_a_tool_turn_against_the_mock() {
     let answers: Vec<Answer> = mock.requests_since(baseline).into_iter().map(|r| r.answer).collect();
     assert!(answers.contains(&Answer::ToolCall { command: "echo csd-e2e-$((6 * 7))".into() }), "{answers:?}");
     assert!(answers.contains(&Answer::AfterToolResult { output: "csd-e2e-42".into() }), "{answers:?}");
-    let shown = eventually(TURN, || pane_text(&env, "probe").contains("csd-e2e-42").then_some(()));
-    assert!(shown.is_some(), "the answer is not on screen:\n{}", pane_text(&env, "probe"));
+    let shown = eventually(TURN, || env.pane("probe").contains("csd-e2e-42").then_some(()));
+    assert!(shown.is_some(), "the answer is not on screen:\n{}", env.pane("probe"));
 
     env.tmux_ok(["send-keys", "-t", "=probe:", "-l", "/exit"]);
     std::thread::sleep(Duration::from_millis(300));
     env.tmux_ok(["send-keys", "-t", "=probe:", "Enter"]);
     let ended = eventually(TURN, || (!pid_alive(pid)).then_some(()));
-    assert!(ended.is_some(), "claude did not exit after /exit:\n{}", pane_text(&env, "probe"));
+    assert!(ended.is_some(), "claude did not exit after /exit:\n{}", env.pane("probe"));
     assert!(has_event(&env, &sid, "session_end"), "{:?}", events(&env, &sid));
 }
 
@@ -364,7 +316,7 @@ impl Flow {
                 "csd-send --converse {name} exited {:?}: {}\nthe pane shows:\n{}",
                 out.status.code(),
                 stderr(&out),
-                pane_text(&self.env, name)
+                self.env.pane(name)
             );
         }
         let requests = self.mock.requests_since(baseline);

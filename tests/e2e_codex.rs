@@ -74,35 +74,6 @@ fn kinds(env: &TestEnv) -> Vec<String> {
     events(env).iter().map(|e| e["event"].as_str().unwrap_or("?").to_string()).collect()
 }
 
-fn pane(env: &TestEnv) -> String {
-    let out = env.tmux().args(["capture-pane", "-p", "-t", "=w:"]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Every process whose ancestry leads to `root`.
-fn descendants(root: i32) -> Vec<i32> {
-    let mut parents: Vec<(i32, i32)> = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        let Some(after) = stat.rsplit_once(") ").map(|x| x.1) else { continue };
-        let ppid = after.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-        parents.push((pid, ppid));
-    }
-    let mut out = vec![root];
-    let mut i = 0;
-    while i < out.len() {
-        let p = out[i];
-        out.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
-        i += 1;
-    }
-    out
-}
-
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
-}
-
 #[test]
 fn a_codex_worker_lives_its_whole_life_through_csd() {
     let _ = codex_cli();
@@ -124,7 +95,7 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     let launch_to_ready = started.elapsed();
     assert_code(&out, 0);
     eprintln!("codex: launch to ready {launch_to_ready:?}");
-    assert!(pane(&env).contains(&format!(" · {project}")), "{}", pane(&env));
+    assert!(env.pane("w").contains(&format!(" · {project}")), "{}", env.pane("w"));
 
     // Before its first prompt the worker has no session id, but is a worker.
     let home = env.worker_dir.join("homes/w");
@@ -166,7 +137,7 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
 
     // csd-hook's silence is valid output for every hook (Codex 0.169 rejects
     // {"decision":"approve"} on Stop and would say so on screen).
-    assert!(!pane(&env).contains("Hook failed"), "{}", pane(&env));
+    assert!(!env.pane("w").contains("Hook failed"), "{}", env.pane("w"));
 
     // read-turn shows the tool call from the rollout; status and session id.
     let turn = stdout(&csd(&env, "csd-turn", &["w"]));
@@ -227,7 +198,7 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     let working = eventually(Duration::from_secs(20), || {
         (stdout(&csd(&env, "csd-status", &["w"])).trim() == "working").then_some(())
     });
-    assert!(working.is_some(), "the SLEEP turn never showed as working:\n{}", pane(&env));
+    assert!(working.is_some(), "the SLEEP turn never showed as working:\n{}", env.pane("w"));
     let interrupted = Instant::now();
     env.tmux_ok(["send-keys", "-t", "=w:", "Escape"]);
     let out = child.wait_with_output().unwrap();
@@ -240,17 +211,17 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
 
     // Stop: /quit, then nothing left: no files, no processes.
     let pane_pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=w:", "#{pane_pid}"]).trim().parse().unwrap();
-    let procs = descendants(pane_pid);
+    let mut procs = descendants(pane_pid);
+    procs.push(pane_pid);
     stop(&env, "w");
-    let ended = eventually(Duration::from_secs(10), || procs.iter().all(|p| !alive(*p)).then_some(()));
-    assert!(ended.is_some(), "processes left: {:?}", procs.iter().filter(|p| alive(**p)).collect::<Vec<_>>());
-    let left: Vec<String> = walk(&env.worker_dir);
+    let ended = eventually(Duration::from_secs(10), || procs.iter().all(|p| !pid_alive(*p)).then_some(()));
+    assert!(ended.is_some(), "processes left: {:?}", procs.iter().filter(|p| pid_alive(**p)).collect::<Vec<_>>());
+    let left: Vec<PathBuf> = files_under(&env.worker_dir);
     assert!(left.is_empty(), "left behind in the worker dir: {left:?}");
     // Codex kept to its own CODEX_HOME: the operator's ~/.codex is as it was.
-    let mut theirs: Vec<String> = walk(&env.home.join(".codex"));
+    let mut theirs: Vec<PathBuf> = files_under(&env.home.join(".codex"));
     theirs.sort();
-    let expected: Vec<String> =
-        ["auth.json", "config.toml"].iter().map(|f| env.home.join(".codex").join(f).display().to_string()).collect();
+    let expected: Vec<PathBuf> = ["auth.json", "config.toml"].iter().map(|f| env.home.join(".codex").join(f)).collect();
     assert_eq!(theirs, expected);
 }
 
@@ -344,7 +315,7 @@ fn the_real_migration_screen_keeps_the_model() {
         .env("NO_PROXY", "127.0.0.1,localhost");
     let out = launch.output().unwrap();
     assert_code(&out, 0);
-    let screen = pane(&env);
+    let screen = env.pane("w");
     let footer = screen.lines().find(|l| l.contains(&format!(" · {}", project.display()))).unwrap_or("");
     assert!(footer.trim_start().starts_with("GPT-5.6-Luna "), "{screen}");
     // What Codex records when "Use existing model" is chosen.
@@ -365,19 +336,6 @@ fn stop(env: &TestEnv, name: &str) {
 }
 
 /// Files under `dir` (the empty `bin/` and `homes/` folders do not count).
-fn walk(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p.display().to_string());
-        }
-    }
-    out
-}
-
 /// The mock's own contract, so a failure above is not blamed on it.
 #[test]
 fn the_mock_answers_by_the_prompts_directives() {

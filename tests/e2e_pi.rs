@@ -15,7 +15,7 @@ use anthropic::{Answer, Config, MockAnthropic};
 use common::*;
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -92,28 +92,6 @@ fn events(env: &TestEnv, sid: &str) -> Vec<Value> {
         .collect()
 }
 
-fn pid_alive(pid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    !stat.is_empty() && !stat.contains(") Z ")
-}
-
-/// Every file under `dir`, for a readable failure message.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() && !p.is_symlink() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 /// Processes whose environment names `needle` (the worker's agent dir): pi
 /// and anything it started.
 fn processes_with_env(needle: &str) -> Vec<i32> {
@@ -126,18 +104,6 @@ fn processes_with_env(needle: &str) -> Vec<i32> {
         }
     }
     found
-}
-
-/// Kill what a failed test left: the tmux server goes with TestEnv; this
-/// takes the pane's process with it if it outlived SIGHUP.
-struct KillOnDrop(Option<i32>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(pid) = self.0.filter(|p| pid_alive(*p)) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-        }
-    }
 }
 
 #[test]

@@ -132,6 +132,12 @@ impl TestEnv {
         self.worker_dir.join(format!("{sid}.events.jsonl"))
     }
 
+    /// What the worker's pane shows now (for failure messages and screens).
+    pub fn pane(&self, session: &str) -> String {
+        let out = self.tmux().args(["capture-pane", "-p", "-t", &format!("={session}:")]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Feed a hook payload through the real csd-hook.
     pub fn hook(&self, payload: &serde_json::Value) -> Output {
         self.run_stdin("csd-hook", [] as [&str; 0], payload.to_string().as_bytes())
@@ -198,4 +204,65 @@ pub fn isolate_network() {
     let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
     let links = String::from_utf8_lossy(&links.stdout);
     assert_eq!(links.lines().count(), 1, "expected only lo in the namespace, got:\n{links}");
+}
+
+/// Whether `pid` runs (a zombie has exited).
+pub fn pid_alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !stat.is_empty() && !stat.contains(") Z ")
+}
+
+/// Every process below `root` (not `root` itself), from /proc's parent links.
+pub fn descendants(root: i32) -> Vec<i32> {
+    let mut parents: Vec<(i32, i32)> = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // The command name, in parentheses, may hold spaces: fields follow the last ')'.
+        let Some(after) = stat.rsplit_once(") ").map(|x| x.1) else { continue };
+        let ppid = after.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+        parents.push((pid, ppid));
+    }
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        out.extend(parents.iter().filter(|(c, pp)| *pp == p && *c != root).map(|(c, _)| *c));
+        i += 1;
+    }
+    out.remove(0);
+    out
+}
+
+/// Kills a harness CLI and everything it started on drop, so a failing test
+/// leaves no process behind even if tmux's SIGHUP is not enough.
+pub struct KillOnDrop(pub Option<i32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.filter(|p| pid_alive(*p)) {
+            let mut doomed = descendants(pid);
+            doomed.push(pid);
+            for p in doomed {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Every file under `dir` (symlinks not followed), for "nothing left behind".
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.is_symlink() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
