@@ -79,7 +79,9 @@ impl Format for CodexRollout {
     }
 }
 
-fn is_injected(text: &str) -> bool {
+/// Whether Codex wrote this user message itself (context, instructions, an
+/// abort notice) rather than the user: never a prompt.
+pub fn is_injected(text: &str) -> bool {
     let t = text.trim_start();
     INJECTED.iter().any(|p| t.starts_with(p))
 }

@@ -33,16 +33,6 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_REPLY: &str = "Mock model here: nothing to do.";
 pub const AFTER_TOOL_REPLY: &str = "DONE";
 
-/// User messages Codex writes itself; never the prompt.
-const INJECTED: [&str; 6] = [
-    "<environment_context>",
-    "<turn_aborted>",
-    "<user_instructions>",
-    "<skills_instructions>",
-    "<permissions instructions>",
-    "# AGENTS.md",
-];
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
     Title,
@@ -139,7 +129,7 @@ pub fn prompt_of(body: &Value) -> Option<String> {
             return None;
         }
         let text: String = item["content"].as_array()?.iter().filter_map(|c| c["text"].as_str()).collect();
-        (!INJECTED.iter().any(|p| text.trim_start().starts_with(p))).then_some(text)
+        (!csd::transcript::codex::is_injected(&text)).then_some(text)
     })
 }
 
