@@ -36,7 +36,7 @@ pub fn wait_for_event(
         if let Some(w) = &witness {
             watch = watch.also(w);
         }
-        if let Some(pid) = tmux.pane_pid(worker.name()) {
+        if let Some(pid) = worker.pane_pid()? {
             watch = watch.with_process(pid);
         }
         Ok(watch)

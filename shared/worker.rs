@@ -269,6 +269,15 @@ impl Worker {
         Ok(self.tmux()?.has_session(self.name()))
     }
 
+    /// The pid of the process in the worker's pane: the one recorded at
+    /// launch while it still runs there, else what tmux says.
+    pub fn pane_pid(&self) -> Result<Option<i32>> {
+        match PaneMark::of_meta(&self.meta).filter(|p| p.is_running()) {
+            Some(mark) => Ok(Some(mark.pid)),
+            None => Ok(self.tmux()?.pane_pid(self.name())),
+        }
+    }
+
     /// Note the pane's process in the meta, for `is_alive`. Called once the
     /// worker is up and registered; a worker without the mark is asked about
     /// through tmux, so failing to record it costs only speed.
