@@ -1,13 +1,15 @@
 //! csd-events: a worker's lifecycle events as JSONL, or its log's path.
 
 use csd::cli::{main_with, parse_count, print_help, print_version, utf8};
-use csd::error::{usage, Result};
+use csd::error::{usage, Error, Result};
 use csd::event::EventKind;
-use csd::watch::{Wake, Watch};
-use csd::worker::{Lookup, Worker};
+use csd::wait::{await_registration, session_ended};
+use csd::watch::{Wake, Watch, LIVENESS_TICK};
+use csd::worker::Lookup;
 use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
 use std::io::Write;
+use std::time::{Duration, Instant};
 
 const HELP: &str = include_str!("help/csd-events.txt");
 
@@ -36,16 +38,17 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     }
     let name = worker.ok_or_else(|| usage("missing WORKER"))?;
     let dir = WorkerDir::from_env()?;
-    let worker = match Worker::lookup(&dir, &name)? {
+    let worker = match csd::harness::lookup(&dir, &name)? {
         Lookup::Registered(w) => w,
         // Not registered yet (Codex before its first prompt): no events so
         // far; a follower waits for the log to exist.
-        Lookup::Pending(p) if follow && !path => p.await_registration(far_future())?,
+        Lookup::Pending(p) if follow && !path => await_registration(&p, far_future())?,
         Lookup::Pending(_) if !path => return Ok(0),
         Lookup::Pending(p) => {
             return Err(csd::error::failed(format!(
                 "worker '{}' has no event file yet: {} mints its session id on the first prompt",
-                p.name, p.harness
+                p.name,
+                p.marker.harness.as_str()
             )))
         }
     };
@@ -62,7 +65,11 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         return Err(csd::error::failed(format!("no event file for session {}", worker.meta.session_id)));
     }
     // Arm the watch before reading the backlog so nothing lands unseen.
-    let mut watch = if follow { Some(Watch::new(log.path())?.with_stdout()) } else { None };
+    let mut watch = match (follow, worker.pane_pid()?) {
+        (false, _) => None,
+        (true, Some(pid)) => Some(Watch::new(log.path())?.with_stdout().with_process(pid)),
+        (true, None) => Some(Watch::new(log.path())?.with_stdout()),
+    };
     let emit = |from: u64, out: &mut std::io::BufWriter<_>| {
         log.read_from(from, |kind, line| {
             if only.is_none_or(|k| k == kind) {
@@ -88,23 +95,37 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let Some(watch) = watch.as_mut() else { return Ok(0) };
     let mut seen_file = log.exists();
     loop {
-        match watch.wait(None)? {
-            Wake::OutputClosed => return Ok(0),
-            _ => {
-                offset = emit(offset, &mut out)?;
-                out.flush().map_err(write_err)?;
-                // The worker was stopped: its log is gone, and so is anything to follow.
-                let exists = log.exists();
-                if seen_file && !exists {
-                    return Ok(0);
-                }
-                seen_file |= exists;
+        let wake = watch.wait(Some(Instant::now() + LIVENESS_TICK))?;
+        if wake == Wake::OutputClosed {
+            return Ok(0);
+        }
+        offset = emit(offset, &mut out)?;
+        out.flush().map_err(write_err)?;
+        // The worker was stopped: its log is gone, and so is anything to follow.
+        let exists = log.exists();
+        if seen_file && !exists {
+            return Ok(0);
+        }
+        seen_file |= exists;
+        // As `tail --pid`: a worker whose session died has nothing more to say.
+        if matches!(wake, Wake::ProcessExited | Wake::Timeout) && session_ended(&worker, wake == Wake::ProcessExited)? {
+            std::thread::sleep(Duration::from_millis(50));
+            emit(offset, &mut out)?;
+            out.flush().map_err(write_err)?;
+            return Err(Error::Gone(format!("worker '{}': its tmux session is gone", worker.name())));
+        }
+        if wake == Wake::ProcessExited {
+            // A respawned pane (adopt): follow its new process.
+            let mut again = Watch::new(log.path())?.with_stdout();
+            if let Some(pid) = worker.pane_pid()? {
+                again = again.with_process(pid);
             }
+            *watch = again;
         }
     }
 }
 
 /// A deadline that never comes, for a follower (it ends when the session does).
-fn far_future() -> std::time::Instant {
-    std::time::Instant::now() + std::time::Duration::from_secs(100 * 365 * 24 * 3600)
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }

@@ -8,7 +8,8 @@ use csd::hook::{handle, parse_payload, read_stdin_bounded, Identity, STDIN_CAP, 
 fn main() {
     let args: Vec<String> = std::env::args_os().skip(1).filter_map(|a| a.into_string().ok()).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        print!("{}", include_str!("help/csd-hook.txt"));
+        // A reader that went away is no reason to fail (or to panic).
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), include_str!("help/csd-hook.txt").as_bytes());
         return;
     }
     let (bytes, cut) = read_stdin_bounded(STDIN_DEADLINE, STDIN_CAP);

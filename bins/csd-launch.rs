@@ -2,7 +2,7 @@
 //! (`--adopt NAME CWD SID`), or record the one-time consent (`--grant-consent`).
 //! The shim's path goes to stdout; the panel for humans to stderr.
 
-use csd::cli::{main_with, print_help, print_version, utf8};
+use csd::cli::{main_with, note, print_help, print_version, say, utf8};
 use csd::error::{failed, usage, Error, Result};
 use csd::harness::{HarnessKind, Mode};
 use csd::launch::{start, Request};
@@ -59,9 +59,11 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         session_id: positional.next(),
         extra_args,
     };
+    // A signal mid-launch undoes what the launch made, then ends us.
+    csd::signals::install()?;
     let started = start(&req)?;
-    eprintln!("{}", started.panel);
-    println!("{}", started.shim.display());
+    note(&started.panel);
+    say(format!("{}\n", started.shim.display()))?;
     Ok(0)
 }
 
@@ -69,7 +71,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
 fn grant_consent() -> Result<i32> {
     let path = csd::consent::path()?;
     if csd::consent::granted()? {
-        println!("Consent already granted at {}", path.display());
+        say(format!("Consent already granted at {}\n", path.display()))?;
         return Ok(0);
     }
     let mut err = std::io::stderr().lock();
@@ -80,6 +82,6 @@ fn grant_consent() -> Result<i32> {
     if answer.trim() != "yes" {
         return Err(failed("consent not granted"));
     }
-    println!("Consent granted. Written: {}", csd::consent::grant()?.display());
+    say(format!("Consent granted. Written: {}\n", csd::consent::grant()?.display()))?;
     Ok(0)
 }

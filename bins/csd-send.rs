@@ -2,7 +2,7 @@
 //! (`--converse W PROMPT [TIMEOUT]`: send, wait for the turn to end, print
 //! the reply). PROMPT `-` reads it from stdin.
 
-use csd::cli::{main_with, parse_seconds, print_help, print_version, utf8};
+use csd::cli::{main_with, note, parse_seconds, print_help, print_version, utf8};
 use csd::error::{failed, usage, Error, Result};
 use csd::submit::{submit_to, Submitted, Timing};
 use csd::wait::wait_for_event;
@@ -27,6 +27,8 @@ fn main() {
 }
 
 fn run(mut p: lexopt::Parser) -> Result<i32> {
+    // A signal must not leave a prompt half-submitted (see submit_to).
+    csd::signals::install()?;
     let (mut converse, mut with_turn) = (false, false);
     let mut positional: Vec<OsString> = Vec::new();
     while let Some(arg) = p.next()? {
@@ -56,17 +58,17 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     // Taken before the paste: the reply is in the turn that opens after it.
     // A worker still to register (a Codex worker's first prompt) has no
     // transcript yet: all of it is this turn's.
-    let since = match Worker::lookup(&dir, &name)? {
+    let since = match csd::harness::lookup(&dir, &name)? {
         Lookup::Registered(w) if converse => transcript_baseline(&w)?,
         _ => 0,
     };
     // A Codex worker has no session id before its first prompt: this one registers it.
     let (worker, submitted) = submit_to(&dir, &name, &prompt, &timing)?;
     if let Submitted::Queued { .. } = submitted {
-        eprintln!(
+        note(format!(
             "csd-send: '{}' is mid-turn: the prompt is queued and goes in when the current turn ends",
             worker.name()
-        );
+        ));
     }
     if !converse {
         return Ok(0);
@@ -134,6 +136,9 @@ fn converse_reply(
         }
         Err(e) => return Err(e),
     };
+    if ended.kind == csd::event::EventKind::SessionEnd {
+        return Err(Error::Gone(format!("worker '{}' ended its session before answering", worker.name())));
+    }
     let reply = read_reply(worker, since, &String::from_utf8_lossy(prompt), with_turn)?;
     let mut out = std::io::stdout().lock();
     out.write_all(reply.as_bytes())
@@ -216,8 +221,10 @@ fn read_reply(worker: &Worker, since: u64, sent: &str, with_turn: bool) -> Resul
 /// Whether the transcript's prompt is the one pasted, allowing for what a
 /// TUI may do to whitespace (line endings, trailing spaces, tabs).
 fn same_prompt(sent: &str, seen: &str) -> bool {
+    // The paste markers a prompt held were removed before it went in.
+    let sent = String::from_utf8_lossy(&csd::harness::strip_paste_markers(sent.as_bytes())).into_owned();
     let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let (sent, seen) = (words(sent), words(seen));
+    let (sent, seen) = (words(&sent), words(seen));
     sent == seen || seen.contains(&sent)
 }
 
@@ -231,5 +238,6 @@ mod tests {
         assert!(same_prompt("say: a", "say: a"));
         assert!(!same_prompt("say: answer number 2", "say: answer number 1"));
         assert!(!same_prompt("x", ""));
+        assert!(same_prompt("a\x1b[201~b \x1b[200~c", "ab c"));
     }
 }

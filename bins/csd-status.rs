@@ -1,13 +1,12 @@
 //! csd-status: what a worker is doing, which workers there are, and a
 //! worker's session id.
 
-use csd::cli::{main_with, print_help, print_version, utf8};
-use csd::error::{usage, Error, Result};
-use csd::worker::{list_metas, unregistered_names, Lookup, Meta, Pending, Status, Worker};
+use csd::cli::{main_with, note, print_help, print_version, say, utf8};
+use csd::error::{failed, usage, Result};
+use csd::worker::{read_marker, scan_metas, unregistered_names, Lookup, Meta, Pending, Status, Worker};
 use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
 use serde_json::json;
-use std::io::Write;
 
 const HELP: &str = include_str!("help/csd-status.txt");
 
@@ -36,111 +35,139 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         }
     }
     let dir = WorkerDir::from_env()?;
-    let out = &mut std::io::stdout().lock();
-    let write_err = |e| Error::Io("writing output".into(), e);
     match mode {
         Mode::List => return list(&dir, positional.as_deref(), all, json),
         _ if all => return Err(usage("--all goes with --list")),
         _ => {}
     }
     let name = positional.ok_or_else(|| usage("missing WORKER"))?;
-    let worker = match Worker::lookup(&dir, &name)? {
-        Lookup::Registered(w) => w,
-        Lookup::Pending(p) => return pending(&dir, &p, mode, json),
+    let (row, sid) = match csd::harness::lookup(&dir, &name)? {
+        Lookup::Registered(w) => (Row::of(&dir, &w.meta, csd::harness::status(&w)?), Some(w.meta.session_id.clone())),
+        Lookup::Pending(p) => (pending_row(&dir, &p, status_of_pending(&p)?), None),
     };
     match mode {
-        Mode::SessionId => writeln!(out, "{}", worker.meta.session_id).map_err(write_err)?,
-        _ if json => {
-            let status = worker.status()?;
-            writeln!(out, "{}", row_json(&dir, &worker.meta, status.name())).map_err(write_err)?
-        }
-        _ => writeln!(out, "{}", worker.status()?.name()).map_err(write_err)?,
+        Mode::SessionId => match sid {
+            Some(sid) => say(format!("{sid}\n"))?,
+            None => {
+                return Err(failed(format!(
+                    "worker '{name}' has no session id yet: {} mints it on the first prompt",
+                    row.harness
+                )))
+            }
+        },
+        _ if json => say(format!("{}\n", row.json()))?,
+        _ => say(format!("{}\n", row.status))?,
     }
     Ok(0)
 }
 
-fn row_json(dir: &WorkerDir, meta: &Meta, status: &str) -> serde_json::Value {
-    json!({
-        "status": status,
-        "harness": meta.harness,
-        "tmux_name": meta.tmux_name,
-        "session_id": meta.session_id,
-        "shim": dir.shim_path(&meta.tmux_name),
-        "cwd": meta.cwd,
-        "events": dir.events_path(&meta.session_id),
-    })
+/// One worker as `status --json` and `list` show it.
+struct Row {
+    status: &'static str,
+    harness: String,
+    name: String,
+    session_id: String,
+    shim: String,
+    cwd: String,
+    events: String,
 }
 
-/// One row per registered worker (gone ones only with --all), and one
-/// `unregistered` row per launched worker whose harness has not minted its
-/// session id yet.
+impl Row {
+    fn of(dir: &WorkerDir, meta: &Meta, status: Status) -> Row {
+        Row {
+            status: status.name(),
+            harness: meta.harness.as_str().to_string(),
+            name: meta.tmux_name.clone(),
+            session_id: meta.session_id.clone(),
+            shim: dir.shim_path(&meta.tmux_name).display().to_string(),
+            cwd: meta.cwd.clone(),
+            events: dir.events_path(&meta.session_id).display().to_string(),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "status": self.status,
+            "harness": self.harness,
+            "tmux_name": self.name,
+            "session_id": self.session_id,
+            "shim": self.shim,
+            "cwd": self.cwd,
+            "events": self.events,
+        })
+    }
+}
+
+/// A launched worker whose harness has not minted its session id (Codex
+/// before its first prompt) sits at an empty prompt: idle while its session
+/// lives. It has no session id or log yet ("-").
+fn status_of_pending(p: &Pending) -> Result<Status> {
+    Ok(if p.is_alive()? { Status::Idle } else { Status::Gone })
+}
+
+fn pending_row(dir: &WorkerDir, p: &Pending, status: Status) -> Row {
+    Row {
+        status: status.name(),
+        harness: p.marker.harness.as_str().to_string(),
+        name: p.name.clone(),
+        session_id: "-".into(),
+        shim: dir.shim_path(&p.name).display().to_string(),
+        cwd: "-".into(),
+        events: "-".into(),
+    }
+}
+
+/// One row per worker (gone ones only with --all), pending ones included.
+/// A worker whose state tmux could not give is listed as `unknown`, said
+/// on stderr, and the exit status is 1: it is never left out as if gone.
 fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool, json: bool) -> Result<i32> {
     let matches = |name: &str| pattern.is_none_or(|p| name.contains(p));
-    let mut rows: Vec<(String, Meta)> = Vec::new();
-    let metas = list_metas(dir)?;
-    for meta in metas.iter().filter(|m| matches(&m.tmux_name)) {
+    let scan = scan_metas(dir)?;
+    for (file, why) in &scan.skipped {
+        note(format!("csd-status: skipping {file}: {why}"));
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    let mut unsure = false;
+    let mut keep = |status: Result<Status>, name: &str, row: &dyn Fn(Status) -> Row| match status {
+        Ok(s) if s != Status::Gone || all => rows.push(row(s)),
+        Ok(_) => {}
+        Err(e) => {
+            note(format!("csd-status: {name}: {e}"));
+            unsure = true;
+            rows.push(row(Status::Unknown));
+        }
+    };
+    for meta in scan.metas.iter().filter(|m| matches(&m.tmux_name)) {
         let worker = Worker { dir: dir.clone(), meta: meta.clone() };
-        let status = worker.status()?;
-        if status != Status::Gone || all {
-            rows.push((status.name().into(), meta.clone()));
-        }
+        keep(csd::harness::status(&worker), &meta.tmux_name, &|s| Row::of(dir, meta, s));
     }
-    for name in unregistered_names(dir, &metas)?.into_iter().filter(|n| matches(n)) {
-        if csd::tmux::Tmux::from_env()?.has_session(&name) {
-            let harness = std::fs::read_to_string(dir.harness_marker_path(&name)).unwrap_or_default();
-            let mut meta = Meta::new(&name, "-", "-", harness.trim());
-            if meta.harness.is_empty() {
-                meta.harness = "?".into();
+    for name in unregistered_names(dir, &scan.metas)?.into_iter().filter(|n| matches(n)) {
+        let marker = match read_marker(dir, &name) {
+            Ok(Some(m)) => m,
+            // A shim with no marker and no meta is debris, not a worker.
+            Ok(None) => continue,
+            Err(e) => {
+                note(format!("csd-status: {name}: {e}"));
+                continue;
             }
-            rows.push(("unregistered".into(), meta));
-        }
+        };
+        let p = Pending { dir: dir.clone(), name: name.clone(), marker };
+        keep(status_of_pending(&p), &name, &|s| pending_row(dir, &p, s));
     }
-    let out = &mut std::io::stdout().lock();
-    let write_err = |e| Error::Io("writing output".into(), e);
+    let code = if unsure { 1 } else { 0 };
     if json {
-        let arr: Vec<_> = rows.iter().map(|(s, m)| row_json(dir, m, s)).collect();
-        writeln!(out, "{}", serde_json::Value::Array(arr)).map_err(write_err)?;
-        return Ok(0);
+        let arr: Vec<_> = rows.iter().map(Row::json).collect();
+        say(format!("{}\n", serde_json::Value::Array(arr)))?;
+        return Ok(code);
     }
     if rows.is_empty() {
-        eprintln!("No workers found");
-        return Ok(0);
+        note("No workers found");
+        return Ok(code);
     }
-    writeln!(out, "STATUS\tHARNESS\tTMUX\tSESSION_ID\tSHIM\tCWD").map_err(write_err)?;
-    for (status, m) in &rows {
-        writeln!(
-            out,
-            "{status}\t{}\t{}\t{}\t{}\t{}",
-            m.harness,
-            m.tmux_name,
-            m.session_id,
-            dir.shim_path(&m.tmux_name).display(),
-            m.cwd
-        )
-        .map_err(write_err)?;
+    let mut text = String::from("STATUS\tHARNESS\tTMUX\tSESSION_ID\tSHIM\tCWD\n");
+    for r in &rows {
+        text.push_str(&format!("{}\t{}\t{}\t{}\t{}\t{}\n", r.status, r.harness, r.name, r.session_id, r.shim, r.cwd));
     }
-    Ok(0)
-}
-/// A launched worker whose harness has not minted its session id (Codex
-/// before its first prompt): it sits at an empty prompt, so it is idle
-/// while its session lives; it has no session id to print yet.
-fn pending(dir: &WorkerDir, p: &Pending, mode: Mode, json: bool) -> Result<i32> {
-    let status = if p.is_alive()? { Status::Idle } else { Status::Gone };
-    let out = &mut std::io::stdout().lock();
-    let write_err = |e| Error::Io("writing output".into(), e);
-    match mode {
-        Mode::SessionId => Err(csd::error::failed(format!(
-            "worker '{}' has no session id yet: {} mints it on the first prompt",
-            p.name, p.harness
-        ))),
-        _ if json => {
-            let meta = Meta::new(&p.name, "-", "-", &p.harness);
-            writeln!(out, "{}", row_json(dir, &meta, status.name())).map_err(write_err)?;
-            Ok(0)
-        }
-        _ => {
-            writeln!(out, "{}", status.name()).map_err(write_err)?;
-            Ok(0)
-        }
-    }
+    say(text)?;
+    Ok(code)
 }

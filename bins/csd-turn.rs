@@ -5,7 +5,7 @@ use csd::cli::{main_with, print_help, print_version, utf8};
 use csd::error::{failed, usage, Error, Result};
 use csd::transcript::{last_turn, transcript_path};
 use csd::turn::render_markdown;
-use csd::worker::{Lookup, Worker};
+use csd::worker::Lookup;
 use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
 use std::io::Write;
@@ -29,12 +29,13 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         }
     }
     let name = worker.ok_or_else(|| usage("missing WORKER"))?;
-    let worker = match Worker::lookup(&WorkerDir::from_env()?, &name)? {
+    let worker = match csd::harness::lookup(&WorkerDir::from_env()?, &name)? {
         Lookup::Registered(w) => w,
         Lookup::Pending(p) => {
             return Err(failed(format!(
                 "worker '{}' has no turn yet: {} starts its session on the first prompt",
-                p.name, p.harness
+                p.name,
+                p.marker.harness.as_str()
             )))
         }
     };

@@ -1,12 +1,11 @@
 //! csd-wait: block until a worker's turn ends (a stop or session_end event).
 
-use csd::cli::{main_with, parse_count, parse_seconds, print_help, print_version, utf8};
+use csd::cli::{main_with, parse_count, parse_seconds, print_help, print_version, say, utf8};
 use csd::error::{usage, Error, Result};
-use csd::wait::wait_for_event;
-use csd::worker::{Lookup, Worker};
+use csd::wait::{await_registration, wait_for_event};
+use csd::worker::Lookup;
 use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 const HELP: &str = include_str!("help/csd-wait.txt");
@@ -30,7 +29,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let timeout = timeout.unwrap_or(Duration::from_secs(60));
     let deadline = Instant::now() + timeout;
     let name = worker.ok_or_else(|| usage("missing WORKER"))?;
-    let (worker, from) = match Worker::lookup(&WorkerDir::from_env()?, &name)? {
+    let (worker, from) = match csd::harness::lookup(&WorkerDir::from_env()?, &name)? {
         Lookup::Registered(worker) => {
             let log = worker.events();
             let from = match after_line {
@@ -41,13 +40,10 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         }
         // Not registered yet (Codex before its first prompt): its log will
         // start with the turn being waited for.
-        Lookup::Pending(p) => (p.await_registration(deadline).map_err(|e| timed_out(e, &name, timeout))?, 0),
+        Lookup::Pending(p) => (await_registration(&p, deadline).map_err(|e| timed_out(e, &name, timeout))?, 0),
     };
     let found = wait_for_event(&worker, from, deadline, |k| k.ends_turn()).map_err(|e| timed_out(e, &name, timeout))?;
-    let mut out = std::io::stdout().lock();
-    out.write_all(&found.line)
-        .and_then(|_| out.write_all(b"\n"))
-        .map_err(|e| Error::Io("writing the event".into(), e))?;
+    say([&found.line[..], b"\n"].concat())?;
     Ok(0)
 }
 

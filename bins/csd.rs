@@ -30,6 +30,7 @@ const ROUTES: &[(&str, &str, &[&str], bool)] = &[
 fn main() {
     let code = match run(std::env::args_os().skip(1).collect()) {
         Ok(code) => code,
+        Err(e) if e.is_broken_pipe() => EXIT_OK,
         Err(e) => {
             csd::cli::report("csd", &e);
             e.code()
@@ -42,19 +43,29 @@ fn run(args: Vec<OsString>) -> Result<i32> {
     let mut args = args.into_iter().peekable();
     let mut worker: Option<String> = None;
     while let Some(a) = args.peek().and_then(|a| a.to_str()) {
-        if a == "--worker" {
+        let given = if a == "--worker" {
             args.next();
             let v = args.next().ok_or_else(|| usage("--worker needs a NAME"))?;
-            worker = Some(csd::cli::utf8(v, "--worker")?);
+            csd::cli::utf8(v, "--worker")?
         } else if let Some(v) = a.strip_prefix("--worker=") {
-            worker = Some(v.to_string());
+            let v = v.to_string();
             args.next();
+            v
         } else {
             break;
+        };
+        // A shim's `--worker` and another after it: which one was meant?
+        if let Some(first) = &worker {
+            return Err(usage(format!(
+                "--worker given twice ('{}' and '{}')",
+                csd::name::printable(first),
+                csd::name::printable(&given)
+            )));
         }
+        worker = Some(given);
     }
     let Some(sub) = args.next() else {
-        eprint!("{HELP}");
+        csd::cli::note(HELP.trim_end());
         return Ok(EXIT_USAGE);
     };
     let sub = csd::cli::utf8(sub, "subcommand")?;
@@ -90,15 +101,15 @@ fn help() -> Result<i32> {
         })
         .unwrap_or_default();
     installed.sort();
-    print!("{HELP}");
-    println!("\nInstalled in {}:", dir.display());
+    let mut text = format!("{HELP}\nInstalled in {}:\n", dir.display());
     for (sub, bin, _, _) in ROUTES {
         let mark = if installed.iter().any(|i| i == bin) { bin.to_string() } else { format!("{bin} (not installed)") };
-        println!("  {sub:<14} -> {mark}");
+        text.push_str(&format!("  {sub:<14} -> {mark}\n"));
     }
     let extra: Vec<&String> = installed.iter().filter(|i| !ROUTES.iter().any(|r| r.1 == i.as_str())).collect();
     if !extra.is_empty() {
-        println!("  also: {}", extra.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "));
+        text.push_str(&format!("  also: {}\n", extra.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")));
     }
+    csd::cli::say(text)?;
     Ok(EXIT_OK)
 }

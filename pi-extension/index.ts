@@ -100,6 +100,10 @@ function register(w: Worker, sid: string, ctx: PiContext): boolean {
   const transcript = ctx.sessionManager.getSessionFile();
   if (transcript) meta.transcript_path = transcript;
   if (w.socket !== "") meta.tmux_socket = w.socket;
+  // The stamp on the worker's tmux session: csd counts a session as this
+  // worker's only when the two match.
+  const id = process.env.CSD_WORKER_ID ?? "";
+  if (safeName(id)) meta.csd_id = id;
   meta.registered_at ??= now();
   const tmp = join(w.dir, `.tmp-${sid}-${process.pid}-${Math.random().toString(36).slice(2)}`);
   try {

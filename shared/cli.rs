@@ -14,6 +14,11 @@ pub fn main_with(tool: &str, run: fn(lexopt::Parser) -> Result<i32>) -> ! {
     let code = match run(parser) {
         Ok(code) => code,
         Err(e) if e.is_broken_pipe() => EXIT_OK,
+        Err(Error::Signal(sig)) => {
+            report(tool, &Error::Signal(sig));
+            let _ = std::io::stdout().flush();
+            crate::signals::exit_by(sig)
+        }
         Err(e) => {
             report(tool, &e);
             e.code()
@@ -22,6 +27,20 @@ pub fn main_with(tool: &str, run: fn(lexopt::Parser) -> Result<i32>) -> ! {
     // A failing flush at exit is a reader that went away: not worth a word.
     let _ = std::io::stdout().flush();
     std::process::exit(code)
+}
+
+/// Write `text` to stdout. A reader that went away is the caller's
+/// `Error::Io(BrokenPipe)`, which `main_with` turns into a quiet exit 0:
+/// never `println!`, which panics on a closed pipe.
+pub fn say(text: impl AsRef<[u8]>) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_ref()).and_then(|_| out.flush()).map_err(|e| Error::Io("writing output".into(), e))
+}
+
+/// A line for a human on stderr; a closed stderr is not worth failing for.
+pub fn note(text: impl AsRef<str>) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{}", text.as_ref());
 }
 
 /// Print `tool: message` on stderr, with a hint for usage errors.
@@ -41,13 +60,12 @@ fn one_line(s: &str) -> &str {
 
 /// Print help text and succeed.
 pub fn print_help(text: &str) -> Result<i32> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes()).map_err(|e| Error::Io("writing help".into(), e))?;
+    say(text)?;
     Ok(EXIT_OK)
 }
 
 pub fn print_version(tool: &str) -> Result<i32> {
-    println!("{tool} {}", env!("CARGO_PKG_VERSION"));
+    say(format!("{tool} {}\n", env!("CARGO_PKG_VERSION")))?;
     Ok(EXIT_OK)
 }
 

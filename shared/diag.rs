@@ -28,7 +28,7 @@ pub fn write(d: &Diag, dest: &Path) -> bool {
             "session_id={} worker={} harness={} timeout={}s",
             w.meta.session_id,
             w.name(),
-            w.meta.harness,
+            w.meta.harness.as_str(),
             d.timeout.as_secs_f64()
         ),
         format!("transcript={transcript}"),
@@ -76,8 +76,10 @@ fn pane(w: &Worker) -> String {
         Ok(t) => t,
         Err(e) => return format!("(no tmux: {e})"),
     };
-    if !tmux.has_session(w.name()) {
-        return format!("(tmux session '{}' not present)", w.name());
+    match w.session() {
+        Ok(Some(_)) => {}
+        Ok(None) => return format!("(tmux session '{}' not present)", w.name()),
+        Err(e) => return format!("(could not ask tmux: {e})"),
     }
     match tmux.capture(w.name(), true) {
         Ok(s) => last_lines(&s, 200),

@@ -8,6 +8,7 @@
 //! | 3    | no such worker                                             |
 //! | 4    | the worker's tmux session is gone (it died while we waited) |
 //! | 124  | timed out (as timeout(1))                                  |
+//! | 128+N | killed by signal N, after undoing what it had started     |
 //!
 //! Each binary's `main` is `csd::cli::main_with(run)`: the library maps an
 //! `Error` to its code in exactly one place (`Error::code`).
@@ -36,6 +37,9 @@ pub enum Error {
     Failed(String),
     /// An I/O error with what we were doing when it happened.
     Io(String, io::Error),
+    /// SIGINT, SIGTERM or SIGHUP came (the number); `main` undoes what
+    /// needs undoing and dies of the same signal.
+    Signal(i32),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -48,6 +52,7 @@ impl Error {
             Error::Gone(_) => EXIT_GONE,
             Error::Timeout(_) => EXIT_TIMEOUT,
             Error::Failed(_) | Error::Io(..) => EXIT_FAILURE,
+            Error::Signal(sig) => 128 + sig,
         }
     }
 
@@ -67,6 +72,10 @@ impl fmt::Display for Error {
                 f.write_str(m)
             }
             Error::Io(ctx, e) => write!(f, "{ctx}: {e}"),
+            Error::Signal(sig) => {
+                let name = nix::sys::signal::Signal::try_from(*sig).map(|s| s.as_str()).unwrap_or("a signal");
+                write!(f, "interrupted by {name}")
+            }
         }
     }
 }

@@ -158,13 +158,20 @@ fn register(dir: &WorkerDir, sid: &str, id: &Identity, payload: &Map<String, Val
     if !dir.harness_marker_path(&id.tmux_name).exists() {
         return None;
     }
-    let mut meta = Meta::new(&id.tmux_name, sid, &id.cwd, &id.harness);
+    let mut meta = Meta::new(&id.tmux_name, sid, &id.cwd, crate::kind::HarnessName::of(&id.harness));
     if let Some(t) = payload.get("transcript_path").and_then(Value::as_str).filter(|t| !t.is_empty()) {
         meta.extra.insert("transcript_path".into(), t.into());
     }
+    // Launch pins these in the pane: the server and the stamp of the
+    // worker's session, without which it could not be told from another.
     if let Ok(s) = std::env::var("CSD_TMUX_SOCKET") {
         if !s.is_empty() {
             meta.extra.insert("tmux_socket".into(), s.into());
+        }
+    }
+    if let Ok(id) = std::env::var("CSD_WORKER_ID") {
+        if crate::name::validate(&id).is_ok() {
+            meta.extra.insert("csd_id".into(), id.into());
         }
     }
     meta.extra.insert("registered_at".into(), crate::time::now_iso().into());

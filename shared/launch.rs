@@ -5,9 +5,10 @@
 use crate::error::{failed, usage, Error, Result};
 use crate::eventlog::EventLog;
 use crate::harness::{pane_env, Harness, HarnessKind, IdStrategy, Launch, Mode};
+use crate::name::tmux_session;
 use crate::tmux::{shell_quote, Tmux};
-use crate::worker::{list_metas, remove_state, write_meta, Meta, Worker};
-use crate::workerdir::{remove_if_present, WorkerDir};
+use crate::worker::{list_metas, read_marker, remove_state, write_meta, Marker, Meta, Pending, Worker};
+use crate::workerdir::WorkerDir;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -47,37 +48,42 @@ pub fn start(req: &Request) -> Result<Started> {
     }
     let dir = WorkerDir::from_env()?;
     let tmux = Tmux::from_env()?;
+    Tmux::check_version()?;
+    refuse_missing_binary(req.harness)?;
+    let csd_id = crate::harness::uuid_v4()?;
     let session_id = match (req.mode, h.ids()) {
         (Mode::Adopt, _) => Some(adoptable_id(req.session_id.as_deref())?.to_string()),
         (Mode::Launch, IdStrategy::Assign) => Some(crate::harness::uuid_v4()?),
         (Mode::Launch, IdStrategy::Mint) => None,
     };
+    dir.ensure()?;
+    // Held until our session exists: a launch racing us must not take our
+    // half-made worker for a dead one and clear it away.
+    let lock = dir.lock()?;
     let respawn = match req.mode {
         Mode::Launch => {
-            refuse_taken(&dir, &tmux, name)?;
+            clear_name(&dir, &tmux, name, None)?;
             false
         }
         Mode::Adopt => {
             let sid = session_id.as_deref().expect("adopt has an id");
             refuse_adopt_clash(&dir, name, sid, h)?;
-            tmux.has_session(name)
+            clear_name(&dir, &tmux, name, Some(sid))?
         }
     };
     let invocation = invocation(req, cwd_str);
     let meta = session_id.as_deref().map(|sid| {
-        let mut meta = Meta::new(name, sid, cwd_str, req.harness.name());
+        let mut meta = Meta::new(name, sid, cwd_str, req.harness.into());
         meta.extra.insert("started_at".into(), crate::time::now_iso().into());
         meta.extra.insert("invocation".into(), invocation.clone().into());
-        if let Some(s) = tmux.socket() {
-            meta.extra.insert("tmux_socket".into(), s.into());
-        }
+        meta.extra.insert("tmux_socket".into(), tmux.socket().to_string_lossy().into_owned().into());
+        meta.extra.insert("csd_id".into(), csd_id.clone().into());
         meta
     });
     let home = h.home(&dir, name)?;
     if let (Mode::Adopt, Some(meta)) = (req.mode, &meta) {
         refuse_missing_transcript(&dir, h, meta, &home)?;
     }
-    dir.ensure()?;
     let start_timeout = crate::knobs::millis("CSD_START_TIMEOUT_MS", START_TIMEOUT)?;
     let launch = Launch {
         dir: &dir,
@@ -86,6 +92,7 @@ pub fn start(req: &Request) -> Result<Started> {
         cwd: &cwd,
         mode: req.mode,
         session_id: session_id.as_deref(),
+        csd_id: &csd_id,
         home,
         hook_bin: crate::cli::beside_me("csd-hook")?,
         extra_args: &req.extra_args,
@@ -96,34 +103,47 @@ pub fn start(req: &Request) -> Result<Started> {
         start_deadline: Instant::now() + start_timeout,
     };
 
-    // From here on, a failure must take back everything written.
+    // From here on, a failure (a signal included) must take back everything
+    // written. The pane counts as started once tmux was asked to start it:
+    // a signal that cut that call short may have come after tmux did.
     let mut pane_started = false;
     let result = (|| {
         match &meta {
             Some(meta) => write_meta(&dir, meta)?,
-            None => dir.write_atomic(&dir.harness_marker_path(name), req.harness.name().as_bytes(), 0o600)?,
+            None => {
+                let marker = Marker {
+                    harness: req.harness.into(),
+                    tmux_socket: Some(tmux.socket().to_string_lossy().into_owned()),
+                    csd_id: Some(csd_id.clone()),
+                };
+                dir.write_atomic(&dir.harness_marker_path(name), &marker.to_json(), 0o600)?
+            }
         }
         h.prepare(&launch)?;
         let env = pane_env(h, &launch);
         let argv = h.argv(&launch)?;
-        if respawn {
-            tmux.respawn_pane_kept(name, &cwd, &env, &argv)?;
-        } else {
-            tmux.new_session_kept(name, &cwd, &env, &argv)?;
-        }
+        crate::signals::check()?;
         pane_started = true;
+        if respawn {
+            tmux.respawn_pane_kept(name, &cwd, &env, &argv, &csd_id)?;
+        } else {
+            tmux.new_session_kept(name, &cwd, &env, &argv, &csd_id)?;
+        }
+        drop(lock);
         h.await_ready(&launch)?;
         tmux.release_pane(name)?;
         if tmux.pane_dead(name) != Some(false) {
             return Err(failed(format!("{} exited just after it started", req.harness.name())));
         }
-        Ok(())
+        let shim = dir.write_shim(name, &crate::cli::beside_me("csd")?)?;
+        crate::signals::check()?;
+        Ok(shim)
     })();
-    if let Err(e) = result {
-        return Err(take_back(&launch, e, pane_started, start_timeout));
-    }
+    let shim = match result {
+        Ok(shim) => shim,
+        Err(e) => return Err(crate::signals::deferred(|| take_back(&launch, e, pane_started, start_timeout))),
+    };
 
-    let shim = dir.write_shim(name, &crate::cli::beside_me("csd")?)?;
     let registered = match list_metas(&dir)?.into_iter().find(|m| m.tmux_name == name) {
         Some(meta) => {
             let sid = meta.session_id.clone();
@@ -220,34 +240,90 @@ fn adoptable_id(sid: Option<&str>) -> Result<&str> {
     }
 }
 
-/// A name is taken by a tmux session, or by any state csd still keeps for it
-/// (which a new worker of that name would be confused with).
-fn refuse_taken(dir: &WorkerDir, tmux: &Tmux, name: &str) -> Result<()> {
-    if tmux.has_session(name) {
-        return Err(failed(format!("tmux session '{name}' already exists; pick another name")));
+/// The harness's binary can be found: a missing one would otherwise show as
+/// "exited before it was ready".
+fn refuse_missing_binary(kind: HarnessKind) -> Result<()> {
+    let bin = kind.binary();
+    let found = if bin.contains('/') {
+        Path::new(&bin).is_file()
+    } else {
+        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(&bin).is_file()))
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(failed(format!(
+            "{} not found{}: install it, or set {} to its path",
+            bin,
+            if bin.contains('/') { "" } else { " on PATH" },
+            kind.bin_env()
+        )))
     }
-    if let Some(m) = list_metas(dir)?.into_iter().find(|m| m.tmux_name == name) {
+}
+
+/// Make `name` free for a new worker (or for adopting session `adopting`).
+/// Names tmux maps to one session (`a.b`, `a_b`) are one name. A live worker
+/// of that name, or a tmux session that is not this worker's, is refused;
+/// a worker proven gone has its stale state removed; one whose state cannot
+/// be found out is refused, never replaced. Returns whether a live session
+/// of the adopted worker is there to respawn in place.
+fn clear_name(dir: &WorkerDir, tmux: &Tmux, name: &str, adopting: Option<&str>) -> Result<bool> {
+    let session = tmux_session(name);
+    let mut respawn = false;
+    let metas: Vec<Meta> = list_metas(dir)?.into_iter().filter(|m| tmux_session(&m.tmux_name) == session).collect();
+    for meta in metas {
+        let worker = Worker { dir: dir.clone(), meta };
+        let adopted = adopting == Some(worker.meta.session_id.as_str()) && worker.name() == name;
+        if worker.is_alive()? {
+            if adopted {
+                respawn = true;
+                continue;
+            }
+            return Err(failed(format!(
+                "a worker named '{}' is running (session {}); stop it or pick another name",
+                worker.name(),
+                worker.meta.session_id
+            )));
+        }
+        if !adopted {
+            worker.remove_state()?;
+        }
+    }
+    for other in crate::worker::unregistered_names(dir, &[])? {
+        if tmux_session(&other) != session {
+            continue;
+        }
+        match read_marker(dir, &other) {
+            Ok(Some(marker)) => {
+                let pending = Pending { dir: dir.clone(), name: other.clone(), marker };
+                if pending.is_alive()? {
+                    return Err(failed(format!(
+                        "a worker named '{other}' is running (not yet registered); stop it or pick another name"
+                    )));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return Err(failed(format!("a worker named '{other}' may still run: {e}"))),
+        }
+        remove_state(dir, None, &other)?;
+    }
+    if !respawn && tmux.has_session(name)? {
         return Err(failed(format!(
-            "a worker named '{name}' is still registered (session {}); stop it or run 'csd prune' first",
-            m.session_id
+            "tmux session '{session}' already exists on {} and is not a csd worker's; pick another name",
+            tmux.socket().display()
         )));
     }
-    if dir.harness_marker_path(name).exists() {
-        return Err(failed(format!(
-            "a worker named '{name}' is still registered (not yet started); stop it or run 'csd prune' first"
-        )));
-    }
-    Ok(())
+    Ok(respawn)
 }
 
 /// Adopt replaces the process in a pane of that name: refuse when that would
 /// kill a different live worker, or turn a Codex/Pi worker into a Claude one.
 fn refuse_adopt_clash(dir: &WorkerDir, name: &str, sid: &str, h: &dyn Harness) -> Result<()> {
-    if let Ok(marker) = std::fs::read_to_string(dir.harness_marker_path(name)) {
-        if marker.trim() != h.kind().name() {
+    if let Some(marker) = read_marker(dir, name)? {
+        if marker.harness.kind() != Some(h.kind()) {
             return Err(failed(format!(
                 "'{name}' is a {} worker; stop it before adopting a {} session under that name",
-                marker.trim(),
+                marker.harness.as_str(),
                 h.kind().name()
             )));
         }
@@ -274,19 +350,24 @@ fn refuse_adopt_clash(dir: &WorkerDir, name: &str, sid: &str, h: &dyn Harness) -
 }
 
 /// Undo a failed start: keep the pane's last lines for the error, end the
-/// session, remove the meta, log, marker and home.
+/// session (only if it is the one this launch stamped), remove the meta,
+/// log, marker, shim and home.
 fn take_back(launch: &Launch, e: Error, pane_started: bool, timeout: Duration) -> Error {
     let mut tail = String::new();
-    if pane_started {
+    let session = launch.tmux.probe(launch.name);
+    let ours = matches!(&session, Ok(Some(s)) if s.stamp == launch.csd_id);
+    if pane_started && ours {
         tail = pane_tail(&launch.tmux.capture(launch.name, true).unwrap_or_default(), TAIL_LINES);
-        let _ = launch.tmux.kill_session(launch.name);
+        if let Ok(Some(s)) = &session {
+            let _ = launch.tmux.kill(s);
+        }
     }
-    if !pane_started && launch.mode == Mode::Launch && launch.tmux.has_session(launch.name) {
+    if matches!(&session, Ok(Some(_))) && !ours {
         // Another launch took the name between our check and our session:
-        // its marker, shim and home are its own; only our meta goes.
+        // its marker, shim and home are its own; only our meta and log go.
         if let Some(sid) = launch.session_id {
-            let _ = remove_if_present(&launch.dir.meta_path(sid));
-            let _ = remove_if_present(&launch.dir.events_path(sid));
+            let _ = launch.dir.remove_file(&launch.dir.meta_path(sid));
+            let _ = launch.dir.remove_file(&launch.dir.events_path(sid));
         }
     } else {
         let _ = remove_state(launch.dir, launch.session_id, launch.name);
@@ -296,6 +377,9 @@ fn take_back(launch: &Launch, e: Error, pane_started: bool, timeout: Duration) -
                 let _ = remove_state(launch.dir, Some(&m.session_id), launch.name);
             }
         }
+    }
+    if let Error::Signal(_) = e {
+        return e;
     }
     let mut msg = match e {
         Error::Timeout(_) => format!("worker '{}' did not start within {}s: {e}", launch.name, timeout.as_secs_f64()),

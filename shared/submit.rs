@@ -9,7 +9,7 @@
 
 use crate::error::{failed, Error, Result};
 use crate::harness::HarnessKind;
-use crate::wait::wait_for_event;
+use crate::wait::{await_registration, wait_for_event};
 use crate::worker::{register_timeout, Lookup, Pending, Status, Worker};
 use crate::workerdir::WorkerDir;
 use std::time::{Duration, Instant};
@@ -45,14 +45,19 @@ impl Timing {
 /// Submit to the worker `name` names: a registered one as `submit` does,
 /// or one still waiting for its harness to mint a session id (a Codex
 /// worker's first prompt), which this prompt makes register.
+///
+/// A signal (SIGINT, SIGTERM, SIGHUP) before the paste stops the send with
+/// nothing typed; one after it is held until the prompt is confirmed (at
+/// most the submit timeout), so no half-submitted prompt is left in the
+/// worker's input for the next send to be appended to. The signal then ends
+/// the command.
 pub fn submit_to(dir: &WorkerDir, name: &str, prompt: &[u8], timing: &Timing) -> Result<(Worker, Submitted)> {
-    match Worker::lookup(dir, name)? {
-        Lookup::Registered(w) => {
-            let submitted = submit(&w, prompt, timing)?;
-            Ok((w, submitted))
-        }
+    let done = match crate::harness::lookup(dir, name)? {
+        Lookup::Registered(w) => submit(&w, prompt, timing).map(|s| (w, s)),
         Lookup::Pending(p) => submit_first(&p, prompt, timing),
-    }
+    };
+    crate::signals::check()?;
+    done
 }
 
 /// The first prompt of a worker whose harness mints its id on it: paste,
@@ -62,14 +67,28 @@ pub fn submit_to(dir: &WorkerDir, name: &str, prompt: &[u8], timing: &Timing) ->
 /// prompt: the baseline is its start, and the registering prompt's
 /// user_prompt_submit cannot be missed.
 fn submit_first(p: &Pending, prompt: &[u8], timing: &Timing) -> Result<(Worker, Submitted)> {
-    let h = HarnessKind::parse(&p.harness)
-        .map_err(|_| failed(format!("worker '{}' has unknown harness '{}'", p.name, p.harness)))?
+    let h = p
+        .marker
+        .harness
+        .kind()
+        .ok_or_else(|| failed(format!("worker '{}' has unknown harness '{}'", p.name, p.marker.harness.as_str())))?
         .driver();
     let tmux = p.tmux()?;
-    if !tmux.has_session(&p.name) {
+    if !p.is_alive()? {
         return Err(Error::Gone(format!("worker '{}': its tmux session is gone", p.name)));
     }
-    h.paste(&tmux, &p.name, prompt)?;
+    crate::signals::check()?;
+    crate::signals::deferred(|| confirm_first(p, h, &tmux, prompt, timing))
+}
+
+fn confirm_first(
+    p: &Pending,
+    h: &dyn crate::harness::Harness,
+    tmux: &crate::tmux::Tmux,
+    prompt: &[u8],
+    timing: &Timing,
+) -> Result<(Worker, Submitted)> {
+    h.paste(tmux, &p.name, prompt)?;
     let deadline = Instant::now() + register_timeout()?;
     // As in `submit`: soon at first (an Enter right after start-up may be
     // dropped), then every retry interval.
@@ -78,7 +97,7 @@ fn submit_first(p: &Pending, prompt: &[u8], timing: &Timing) -> Result<(Worker, 
         tmux.send_keys(&p.name, &[h.submit_key()])?;
         let tick = (Instant::now() + gap).min(deadline);
         gap = (gap * 2).min(timing.retry_interval);
-        match p.await_registration(tick) {
+        match await_registration(p, tick) {
             Ok(w) => break w,
             Err(Error::Timeout(_)) if Instant::now() < deadline => {}
             Err(e) => return Err(e),
@@ -107,14 +126,27 @@ pub fn submit(worker: &Worker, prompt: &[u8], timing: &Timing) -> Result<Submitt
     let h = HarnessKind::of_meta(&worker.meta)?.driver();
     let tmux = worker.tmux()?;
     let name = worker.name();
-    let was_working = match worker.status()? {
+    let was_working = match crate::harness::status(worker)? {
         Status::Gone => return Err(Error::Gone(format!("worker '{name}': its tmux session is gone"))),
         Status::Terminated => return Err(failed(format!("worker '{name}' has ended its session (session_end)"))),
         s => s == Status::Working,
     };
+    crate::signals::check()?;
+    crate::signals::deferred(|| confirm(worker, h, &tmux, prompt, timing, was_working))
+}
+
+fn confirm(
+    worker: &Worker,
+    h: &dyn crate::harness::Harness,
+    tmux: &crate::tmux::Tmux,
+    prompt: &[u8],
+    timing: &Timing,
+    was_working: bool,
+) -> Result<Submitted> {
+    let name = worker.name();
     let log = worker.events();
     let from = log.end()?;
-    h.paste(&tmux, name, prompt)?;
+    h.paste(tmux, name, prompt)?;
     let deadline = Instant::now() + timing.timeout;
     // Claude Code drops an Enter that comes within a moment of its start-up,
     // so the first retries come soon (an Enter on an empty input is a no-op),

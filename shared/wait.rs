@@ -5,8 +5,9 @@
 use crate::error::{Error, Result};
 use crate::event::EventKind;
 use crate::watch::{Wake, Watch, LIVENESS_TICK};
-use crate::worker::Worker;
-use std::time::Instant;
+use crate::worker::{register_timeout, Lookup, Pending, Worker};
+use crate::workerdir::WorkerDir;
+use std::time::{Duration, Instant};
 
 /// An event found after the baseline, and where reading stopped.
 #[derive(Debug)]
@@ -27,7 +28,6 @@ pub fn wait_for_event(
     wanted: impl Fn(EventKind) -> bool,
 ) -> Result<Found> {
     let log = worker.events();
-    let tmux = worker.tmux()?;
     // Arm the watch before the first read, so an event landing in between
     // still wakes us.
     let witness = crate::harness::turn_witness(worker);
@@ -71,20 +71,9 @@ pub fn wait_for_event(
                 };
             }
             wake => {
-                // The pane's process exited, or a liveness tick came round.
-                // tmux closes a session a moment after its last process.
-                let tries = if wake == Wake::ProcessExited { 40 } else { 1 };
-                let mut alive = true;
-                for _ in 0..tries {
-                    alive = tmux.has_session(worker.name());
-                    if !alive {
-                        break;
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(25));
-                }
-                if !alive {
+                if session_ended(worker, wake == Wake::ProcessExited)? {
                     // The last hook of a dying harness may land just after.
-                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    crate::signals::sleep(Duration::from_millis(50))?;
                     return match scan(&mut offset)? {
                         Some(f) => Ok(f),
                         None => Err(Error::Gone(format!("worker '{}': its tmux session is gone", worker.name()))),
@@ -95,6 +84,76 @@ pub fn wait_for_event(
                     watch = arm()?;
                 }
             }
+        }
+    }
+}
+
+/// After the pane's process exited (`process_exited`) or a liveness tick:
+/// whether the worker's session is gone. tmux closes a session a moment
+/// after its last process, so an exit is given a second to show.
+pub fn session_ended(worker: &Worker, process_exited: bool) -> Result<bool> {
+    let tries = if process_exited { 40 } else { 1 };
+    for i in 0..tries {
+        if worker.session()?.is_none() {
+            return Ok(true);
+        }
+        if i + 1 < tries {
+            crate::signals::sleep(Duration::from_millis(25))?;
+        }
+    }
+    Ok(false)
+}
+
+/// Block until a pending worker registers (woken by inotify on the worker
+/// dir, where the meta lands by rename), its session dies, or `deadline`
+/// passes.
+pub fn await_registration(p: &Pending, deadline: Instant) -> Result<Worker> {
+    // Any entry of the dir will do: Watch watches the directory for it.
+    let mut watch = Watch::new(&p.dir.root().join(".csd-registration"))?;
+    if let Some(pid) = p.session()?.and_then(|s| s.pane_pid) {
+        watch = watch.with_process(pid);
+    }
+    loop {
+        if let Some(w) = p.registered()? {
+            crate::harness::settle(&w)?;
+            return Ok(w);
+        }
+        let tick = (Instant::now() + LIVENESS_TICK).min(deadline);
+        match watch.wait(Some(tick))? {
+            Wake::Changed | Wake::OutputClosed => {}
+            Wake::Timeout if Instant::now() >= deadline => {
+                return match p.registered()? {
+                    Some(w) => Ok(w),
+                    None => Err(Error::Timeout(format!(
+                        "worker '{}' did not register in time ({} mints its session id on the first \
+                         prompt; raise CSD_REGISTER_TIMEOUT to wait longer)",
+                        p.name,
+                        p.marker.harness.as_str()
+                    ))),
+                };
+            }
+            _ if !p.is_alive()? => {
+                return match p.registered()? {
+                    Some(w) => Ok(w),
+                    None => Err(Error::Gone(format!("worker '{}': its tmux session is gone", p.name))),
+                };
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A worker with a session id: registered now, or within
+/// `CSD_REGISTER_TIMEOUT` (for a command that needs one, run while the
+/// first prompt is going in).
+pub fn resolve_registering(dir: &WorkerDir, name_or_sid: &str) -> Result<Worker> {
+    match crate::harness::lookup(dir, name_or_sid)? {
+        Lookup::Registered(w) => Ok(w),
+        Lookup::Pending(p) => {
+            if !p.is_alive()? {
+                return Err(Error::Gone(format!("worker '{}': its tmux session is gone", p.name)));
+            }
+            await_registration(&p, Instant::now() + register_timeout()?)
         }
     }
 }

@@ -100,6 +100,10 @@ impl Watch {
             if let Some(p) = &self.pidfd {
                 fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
             }
+            let signal_slot = crate::signals::wake_fd().map(|fd| {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                fds.len() - 1
+            });
             let stdout_slot = self.watch_stdout.then(|| {
                 // POLLERR/POLLHUP are reported whatever we ask for; asking for
                 // nothing keeps a writable pipe from waking us.
@@ -109,10 +113,16 @@ impl Watch {
             match poll(&mut fds, timeout) {
                 Ok(0) => return Ok(Wake::Timeout),
                 Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EINTR) => {
+                    crate::signals::check()?;
+                    continue;
+                }
                 Err(e) => return Err(std::io::Error::from(e)).context(|| "waiting for events".into()),
             }
             let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
+            if signal_slot.is_some_and(ready) {
+                crate::signals::check()?;
+            }
             if let Some(i) = stdout_slot {
                 if ready(i) {
                     return Ok(Wake::OutputClosed);

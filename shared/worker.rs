@@ -1,48 +1,65 @@
 //! A worker: its meta (`<sid>.meta`), its event log and its tmux session.
+//!
+//! A worker's identity is proven, never guessed: csd stamps each session it
+//! creates with the worker's id (tmux option `@csd_id`, set by the command
+//! that creates the session) and records the id and the server's socket
+//! path in the meta (or, before a minting harness registers, in the
+//! `<name>.harness` marker). A session is the worker's only when its stamp
+//! matches. "tmux could not be asked" is an error, never "gone".
+//!
+//! Nothing read from disk is trusted as a path: a meta's name and session id
+//! pass the same checks as a name on the command line, and its session id
+//! must be its file's name; metas that fail are reported and skipped.
 
-use crate::error::{usage, Error, Result};
+use crate::error::{failed, usage, Error, Result};
 use crate::event::EventKind;
 use crate::eventlog::EventLog;
-use crate::tmux::Tmux;
-use crate::workerdir::{remove_if_present, remove_tree_if_present, WorkerDir};
+use crate::kind::HarnessName;
+use crate::tmux::{Session, Tmux};
+use crate::workerdir::WorkerDir;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 
+/// The largest meta or marker csd reads: they hold a few hundred bytes.
+const MAX_RECORD: u64 = 1 << 20;
+
 /// What `<sid>.meta` holds. The four named fields are v4's; anything else
-/// (`started_at`, `invocation`, `transcript_path`, `tmux_socket`, …) is kept
-/// as it was read so a rewrite never drops another tool's field.
+/// (`started_at`, `invocation`, `transcript_path`, `tmux_socket`, `csd_id`,
+/// …) is kept as it was read so a rewrite never drops another tool's field.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Meta {
     pub tmux_name: String,
     pub session_id: String,
     pub cwd: String,
-    pub harness: String,
+    pub harness: HarnessName,
     pub extra: Map<String, Value>,
 }
 
 impl Meta {
-    pub fn new(tmux_name: &str, session_id: &str, cwd: &str, harness: &str) -> Meta {
-        Meta {
-            tmux_name: tmux_name.into(),
-            session_id: session_id.into(),
-            cwd: cwd.into(),
-            harness: harness.into(),
-            extra: Map::new(),
-        }
+    pub fn new(tmux_name: &str, session_id: &str, cwd: &str, harness: HarnessName) -> Meta {
+        Meta { tmux_name: tmux_name.into(), session_id: session_id.into(), cwd: cwd.into(), harness, extra: Map::new() }
     }
 
-    pub fn parse(bytes: &[u8]) -> Option<Meta> {
-        let Value::Object(mut m) = serde_json::from_slice(bytes).ok()? else { return None };
+    /// A meta from its bytes, or why it cannot be one: not a JSON object,
+    /// or a name or session id that would not pass as one on the command
+    /// line (they become file names and tmux targets).
+    pub fn parse(bytes: &[u8]) -> std::result::Result<Meta, String> {
+        let Ok(Value::Object(mut m)) = serde_json::from_slice(bytes) else { return Err("not a JSON object".into()) };
         let mut take = |k: &str| match m.remove(k) {
             Some(Value::String(s)) => Some(s),
             _ => None,
         };
-        let tmux_name = take("tmux_name")?;
-        let session_id = take("session_id")?;
+        let tmux_name = take("tmux_name").ok_or("no tmux_name")?;
+        let session_id = take("session_id").ok_or("no session_id")?;
         let cwd = take("cwd").unwrap_or_default();
         // Metas from before the harness field were all Claude workers.
-        let harness = take("harness").unwrap_or_else(|| "claude".into());
-        Some(Meta { tmux_name, session_id, cwd, harness, extra: m })
+        let harness = HarnessName::of(&take("harness").unwrap_or_else(|| "claude".into()));
+        crate::name::validate(&tmux_name).map_err(|e| format!("tmux_name: {e}"))?;
+        crate::name::validate(&session_id).map_err(|e| format!("session_id: {e}"))?;
+        if let Some(id) = m.get("csd_id") {
+            id.as_str().filter(|id| crate::name::validate(id).is_ok()).ok_or("csd_id is not a plain id")?;
+        }
+        Ok(Meta { tmux_name, session_id, cwd, harness, extra: m })
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -50,7 +67,7 @@ impl Meta {
         m.insert("tmux_name".into(), self.tmux_name.clone().into());
         m.insert("session_id".into(), self.session_id.clone().into());
         m.insert("cwd".into(), self.cwd.clone().into());
-        m.insert("harness".into(), self.harness.clone().into());
+        m.insert("harness".into(), self.harness.as_str().into());
         for (k, v) in &self.extra {
             m.insert(k.clone(), v.clone());
         }
@@ -61,11 +78,61 @@ impl Meta {
         self.extra.get(key).and_then(Value::as_str)
     }
 
+    /// The id csd stamped the worker's tmux session with; `None` for a
+    /// worker launched before stamps (v4, or an older csd).
+    pub fn csd_id(&self) -> Option<&str> {
+        self.extra_str("csd_id")
+    }
+
     /// The tmux server the worker was launched on; falls back to the
-    /// environment's for metas that do not say (v4's, or the default server).
+    /// environment's for metas that do not say (v4's).
     pub fn tmux(&self) -> Result<Tmux> {
         match self.extra_str("tmux_socket") {
-            Some(s) => Tmux::with_socket(Some(s.to_string())),
+            Some(s) => Tmux::at(s),
+            None => Tmux::from_env(),
+        }
+    }
+}
+
+/// `<name>.harness`: what launch records of a worker whose harness mints its
+/// session id, until the worker registers. JSON; a bare harness name is the
+/// older form.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Marker {
+    pub harness: HarnessName,
+    pub tmux_socket: Option<String>,
+    pub csd_id: Option<String>,
+}
+
+impl Marker {
+    pub fn parse(bytes: &[u8]) -> std::result::Result<Marker, String> {
+        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8")?.trim();
+        if !text.starts_with('{') {
+            crate::name::validate(text).map_err(|e| e.to_string())?;
+            return Ok(Marker { harness: HarnessName::of(text), tmux_socket: None, csd_id: None });
+        }
+        let v: Value = serde_json::from_str(text).map_err(|_| "not JSON")?;
+        let harness = v["harness"].as_str().ok_or("no harness")?;
+        crate::name::validate(harness).map_err(|e| e.to_string())?;
+        let csd_id = v["csd_id"].as_str().map(str::to_string);
+        if csd_id.as_deref().is_some_and(|id| crate::name::validate(id).is_err()) {
+            return Err("csd_id is not a plain id".into());
+        }
+        Ok(Marker {
+            harness: HarnessName::of(harness),
+            tmux_socket: v["tmux_socket"].as_str().map(str::to_string),
+            csd_id,
+        })
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let v = serde_json::json!({"harness": self.harness.as_str(), "tmux_socket": self.tmux_socket, "csd_id": self.csd_id});
+        serde_json::to_vec(&v).expect("a JSON value always serializes")
+    }
+
+    pub fn tmux(&self) -> Result<Tmux> {
+        match &self.tmux_socket {
+            Some(s) => Tmux::at(s),
             None => Tmux::from_env(),
         }
     }
@@ -113,7 +180,7 @@ pub struct Worker {
 pub struct Pending {
     pub dir: WorkerDir,
     pub name: String,
-    pub harness: String,
+    pub marker: Marker,
 }
 
 /// What a name refers to.
@@ -130,15 +197,27 @@ pub fn register_timeout() -> Result<std::time::Duration> {
     crate::knobs::seconds("CSD_REGISTER_TIMEOUT", REGISTER_TIMEOUT)
 }
 
+/// The session tmux calls `name`, if it is the one stamped `id`. A record
+/// without an id (launched before stamps) owns only an unstamped session.
+pub fn owned_session(tmux: &Tmux, name: &str, id: Option<&str>) -> Result<Option<Session>> {
+    Ok(tmux.probe(name)?.filter(|s| match id {
+        Some(id) => s.stamp == id,
+        None => s.stamp.is_empty(),
+    }))
+}
+
 impl Pending {
-    /// Pending workers have no meta to name their tmux server: it is the
-    /// environment's, as it was for the launch that made them.
     pub fn tmux(&self) -> Result<Tmux> {
-        Tmux::from_env()
+        self.marker.tmux()
+    }
+
+    /// Its tmux session, proven by its stamp.
+    pub fn session(&self) -> Result<Option<Session>> {
+        owned_session(&self.tmux()?, &self.name, self.marker.csd_id.as_deref())
     }
 
     pub fn is_alive(&self) -> Result<bool> {
-        Ok(self.tmux()?.has_session(&self.name))
+        Ok(self.session()?.is_some())
     }
 
     /// The meta, once the hook has written it.
@@ -148,97 +227,54 @@ impl Pending {
             .find(|m| m.tmux_name == self.name)
             .map(|meta| Worker { dir: self.dir.clone(), meta }))
     }
-
-    /// Block until the worker registers (woken by inotify on the worker dir,
-    /// where the meta lands by rename), its pane dies, or `deadline` passes.
-    pub fn await_registration(&self, deadline: std::time::Instant) -> Result<Worker> {
-        use crate::watch::{Wake, Watch, LIVENESS_TICK};
-        let tmux = self.tmux()?;
-        // Any entry of the dir will do: Watch watches the directory for it.
-        let mut watch = Watch::new(&self.dir.root().join(".csd-registration"))?;
-        if let Some(pid) = tmux.pane_pid(&self.name) {
-            watch = watch.with_process(pid);
-        }
-        loop {
-            if let Some(w) = self.registered()? {
-                crate::harness::settle(&w)?;
-                return Ok(w);
-            }
-            let tick = (std::time::Instant::now() + LIVENESS_TICK).min(deadline);
-            match watch.wait(Some(tick))? {
-                Wake::Changed | Wake::OutputClosed => {}
-                Wake::Timeout if std::time::Instant::now() >= deadline => {
-                    return match self.registered()? {
-                        Some(w) => Ok(w),
-                        None => Err(Error::Timeout(format!(
-                            "worker '{}' did not register in time ({} mints its session id on the first \
-                             prompt; raise CSD_REGISTER_TIMEOUT to wait longer)",
-                            self.name, self.harness
-                        ))),
-                    };
-                }
-                _ if !tmux.has_session(&self.name) => {
-                    return match self.registered()? {
-                        Some(w) => Ok(w),
-                        None => Err(Error::Gone(format!("worker '{}': its tmux session is gone", self.name))),
-                    };
-                }
-                _ => {}
-            }
-        }
-    }
 }
 
 impl Worker {
-    /// Find a worker by tmux name or by session id.
+    /// Find a worker by session id or by name. Several metas under one name
+    /// (a worker adopted under the name of one that died) resolve to the
+    /// one whose session runs, never to whichever the directory lists first.
     pub fn resolve(dir: &WorkerDir, name_or_sid: &str) -> Result<Worker> {
         crate::name::validate(name_or_sid)?;
-        let meta = match read_meta(dir, name_or_sid)? {
-            Some(meta) => meta,
-            None => list_metas(dir)?
-                .into_iter()
-                .find(|m| m.tmux_name == name_or_sid)
-                .ok_or_else(|| Error::no_worker(name_or_sid))?,
-        };
-        let worker = Worker { dir: dir.clone(), meta };
-        // Bring the log up to date before anyone takes a baseline from it: a
-        // turn end only the harness's files show must not land after one.
-        crate::harness::settle(&worker)?;
-        Ok(worker)
+        if let Some(meta) = read_meta(dir, name_or_sid)? {
+            return Ok(Worker { dir: dir.clone(), meta });
+        }
+        let mut named: Vec<Worker> = list_metas(dir)?
+            .into_iter()
+            .filter(|m| m.tmux_name == name_or_sid)
+            .map(|meta| Worker { dir: dir.clone(), meta })
+            .collect();
+        if named.len() <= 1 {
+            return named.pop().ok_or_else(|| Error::no_worker(name_or_sid));
+        }
+        let mut alive = Vec::new();
+        for w in named.iter() {
+            alive.push(w.is_alive()?);
+        }
+        if alive.iter().filter(|a| **a).count() == 1 {
+            let i = alive.iter().position(|a| *a).expect("counted");
+            return Ok(named.swap_remove(i));
+        }
+        let sids: Vec<&str> = named.iter().map(|w| w.meta.session_id.as_str()).collect();
+        Err(failed(format!(
+            "{} metas name worker '{name_or_sid}' ({}) and {} of them runs; name it by session id, or run 'csd prune'",
+            named.len(),
+            sids.join(", "),
+            if alive.iter().any(|a| *a) { "more than one" } else { "none" }
+        )))
     }
 
     /// A registered worker, or a launched one still waiting for its
     /// harness to mint a session id.
     pub fn lookup(dir: &WorkerDir, name_or_sid: &str) -> Result<Lookup> {
         match Worker::resolve(dir, name_or_sid) {
-            Err(Error::NoSuchWorker(m)) => {
-                let marker = dir.harness_marker_path(name_or_sid);
-                match std::fs::read_to_string(&marker) {
-                    Ok(h) => Ok(Lookup::Pending(Pending {
-                        dir: dir.clone(),
-                        name: name_or_sid.to_string(),
-                        harness: h.trim().to_string(),
-                    })),
-                    Err(_) => Err(Error::NoSuchWorker(m)),
+            Err(Error::NoSuchWorker(m)) => match read_marker(dir, name_or_sid)? {
+                Some(marker) => {
+                    Ok(Lookup::Pending(Pending { dir: dir.clone(), name: name_or_sid.to_string(), marker }))
                 }
-            }
+                None => Err(Error::NoSuchWorker(m)),
+            },
             Ok(w) => Ok(Lookup::Registered(w)),
             Err(e) => Err(e),
-        }
-    }
-
-    /// A worker with a session id: registered now, or within
-    /// `CSD_REGISTER_TIMEOUT` (for a command that needs one, run while the
-    /// first prompt is going in).
-    pub fn resolve_registering(dir: &WorkerDir, name_or_sid: &str) -> Result<Worker> {
-        match Worker::lookup(dir, name_or_sid)? {
-            Lookup::Registered(w) => Ok(w),
-            Lookup::Pending(p) => {
-                if !p.is_alive()? {
-                    return Err(Error::Gone(format!("worker '{}': its tmux session is gone", p.name)));
-                }
-                p.await_registration(std::time::Instant::now() + register_timeout()?)
-            }
         }
     }
 
@@ -258,15 +294,21 @@ impl Worker {
         self.meta.tmux()
     }
 
+    /// Its tmux session, proven by its stamp; `None` when tmux has none that
+    /// is this worker's. An error when tmux could not be asked.
+    pub fn session(&self) -> Result<Option<Session>> {
+        owned_session(&self.tmux()?, self.name(), self.meta.csd_id())
+    }
+
     /// Whether the worker's tmux session is there. The pane process recorded
     /// at launch, still running on its still open terminal, answers without
     /// spawning tmux (which costs two thirds of a `status`); otherwise tmux
-    /// is asked.
+    /// is asked, and only a session stamped as this worker's counts.
     pub fn is_alive(&self) -> Result<bool> {
         if PaneMark::of_meta(&self.meta).is_some_and(|p| p.is_running()) {
             return Ok(true);
         }
-        Ok(self.tmux()?.has_session(self.name()))
+        Ok(self.session()?.is_some())
     }
 
     /// The pid of the process in the worker's pane: the one recorded at
@@ -274,7 +316,7 @@ impl Worker {
     pub fn pane_pid(&self) -> Result<Option<i32>> {
         match PaneMark::of_meta(&self.meta).filter(|p| p.is_running()) {
             Some(mark) => Ok(Some(mark.pid)),
-            None => Ok(self.tmux()?.pane_pid(self.name())),
+            None => Ok(self.session()?.and_then(|s| s.pane_pid)),
         }
     }
 
@@ -282,7 +324,7 @@ impl Worker {
     /// worker is up and registered; a worker without the mark is asked about
     /// through tmux, so failing to record it costs only speed.
     pub fn record_pane(&mut self) -> Result<()> {
-        let Some(mark) = self.tmux()?.pane_pid(self.name()).and_then(PaneMark::of_pid) else { return Ok(()) };
+        let Some(mark) = self.session()?.and_then(|s| s.pane_pid).and_then(PaneMark::of_pid) else { return Ok(()) };
         // Start from the meta on disk: a hook may have added to it since we read it.
         let mut meta = read_meta(&self.dir, &self.meta.session_id)?.unwrap_or_else(|| self.meta.clone());
         meta.extra.insert("pane".into(), serde_json::json!({"pid": mark.pid, "start": mark.start, "tty": mark.tty}));
@@ -292,11 +334,12 @@ impl Worker {
     }
 
     /// gone when its tmux session is; otherwise what its last event says.
-    pub fn status(&self) -> Result<Status> {
+    /// Turn ends only a harness's own files show are not looked for here
+    /// (`harness::status` does that first).
+    pub fn logged_status(&self) -> Result<Status> {
         if !self.is_alive()? {
             return Ok(Status::Gone);
         }
-        crate::harness::settle(self)?;
         Ok(match self.events().last()? {
             Some((kind, _)) => Status::after(kind),
             None => Status::Unknown,
@@ -310,49 +353,111 @@ impl Worker {
     }
 }
 
+/// Remove a worker's files. Every path is built from a name and a session
+/// id that have passed `name::validate`, and is checked to lie in the dir.
 pub fn remove_state(dir: &WorkerDir, sid: Option<&str>, name: &str) -> Result<()> {
+    crate::name::validate(name)?;
     if let Some(sid) = sid {
-        remove_if_present(&dir.meta_path(sid))?;
-        remove_if_present(&dir.events_path(sid))?;
+        crate::name::validate(sid)?;
+        dir.remove_file(&dir.meta_path(sid))?;
+        dir.remove_file(&dir.events_path(sid))?;
     }
-    remove_if_present(&dir.shim_path(name))?;
-    remove_if_present(&dir.harness_marker_path(name))?;
-    let home = dir.home_path(name);
-    remove_tree_if_present(&home)?;
-    // `homes/` goes with its last worker; while others live it stays.
-    if let Some(homes) = home.parent() {
-        let _ = std::fs::remove_dir(homes);
-    }
-    Ok(())
+    dir.remove_file(&dir.shim_path(name))?;
+    dir.remove_file(&dir.harness_marker_path(name))?;
+    dir.remove_home(name)
 }
 
-/// The meta for session id `sid`, if there is a readable one.
-pub fn read_meta(dir: &WorkerDir, sid: &str) -> Result<Option<Meta>> {
-    match std::fs::read(dir.meta_path(sid)) {
-        Ok(bytes) => Ok(Meta::parse(&bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::Io(format!("reading {}", dir.meta_path(sid).display()), e)),
+/// Read a small record (meta, marker) without blocking on a FIFO and without
+/// following a link; `None` when it is not there.
+fn read_record(path: &std::path::Path) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(path);
+    let f = match f {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::Io(format!("reading {}", path.display()), e)),
+    };
+    let m = f.metadata().map_err(|e| Error::Io(format!("reading {}", path.display()), e))?;
+    if !m.is_file() {
+        return Err(failed(format!("{} is not a regular file; refusing to read it", path.display())));
     }
+    if m.len() > MAX_RECORD {
+        return Err(failed(format!("{} is {} bytes, too large to be csd's", path.display(), m.len())));
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_RECORD).read_to_end(&mut bytes).map_err(|e| Error::Io(format!("reading {}", path.display()), e))?;
+    Ok(Some(bytes))
+}
+
+/// The meta for session id `sid`, if there is one. A meta that does not
+/// hold up (bad JSON, a hostile name, a session id other than its file's)
+/// is an error naming it: it is never acted on.
+pub fn read_meta(dir: &WorkerDir, sid: &str) -> Result<Option<Meta>> {
+    crate::name::validate(sid)?;
+    let path = dir.meta_path(sid);
+    let Some(bytes) = read_record(&path)? else { return Ok(None) };
+    let meta = Meta::parse(&bytes).map_err(|why| failed(format!("{}: {why}; ignoring it", path.display())))?;
+    if meta.session_id != sid {
+        return Err(failed(format!(
+            "{}: its session_id '{}' is not its file name; ignoring it",
+            path.display(),
+            crate::name::printable(&meta.session_id)
+        )));
+    }
+    Ok(Some(meta))
+}
+
+/// The marker of a worker that has not registered yet, if there is one.
+pub fn read_marker(dir: &WorkerDir, name: &str) -> Result<Option<Marker>> {
+    crate::name::validate(name)?;
+    let path = dir.harness_marker_path(name);
+    let Some(bytes) = read_record(&path)? else { return Ok(None) };
+    Marker::parse(&bytes).map(Some).map_err(|why| failed(format!("{}: {why}; ignoring it", path.display())))
 }
 
 pub fn write_meta(dir: &WorkerDir, meta: &Meta) -> Result<()> {
-    if meta.session_id.is_empty() || crate::name::validate(&meta.session_id).is_err() {
+    if crate::name::validate(&meta.session_id).is_err() || crate::name::validate(&meta.tmux_name).is_err() {
         return Err(usage(format!("refusing to write a meta for session id '{}'", meta.session_id.escape_debug())));
     }
     dir.write_atomic(&dir.meta_path(&meta.session_id), &meta.to_json(), 0o600)
 }
 
-/// Every readable meta in the dir, sorted by tmux name. A meta that does not
-/// parse is skipped, not fatal: one bad file must not hide every worker.
+/// Every meta in the dir, and what was wrong with those skipped.
+#[derive(Default)]
+pub struct MetaScan {
+    /// Sorted by tmux name.
+    pub metas: Vec<Meta>,
+    /// `(file name, why)` for each meta that did not hold up.
+    pub skipped: Vec<(String, String)>,
+}
+
+pub fn scan_metas(dir: &WorkerDir) -> Result<MetaScan> {
+    let mut scan = MetaScan::default();
+    for file in dir.entries()? {
+        let Some(sid) = file.strip_suffix(".meta") else { continue };
+        if crate::name::validate(sid).is_err() {
+            scan.skipped.push((file.clone(), "its name is not a session id".into()));
+            continue;
+        }
+        match read_meta(dir, sid) {
+            Ok(Some(m)) => scan.metas.push(m),
+            Ok(None) => {}
+            Err(e) => scan.skipped.push((file.clone(), e.to_string())),
+        }
+    }
+    scan.metas.sort_by(|a, b| a.tmux_name.cmp(&b.tmux_name));
+    Ok(scan)
+}
+
+/// Every meta that holds up, sorted by tmux name. One bad file must not
+/// hide every worker; commands that act on the whole dir report the skipped
+/// ones (`scan_metas`).
 pub fn list_metas(dir: &WorkerDir) -> Result<Vec<Meta>> {
-    let mut metas: Vec<Meta> = dir
-        .entries()?
-        .into_iter()
-        .filter_map(|f| f.strip_suffix(".meta").map(str::to_string))
-        .filter_map(|sid| read_meta(dir, &sid).ok().flatten())
-        .collect();
-    metas.sort_by(|a, b| a.tmux_name.cmp(&b.tmux_name));
-    Ok(metas)
+    Ok(scan_metas(dir)?.metas)
 }
 
 /// Names csd knows only by a harness marker or a shim, with no meta: a worker
@@ -389,7 +494,7 @@ impl PaneMark {
         Some(PaneMark { pid, start: proc_start_time(pid)?, tty })
     }
 
-    fn of_meta(meta: &Meta) -> Option<PaneMark> {
+    pub fn of_meta(meta: &Meta) -> Option<PaneMark> {
         let p = meta.extra.get("pane")?;
         Some(PaneMark {
             pid: i32::try_from(p.get("pid")?.as_i64()?).ok()?,

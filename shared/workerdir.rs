@@ -34,55 +34,157 @@ impl WorkerDir {
         WorkerDir::at(root)
     }
 
-    /// A worker dir at `root`, refused if it is a symlink or someone else's:
-    /// either would let another user read prompts or plant events.
+    /// A worker dir at `root`, refused if it is a symlink, someone else's, or
+    /// writable by others: any of these would let another user read prompts,
+    /// plant events, or plant a meta that points csd at their choice of file.
     pub fn at(root: PathBuf) -> Result<WorkerDir> {
+        // `dir/` would make lstat follow a symlink named `dir`.
+        let root = match root.to_str() {
+            Some(s) if s.len() > 1 && s.ends_with('/') => PathBuf::from(s.trim_end_matches('/')),
+            _ => root,
+        };
+        if root.as_os_str().is_empty() || root.components().any(|c| c == std::path::Component::ParentDir) {
+            return Err(failed(format!("worker dir '{}' must be a plain path (no '..')", root.display())));
+        }
         let dir = WorkerDir { root };
-        dir.check()?;
+        dir.check(&dir.root)?;
         Ok(dir)
     }
 
-    fn check(&self) -> Result<()> {
-        match fs::symlink_metadata(&self.root) {
+    /// `path` (the dir or one of its own subdirs) is a real directory of
+    /// ours that no one else may write to; absent is fine (not created yet).
+    fn check(&self, path: &Path) -> Result<()> {
+        match fs::symlink_metadata(path) {
             Ok(m) if m.file_type().is_symlink() => Err(failed(format!(
-                "worker dir {} is a symlink; refusing to use it (set CSD_WORKER_DIR to a real directory)",
-                self.root.display()
+                "{} is a symlink; refusing to use it as a worker dir (set CSD_WORKER_DIR to a real directory)",
+                path.display()
             ))),
-            Ok(m) if !m.is_dir() => Err(failed(format!("worker dir {} is not a directory", self.root.display()))),
-            Ok(m) if m.uid() != nix::unistd::geteuid().as_raw() => Err(failed(format!(
-                "worker dir {} is owned by uid {}, not by you; refusing to use it",
-                self.root.display(),
-                m.uid()
+            Ok(m) if !m.is_dir() => Err(failed(format!("{} is not a directory", path.display()))),
+            Ok(m) if m.uid() != nix::unistd::geteuid().as_raw() => {
+                Err(failed(format!("{} is owned by uid {}, not by you; refusing to use it", path.display(), m.uid())))
+            }
+            Ok(m) if m.mode() & 0o022 != 0 => Err(failed(format!(
+                "{} is writable by {} (mode {:o}); refusing to use it (chmod 700 it)",
+                path.display(),
+                if m.mode() & 0o002 != 0 { "everyone" } else { "its group" },
+                m.mode() & 0o7777
             ))),
             Ok(_) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e).context(|| format!("checking worker dir {}", self.root.display())),
+            Err(e) => Err(e).context(|| format!("checking worker dir {}", path.display())),
         }
     }
 
     /// Create the dir (mode 0700) and its `bin/`, and the v3 back-compat link
-    /// when the default is in use.
+    /// when the default is in use. Each level is made with mkdir(2), which
+    /// never follows a symlink, and checked after.
     pub fn ensure(&self) -> Result<()> {
-        self.check()?;
+        self.check(&self.root)?;
         if !self.root.exists() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&self.root)
-                .context(|| format!("creating worker dir {}", self.root.display()))?;
-            // The umask may have narrowed nothing but can't widen; make it exact.
-            fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
-                .context(|| format!("setting mode of {}", self.root.display()))?;
-            self.check()?;
+            if let Some(parent) = self.root.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)
+                    .context(|| format!("creating {}", parent.display()))?;
+            }
+            self.make_private_dir(&self.root)?;
         }
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(self.root.join("bin"))
-            .context(|| format!("creating {}/bin", self.root.display()))?;
+        self.subdir("bin")?;
         if self.root == Path::new(DEFAULT_WORKER_DIR) && fs::symlink_metadata(BACK_COMPAT_LINK).is_err() {
             // Best effort: an old path that cannot be linked must not stop a launch.
             let _ = std::os::unix::fs::symlink(DEFAULT_WORKER_DIR, BACK_COMPAT_LINK);
+        }
+        Ok(())
+    }
+
+    /// `<dir>/<name>` (`bin`, `homes`, `plugin`), made if need be, and held
+    /// to the same rules as the dir itself.
+    pub fn subdir(&self, name: &str) -> Result<PathBuf> {
+        let path = self.root.join(name);
+        self.check(&path)?;
+        if fs::symlink_metadata(&path).is_err() {
+            self.make_private_dir(&path)?;
+        }
+        Ok(path)
+    }
+
+    fn make_private_dir(&self, path: &Path) -> Result<()> {
+        match fs::DirBuilder::new().mode(0o700).create(path) {
+            Ok(()) => {
+                // The umask may have narrowed nothing but can't widen; make it exact.
+                fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+                    .context(|| format!("setting mode of {}", path.display()))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).context(|| format!("creating {}", path.display())),
+        }
+        self.check(path)
+    }
+
+    /// Hold the dir's lock: launches hold it from checking a name until
+    /// their session exists, and prune while it sweeps, so neither takes a
+    /// worker that is still being made for a dead one. Waits at most 10 s
+    /// (a holder that stopped must not hang everyone).
+    pub fn lock(&self) -> Result<DirLock> {
+        use nix::fcntl::{Flock, FlockArg};
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut file = fs::File::open(&self.root).context(|| format!("opening {}", self.root.display()))?;
+        loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(held) => return Ok(DirLock { _held: held }),
+                Err((f, nix::errno::Errno::EWOULDBLOCK)) if std::time::Instant::now() < until => {
+                    file = f;
+                    crate::signals::sleep(std::time::Duration::from_millis(10))?;
+                }
+                Err((_, e)) => {
+                    return Err(failed(format!("could not lock worker dir {}: {e}", self.root.display())));
+                }
+            }
+        }
+    }
+
+    /// Remove a file of the dir's, where its absence is already the goal.
+    /// The path must lie directly in the dir or one of its checked subdirs.
+    pub fn remove_file(&self, path: &Path) -> Result<()> {
+        self.check_inside(path)?;
+        remove_if_present(path)
+    }
+
+    /// Make `homes/<name>/` (0700, never through a symlink) and return it.
+    pub fn make_home(&self, name: &str) -> Result<PathBuf> {
+        crate::name::validate(name)?;
+        self.subdir("homes")?;
+        let home = self.home_path(name);
+        self.make_private_dir(&home)?;
+        Ok(home)
+    }
+
+    /// Remove `homes/<name>/`, and `homes/` with its last worker.
+    pub fn remove_home(&self, name: &str) -> Result<()> {
+        crate::name::validate(name)?;
+        let homes = self.root.join("homes");
+        match fs::symlink_metadata(&homes) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            _ => self.check(&homes)?,
+        }
+        // remove_dir_all removes a symlink, never what it points to.
+        remove_tree_if_present(&homes.join(name))?;
+        let _ = fs::remove_dir(&homes);
+        Ok(())
+    }
+
+    /// `path` is `<dir>/<file>` or `<dir>/<sub>/<file>` with plain names and a
+    /// checked `<sub>`: a meta's contents can never point a removal elsewhere.
+    fn check_inside(&self, path: &Path) -> Result<()> {
+        let outside = || failed(format!("refusing to remove {}: it is not inside the worker dir", path.display()));
+        let rest = path.strip_prefix(&self.root).map_err(|_| outside())?;
+        let parts: Vec<_> = rest.components().collect();
+        if parts.is_empty() || parts.len() > 2 || !parts.iter().all(|c| matches!(c, std::path::Component::Normal(_))) {
+            return Err(outside());
+        }
+        if parts.len() == 2 {
+            self.check(&self.root.join(parts[0]))?;
         }
         Ok(())
     }
@@ -145,6 +247,11 @@ impl WorkerDir {
         tmp.persist(path).map_err(|e| e.error).context(|| format!("renaming into {}", path.display()))?;
         Ok(())
     }
+}
+
+/// The worker dir's lock, released on drop.
+pub struct DirLock {
+    _held: nix::fcntl::Flock<fs::File>,
 }
 
 /// Remove a file, where its absence is already the goal.

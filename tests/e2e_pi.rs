@@ -220,7 +220,11 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     // handoff names the private tmux server
     let handoff = csd(&env, "csd-stop", &["--handoff", "w"]);
     assert_code(&handoff, 0);
-    assert!(stdout(&handoff).contains(&format!("tmux -L {} attach -t =w", env.socket)), "{}", stdout(&handoff));
+    assert!(
+        stdout(&handoff).contains(&format!("tmux -S {} attach -t =w", env.socket_path().display())),
+        "{}",
+        stdout(&handoff)
+    );
 
     // /new typed in the pane: Pi mints a new session id, and the worker follows it.
     env.tmux_ok(["send-keys", "-t", "=w:", "-l", "/new"]);

@@ -144,12 +144,12 @@ fn launch_answers_the_trust_dialog_by_digit_and_registers_the_worker() {
     assert!(panel.starts_with("Worker launched."), "{panel}");
     let sid = w.sid("w1");
     assert!(panel.contains(&sid), "{panel}");
-    assert!(panel.contains(&format!("tmux -L {} attach -t =w1", w.env.socket)), "{panel}");
+    assert!(panel.contains(&format!("tmux -S {} attach -t =w1", w.env.socket_path().display())), "{panel}");
 
     let meta = &w.metas()[0];
     assert_eq!(meta["harness"], "claude");
     assert_eq!(meta["cwd"], std::fs::canonicalize(&w.proj).unwrap().to_str().unwrap());
-    assert_eq!(meta["tmux_socket"], w.env.socket.as_str());
+    assert_eq!(meta["tmux_socket"], w.env.socket_path().to_str().unwrap());
     assert!(meta["started_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(meta["invocation"][0], "w1");
     assert_eq!(meta["invocation"][2], "--");
@@ -189,14 +189,15 @@ fn a_taken_name_is_refused_and_the_first_worker_untouched() {
     let sid = w.up("w1", &[]);
     let o = w.launch("w1", &[]);
     assert_code(&o, 1);
-    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is running"), "{}", stderr(&o));
     assert_eq!(w.metas().len(), 1);
     assert_eq!(w.sid("w1"), sid);
-    // A gone worker's leftover state also keeps the name.
+    // A worker proven gone gives its name up: its stale state is replaced.
     w.env.tmux_ok(["kill-session", "-t", "=w1"]);
     let o = w.launch("w1", &[]);
-    assert_code(&o, 1);
-    assert!(stderr(&o).contains("still registered"), "{}", stderr(&o));
+    assert_code(&o, 0);
+    assert_eq!(w.metas().len(), 1);
+    assert_ne!(w.sid("w1"), sid);
 }
 
 #[test]

@@ -113,7 +113,7 @@ fn handoff_names_the_private_server() {
     env.fake_worker("w1", "sid-1", &["sleep", "600"]);
     let o = env.run("csd", ["--worker", "w1", "handoff"]);
     assert_code(&o, 0);
-    let attach = format!("tmux -L {} attach -t =w1", env.socket);
+    let attach = format!("tmux -S {} attach -t =w1", env.socket_path().display());
     assert!(stdout(&o).contains(&attach), "{}", stdout(&o));
     env.tmux_ok(["kill-session", "-t", "=w1"]);
     assert_code(&env.run("csd", ["--worker", "w1", "handoff"]), 4);

@@ -78,6 +78,10 @@ impl Claude {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Reports a csd worker's lifecycle events to csd-hook",
         });
+        if root == dir.root().join("plugin") {
+            // Ours: held to the worker dir's rules (not a symlink, not writable by others).
+            dir.subdir("plugin")?;
+        }
         for sub in [".claude-plugin", "hooks"] {
             std::fs::create_dir_all(root.join(sub))
                 .map_err(|e| Error::Io(format!("creating {}", root.join(sub).display()), e))?;
@@ -193,7 +197,7 @@ impl Harness for Claude {
         let log = EventLog::new(launch.dir.events_path(sid));
         let trust_until = Instant::now() + crate::knobs::millis("CSD_TRUST_TIMEOUT_MS", TRUST_TIMEOUT)?;
         let mut watch = Watch::new(log.path())?;
-        if let Some(pid) = launch.tmux.pane_pid(launch.name) {
+        if let Some(pid) = launch.tmux.pane_pid(launch.name)? {
             watch = watch.with_process(pid);
         }
         let mut offset = launch_baseline(launch, &log)?;
@@ -234,7 +238,7 @@ impl Harness for Claude {
             if watch.wait(Some((now + look).min(launch.start_deadline)))? == Wake::ProcessExited {
                 exited = true;
                 // Its last hook may still be landing: read the log once more first.
-                std::thread::sleep(Duration::from_millis(50));
+                crate::signals::sleep(Duration::from_millis(50))?;
             }
         }
     }

@@ -159,14 +159,7 @@ impl Harness for Codex {
     }
 
     fn prepare(&self, launch: &Launch) -> Result<()> {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&launch.home)
-            .context(|| format!("creating {}", launch.home.display()))?;
-        std::fs::set_permissions(&launch.home, std::fs::Permissions::from_mode(0o700))
-            .context(|| format!("setting mode of {}", launch.home.display()))?;
+        launch.dir.make_home(launch.name)?;
         let operator = user_home()?.join(".codex");
         // The worker signs in as the operator; the copy is private to them.
         match std::fs::read(operator.join("auth.json")) {

@@ -26,7 +26,7 @@ pub mod claude;
 pub mod codex;
 pub mod pi;
 
-use crate::error::{failed, usage, Result};
+use crate::error::{failed, Result};
 use crate::event::EventKind;
 use crate::tmux::Tmux;
 use crate::worker::{Meta, Worker};
@@ -34,54 +34,14 @@ use crate::workerdir::WorkerDir;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HarnessKind {
-    Claude,
-    Codex,
-    Pi,
-}
-
-pub const ALL_HARNESSES: [HarnessKind; 3] = [HarnessKind::Claude, HarnessKind::Codex, HarnessKind::Pi];
+pub use crate::kind::{HarnessKind, HarnessName, ALL_HARNESSES};
 
 impl HarnessKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            HarnessKind::Claude => "claude",
-            HarnessKind::Codex => "codex",
-            HarnessKind::Pi => "pi",
-        }
-    }
-
-    /// `--harness` values; anything else is a usage error (exit 2).
-    pub fn parse(s: &str) -> Result<HarnessKind> {
-        ALL_HARNESSES.into_iter().find(|k| k.name() == s).ok_or_else(|| {
-            usage(format!("unknown harness '{}' (expected one of: claude, codex, pi)", crate::name::printable(s)))
-        })
-    }
-
-    /// The harness a meta records. Metas from before the field were Claude's
-    /// (`Meta::parse` already defaults it); an unknown value is an error, not
-    /// a guess.
+    /// The harness a meta records; an unknown one is an error, not a guess.
     pub fn of_meta(meta: &Meta) -> Result<HarnessKind> {
-        HarnessKind::parse(&meta.harness)
-            .map_err(|_| failed(format!("worker '{}' has unknown harness '{}'", meta.tmux_name, meta.harness)))
-    }
-
-    /// The variable that overrides the binary (tests point it at a fake).
-    pub fn bin_env(self) -> &'static str {
-        match self {
-            HarnessKind::Claude => "CSD_CLAUDE_BIN",
-            HarnessKind::Codex => "CSD_CODEX_BIN",
-            HarnessKind::Pi => "CSD_PI_BIN",
-        }
-    }
-
-    /// `$CSD_<X>_BIN`, or the bare name for the pane's PATH to find.
-    pub fn binary(self) -> String {
-        match std::env::var(self.bin_env()) {
-            Ok(v) if !v.is_empty() => v,
-            _ => self.name().to_string(),
-        }
+        meta.harness.kind().ok_or_else(|| {
+            failed(format!("worker '{}' has unknown harness '{}'", meta.tmux_name, meta.harness.as_str()))
+        })
     }
 
     pub fn driver(self) -> &'static dyn Harness {
@@ -123,6 +83,8 @@ pub struct Launch<'a> {
     /// Known up front for `IdStrategy::Assign` and for adopt; `None` when the
     /// harness will mint it.
     pub session_id: Option<&'a str>,
+    /// The id the worker's tmux session is stamped with (and its meta records).
+    pub csd_id: &'a str,
     /// `Harness::home` for this worker.
     pub home: PathBuf,
     /// The `csd-hook` the harness's hooks must run (installed beside csd-launch).
@@ -236,10 +198,38 @@ pub trait Harness: Sync {
 /// `Harness::settle` for a worker of any harness; a harness this csd does
 /// not know has nothing to settle (and must stay stoppable).
 pub fn settle(worker: &Worker) -> Result<()> {
-    match HarnessKind::of_meta(&worker.meta) {
-        Ok(kind) => kind.driver().settle(worker),
-        Err(_) => Ok(()),
+    match worker.meta.harness.kind() {
+        Some(kind) => kind.driver().settle(worker),
+        None => Ok(()),
     }
+}
+
+/// What `status` reports: gone when its tmux session is, else what its log
+/// says once the harness has settled turn ends only its own files show.
+pub fn status(worker: &Worker) -> Result<crate::worker::Status> {
+    if !worker.is_alive()? {
+        return Ok(crate::worker::Status::Gone);
+    }
+    settle(worker)?;
+    worker.logged_status()
+}
+
+/// A worker by name or id, its log brought up to date before anyone takes a
+/// baseline from it: a turn end only the harness's files show must not land
+/// after one.
+pub fn resolve(dir: &WorkerDir, name_or_sid: &str) -> Result<Worker> {
+    let worker = Worker::resolve(dir, name_or_sid)?;
+    settle(&worker)?;
+    Ok(worker)
+}
+
+/// `Worker::lookup`, settled as `resolve` is.
+pub fn lookup(dir: &WorkerDir, name_or_sid: &str) -> Result<crate::worker::Lookup> {
+    let found = Worker::lookup(dir, name_or_sid)?;
+    if let crate::worker::Lookup::Registered(w) = &found {
+        settle(w)?;
+    }
+    Ok(found)
 }
 
 /// `Harness::turn_witness` for a worker of any harness.
@@ -249,14 +239,17 @@ pub fn turn_witness(worker: &Worker) -> Option<PathBuf> {
 
 /// The pane's environment: csd's pins, then the harness's.
 ///
-/// `CSD_WORKER_DIR` and `CSD_TMUX_SOCKET` are pinned so the hook inside the
-/// pane writes where this csd reads, whatever the tmux server's global
-/// environment says.
+/// `CSD_WORKER_DIR`, `CSD_TMUX_SOCKET` and `CSD_WORKER_ID` are pinned so the
+/// hook inside the pane writes where this csd reads, whatever the tmux
+/// server's global environment says.
 pub fn pane_env(h: &dyn Harness, launch: &Launch) -> Vec<(String, String)> {
-    let mut env = vec![("CSD_WORKER_DIR".to_string(), launch.dir.root().to_string_lossy().into_owned())];
-    if let Some(s) = launch.tmux.socket() {
-        env.push(("CSD_TMUX_SOCKET".into(), s.into()));
-    }
+    let mut env = vec![
+        ("CSD_WORKER_DIR".to_string(), launch.dir.root().to_string_lossy().into_owned()),
+        ("CSD_TMUX_SOCKET".into(), launch.tmux.socket().to_string_lossy().into_owned()),
+        // A harness that mints its id registers the worker with this id
+        // (the hook, Pi's extension), so the meta names the stamp too.
+        ("CSD_WORKER_ID".into(), launch.csd_id.to_string()),
+    ];
     env.extend(h.env_pins(launch));
     env
 }

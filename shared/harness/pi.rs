@@ -15,7 +15,6 @@ use crate::watch::{Wake, Watch};
 use crate::worker::{list_metas, Meta};
 use crate::workerdir::WorkerDir;
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -79,7 +78,7 @@ impl Pi {
 
     /// The worker's registered meta (it has minted its id), if any yet.
     pub fn registered(dir: &WorkerDir, name: &str) -> Result<Option<Meta>> {
-        Ok(list_metas(dir)?.into_iter().find(|m| m.tmux_name == name && m.harness == "pi"))
+        Ok(list_metas(dir)?.into_iter().find(|m| m.tmux_name == name && m.harness.kind() == Some(HarnessKind::Pi)))
     }
 }
 
@@ -103,13 +102,7 @@ impl Harness for Pi {
 
     fn prepare(&self, launch: &Launch) -> Result<()> {
         let home = &launch.home;
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(home)
-            .context(|| format!("creating {}", home.display()))?;
-        fs::set_permissions(home, fs::Permissions::from_mode(0o700))
-            .context(|| format!("setting mode of {}", home.display()))?;
+        launch.dir.make_home(launch.name)?;
         let operator = Self::operator_agent_dir()?;
         for file in CARRIED_FILES {
             match fs::read(operator.join(file)) {
@@ -170,7 +163,7 @@ impl Harness for Pi {
         // below never exists, so the watch reports the dir's creations.
         let mut watch = Watch::new(&launch.dir.root().join(format!(".{}.registering", launch.name)))?;
         let mut watching_log = false;
-        let pane = launch.tmux.pane_pid(launch.name);
+        let pane = launch.tmux.pane_pid(launch.name)?;
         if let Some(pid) = pane {
             watch = watch.with_process(pid);
         }
@@ -210,7 +203,7 @@ impl Harness for Pi {
             if watch.wait(Some((now + LOOK).min(launch.start_deadline)))? == Wake::ProcessExited {
                 exited = true;
                 // Its last events may still be landing: read once more first.
-                std::thread::sleep(Duration::from_millis(50));
+                crate::signals::sleep(Duration::from_millis(50))?;
             }
         }
     }

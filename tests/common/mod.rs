@@ -49,6 +49,12 @@ impl TestEnv {
         self.tmp.path()
     }
 
+    /// The full path of this world's tmux socket, as csd records it.
+    pub fn socket_path(&self) -> PathBuf {
+        let dir = std::env::var_os("TMUX_TMPDIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+        dir.join(format!("tmux-{}", nix::unistd::getuid())).join(&self.socket)
+    }
+
     /// A csd binary with this world's environment.
     pub fn cmd(&self, name: &str) -> Command {
         let mut c = Command::new(bin(name));
