@@ -353,6 +353,8 @@ fn refuse_adopt_clash(dir: &WorkerDir, name: &str, sid: &str, h: &dyn Harness) -
 /// session (only if it is the one this launch stamped), remove the meta,
 /// log, marker, shim and home.
 fn take_back(launch: &Launch, e: Error, pane_started: bool, timeout: Duration) -> Error {
+    // A signal may surface as another error (a tmux call it cut short).
+    let e = crate::signals::received().map_or(e, Error::Signal);
     let mut tail = String::new();
     let session = launch.tmux.probe(launch.name);
     let ours = matches!(&session, Ok(Some(s)) if s.stamp == launch.csd_id);

@@ -3,6 +3,8 @@
 //! a loopback-only network namespace.
 #![allow(dead_code)]
 
+pub mod world;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
