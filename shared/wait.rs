@@ -5,8 +5,7 @@
 use crate::error::{Error, Result};
 use crate::event::EventKind;
 use crate::watch::{Wake, Watch, LIVENESS_TICK};
-use crate::worker::{register_timeout, Lookup, Pending, Worker};
-use crate::workerdir::WorkerDir;
+use crate::worker::{Pending, Worker};
 use std::time::{Duration, Instant};
 
 /// An event found after the baseline, and where reading stopped.
@@ -139,21 +138,6 @@ pub fn await_registration(p: &Pending, deadline: Instant) -> Result<Worker> {
                 };
             }
             _ => {}
-        }
-    }
-}
-
-/// A worker with a session id: registered now, or within
-/// `CSD_REGISTER_TIMEOUT` (for a command that needs one, run while the
-/// first prompt is going in).
-pub fn resolve_registering(dir: &WorkerDir, name_or_sid: &str) -> Result<Worker> {
-    match crate::harness::lookup(dir, name_or_sid)? {
-        Lookup::Registered(w) => Ok(w),
-        Lookup::Pending(p) => {
-            if !p.is_alive()? {
-                return Err(Error::Gone(format!("worker '{}': its tmux session is gone", p.name)));
-            }
-            await_registration(&p, Instant::now() + register_timeout()?)
         }
     }
 }

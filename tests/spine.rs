@@ -299,11 +299,14 @@ fn list_shows_live_workers_and_gone_ones_with_all() {
     let o = env.run("csd-status", ["--list", "--all", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 2);
-    // A launched worker whose harness has not minted its id yet.
+    // A launched worker whose harness has not minted its id yet (an older
+    // csd's marker: a bare harness name, an unstamped session): idle, as
+    // `status` says, with no session id yet.
     std::fs::write(env.worker_dir.join("gamma.harness"), "codex\n").unwrap();
     env.tmux_ok(["new-session", "-d", "-s", "gamma", "--", "sleep", "600"]);
     let o = env.run("csd", ["list"]);
-    assert!(stdout(&o).contains("unregistered\tcodex\tgamma\t-\t"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("idle\tcodex\tgamma\t-\t"), "{}", stdout(&o));
+    assert_eq!(stdout(&env.run("csd-status", ["gamma"])).trim(), "idle");
 }
 
 #[test]
