@@ -524,3 +524,46 @@ fn proc_start_time(pid: i32) -> Option<u64> {
 fn terminal_of(pid: i32) -> Option<String> {
     std::fs::read_link(format!("/proc/{pid}/fd/0")).ok()?.into_os_string().into_string().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metas_that_would_become_paths_or_targets_are_refused() {
+        let ok = br#"{"tmux_name":"w1","session_id":"sid-1","cwd":"/","harness":"codex","csd_id":"abc-1"}"#;
+        let m = Meta::parse(ok).unwrap();
+        assert_eq!(m.harness, HarnessName::Known(crate::kind::HarnessKind::Codex));
+        assert_eq!(m.csd_id(), Some("abc-1"));
+        for bad in [
+            &br#"{"tmux_name":"x/../../v","session_id":"s"}"#[..],
+            br#"{"tmux_name":"w","session_id":"../../tmp/x"}"#,
+            br#"{"tmux_name":"-t","session_id":"s"}"#,
+            br#"{"tmux_name":"w","session_id":"s","csd_id":"a;b"}"#,
+            br#"{"tmux_name":"w","session_id":"s","csd_id":7}"#,
+            br#"{"session_id":"s"}"#,
+            b"[]",
+            b"not json",
+        ] {
+            assert!(Meta::parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        // An unknown harness is kept as written, not refused.
+        let m = Meta::parse(br#"{"tmux_name":"w","session_id":"s","harness":"someday"}"#).unwrap();
+        assert_eq!(m.harness.as_str(), "someday");
+        assert!(String::from_utf8(m.to_json()).unwrap().contains("\"harness\":\"someday\""));
+    }
+
+    #[test]
+    fn markers_old_and_new() {
+        let old = Marker::parse(b"codex\n").unwrap();
+        assert_eq!((old.harness.as_str(), old.tmux_socket, old.csd_id), ("codex", None, None));
+        let new = Marker {
+            harness: HarnessName::of("pi"),
+            tmux_socket: Some("/tmp/tmux-0/x".into()),
+            csd_id: Some("id-1".into()),
+        };
+        assert_eq!(Marker::parse(&new.to_json()).unwrap(), new);
+        assert!(Marker::parse(b"../x").is_err());
+        assert!(Marker::parse(br#"{"harness":"pi","csd_id":"a b"}"#).is_err());
+    }
+}
