@@ -107,7 +107,7 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
     let list = stdout(&csd(&env, "csd-status", &["--list"]));
     assert!(list.starts_with("STATUS\tHARNESS\t"), "{list}");
-    assert!(list.lines().any(|l| l.starts_with("unregistered\tcodex\tw\t")), "{list}");
+    assert!(list.lines().any(|l| l.starts_with("idle\tcodex\tw\t-\t")), "{list}");
 
     // converse with a tool call: registers the worker, runs the tool, answers.
     let before = mock.count();
@@ -146,6 +146,12 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
     let sid = stdout(&csd(&env, "csd-status", &["--session-id", "w"])).trim().to_string();
     assert_eq!(sid.len(), 36, "{sid}");
+    // The hook registered the worker with the stamp of its session and the socket's path.
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.worker_dir.join(format!("{sid}.meta"))).unwrap()).unwrap();
+    let stamp = env.tmux_ok(["show-options", "-v", "-t", "=w:", "@csd_id"]);
+    assert_eq!(meta["csd_id"], stamp.trim(), "{meta}");
+    assert_eq!(meta["tmux_socket"], env.socket_path().to_str().unwrap(), "{meta}");
     let list = stdout(&csd(&env, "csd-status", &["--list"]));
     assert!(list.lines().any(|l| l.starts_with(&format!("idle\tcodex\tw\t{sid}\t"))), "{list}");
 

@@ -136,7 +136,10 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     assert_eq!(meta["tmux_name"], "w");
     assert_eq!(meta["harness"], "pi");
     assert_eq!(meta["cwd"], project.canonicalize().unwrap().to_str().unwrap());
-    assert_eq!(meta["tmux_socket"], env.socket.as_str());
+    assert_eq!(meta["tmux_socket"], env.socket_path().to_str().unwrap());
+    // The extension copies the stamp on the worker's session into the meta.
+    let stamp = env.tmux_ok(["show-options", "-v", "-t", "=w:", "@csd_id"]);
+    assert_eq!(meta["csd_id"], stamp.trim());
     let transcript = PathBuf::from(meta["transcript_path"].as_str().unwrap());
     assert!(transcript.starts_with(&operator_agent), "{}", transcript.display());
     assert_eq!(events(&env, &sid)[0]["event"], "session_start");
