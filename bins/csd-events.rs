@@ -108,10 +108,15 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         }
         seen_file |= exists;
         // As `tail --pid`: a worker whose session died has nothing more to say.
+        // A session that ended (stop, /exit) logged session_end first, or
+        // was stopped and its log removed; one that died did neither.
         if matches!(wake, Wake::ProcessExited | Wake::Timeout) && session_ended(&worker, wake == Wake::ProcessExited)? {
             std::thread::sleep(Duration::from_millis(50));
             emit(offset, &mut out)?;
             out.flush().map_err(write_err)?;
+            if !log.exists() || log.last()?.is_some_and(|(kind, _)| kind == EventKind::SessionEnd) {
+                return Ok(0);
+            }
             return Err(Error::Gone(format!("worker '{}': its tmux session is gone", worker.name())));
         }
         if wake == Wake::ProcessExited {

@@ -82,10 +82,10 @@ fn handoff(dir: &WorkerDir, name: &str) -> Result<i32> {
     Ok(0)
 }
 
-/// Exit 1 when anything was left alone because it could not be found out.
+/// Exit 1 when anything was left alone because it may still run.
 fn run_prune(dir: &WorkerDir) -> Result<i32> {
     let done = prune(dir)?;
-    for (what, why) in &done.left {
+    for (what, why) in done.skipped.iter().chain(&done.unsure) {
         note(format!("csd-stop: left {what} alone: {why}"));
     }
     if done.removed.is_empty() {
@@ -93,5 +93,5 @@ fn run_prune(dir: &WorkerDir) -> Result<i32> {
     } else {
         say(format!("Pruned {}: {}\n", done.removed.len(), done.removed.join(", ")))?;
     }
-    Ok(if done.left.iter().any(|(_, why)| why.starts_with("could not tell")) { 1 } else { 0 })
+    Ok(if done.unsure.is_empty() { 0 } else { 1 })
 }

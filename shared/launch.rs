@@ -136,21 +136,22 @@ pub fn start(req: &Request) -> Result<Started> {
             return Err(failed(format!("{} exited just after it started", req.harness.name())));
         }
         let shim = dir.write_shim(name, &crate::cli::beside_me("csd")?)?;
+        let registered = match list_metas(&dir)?.into_iter().find(|m| m.tmux_name == name) {
+            Some(meta) => {
+                let sid = meta.session_id.clone();
+                Worker { dir: dir.clone(), meta }.record_pane()?;
+                Some(sid)
+            }
+            None => session_id.clone(),
+        };
+        // The last moment a signal undoes the launch: after it, the worker
+        // is whole and its shim is printed.
         crate::signals::check()?;
-        Ok(shim)
+        Ok((shim, registered))
     })();
-    let shim = match result {
-        Ok(shim) => shim,
+    let (shim, registered) = match result {
+        Ok(done) => done,
         Err(e) => return Err(crate::signals::deferred(|| take_back(&launch, e, pane_started, start_timeout))),
-    };
-
-    let registered = match list_metas(&dir)?.into_iter().find(|m| m.tmux_name == name) {
-        Some(meta) => {
-            let sid = meta.session_id.clone();
-            Worker { dir: dir.clone(), meta }.record_pane()?;
-            Some(sid)
-        }
-        None => session_id.clone(),
     };
     Ok(Started { shim, panel: panel(req, &launch, respawn, registered.as_deref(), &invocation) })
 }
@@ -289,7 +290,8 @@ fn clear_name(dir: &WorkerDir, tmux: &Tmux, name: &str, adopting: Option<&str>) 
             worker.remove_state()?;
         }
     }
-    for other in crate::worker::unregistered_names(dir, &[])? {
+    // Launched workers not registered yet: a marker and no meta.
+    for other in crate::worker::unregistered_names(dir, &list_metas(dir)?)? {
         if tmux_session(&other) != session {
             continue;
         }
@@ -301,11 +303,12 @@ fn clear_name(dir: &WorkerDir, tmux: &Tmux, name: &str, adopting: Option<&str>) 
                         "a worker named '{other}' is running (not yet registered); stop it or pick another name"
                     )));
                 }
+                remove_state(dir, None, &other)?;
             }
+            // A shim alone is rewritten by this launch.
             Ok(None) => {}
             Err(e) => return Err(failed(format!("a worker named '{other}' may still run: {e}"))),
         }
-        remove_state(dir, None, &other)?;
     }
     if !respawn && tmux.has_session(name)? {
         return Err(failed(format!(

@@ -91,9 +91,11 @@ pub fn stop_pending(p: &Pending) -> Result<Stopped> {
 pub struct Pruned {
     /// Names whose state was removed.
     pub removed: Vec<String>,
-    /// `(what, why)`: left alone because it could not be found out, or its
-    /// record does not hold up.
-    pub left: Vec<(String, String)>,
+    /// `(what, why)`: left alone because its record does not hold up.
+    pub skipped: Vec<(String, String)>,
+    /// `(what, why)`: left alone because it may still run (tmux could not
+    /// be asked, or its marker could not be read).
+    pub unsure: Vec<(String, String)>,
 }
 
 /// Remove the state of every worker proven gone, and of leftovers (a shim
@@ -107,9 +109,8 @@ pub fn prune(dir: &WorkerDir) -> Result<Pruned> {
     // A launch holds this until its session exists: its worker is not dead.
     let _lock = dir.lock()?;
     let scan = scan_metas(dir)?;
-    for (file, why) in scan.skipped {
-        done.left.push((file, why));
-    }
+    let any_skipped = !scan.skipped.is_empty();
+    done.skipped = scan.skipped;
     for meta in &scan.metas {
         let worker = Worker { dir: dir.clone(), meta: meta.clone() };
         match worker.is_alive() {
@@ -118,7 +119,7 @@ pub fn prune(dir: &WorkerDir) -> Result<Pruned> {
                 worker.remove_state()?;
                 done.removed.push(meta.tmux_name.clone());
             }
-            Err(e) => done.left.push((meta.tmux_name.clone(), format!("could not tell whether it runs: {e}"))),
+            Err(e) => done.unsure.push((meta.tmux_name.clone(), format!("could not tell whether it runs: {e}"))),
         }
     }
     for name in unregistered_names(dir, &scan.metas)? {
@@ -129,19 +130,21 @@ pub fn prune(dir: &WorkerDir) -> Result<Pruned> {
                     Ok(true) => continue,
                     Ok(false) => {}
                     Err(e) => {
-                        done.left.push((name, format!("could not tell whether it runs: {e}")));
+                        done.unsure.push((name, format!("could not tell whether it runs: {e}")));
                         continue;
                     }
                 }
+                remove_state(dir, None, &name)?;
             }
-            // A shim alone names nothing that could run.
-            Ok(None) => {}
+            // A shim alone is debris, unless a meta that did not hold up
+            // might be its worker's: then nothing of that name is touched.
+            Ok(None) if any_skipped => continue,
+            Ok(None) => dir.remove_file(&dir.shim_path(&name))?,
             Err(e) => {
-                done.left.push((name, e.to_string()));
+                done.unsure.push((name, e.to_string()));
                 continue;
             }
         }
-        remove_state(dir, None, &name)?;
         done.removed.push(name);
     }
     Ok(done)

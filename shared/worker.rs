@@ -238,11 +238,22 @@ impl Worker {
         if let Some(meta) = read_meta(dir, name_or_sid)? {
             return Ok(Worker { dir: dir.clone(), meta });
         }
-        let mut named: Vec<Worker> = list_metas(dir)?
+        let scan = scan_metas(dir)?;
+        let mut named: Vec<Worker> = scan
+            .metas
             .into_iter()
             .filter(|m| m.tmux_name == name_or_sid)
             .map(|meta| Worker { dir: dir.clone(), meta })
             .collect();
+        if named.is_empty() && !scan.skipped.is_empty() {
+            let files: Vec<&str> = scan.skipped.iter().map(|(f, _)| f.as_str()).collect();
+            return Err(Error::NoSuchWorker(format!(
+                "no worker known as '{name_or_sid}' ({} did not hold up and {} skipped: {})",
+                if files.len() == 1 { "a meta" } else { "some metas" },
+                if files.len() == 1 { "was" } else { "were" },
+                files.join(", ")
+            )));
+        }
         if named.len() <= 1 {
             return named.pop().ok_or_else(|| Error::no_worker(name_or_sid));
         }

@@ -146,14 +146,20 @@ fn hostile_metas_are_skipped_never_acted_on() {
     std::fs::write(env.path().join("victim.events.jsonl"), "{\"event\":\"stop\",\"ts\":\"secret\"}\n").unwrap();
     let meta = serde_json::json!({"tmux_name": "w2", "session_id": "../victim", "harness": "claude"});
     std::fs::write(env.worker_dir.join("sid-e.meta"), meta.to_string()).unwrap();
+    // A shim whose worker might be one of those metas is not debris to sweep.
+    let dir = csd::workerdir::WorkerDir::at(env.worker_dir.clone()).unwrap();
+    dir.ensure().unwrap();
+    dir.write_shim("w2", &bin("csd")).unwrap();
 
     let o = env.run("csd", ["prune"]);
     assert_code(&o, 0);
+    assert!(env.worker_dir.join("bin/w2").exists());
     assert!(stderr(&o).contains("sid-h.meta"), "{}", stderr(&o));
     assert!(stderr(&o).contains("sid-e.meta"), "{}", stderr(&o));
     let o = env.run("csd-events", ["w2"]);
     assert_code(&o, 3);
     assert!(!stdout(&o).contains("secret"));
+    assert!(stderr(&o).contains("sid-e.meta"), "the skipped meta is named: {}", stderr(&o));
     assert_code(&env.run("csd-stop", ["w2"]), 3);
     assert_code(&env.run("csd-events", ["../victim"]), 2);
 
@@ -484,6 +490,19 @@ fn follow_ends_when_the_worker_dies_without_stop() {
     };
     assert_code(&o, 4);
     assert!(stdout(&o).contains("session_start"));
+}
+
+#[test]
+fn follow_ends_quietly_when_the_worker_is_stopped() {
+    let w = World::new();
+    w.up("w1", &[]);
+    let child =
+        w.env.cmd("csd-events").args(["--follow", "w1"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_code(&w.env.run("csd-stop", ["w1"]), 0);
+    let o = child.wait_with_output().unwrap();
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("session_end"), "{}", stdout(&o));
 }
 
 // ---- 11. the smaller items ----
