@@ -11,7 +11,7 @@ use lexopt::prelude::*;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-const HELP: &str = include_str!("help/csd-events.txt");
+const TOOL: &csd::interface::Tool = &csd::interface::spec::CSD_EVENTS;
 
 fn main() {
     main_with("csd-events", run)
@@ -30,8 +30,9 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             }
             Short('f') | Long("follow") => follow = true,
             Long("path") => path = true,
-            Short('h') | Long("help") => return print_help(HELP),
-            Short('V') | Long("version") => return print_version("csd-events"),
+            Short('h') => return print_help(&TOOL.short_help()),
+            Long("help") => return print_help(&TOOL.long_help()),
+            Short('V') | Long("version") => return print_version(TOOL.name),
             Value(v) if worker.is_none() => worker = Some(utf8(v, "WORKER")?),
             _ => return Err(arg.unexpected().into()),
         }

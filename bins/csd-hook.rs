@@ -7,9 +7,16 @@ use csd::hook::{handle, parse_payload, read_stdin_bounded, Identity, STDIN_CAP, 
 
 fn main() {
     let args: Vec<String> = std::env::args_os().skip(1).filter_map(|a| a.into_string().ok()).collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
+    let tool = &csd::interface::spec::CSD_HOOK;
+    let help = match args.first().map(String::as_str) {
+        Some("-h") => Some(tool.short_help()),
+        Some("--help") => Some(tool.long_help()),
+        Some("-V") | Some("--version") => Some(format!("{} {}\n", tool.name, env!("CARGO_PKG_VERSION"))),
+        _ => None,
+    };
+    if let Some(text) = help {
         // A reader that went away is no reason to fail (or to panic).
-        let _ = std::io::Write::write_all(&mut std::io::stdout(), include_str!("help/csd-hook.txt").as_bytes());
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
         return;
     }
     let (bytes, cut) = read_stdin_bounded(STDIN_DEADLINE, STDIN_CAP);

@@ -10,7 +10,7 @@ use lexopt::prelude::*;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
-const HELP: &str = include_str!("help/csd-launch.txt");
+const TOOL: &csd::interface::Tool = &csd::interface::spec::CSD_LAUNCH;
 
 fn main() {
     main_with("csd-launch", run)
@@ -33,8 +33,9 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             Long("harness") => harness = Some(HarnessKind::parse(&utf8(p.value()?, "--harness")?)?),
             Long("adopt") => adopt = true,
             Long("grant-consent") => consent = true,
-            Short('h') | Long("help") => return print_help(HELP),
-            Short('V') | Long("version") => return print_version("csd-launch"),
+            Short('h') => return print_help(&TOOL.short_help()),
+            Long("help") => return print_help(&TOOL.long_help()),
+            Short('V') | Long("version") => return print_version(TOOL.name),
             Value(v) => positional.push(utf8(v, "argument")?),
             _ => return Err(arg.unexpected().into()),
         }

@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::time::{Duration, Instant};
 
-const HELP: &str = include_str!("help/csd-send.txt");
+const TOOL: &csd::interface::Tool = &csd::interface::spec::CSD_SEND;
 const CONVERSE_TIMEOUT: Duration = Duration::from_secs(120);
 /// The transcript may trail the harness's stop event: Claude Code writes the
 /// turn after its Stop hook, which took over 2 s on a loaded 2-core machine
@@ -35,8 +35,9 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         match arg {
             Long("converse") => converse = true,
             Long("with-turn") => with_turn = true,
-            Short('h') | Long("help") => return print_help(HELP),
-            Short('V') | Long("version") => return print_version("csd-send"),
+            Short('h') => return print_help(&TOOL.short_help()),
+            Long("help") => return print_help(&TOOL.long_help()),
+            Short('V') | Long("version") => return print_version(TOOL.name),
             Value(v) => positional.push(v),
             _ => return Err(arg.unexpected().into()),
         }

@@ -8,7 +8,7 @@ use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
 use serde_json::json;
 
-const HELP: &str = include_str!("help/csd-status.txt");
+const TOOL: &csd::interface::Tool = &csd::interface::spec::CSD_STATUS;
 
 enum Mode {
     Status,
@@ -28,8 +28,9 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             Long("session-id") => mode = Mode::SessionId,
             Long("json") => json = true,
             Short('a') | Long("all") => all = true,
-            Short('h') | Long("help") => return print_help(HELP),
-            Short('V') | Long("version") => return print_version("csd-status"),
+            Short('h') => return print_help(&TOOL.short_help()),
+            Long("help") => return print_help(&TOOL.long_help()),
+            Short('V') | Long("version") => return print_version(TOOL.name),
             Value(v) if positional.is_none() => positional = Some(utf8(v, "argument")?),
             _ => return Err(arg.unexpected().into()),
         }

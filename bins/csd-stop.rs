@@ -8,7 +8,7 @@ use csd::worker::Lookup;
 use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
 
-const HELP: &str = include_str!("help/csd-stop.txt");
+const TOOL: &csd::interface::Tool = &csd::interface::spec::CSD_STOP;
 
 enum Mode {
     Stop,
@@ -26,8 +26,9 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         match arg {
             Long("handoff") => mode = Mode::Handoff,
             Long("prune") => mode = Mode::Prune,
-            Short('h') | Long("help") => return print_help(HELP),
-            Short('V') | Long("version") => return print_version("csd-stop"),
+            Short('h') => return print_help(&TOOL.short_help()),
+            Long("help") => return print_help(&TOOL.long_help()),
+            Short('V') | Long("version") => return print_version(TOOL.name),
             Value(v) if worker.is_none() => worker = Some(utf8(v, "WORKER")?),
             _ => return Err(arg.unexpected().into()),
         }

@@ -10,7 +10,7 @@ use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
 use std::io::Write;
 
-const HELP: &str = include_str!("help/csd-turn.txt");
+const TOOL: &csd::interface::Tool = &csd::interface::spec::CSD_TURN;
 
 fn main() {
     main_with("csd-turn", run)
@@ -22,8 +22,9 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         match arg {
             Long("full") => full = true,
             Long("path") => path = true,
-            Short('h') | Long("help") => return print_help(HELP),
-            Short('V') | Long("version") => return print_version("csd-turn"),
+            Short('h') => return print_help(&TOOL.short_help()),
+            Long("help") => return print_help(&TOOL.long_help()),
+            Short('V') | Long("version") => return print_version(TOOL.name),
             Value(v) if worker.is_none() => worker = Some(utf8(v, "WORKER")?),
             _ => return Err(arg.unexpected().into()),
         }

@@ -8,7 +8,7 @@ use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
 use std::time::{Duration, Instant};
 
-const HELP: &str = include_str!("help/csd-wait.txt");
+const TOOL: &csd::interface::Tool = &csd::interface::spec::CSD_WAIT;
 
 fn main() {
     main_with("csd-wait", run)
@@ -19,8 +19,9 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     while let Some(arg) = p.next()? {
         match arg {
             Long("after-line") => after_line = Some(parse_count(p.value()?, "--after-line")?),
-            Short('h') | Long("help") => return print_help(HELP),
-            Short('V') | Long("version") => return print_version("csd-wait"),
+            Short('h') => return print_help(&TOOL.short_help()),
+            Long("help") => return print_help(&TOOL.long_help()),
+            Short('V') | Long("version") => return print_version(TOOL.name),
             Value(v) if worker.is_none() => worker = Some(utf8(v, "WORKER")?),
             Value(v) if timeout.is_none() => timeout = Some(parse_seconds(v, "timeout")?),
             _ => return Err(arg.unexpected().into()),

@@ -1,31 +1,14 @@
 //! csd: the v4 command surface, mapped onto the csd-* binaries installed
-//! beside this one. It parses only enough to pick the binary; the binary
-//! does the rest, and its exit status is ours.
+//! beside this one. It parses only enough to pick the binary (the table is
+//! its declaration's subcommands); the binary does the rest, and its exit
+//! status is ours. It also prints shell completions, and the man pages for
+//! `make man`.
 
+use csd::cli::{note, say, utf8};
 use csd::error::{usage, Error, Result, EXIT_OK, EXIT_USAGE};
+use csd::interface::{spec::CSD, Tool, TOOLS};
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
-
-const HELP: &str = include_str!("help/csd.txt");
-
-/// v4 subcommand → (binary, arguments that go before the worker's, takes a worker).
-const ROUTES: &[(&str, &str, &[&str], bool)] = &[
-    ("launch", "csd-launch", &[], false),
-    ("adopt", "csd-launch", &["--adopt"], false),
-    ("grant-consent", "csd-launch", &["--grant-consent"], false),
-    ("list", "csd-status", &["--list"], false),
-    ("prune", "csd-stop", &["--prune"], false),
-    ("converse", "csd-send", &["--converse"], true),
-    ("send", "csd-send", &[], true),
-    ("wait-for-turn", "csd-wait", &[], true),
-    ("status", "csd-status", &[], true),
-    ("session-id", "csd-status", &["--session-id"], true),
-    ("read-events", "csd-events", &[], true),
-    ("events-file", "csd-events", &["--path"], true),
-    ("read-turn", "csd-turn", &[], true),
-    ("stop", "csd-stop", &[], true),
-    ("handoff", "csd-stop", &["--handoff"], true),
-];
 
 fn main() {
     let code = match run(std::env::args_os().skip(1).collect()) {
@@ -46,7 +29,7 @@ fn run(args: Vec<OsString>) -> Result<i32> {
         let given = if a == "--worker" {
             args.next();
             let v = args.next().ok_or_else(|| usage("--worker needs a NAME"))?;
-            csd::cli::utf8(v, "--worker")?
+            utf8(v, "--worker")?
         } else if let Some(v) = a.strip_prefix("--worker=") {
             let v = v.to_string();
             args.next();
@@ -65,51 +48,71 @@ fn run(args: Vec<OsString>) -> Result<i32> {
         worker = Some(given);
     }
     let Some(sub) = args.next() else {
-        csd::cli::note(HELP.trim_end());
+        note(CSD.short_help().trim_end());
         return Ok(EXIT_USAGE);
     };
-    let sub = csd::cli::utf8(sub, "subcommand")?;
+    let sub = utf8(sub, "subcommand")?;
+    let rest: Vec<OsString> = args.collect();
     match sub.as_str() {
-        "help" | "--help" | "-h" => return help(),
+        "-h" => return csd::cli::print_help(&CSD.short_help()),
+        "--help" => return csd::cli::print_help(&CSD.long_help()),
+        "help" => return help(),
         "--version" | "-V" => return csd::cli::print_version("csd"),
+        "completions" => return completions(&rest),
+        // For `make man`; not part of the interface.
+        "generate-man" => return generate_man(&rest),
         _ => {}
     }
-    let Some(&(_, bin, pre, per_worker)) = ROUTES.iter().find(|r| r.0 == sub) else {
+    let Some(route) = CSD.subcommands.iter().find(|s| s.name == sub) else {
         return Err(usage(format!("unknown subcommand '{}'", csd::name::printable(&sub))));
     };
-    let mut argv: Vec<OsString> = pre.iter().map(OsString::from).collect();
-    match (per_worker, worker) {
+    let mut argv: Vec<OsString> = route.pre.iter().map(OsString::from).collect();
+    match (route.per_worker, worker) {
         (true, Some(w)) => argv.push(csd::name::validate(&w)?.into()),
         (true, None) => return Err(usage(format!("--worker NAME is required for '{sub}'"))),
         (false, Some(_)) => return Err(usage(format!("--worker is not valid for '{sub}' (a top-level subcommand)"))),
         (false, None) => {}
     }
-    argv.extend(args);
-    let path = csd::cli::beside_me(bin)?;
+    argv.extend(rest);
+    let path = csd::cli::beside_me(route.bin)?;
     let err = std::process::Command::new(&path).args(argv).exec();
     Err(Error::Io(format!("running {}", path.display()), err))
 }
 
+/// The subcommands, then each csd binary: its synopsis, and whether it is
+/// installed beside this one.
 fn help() -> Result<i32> {
     let dir = csd::cli::my_dir()?;
-    let mut installed: Vec<String> = std::fs::read_dir(&dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| n.starts_with("csd-") && !n.contains('.'))
-                .collect()
-        })
-        .unwrap_or_default();
-    installed.sort();
-    let mut text = format!("{HELP}\nInstalled in {}:\n", dir.display());
-    for (sub, bin, _, _) in ROUTES {
-        let mark = if installed.iter().any(|i| i == bin) { bin.to_string() } else { format!("{bin} (not installed)") };
-        text.push_str(&format!("  {sub:<14} -> {mark}\n"));
+    let mut text = CSD.short_help();
+    text.push_str(&format!("\nBinaries (in {}):\n", dir.display()));
+    for t in TOOLS.iter().filter(|t| t.name != "csd") {
+        let mark = if dir.join(t.name).is_file() { "" } else { "  (not installed)" };
+        text.push_str(&format!("  {}: {}{mark}\n", t.name, t.summary));
+        for u in t.usage {
+            text.push_str(&format!("      {} {u}\n", t.name));
+        }
     }
-    let extra: Vec<&String> = installed.iter().filter(|i| !ROUTES.iter().any(|r| r.1 == i.as_str())).collect();
-    if !extra.is_empty() {
-        text.push_str(&format!("  also: {}\n", extra.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")));
-    }
-    csd::cli::say(text)?;
+    say(text)?;
     Ok(EXIT_OK)
+}
+
+fn completions(rest: &[OsString]) -> Result<i32> {
+    let [shell] = rest else { return Err(usage("expected: csd completions bash|zsh|fish")) };
+    say(csd::interface::complete::script(&utf8(shell.clone(), "SHELL")?)?)?;
+    Ok(EXIT_OK)
+}
+
+/// Write every binary's man page into DIR.
+fn generate_man(rest: &[OsString]) -> Result<i32> {
+    let [dir] = rest else { return Err(usage("expected: csd generate-man DIR")) };
+    let dir = std::path::Path::new(dir);
+    for t in TOOLS.iter().copied() {
+        write_page(dir, t)?;
+    }
+    Ok(EXIT_OK)
+}
+
+fn write_page(dir: &std::path::Path, t: &Tool) -> Result<()> {
+    let path = dir.join(format!("{}.1", t.name));
+    std::fs::write(&path, csd::interface::man::page(t)).map_err(|e| Error::Io(format!("writing {}", path.display()), e))
 }

@@ -18,6 +18,7 @@ pub mod event;
 pub mod eventlog;
 pub mod harness;
 pub mod hook;
+pub mod interface;
 pub mod kind;
 pub mod knobs;
 pub mod launch;

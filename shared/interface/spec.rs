@@ -1,0 +1,730 @@
+//! The declarations: one [`Tool`] per binary, the one place its interface is
+//! written. Help, man pages and completions are generated from these; the
+//! parsers in `bins/` must accept exactly the options declared here
+//! (tests/interface.rs).
+
+use super::{Complete, Example, Exit, Operand, Opt, Sub, Tool, Var};
+
+pub const TOOLS: &[&Tool] =
+    &[&CSD, &CSD_LAUNCH, &CSD_SEND, &CSD_WAIT, &CSD_EVENTS, &CSD_TURN, &CSD_STATUS, &CSD_STOP, &CSD_HOOK];
+
+/// The declaration of binary `name`.
+pub fn tool(name: &str) -> Option<&'static Tool> {
+    TOOLS.iter().copied().find(|t| t.name == name)
+}
+
+const fn flag(short: Option<char>, long: &'static str, help: &'static str, more: &'static str) -> Opt {
+    Opt { short, long, value: None, complete: Complete::Nothing, help, more }
+}
+
+const fn valued(
+    short: Option<char>,
+    long: &'static str,
+    value: &'static str,
+    complete: Complete,
+    help: &'static str,
+    more: &'static str,
+) -> Opt {
+    Opt { short, long, value: Some(value), complete, help, more }
+}
+
+const WORKER: Operand =
+    Operand { name: "WORKER", complete: Complete::Worker, help: "the worker's name, or its session id" };
+
+const ENV_WORKER_DIR: Var =
+    Var { name: "CSD_WORKER_DIR", help: "where workers' state is kept (default /tmp/csd-workers)" };
+const ENV_TMUX_SOCKET: Var = Var {
+    name: "CSD_TMUX_SOCKET",
+    help: "the tmux server of workers whose meta does not name one: a -L label (under $TMUX_TMPDIR or /tmp) or a \
+           socket path",
+};
+
+const EXIT_OK: Exit = Exit { code: "0", help: "success" };
+const EXIT_FAILED: Exit =
+    Exit { code: "1", help: "failure (tmux that could not be asked included: that is never taken for a gone worker)" };
+const EXIT_USAGE: Exit = Exit { code: "2", help: "usage error or bad input; nothing was changed" };
+const EXIT_NO_WORKER: Exit = Exit { code: "3", help: "no such worker" };
+const EXIT_GONE: Exit = Exit { code: "4", help: "the worker's tmux session is gone" };
+const EXIT_TIMEOUT: Exit = Exit { code: "124", help: "timed out" };
+
+pub const CSD_WAIT: Tool = Tool {
+    name: "csd-wait",
+    summary: "wait for a csd worker to end its turn",
+    usage: &["WORKER [TIMEOUT] [--after-line N]"],
+    description: "Block until WORKER logs its next stop or session_end event, then print that event as one JSON \
+line. TIMEOUT is in seconds (default 60; fractions allowed).
+
+By default only an event logged after csd-wait starts counts, so a turn that ended earlier does not satisfy a \
+new wait. --after-line N counts the first turn end after line N of the log instead: take the baseline before \
+you send, and no turn end can slip between the send and the wait.
+
+csd-wait wakes on the event itself (inotify), not on a polling interval. It also watches the worker's pane \
+process and, as a backstop, its tmux session: when the worker dies it returns at once with status 4 instead of \
+sleeping out the timeout. Only a session stamped as the worker's counts; tmux that cannot be asked is a failure \
+(status 1), never taken for a dead worker.",
+    options: &[valued(
+        None,
+        "after-line",
+        "N",
+        Complete::Nothing,
+        "wait for a turn end after line N of the event log",
+        "",
+    )],
+    operands: &[WORKER, Operand { name: "TIMEOUT", complete: Complete::Nothing, help: "seconds to wait (default 60)" }],
+    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET],
+    exits: &[
+        Exit { code: "0", help: "the turn ended; the event is on standard output" },
+        EXIT_FAILED,
+        Exit { code: "2", help: "usage error: an invalid name, or a timeout that is not a positive number" },
+        EXIT_NO_WORKER,
+        EXIT_GONE,
+        Exit { code: "124", help: "the timeout passed first" },
+    ],
+    examples: &[
+        Example { command: "csd-send w1 \"fix the failing test\" && csd-wait w1 600 && csd-turn w1", help: "" },
+        Example {
+            command:
+                "n=$(wc -l < \"$(csd-events --path w1)\"); csd-send w1 \"go on\"; csd-wait w1 300 --after-line \"$n\"",
+            help: "a baseline taken before the send: no turn end slips between the send and the wait",
+        },
+    ],
+    subcommands: &[],
+};
+
+pub const CSD: Tool = Tool {
+    name: "csd",
+    summary: "drive coding-agent sessions (Claude Code, Codex, Pi) in tmux from a controller",
+    usage: &["SUBCOMMAND [ARGS...]", "--worker NAME SUBCOMMAND [ARGS...]", "completions bash|zsh|fish"],
+    description: "csd lets one coding-agent session, the controller, delegate work to other coding-agent sessions, \
+the workers. Each worker is a Claude Code, Codex or Pi process in its own tmux session. Its harness reports every \
+lifecycle event through csd-hook(1) (or the Pi extension) into an event log, which the other commands read.
+
+csd is a dispatcher: each subcommand runs one of the small csd-* binaries installed beside it, and their exit \
+status is its own. Each of those binaries works on its own in scripts and pipes, taking the worker as its first \
+argument. csd launch prints the path of a per-worker shim, a script that runs csd --worker NAME with its \
+arguments. A second --worker (say, after a shim's) is a usage error: csd never guesses which was meant.
+
+# Identity
+
+csd stamps every tmux session it creates with the worker's id (the tmux user option @csd_id, set by the same \
+tmux command that creates the session) and records that id (csd_id) and the tmux server's socket, as a full path \
+(tmux_socket), in the worker's meta. Every later command reaches the server with tmux -S PATH, so a shell with \
+another TMUX_TMPDIR still finds the worker, and counts a session as the worker's only when its stamp matches. A \
+worker launched by csd v4 or an older csd has no csd_id and owns only an unstamped session of its name.
+
+When tmux cannot be asked (it is not installed, or its socket cannot be used), that is an error, never \"gone\": \
+nothing is removed or killed. csd needs tmux 3.2 or newer.
+
+# Completions
+
+csd completions bash|zsh|fish prints a completion script for every csd binary: subcommands, options, harness \
+names, event types, and worker names, read from the shims in the worker dir (no tmux is run). make install puts \
+them where each shell looks.",
+    options: &[valued(
+        None,
+        "worker",
+        "NAME",
+        Complete::Worker,
+        "the worker a per-worker subcommand acts on",
+        "a shim supplies it; given twice, it is a usage error",
+    )],
+    operands: &[],
+    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET],
+    exits: &[
+        EXIT_OK,
+        EXIT_FAILED,
+        EXIT_USAGE,
+        EXIT_NO_WORKER,
+        EXIT_GONE,
+        EXIT_TIMEOUT,
+        Exit { code: "128+N", help: "killed by signal N (launch and send first undo what they started)" },
+    ],
+    examples: &[
+        Example { command: "w=$(csd launch w1 ~/src/project)", help: "start a worker; its shim's path goes in $w" },
+        Example { command: "$w converse \"run the tests and summarise failures\" 600", help: "" },
+        Example { command: "$w read-events --follow | grep --line-buffered pre_tool_use", help: "" },
+        Example { command: "$w stop", help: "" },
+        Example { command: "csd completions bash > ~/.local/share/bash-completion/completions/csd", help: "" },
+    ],
+    subcommands: &[
+        Sub {
+            name: "launch",
+            bin: "csd-launch",
+            pre: &[],
+            per_worker: false,
+            usage: "[--harness claude|codex|pi] NAME CWD [-- HARNESS-ARGS...]",
+            summary: "start a worker; its shim's path on stdout",
+        },
+        Sub {
+            name: "adopt",
+            bin: "csd-launch",
+            pre: &["--adopt"],
+            per_worker: false,
+            usage: "[--harness claude|pi] NAME CWD SESSION_ID [-- HARNESS-ARGS...]",
+            summary: "take back a Claude Code or Pi session after a reboot",
+        },
+        Sub {
+            name: "list",
+            bin: "csd-status",
+            pre: &["--list"],
+            per_worker: false,
+            usage: "[--all] [--json] [PATTERN]",
+            summary: "the workers, as a table",
+        },
+        Sub {
+            name: "prune",
+            bin: "csd-stop",
+            pre: &["--prune"],
+            per_worker: false,
+            usage: "",
+            summary: "remove the state of workers proven gone, and stray shims",
+        },
+        Sub {
+            name: "grant-consent",
+            bin: "csd-launch",
+            pre: &["--grant-consent"],
+            per_worker: false,
+            usage: "",
+            summary: "one-time consent to run workers with their permission prompts bypassed",
+        },
+        Sub {
+            name: "converse",
+            bin: "csd-send",
+            pre: &["--converse"],
+            per_worker: true,
+            usage: "[--with-turn] PROMPT [TIMEOUT]",
+            summary: "send a prompt, wait for the turn, print the reply",
+        },
+        Sub {
+            name: "send",
+            bin: "csd-send",
+            pre: &[],
+            per_worker: true,
+            usage: "PROMPT",
+            summary: "send a prompt (- reads it from standard input)",
+        },
+        Sub {
+            name: "wait-for-turn",
+            bin: "csd-wait",
+            pre: &[],
+            per_worker: true,
+            usage: "[TIMEOUT] [--after-line N]",
+            summary: "wait for the next stop or session_end",
+        },
+        Sub {
+            name: "status",
+            bin: "csd-status",
+            pre: &[],
+            per_worker: true,
+            usage: "[--json]",
+            summary: "idle, working, terminated, gone or unknown",
+        },
+        Sub {
+            name: "session-id",
+            bin: "csd-status",
+            pre: &["--session-id"],
+            per_worker: true,
+            usage: "",
+            summary: "the worker's session id",
+        },
+        Sub {
+            name: "read-events",
+            bin: "csd-events",
+            pre: &[],
+            per_worker: true,
+            usage: "[--last N] [--type TYPE] [--follow]",
+            summary: "the worker's events as JSON lines",
+        },
+        Sub {
+            name: "events-file",
+            bin: "csd-events",
+            pre: &["--path"],
+            per_worker: true,
+            usage: "",
+            summary: "the path of the worker's event log",
+        },
+        Sub {
+            name: "read-turn",
+            bin: "csd-turn",
+            pre: &[],
+            per_worker: true,
+            usage: "[--full]",
+            summary: "the last turn as markdown",
+        },
+        Sub {
+            name: "stop",
+            bin: "csd-stop",
+            pre: &[],
+            per_worker: true,
+            usage: "",
+            summary: "quit the worker and remove its state",
+        },
+        Sub {
+            name: "handoff",
+            bin: "csd-stop",
+            pre: &["--handoff"],
+            per_worker: true,
+            usage: "",
+            summary: "how a human attaches to the worker",
+        },
+    ],
+};
+
+pub const CSD_LAUNCH: Tool = Tool {
+    name: "csd-launch",
+    summary: "start a csd worker in tmux, or revive one by session id",
+    usage: &[
+        "[--harness claude|codex|pi] NAME CWD [-- HARNESS-ARGS...]",
+        "--adopt [--harness claude|pi] NAME CWD SESSION_ID [-- HARNESS-ARGS...]",
+        "--grant-consent",
+    ],
+    description: "csd-launch starts a coding agent (the harness: claude, the default, codex or pi) in a detached \
+tmux session called NAME, working in CWD (symlinks resolved), and returns once the worker takes prompts. It prints \
+the path of the worker's shim on standard output (a script that runs csd --worker NAME with its arguments) and a \
+panel on standard error with the worker's session id, event log, the command that attaches to its pane and the \
+command that reproduces the launch. Arguments after -- go to the harness unchanged.
+
+For Claude Code, csd assigns the session id (a random UUID v4, passed as --session-id) and writes the worker's \
+meta before the pane starts, so its first hook is recorded. Hooks reach csd-hook(1) through a plugin directory csd \
+writes into the worker dir (plugin/; CSD_PLUGIN_DIR names another). Claude Code runs with \
+--dangerously-skip-permissions and --disallowed-tools AskUserQuestion. The workspace-trust dialog, when it shows, \
+is answered by typing the digit of its \"Yes, I trust\" option: never a bare Enter, which picks \"No, exit\" in \
+newer versions. The worker is ready when its SessionStart hook reports in.
+
+The provider environment is scrubbed for the pane: the IDE port and any inherited Claude session identity are \
+pinned empty, and so is each provider switch (CLAUDE_CODE_USE_BEDROCK and the like) that csd-launch's own \
+environment does not set. CSD_WORKER_DIR, CSD_TMUX_SOCKET (the socket's full path) and CSD_WORKER_ID (the \
+worker's id) are pinned so the hook writes where csd reads.
+
+csd-launch checks first that tmux is there and is 3.2 or newer, and that the harness binary can be found \
+(\"claude not found on PATH: install it, or set CSD_CLAUDE_BIN to its path\").
+
+# Identity
+
+The tmux session is stamped with the worker's id (the tmux user option @csd_id) by the same tmux command that \
+creates it, so no other client ever sees it unstamped. The meta records the id as csd_id and the tmux server as \
+tmux_socket, the socket's full path: a CSD_TMUX_SOCKET label is resolved once, as tmux resolves -L. Every later \
+command uses tmux -S PATH and counts a session as the worker's only when its stamp matches.
+
+# One name, one worker
+
+A name is refused while a worker of that name runs (registered or not), and while a tmux session of that name is \
+not csd's. Names tmux maps to the same session (a.b and a_b) are one name. A worker of that name that is proven \
+gone has its stale state replaced; one tmux could not be asked about is refused, never replaced. csd-launch holds \
+a lock on the worker dir from checking the name until its session exists, so neither another launch nor a prune \
+takes the half-made worker for a dead one.
+
+# Failure and signals
+
+If the worker does not come up, the error shows the last lines of its pane, the tmux session (only the one this \
+launch stamped) is ended and everything csd wrote for the worker is removed: meta, event log, marker, home, shim. \
+SIGINT, SIGTERM and SIGHUP do the same, and csd-launch then dies of the signal it got, so the shell sees status \
+128+N.
+
+# Codex and Pi
+
+Codex and Pi mint their own session ids: csd-launch writes a NAME.harness marker (the harness, the socket's path \
+and the worker's id) instead of a meta, gives the worker a private home under $CSD_WORKER_DIR/homes/NAME/ (Codex's \
+CODEX_HOME, Pi's agent dir, with the operator's auth copied in), and the worker registers its meta itself (Pi at \
+start-up, Codex with its first prompt), copying the CSD_WORKER_ID of its pane into it as csd_id.
+
+# Adopt
+
+--adopt resumes an existing session as worker NAME: Claude Code's with claude --resume SESSION_ID, Pi's \
+(--harness pi) with pi --session SESSION_ID. Codex sessions cannot be adopted. When the worker's own tmux session \
+NAME is still there, its pane is respawned in place; otherwise a new session is opened. The session's transcript \
+must exist for CWD; adopt refuses otherwise, at once.
+
+# Consent
+
+Workers run without permission prompts, so csd asks once for consent before it starts any: csd-launch \
+--grant-consent prints the warning and records consent when you type yes. The consent file, \
+~/.claude/.claude-session-driver-consent, is the one csd v4 uses.
+
+# Running as root
+
+Claude Code refuses --dangerously-skip-permissions as root unless IS_SANDBOX=1 is set. csd-launch passes \
+IS_SANDBOX to the worker when it is set, and says so when the pane shows the refusal.",
+    options: &[
+        valued(None, "harness", "HARNESS", Complete::Harness, "claude (default), codex or pi", ""),
+        flag(None, "adopt", "resume SESSION_ID instead of starting a new session", ""),
+        flag(None, "grant-consent", "record the one-time consent", ""),
+    ],
+    operands: &[
+        Operand { name: "NAME", complete: Complete::Nothing, help: "the worker's name: letters, digits, _, - and ." },
+        Operand { name: "CWD", complete: Complete::Dir, help: "the directory the worker works in" },
+        Operand { name: "SESSION_ID", complete: Complete::Nothing, help: "with --adopt: the session to resume" },
+    ],
+    env: &[
+        ENV_WORKER_DIR,
+        Var {
+            name: "CSD_TMUX_SOCKET",
+            help: "the tmux server to start workers on: a label (under $TMUX_TMPDIR or /tmp, as tmux -L finds it) \
+                   or a socket path; unset, the server of $TMUX or the default one",
+        },
+        Var { name: "CSD_CLAUDE_BIN", help: "the claude binary (default: found on PATH)" },
+        Var { name: "CSD_CODEX_BIN", help: "the codex binary (default: found on PATH)" },
+        Var { name: "CSD_PI_BIN", help: "the pi binary (default: found on PATH)" },
+        Var { name: "CSD_CODEX_MODEL", help: "the model of a Codex worker" },
+        Var { name: "CSD_PI_MODEL", help: "the model of a Pi worker" },
+        Var { name: "CSD_PLUGIN_DIR", help: "a Claude Code plugin dir to use instead of the one csd writes" },
+        Var { name: "CSD_START_TIMEOUT_MS", help: "how long to wait for the worker to be ready (default 30000)" },
+        Var {
+            name: "CSD_TRUST_TIMEOUT_MS",
+            help: "how long to watch closely for Claude Code's trust dialog (default 10000)",
+        },
+        Var { name: "IS_SANDBOX", help: "passed on to the worker (Claude Code as root needs IS_SANDBOX=1)" },
+    ],
+    exits: &[
+        Exit { code: "0", help: "the worker is up; its shim's path is on standard output" },
+        Exit {
+            code: "1",
+            help: "failure: no consent, the name is taken, no transcript to adopt, tmux missing or older than 3.2, \
+                   no harness binary, tmux could not be asked, or the worker did not start (its pane's last lines \
+                   are in the message)",
+        },
+        Exit {
+            code: "2",
+            help: "usage error or bad input: an unknown harness, a cwd that is not a directory, an invalid name or \
+                   session id",
+        },
+        Exit { code: "124", help: "the worker was not ready within CSD_START_TIMEOUT_MS" },
+        Exit { code: "128+N", help: "killed by signal N after removing what it had made" },
+    ],
+    examples: &[
+        Example { command: "w=$(csd-launch w1 ~/src/project) && $w converse \"summarise the README\"", help: "" },
+        Example { command: "csd-launch --harness codex reviewer . -- --model gpt-5.5", help: "" },
+        Example {
+            command: "csd-launch --adopt w1 ~/src/project 6f1c2a9e-0b7d-4c1e-9a53-2d8f1e4b7c10",
+            help: "take a Claude Code session back after a reboot",
+        },
+    ],
+    subcommands: &[],
+};
+
+pub const CSD_SEND: Tool = Tool {
+    name: "csd-send",
+    summary: "give a csd worker a prompt, or hold a whole exchange",
+    usage: &["WORKER PROMPT", "--converse WORKER [--with-turn] PROMPT [TIMEOUT]"],
+    description: "csd-send puts PROMPT into the worker and returns once the worker has taken it. A PROMPT of - is \
+read from standard input (one final newline dropped). A prompt that starts with - goes after --.
+
+The prompt is pasted once, as a bracketed paste through a tmux buffer, so a prompt of any length arrives whole \
+and nothing in it is read by a shell; bracketed-paste markers inside the prompt are removed first, so it cannot \
+end the paste early. Then Enter is pressed, and pressed again, soon at first and then every \
+CSD_SUBMIT_RETRY_INTERVAL seconds (a harness that has just started may drop the first), until the worker's \
+user_prompt_submit event confirms the prompt, for at most CSD_SUBMIT_TIMEOUT seconds. The prompt is never pasted \
+twice.
+
+A worker that is mid-turn holds a submitted prompt until its turn ends. When no confirmation comes while that \
+turn is still going, csd-send says on standard error that the prompt is queued, and succeeds.
+
+# Signals
+
+SIGINT, SIGTERM or SIGHUP before the paste stops csd-send with nothing typed. One that comes after the paste is \
+held until the prompt is confirmed (at most CSD_SUBMIT_TIMEOUT; for a Codex worker's first prompt, \
+CSD_REGISTER_TIMEOUT longer), so no half-submitted prompt stays in the worker's input for the next one to be \
+appended to. Then csd-send dies of that signal, and the shell sees status 128+N.
+
+# Converse
+
+With --converse, csd-send then waits for the turn the prompt started to end (at most TIMEOUT seconds, default \
+120) and prints the worker's reply: the assistant's final text, or with --with-turn the whole turn as markdown, as \
+csd-turn(1) prints it. A queued prompt's turn is waited for after the current one. When the worker's tmux session \
+ends meanwhile (it died, or was stopped under it), csd-send returns at once with status 4. A turn that failed or \
+was interrupted (Codex) prints what it showed and exits 1. When the timeout passes and CSD_CONVERSE_DIAG_FILE is \
+set, a post-mortem is written there (processes, the worker's pane, the tails of its transcript and event log) and \
+its path given on standard error.",
+    options: &[
+        flag(None, "converse", "wait for the turn and print the reply", ""),
+        flag(None, "with-turn", "with --converse: print the whole turn as markdown", ""),
+    ],
+    operands: &[
+        WORKER,
+        Operand { name: "PROMPT", complete: Complete::Nothing, help: "the prompt; - reads it from standard input" },
+        Operand {
+            name: "TIMEOUT",
+            complete: Complete::Nothing,
+            help: "with --converse: seconds to wait for the turn (default 120)",
+        },
+    ],
+    env: &[
+        ENV_WORKER_DIR,
+        Var { name: "CSD_SUBMIT_TIMEOUT", help: "seconds to wait for the confirmation (default 10)" },
+        Var { name: "CSD_SUBMIT_RETRY_INTERVAL", help: "seconds between Enter presses (default 2)" },
+        Var {
+            name: "CSD_REGISTER_TIMEOUT",
+            help: "seconds a Codex worker has to register after its first prompt (default 15)",
+        },
+        Var { name: "CSD_CONVERSE_DIAG_FILE", help: "where --converse writes its post-mortem on a timeout" },
+    ],
+    exits: &[
+        Exit { code: "0", help: "submitted (or queued); with --converse, the reply is on standard output" },
+        Exit {
+            code: "1",
+            help: "failure: the worker did not confirm the prompt, no reply was found, the turn failed or was \
+                   interrupted (what it showed is still printed), or tmux could not be asked",
+        },
+        Exit { code: "2", help: "usage error or bad input (an empty prompt)" },
+        EXIT_NO_WORKER,
+        Exit { code: "4", help: "the worker's tmux session is gone (it died, or was stopped mid-turn)" },
+        Exit { code: "124", help: "--converse: the turn did not end within TIMEOUT" },
+        Exit { code: "128+N", help: "killed by signal N (a pasted prompt was confirmed first)" },
+    ],
+    examples: &[
+        Example { command: "csd-send w1 \"fix the failing test\"", help: "" },
+        Example { command: "git diff | csd-send w1 -", help: "" },
+        Example { command: "csd-send --converse w1 \"what did you change, in one line?\" 300", help: "" },
+        Example { command: "csd-send --converse w1 --with-turn \"run the tests\" 600 > turn.md", help: "" },
+    ],
+    subcommands: &[],
+};
+
+pub const CSD_EVENTS: Tool = Tool {
+    name: "csd-events",
+    summary: "print a csd worker's lifecycle events as JSON lines",
+    usage: &["WORKER [--last N] [--type TYPE] [--follow]", "--path WORKER"],
+    description: "csd-events prints the events of WORKER (its name or its session id), one JSON object a line, as \
+its harness logged them:
+
+  {\"event\":\"pre_tool_use\",\"ts\":\"2026-11-25T10:00:01Z\",\"tool\":\"Bash\",\"tool_input\":{...}}
+
+The event is one of session_start (with cwd), user_prompt_submit, pre_tool_use (with tool and tool_input), \
+post_tool_use (with tool), stop and session_end; ts is UTC to the second. A line that is not a whole, known event \
+(torn by a crash, or garbage) is skipped. --last reads backwards from the end of the log, so its cost does not \
+grow with the log.
+
+With --follow, csd-events keeps printing events as they land, each line flushed at once, woken by the change \
+(inotify), not a timer. It ends with status 0 when the worker is stopped or ends its session, or when its reader \
+goes away, and, as tail --pid, with status 4 when the worker's tmux session dies. A reader that closes the pipe \
+early (head -1) is not an error: csd-events exits 0 and prints nothing on standard error.",
+    options: &[
+        valued(
+            Some('n'),
+            "last",
+            "N",
+            Complete::Nothing,
+            "only the last N events (of TYPE, with --type)",
+            "with --follow, replay only the last N before following (0: only new events)",
+        ),
+        valued(
+            Some('t'),
+            "type",
+            "TYPE",
+            Complete::EventType,
+            "only events of this type",
+            "an unknown type is a usage error",
+        ),
+        flag(Some('f'), "follow", "keep printing events as they land", ""),
+        flag(None, "path", "print the path of the worker's event log and exit", ""),
+    ],
+    operands: &[WORKER],
+    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET],
+    exits: &[
+        EXIT_OK,
+        Exit { code: "1", help: "failure (for example an unreadable worker dir, or a log that is not a regular file)" },
+        Exit { code: "2", help: "usage error or bad input, such as an invalid worker name or event type" },
+        EXIT_NO_WORKER,
+        Exit { code: "4", help: "with --follow: the worker's tmux session died" },
+    ],
+    examples: &[
+        Example { command: "csd-events w1 --follow | grep --line-buffered pre_tool_use", help: "" },
+        Example { command: "csd-events w1 --last 1 --type stop", help: "" },
+        Example { command: "tail -f \"$(csd-events --path w1)\"", help: "" },
+    ],
+    subcommands: &[],
+};
+
+pub const CSD_TURN: Tool = Tool {
+    name: "csd-turn",
+    summary: "print a csd worker's last turn as markdown",
+    usage: &["WORKER [--full]", "--path WORKER"],
+    description: "csd-turn prints the last turn of a worker's session: the last prompt someone typed and \
+everything the agent did after it, in order. It reads the harness's own transcript from its end backwards and \
+stops at the line that opened the turn, so its cost grows with the last turn, not with the transcript. For a \
+Claude Code worker the transcript is ~/.claude/projects/<cwd as a name>/<session id>.jsonl, or the \
+transcript_path the worker's hook recorded in its meta; Codex's rollout and Pi's session file are read the same \
+way.
+
+The turn is printed as markdown, each piece followed by a blank line:
+
+  ---
+  **Prompt:** the prompt
+  > **Thinking:** the agent's thinking, every line of it in the blockquote
+  what the agent wrote
+  **Tool: Bash**              then the call's input as compact JSON in a json fence
+  **Result:**                 the output in a fence, cut to 5 lines and \"... (N lines total)\"
+  **Tool Error:**             the output of a tool that failed, never cut
+
+Lines nobody typed do not open a turn and are not shown: Claude Code's echoes of slash commands \
+(<command-...>, <local-command-...>), meta caveats and compaction summaries. Lines that are not JSON, such as a \
+last line torn by a crash, are skipped.",
+    options: &[
+        flag(None, "full", "print tool results whole", ""),
+        flag(None, "path", "print the path of the worker's transcript and exit", ""),
+    ],
+    operands: &[WORKER],
+    env: &[ENV_WORKER_DIR, Var { name: "HOME", help: "where Claude Code keeps its transcripts" }],
+    exits: &[
+        Exit { code: "0", help: "the turn was printed" },
+        Exit {
+            code: "1",
+            help: "failure: the transcript is not at the path the message names, it holds no prompt yet, or the \
+                   worker's harness has not said where it is",
+        },
+        Exit { code: "2", help: "usage error" },
+        EXIT_NO_WORKER,
+    ],
+    examples: &[
+        Example { command: "csd-turn reviewer", help: "" },
+        Example { command: "csd-turn reviewer --full | less", help: "" },
+    ],
+    subcommands: &[],
+};
+
+pub const CSD_STATUS: Tool = Tool {
+    name: "csd-status",
+    summary: "what a csd worker is doing, and which workers there are",
+    usage: &["WORKER [--json]", "--list [--all] [--json] [PATTERN]", "--session-id WORKER"],
+    description: "With WORKER (a name or a session id), csd-status prints one word:
+
+  idle        waiting for a prompt: its last event is stop or session_start,
+              or its harness (Codex) has not minted its session id yet
+  working     in a turn: user_prompt_submit, pre_tool_use or post_tool_use
+  terminated  its session ended (session_end) while its tmux session is there
+  gone        no tmux session stamped as this worker's exists
+  unknown     it has logged no event yet
+
+The status reads only the end of the event log, so it costs the same on a log of any size. When tmux cannot be \
+asked and the pane process recorded at launch does not answer for it, csd-status fails (status 1) rather than \
+say gone. When several metas name one worker (as an older csd could leave), the one whose session runs is taken; \
+if none or more than one runs, csd-status fails and lists their session ids: name the worker by session id, or \
+prune.",
+    options: &[
+        flag(
+            None,
+            "list",
+            "list workers as a table: STATUS HARNESS TMUX SESSION_ID SHIM CWD",
+            "gone workers are left out unless --all; PATTERN keeps names that contain it. A worker whose harness \
+             has not minted its session id yet shows - for it. A worker tmux could not be asked about is listed \
+             as unknown, why is said on standard error, and the status is 1. A meta that does not hold up is named \
+             on standard error and skipped. With no rows, \"No workers found\" goes to standard error",
+        ),
+        flag(Some('a'), "all", "with --list, include gone workers", ""),
+        flag(
+            None,
+            "json",
+            "print JSON instead (an object; an array with --list)",
+            "with status, harness, tmux_name, session_id, shim, cwd and events",
+        ),
+        flag(None, "session-id", "print the worker's session id", ""),
+    ],
+    operands: &[WORKER],
+    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET],
+    exits: &[
+        EXIT_OK,
+        Exit {
+            code: "1",
+            help: "failure (with --list: a worker tmux could not be asked about, listed as unknown; with \
+                   --session-id: a worker that has no session id yet)",
+        },
+        EXIT_USAGE,
+        EXIT_NO_WORKER,
+    ],
+    examples: &[
+        Example { command: "until [ \"$(csd-status w1)\" = idle ]; do sleep 1; done", help: "" },
+        Example { command: "csd-status --list --all --json | jq -r '.[].tmux_name'", help: "" },
+    ],
+    subcommands: &[],
+};
+
+pub const CSD_STOP: Tool = Tool {
+    name: "csd-stop",
+    summary: "end a csd worker, hand it to a human, or prune dead workers",
+    usage: &["WORKER", "--handoff WORKER", "--prune"],
+    description: "With WORKER (a name or a session id), csd-stop asks its harness to quit (/exit for Claude Code, \
+/quit for Codex and Pi), waits for its session_end event (woken by inotify) and for its pane to close, and kills \
+the tmux session if it outlives the harness's grace period. It kills only the session stamped as the worker's, by \
+its server-wide id, never a session that took the name since. It then removes the worker's meta, event log, shim, \
+harness marker and per-worker home ($CSD_WORKER_DIR/homes/NAME, where Codex and Pi workers keep their staged \
+configuration and credentials). A worker whose tmux session is already gone just has its state removed. A worker \
+launched under a harness that had not yet minted its session id is stopped by its name. When tmux cannot be \
+asked, csd-stop fails and changes nothing. Two stops of one worker at once both succeed, or one says there is no \
+such worker (status 3).",
+    options: &[
+        flag(
+            None,
+            "handoff",
+            "print how a human attaches to the worker's tmux session",
+            "tmux -S /socket/path attach -t =NAME, which works from any shell. The worker keeps running; the \
+             controller can go on after the human detaches",
+        ),
+        flag(
+            None,
+            "prune",
+            "remove the state of every worker proven gone, and shims with neither meta nor marker",
+            "live workers, registered or not, are left alone; so is a worker tmux could not be asked about, named \
+             on standard error as \"left NAME alone: why\", and the status is then 1. A meta that does not hold up \
+             is named on standard error and left in place. It holds the worker dir's lock meanwhile, so it never \
+             takes a worker that csd-launch is still making for a dead one",
+        ),
+    ],
+    operands: &[WORKER],
+    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET],
+    exits: &[
+        EXIT_OK,
+        Exit {
+            code: "1",
+            help: "failure, tmux could not be asked included (with --prune: something that may still run was left \
+                   alone)",
+        },
+        EXIT_USAGE,
+        EXIT_NO_WORKER,
+        Exit { code: "4", help: "with --handoff: the worker's tmux session is gone" },
+    ],
+    examples: &[
+        Example { command: "csd-stop w1", help: "" },
+        Example { command: "csd-stop --handoff w1", help: "" },
+        Example { command: "csd-stop --prune", help: "" },
+    ],
+    subcommands: &[],
+};
+
+pub const CSD_HOOK: Tool = Tool {
+    name: "csd-hook",
+    summary: "record a harness lifecycle event in a csd worker's event log",
+    usage: &["[TMUX_NAME CWD WORKER_DIR [HARNESS]] < PAYLOAD"],
+    description: "Claude Code and Codex run csd-hook on each lifecycle event, with the hook payload (JSON) on \
+standard input. It maps SessionStart, UserPromptSubmit, PreToolUse, PostToolUse, Stop and SessionEnd (and \
+Codex's Interrupt, as a stop) to csd's six events and appends the event to <session id>.events.jsonl, with one \
+write(2) on a descriptor opened with O_APPEND, so events from concurrent hooks never splice.
+
+It writes only for a managed worker: one whose <session id>.meta exists in the worker dir. In any other session \
+it does nothing.
+
+With TMUX_NAME CWD WORKER_DIR, as csd writes into a Codex worker's hook configuration, a harness that mints its \
+own session id registers the worker: on its first event the meta is written (atomically), provided csd launched \
+that worker (its TMUX_NAME.harness marker exists). It records the pane's CSD_TMUX_SOCKET as tmux_socket and its \
+CSD_WORKER_ID as csd_id, the stamp on the worker's tmux session.
+
+Standard input is read for at most 5 seconds and 8 MiB; the rest of a larger payload is read and dropped, and its \
+leading fields still name the event.",
+    options: &[],
+    operands: &[
+        Operand { name: "TMUX_NAME", complete: Complete::Nothing, help: "the worker's name (Codex hooks)" },
+        Operand { name: "CWD", complete: Complete::Dir, help: "the worker's directory" },
+        Operand { name: "WORKER_DIR", complete: Complete::Dir, help: "the worker dir" },
+        Operand { name: "HARNESS", complete: Complete::Harness, help: "the harness (default codex)" },
+    ],
+    env: &[
+        Var { name: "CSD_WORKER_DIR", help: "the worker dir, when no WORKER_DIR argument names it" },
+        Var { name: "CSD_TMUX_SOCKET", help: "set by csd-launch in the worker's pane; copied into a registering meta" },
+        Var { name: "CSD_WORKER_ID", help: "set by csd-launch in the worker's pane; copied into a registering meta" },
+    ],
+    exits: &[Exit {
+        code: "0",
+        help: "always, and nothing is printed (but --help): a hook must never break the agent it runs in",
+    }],
+    examples: &[],
+    subcommands: &[],
+};
