@@ -4,10 +4,13 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man/man1
 PLUGINDIR ?= $(PREFIX)/share/csd/plugin
 CARGO ?= cargo
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 
 BINS := csd csd-hook csd-launch csd-send csd-wait csd-events csd-turn csd-status csd-stop
 
-.PHONY: build test install uninstall bench man-check clean
+.PHONY: build test install uninstall bench man man-check clean
 
 build:
 	$(CARGO) build --release --locked
@@ -24,6 +27,18 @@ install: build
 	  if [ -f target/release/$$b ]; then install -m 0755 target/release/$$b $(DESTDIR)$(BINDIR)/$$b; fi; \
 	done
 	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/
+	# Shell completions, generated from the interface declarations. bash and
+	# fish look a completion up by the command's name: one copy per binary.
+	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	target/release/csd completions bash > $(DESTDIR)$(BASHCOMPDIR)/csd
+	target/release/csd completions zsh > $(DESTDIR)$(ZSHCOMPDIR)/_csd
+	target/release/csd completions fish > $(DESTDIR)$(FISHCOMPDIR)/csd.fish
+	for b in $(BINS); do \
+	  if [ $$b != csd ]; then \
+	    install -m 0644 $(DESTDIR)$(BASHCOMPDIR)/csd $(DESTDIR)$(BASHCOMPDIR)/$$b; \
+	    install -m 0644 $(DESTDIR)$(FISHCOMPDIR)/csd.fish $(DESTDIR)$(FISHCOMPDIR)/$$b.fish; \
+	  fi; \
+	done
 	# The Claude Code plugin: hooks call the installed csd-hook by absolute path.
 	install -d $(DESTDIR)$(PLUGINDIR)/.claude-plugin $(DESTDIR)$(PLUGINDIR)/hooks
 	if [ -d .claude-plugin ]; then install -m 0644 .claude-plugin/*.json $(DESTDIR)$(PLUGINDIR)/.claude-plugin/; fi
@@ -35,12 +50,19 @@ install: build
 uninstall:
 	for b in $(BINS); do rm -f $(DESTDIR)$(BINDIR)/$$b; done
 	for m in man/*.1; do rm -f $(DESTDIR)$(MANDIR)/$$(basename $$m); done
+	for b in $(BINS); do rm -f $(DESTDIR)$(BASHCOMPDIR)/$$b $(DESTDIR)$(FISHCOMPDIR)/$$b.fish; done
+	rm -f $(DESTDIR)$(ZSHCOMPDIR)/_csd
 	rm -rf $(DESTDIR)$(PLUGINDIR)
 
 # Medians over repeated runs of the release binaries; see bench/bench.rs.
 bench:
 	$(CARGO) build --release --locked --bins
 	$(CARGO) run --release --locked --example bench
+
+# Regenerate man/*.1 from the interface declarations (shared/interface/spec.rs);
+# tests/interface.rs fails when the committed pages differ from these.
+man:
+	$(CARGO) run --locked --quiet --bin csd -- generate-man man
 
 # Every man page renders without a warning.
 man-check:

@@ -22,7 +22,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let mut extra_args: Vec<String> = Vec::new();
     loop {
         // Everything after `--` belongs to the harness, even what looks like our options.
-        if p.raw_args().is_ok_and(|raw| raw.peek().is_some_and(|a| a == "--")) {
+        if p.try_raw_args().is_some_and(|raw| raw.peek().is_some_and(|a| a == "--")) {
             for a in p.raw_args()?.skip(1) {
                 extra_args.push(utf8(a, "harness argument")?);
             }

@@ -255,7 +255,30 @@ fn fish_values(c: Complete) -> String {
     }
 }
 
-/// fish: `complete` lines; csd's subcommands by `__fish_seen_subcommand_from`.
+/// The subcommand of a `csd` command line in fish, past `--worker NAME`.
+const FISH_HELPERS: &str = "function __csd_sub
+    set -l words (commandline -opc)
+    set -e words[1]
+    while test (count $words) -ge 1; and string match -q -- '--worker*' $words[1]
+        if test $words[1] = --worker
+            set -e words[1]
+        end
+        set -e words[1]
+    end
+    test (count $words) -ge 1; and echo $words[1]
+end
+function __csd_needs_sub
+    test -z \"$(__csd_sub)\"
+end
+function __csd_has_worker
+    string match -q -- '--worker*' (commandline -opc)
+end
+function __csd_sub_is
+    test \"$(__csd_sub)\" = $argv[1]
+end
+";
+
+/// fish: `complete` lines; csd's subcommands found past `--worker NAME`.
 fn fish() -> String {
     let mut out = String::from(
         "# fish completion for csd (generated from csd's interface declarations)\n\
@@ -291,20 +314,24 @@ fn fish() -> String {
         }
     }
     let csd = super::tool("csd").expect("csd is declared");
-    let all: Vec<&str> = csd.subcommands.iter().map(|s| s.name).chain(["completions", "help"]).collect();
+    // `__fish_use_subcommand` would take the NAME after --worker for the
+    // subcommand: these skip `--worker NAME` pairs.
+    out.push_str(FISH_HELPERS);
     out.push_str("complete -c csd -f\n");
-    out.push_str("complete -c csd -n '__fish_use_subcommand' -l worker -x -a '(__csd_workers)' -d 'the worker a per-worker subcommand acts on'\n");
+    out.push_str(
+        "complete -c csd -n '__csd_needs_sub' -l worker -x -a '(__csd_workers)' -d 'the worker a per-worker \
+         subcommand acts on'\n",
+    );
     for s in csd.subcommands {
-        let per =
-            if s.per_worker { "; and __fish_contains_opt worker" } else { "; and not __fish_contains_opt worker" };
+        let per = if s.per_worker { "; and __csd_has_worker" } else { "; and not __csd_has_worker" };
         out.push_str(&format!(
-            "complete -c csd -n '__fish_use_subcommand{per}' -a {} -d '{}'\n",
+            "complete -c csd -n '__csd_needs_sub{per}' -a {} -d '{}'\n",
             s.name,
             s.summary.replace('\'', "\\'")
         ));
         let t = super::tool(s.bin).expect("a subcommand runs a declared binary");
         let shape = shape(t, s.pre, s.per_worker);
-        let cond = format!(" -n '__fish_seen_subcommand_from {}'", s.name);
+        let cond = format!(" -n '__csd_sub_is {}'", s.name);
         for o in &shape.options {
             out.push_str(&opt_line("csd", &cond, o));
         }
@@ -312,10 +339,7 @@ fn fish() -> String {
             out.push_str(&format!("complete -c csd{cond}{}\n", fish_values(*c)));
         }
     }
-    out.push_str(
-        "complete -c csd -n '__fish_use_subcommand; and not __fish_contains_opt worker' -a 'completions help'\n",
-    );
-    out.push_str(&format!("complete -c csd -n '__fish_seen_subcommand_from completions' -a '{}'\n", SHELLS.join(" ")));
-    let _ = all;
+    out.push_str("complete -c csd -n '__csd_needs_sub; and not __csd_has_worker' -a 'completions help'\n");
+    out.push_str(&format!("complete -c csd -n '__csd_sub_is completions' -a '{}'\n", SHELLS.join(" ")));
     out
 }

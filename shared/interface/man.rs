@@ -34,7 +34,7 @@ pub fn page(t: &Tool) -> String {
         for (title, per_worker) in [("TOP-LEVEL SUBCOMMANDS", false), ("PER-WORKER SUBCOMMANDS", true)] {
             out.push_str(&format!(".SH {title}\n"));
             for s in t.subcommands.iter().filter(|s| s.per_worker == per_worker) {
-                out.push_str(&format!(".TP\n.B {}\n", esc(&format!("{} {}", s.name, s.usage).trim_end().to_string())));
+                out.push_str(&format!(".TP\n.B {}\n", esc(format!("{} {}", s.name, s.usage).trim_end())));
                 out.push_str(&format!("{} (runs \\fB{}", line(s.summary), s.bin));
                 for p in s.pre {
                     out.push_str(&format!(" {}", esc(p)));

@@ -205,7 +205,9 @@ impl Tool {
         if !self.examples.is_empty() {
             out.push_str("\nExamples:\n");
             for e in self.examples {
-                out.push_str(&format!("  {}\n", e.command));
+                for l in e.command.lines() {
+                    out.push_str(&format!("  {l}\n"));
+                }
                 if !e.help.is_empty() {
                     out.push_str(&hanging("      ", e.help, 78));
                 }

@@ -84,7 +84,7 @@ sleeping out the timeout. Only a session stamped as the worker's counts; tmux th
         Example { command: "csd-send w1 \"fix the failing test\" && csd-wait w1 600 && csd-turn w1", help: "" },
         Example {
             command:
-                "n=$(wc -l < \"$(csd-events --path w1)\"); csd-send w1 \"go on\"; csd-wait w1 300 --after-line \"$n\"",
+                "n=$(wc -l < \"$(csd-events --path w1)\")\ncsd-send w1 \"go on\"; csd-wait w1 300 --after-line \"$n\"",
             help: "a baseline taken before the send: no turn end slips between the send and the wait",
         },
     ],
@@ -93,7 +93,7 @@ sleeping out the timeout. Only a session stamped as the worker's counts; tmux th
 
 pub const CSD: Tool = Tool {
     name: "csd",
-    summary: "drive coding-agent sessions (Claude Code, Codex, Pi) in tmux from a controller",
+    summary: "drive coding-agent sessions (Claude Code, Codex, Pi) in tmux",
     usage: &["SUBCOMMAND [ARGS...]", "--worker NAME SUBCOMMAND [ARGS...]", "completions bash|zsh|fish"],
     description: "csd lets one coding-agent session, the controller, delegate work to other coding-agent sessions, \
 the workers. Each worker is a Claude Code, Codex or Pi process in its own tmux session. Its harness reports every \
@@ -275,7 +275,7 @@ pub const CSD_LAUNCH: Tool = Tool {
     summary: "start a csd worker in tmux, or revive one by session id",
     usage: &[
         "[--harness claude|codex|pi] NAME CWD [-- HARNESS-ARGS...]",
-        "--adopt [--harness claude|pi] NAME CWD SESSION_ID [-- HARNESS-ARGS...]",
+        "--adopt [--harness claude|pi] NAME CWD SESSION_ID [-- ARGS...]",
         "--grant-consent",
     ],
     description: "csd-launch starts a coding agent (the harness: claude, the default, codex or pi) in a detached \
@@ -487,7 +487,7 @@ pub const CSD_EVENTS: Tool = Tool {
     description: "csd-events prints the events of WORKER (its name or its session id), one JSON object a line, as \
 its harness logged them:
 
-  {\"event\":\"pre_tool_use\",\"ts\":\"2026-11-25T10:00:01Z\",\"tool\":\"Bash\",\"tool_input\":{...}}
+  {\"event\":\"pre_tool_use\",\"ts\":\"2026-11-25T10:00:01Z\",\"tool\":\"Bash\",...}
 
 The event is one of session_start (with cwd), user_prompt_submit, pre_tool_use (with tool and tool_input), \
 post_tool_use (with tool), stop and session_end; ts is UTC to the second. A line that is not a whole, known event \
@@ -552,9 +552,10 @@ The turn is printed as markdown, each piece followed by a blank line:
   **Prompt:** the prompt
   > **Thinking:** the agent's thinking, every line of it in the blockquote
   what the agent wrote
-  **Tool: Bash**              then the call's input as compact JSON in a json fence
-  **Result:**                 the output in a fence, cut to 5 lines and \"... (N lines total)\"
-  **Tool Error:**             the output of a tool that failed, never cut
+  **Tool: Bash**       then the call's input as compact JSON in a json fence
+  **Result:**          the output in a fence, cut to 5 lines and a line
+                       \"... (N lines total)\" (whole with --full)
+  **Tool Error:**      the output of a tool that failed, never cut
 
 Lines nobody typed do not open a turn and are not shown: Claude Code's echoes of slash commands \
 (<command-...>, <local-command-...>), meta caveats and compaction summaries. Lines that are not JSON, such as a \
