@@ -2,16 +2,17 @@
 //!
 //! Writers append each event with one `write(2)` on an `O_APPEND` descriptor,
 //! so lines from concurrent hooks never splice. Readers never trust a line:
-//! one that is not a complete, known event (torn by a crash, or garbage) is
-//! skipped. Reading "the last N" walks backwards from the end (`revlines`),
-//! so its cost does not grow with the log.
+//! one that is not a complete, known event (torn by a crash, garbage, or
+//! over `lines::LINE_CAP`) is skipped. Reading "the last N" walks backwards
+//! from the end (`revlines`), so its cost does not grow with the log.
 
 use crate::error::{Context, Result};
 use crate::event::{kind_of_line, Event, EventKind};
+use crate::lines::Lines;
 use crate::revlines::RevLines;
 use memchr::memchr_iter;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -156,31 +157,19 @@ impl EventLog {
     /// after it. Returns the offset after the last complete line, so a partial
     /// line is read again once its newline lands.
     pub fn read_from(&self, offset: u64, mut each: impl FnMut(EventKind, &[u8]) -> Result<bool>) -> Result<u64> {
-        let Some(mut f) = self.open()? else { return Ok(offset) };
-        let size = f.metadata().context(|| format!("reading {}", self.path.display()))?.len();
+        let Some(f) = self.open()? else { return Ok(offset) };
+        let what = || format!("reading {}", self.path.display());
+        let size = f.metadata().context(what)?.len();
         // A log that shrank was replaced (a new worker with the same id): start over.
-        let mut at = if size < offset { 0 } else { offset };
-        f.seek(SeekFrom::Start(at)).context(|| format!("reading {}", self.path.display()))?;
-        let mut pending: Vec<u8> = Vec::new();
-        let mut chunk = vec![0u8; CHUNK];
-        loop {
-            let got = f.read(&mut chunk).context(|| format!("reading {}", self.path.display()))?;
-            if got == 0 {
-                return Ok(at);
-            }
-            pending.extend_from_slice(&chunk[..got]);
-            let mut start = 0;
-            for nl in memchr_iter(b'\n', &pending) {
-                let body = &pending[start..nl];
-                start = nl + 1;
-                if let Some(kind) = (!body.is_empty()).then(|| kind_of_line(body)).flatten() {
-                    if !each(kind, body)? {
-                        return Ok(at + start as u64);
-                    }
+        let at = if size < offset { 0 } else { offset };
+        let mut lines = Lines::new(f, at);
+        while let Some((_, body)) = lines.next_line().context(what)? {
+            if let Some(kind) = kind_of_line(body) {
+                if !each(kind, body)? {
+                    break;
                 }
             }
-            at += start as u64;
-            pending.drain(..start);
         }
+        Ok(lines.offset())
     }
 }
