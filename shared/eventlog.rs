@@ -4,16 +4,18 @@
 //! so lines from concurrent hooks never splice. Readers never trust a line:
 //! one that is not a complete, known event (torn by a crash, garbage, or
 //! over `lines::LINE_CAP`) is skipped. Reading "the last N" walks backwards
-//! from the end (`revlines`), so its cost does not grow with the log.
+//! from the end (`revlines`), so its cost does not grow with the log. A log
+//! that is not a regular file (a FIFO, a device) is refused, never opened in
+//! a way that could block (`safefile`).
 
 use crate::error::{Context, Result};
 use crate::event::{kind_of_line, Event, EventKind};
 use crate::lines::Lines;
 use crate::revlines::RevLines;
+use crate::safefile;
 use memchr::memchr_iter;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 const CHUNK: usize = 64 * 1024;
@@ -31,20 +33,16 @@ impl EventLog {
         &self.path
     }
 
+    /// Whether something is at the log's path (a reader then says what,
+    /// if it is not a regular file).
     pub fn exists(&self) -> bool {
-        self.path.is_file()
+        self.path.symlink_metadata().is_ok()
     }
 
     /// Append one event as one `write(2)`.
     pub fn append(&self, ev: &Event) -> Result<()> {
         let line = ev.to_line();
-        let mut f = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_CLOEXEC)
-            .open(&self.path)
-            .context(|| format!("opening {}", self.path.display()))?;
+        let mut f = safefile::open_append(&self.path, 0o600).context(|| format!("opening {}", self.path.display()))?;
         // write_all would split a short write into two syscalls and so could
         // splice; a short write on a regular file means the disk is full, which
         // we report rather than paper over.
@@ -60,7 +58,7 @@ impl EventLog {
     }
 
     fn open(&self) -> Result<Option<File>> {
-        match File::open(&self.path) {
+        match safefile::open_read(&self.path) {
             Ok(f) => Ok(Some(f)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).context(|| format!("opening {}", self.path.display())),

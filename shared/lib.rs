@@ -8,7 +8,7 @@
 //! post-mortem (`diag`), a
 //! turn and its markdown (`turn`), reading harness transcripts
 //! (`transcript`), reading a file's lines backwards (`revlines`) and forwards
-//! (`lines`), and the exit-code
+//! (`lines`), opening only regular files (`safefile`), and the exit-code
 //! contract (`error`, `cli`).
 
 pub mod cli;
@@ -24,6 +24,7 @@ pub mod launch;
 pub mod lines;
 pub mod name;
 pub mod revlines;
+pub mod safefile;
 pub mod submit;
 pub mod time;
 pub mod tmux;

@@ -328,10 +328,14 @@ pub fn remove_state(dir: &WorkerDir, sid: Option<&str>, name: &str) -> Result<()
 
 /// The meta for session id `sid`, if there is a readable one.
 pub fn read_meta(dir: &WorkerDir, sid: &str) -> Result<Option<Meta>> {
-    match std::fs::read(dir.meta_path(sid)) {
+    // A meta is a few hundred bytes: a huge file there is not one, and a
+    // FIFO or a device must not block the reader (nor the hook).
+    const META_CAP: u64 = 1024 * 1024;
+    let path = dir.meta_path(sid);
+    match crate::safefile::read_capped(&path, META_CAP) {
         Ok(bytes) => Ok(Meta::parse(&bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::Io(format!("reading {}", dir.meta_path(sid).display()), e)),
+        Err(e) => Err(Error::Io(format!("reading {}", path.display()), e)),
     }
 }
 

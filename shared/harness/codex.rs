@@ -401,7 +401,7 @@ pub fn settle_unreported_turn_end(worker: &Worker) -> Result<()> {
 pub fn rollout_turn_end(rollout: &Path, turn_id: &str) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
     const TAIL: u64 = 256 * 1024;
-    let mut f = std::fs::File::open(rollout).ok()?;
+    let mut f = crate::safefile::open_read(rollout).ok()?;
     let len = f.metadata().ok()?.len();
     f.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
     let mut buf = Vec::new();

@@ -22,7 +22,6 @@ use crate::revlines::RevLines;
 use crate::turn::Turn;
 use crate::worker::Worker;
 use serde_json::Value;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// How one harness records a session, line by line. Where the file is, is
@@ -111,7 +110,7 @@ pub fn transcript_end(path: &Path) -> Result<u64> {
 /// the offsets and the turn, never the transcript; a line over
 /// `lines::LINE_CAP` is skipped both ways.
 pub fn read_last_turn_since(path: &Path, format: &dyn Format, since: u64) -> Result<Option<Turn>> {
-    let file = match File::open(path) {
+    let file = match crate::safefile::open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(failed(format!("session log not found at {}", path.display())))
