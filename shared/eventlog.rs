@@ -247,7 +247,8 @@ fn flock_within(file: &File, wait: Duration) -> std::io::Result<bool> {
     let dup = file.try_clone()?;
     let state = Arc::new((Mutex::new(Waiting::Yes), Condvar::new()));
     let theirs = Arc::clone(&state);
-    std::thread::spawn(move || {
+    // No thread to be had (out of resources): go without the lock.
+    let spawned = std::thread::Builder::new().spawn(move || {
         let got = try_lock(dup.as_raw_fd(), LOCK_EX).is_ok();
         let (m, cv) = &*theirs;
         let mut st = m.lock().unwrap_or_else(PoisonError::into_inner);
@@ -260,6 +261,9 @@ fn flock_within(file: &File, wait: Duration) -> std::io::Result<bool> {
             cv.notify_one();
         }
     });
+    if spawned.is_err() {
+        return Ok(false);
+    }
     let (m, cv) = &*state;
     let guard = m.lock().unwrap_or_else(PoisonError::into_inner);
     let (mut st, _) =
