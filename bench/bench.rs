@@ -3,8 +3,13 @@
 //!
 //! Cases: status and read-events --last 5 on logs of 60k, 600k and 1.2M
 //! events (flat cost is the point); one csd-hook call; how long after a stop
-//! line lands csd-wait exits; read-turn on a 100 MB transcript.
+//! line lands csd-wait exits; read-turn on a 100 MB transcript; a log whose
+//! last line is 64 MB, and one with a 2 GB hole (a sparse file: one 2 GB
+//! line of NULs), read backwards, for status and forwards (the line is over
+//! the cap: skipped, in bounded memory).
 //! Set CSD_V4_CJS to csd v4's dist/csd.cjs to time v4 on the same data.
+//! Arguments, if any, pick sections by name: `logs`, `hook`, `wait`, `turn`,
+//! `long` (`cargo run --release --example bench -- wait long`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -34,9 +39,12 @@ fn main() {
             .unwrap();
     }
 
+    let picked: Vec<String> = std::env::args().skip(1).collect();
+    let want = |section: &str| picked.is_empty() || picked.iter().any(|p| p == section);
+
     println!("csd benchmark: median of {RUNS} runs, peak RSS of the child (wait4)");
     println!("{:<50} {:>10} {:>12}", "case", "median", "peak RSS");
-    for events in [60_000usize, 600_000, 1_200_000] {
+    for events in [60_000usize, 600_000, 1_200_000].into_iter().filter(|_| want("logs")) {
         let sid = format!("bench-{events}");
         b.meta("bw", &sid, tmp.path());
         let size = write_log(&wd.join(format!("{sid}.events.jsonl")), events);
@@ -60,27 +68,50 @@ fn main() {
     }
 
     b.meta("bw", "bench-hook", tmp.path());
-    let payload = br#"{"session_id":"bench-hook","transcript_path":"/t.jsonl","cwd":"/p","hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"echo hi","description":"say hi"}}"#;
-    b.report("csd-hook (one PreToolUse event)", b.time_stdin("csd-hook", &[], payload));
-    if let Some(cjs) = &v4 {
-        let emit = cjs.with_file_name("emit-event.cjs");
-        b.report("  v4 emit-event (one PreToolUse event)", b.time_stdin_node(&emit, payload));
+    if want("hook") {
+        let payload = br#"{"session_id":"bench-hook","transcript_path":"/t.jsonl","cwd":"/p","hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"echo hi","description":"say hi"}}"#;
+        b.report("csd-hook (one PreToolUse event)", b.time_stdin("csd-hook", &[], payload));
+        if let Some(cjs) = &v4 {
+            let emit = cjs.with_file_name("emit-event.cjs");
+            b.report("  v4 emit-event (one PreToolUse event)", b.time_stdin_node(&emit, payload));
+        }
     }
 
-    b.report("wait-for-turn: exit after the stop line lands", b.wait_latency("bench-hook"));
-
-    let sid = "bench-turn";
-    b.meta("bw", sid, tmp.path());
-    let transcript = home.join(".claude/projects").join(claude_project_dir(tmp.path())).join(format!("{sid}.jsonl"));
-    std::fs::create_dir_all(transcript.parent().unwrap()).unwrap();
-    let size = write_transcript(&transcript, 100_000_000);
-    if b.bins.join("csd-turn").exists() {
-        b.report(&format!("read-turn ({:.0} MB transcript)", size as f64 / 1e6), b.time("csd-turn", &[sid]));
-    } else {
-        println!("{:<50} {:>10}", "read-turn", "(csd-turn not built)");
+    if want("wait") {
+        b.report("wait-for-turn: exit after the stop line lands", b.wait_latency("bench-hook"));
     }
-    if let Some(cjs) = &v4 {
-        b.report("  v4 read-turn (same transcript)", b.time_node(cjs, &["--worker", sid, "read-turn"]));
+
+    if want("long") {
+        for (label, sid) in [("64 MB last line", "bench-long"), ("2 GB hole", "bench-hole")] {
+            b.meta("bw", sid, tmp.path());
+            let log = wd.join(format!("{sid}.events.jsonl"));
+            if sid == "bench-long" {
+                write_long_line_log(&log, 64 << 20);
+            } else {
+                write_sparse_log(&log, 2 << 30);
+            }
+            b.report(&format!("read-events --last 3 ({label})"), b.time("csd-events", &[sid, "--last", "3"]));
+            b.report(&format!("status ({label})"), b.time("csd-status", &[sid]));
+            b.report(&format!("read-events, forward ({label})"), b.time("csd-events", &[sid]));
+            std::fs::remove_file(&log).unwrap();
+        }
+    }
+
+    if want("turn") {
+        let sid = "bench-turn";
+        b.meta("bw", sid, tmp.path());
+        let transcript =
+            home.join(".claude/projects").join(claude_project_dir(tmp.path())).join(format!("{sid}.jsonl"));
+        std::fs::create_dir_all(transcript.parent().unwrap()).unwrap();
+        let size = write_transcript(&transcript, 100_000_000);
+        if b.bins.join("csd-turn").exists() {
+            b.report(&format!("read-turn ({:.0} MB transcript)", size as f64 / 1e6), b.time("csd-turn", &[sid]));
+        } else {
+            println!("{:<50} {:>10}", "read-turn", "(csd-turn not built)");
+        }
+        if let Some(cjs) = &v4 {
+            b.report("  v4 read-turn (same transcript)", b.time_node(cjs, &["--worker", sid, "read-turn"]));
+        }
     }
     b.tmux(&["kill-server"]);
     // tmux leaves a killed server's socket file behind.
@@ -123,7 +154,15 @@ impl Bench {
             .output()
             .unwrap();
         let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-        let mark = csd::worker::PaneMark::of_pid(pid).unwrap();
+        // Right after new-session the pane's process may not be on its terminal yet.
+        let until = Instant::now() + Duration::from_secs(5);
+        let mark = loop {
+            match csd::worker::PaneMark::of_pid(pid) {
+                Some(m) => break m,
+                None if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
+                None => panic!("no pane mark for pid {pid}"),
+            }
+        };
         let m = serde_json::json!({"tmux_name": name, "session_id": sid, "cwd": cwd, "harness": "claude",
                                    "tmux_socket": self.socket, "pane": {"pid": mark.pid, "start": mark.start, "tty": mark.tty}});
         std::fs::write(self.wd.join(format!("{sid}.meta")), m.to_string()).unwrap();
@@ -268,6 +307,32 @@ fn write_log(path: &Path, n: usize) -> u64 {
     }
     out.flush().unwrap();
     std::fs::metadata(path).unwrap().len()
+}
+
+const THREE_EVENTS: &[u8] = b"{\"event\":\"user_prompt_submit\",\"ts\":\"2026-11-25T10:00:00Z\"}\n\
+{\"event\":\"pre_tool_use\",\"ts\":\"2026-11-25T10:00:01Z\",\"tool\":\"Bash\",\"tool_input\":{}}\n\
+{\"event\":\"stop\",\"ts\":\"2026-11-25T10:00:02Z\"}\n";
+
+/// Three events, then one event line of about `bytes` (over the line cap).
+fn write_long_line_log(path: &Path, bytes: usize) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    out.write_all(THREE_EVENTS).unwrap();
+    out.write_all(br#"{"event":"pre_tool_use","ts":"2026-11-25T10:00:03Z","tool":"Bash","tool_input":{"x":""#).unwrap();
+    let block = vec![b'x'; 1 << 20];
+    for _ in 0..bytes >> 20 {
+        out.write_all(&block).unwrap();
+    }
+    out.write_all(b"\"}}\n").unwrap();
+    out.flush().unwrap();
+}
+
+/// Three events, then a hole of `bytes` (NULs that take no disk) and a newline.
+fn write_sparse_log(path: &Path, bytes: u64) {
+    let mut f = std::fs::File::create(path).unwrap();
+    f.write_all(THREE_EVENTS).unwrap();
+    f.set_len(THREE_EVENTS.len() as u64 + bytes).unwrap();
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0)).unwrap();
+    f.write_all(b"\n").unwrap();
 }
 
 /// Claude Code's project folder name for a cwd: `/`, `.`, `_`, `:` become `-`.

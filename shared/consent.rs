@@ -25,6 +25,6 @@ pub fn grant() -> Result<PathBuf> {
     if let Some(parent) = p.parent() {
         std::fs::create_dir_all(parent).context(|| format!("creating {}", parent.display()))?;
     }
-    std::fs::OpenOptions::new().create(true).append(true).open(&p).context(|| format!("writing {}", p.display()))?;
+    crate::safefile::open_append(&p, 0o644).context(|| format!("writing {}", p.display()))?;
     Ok(p)
 }

@@ -91,7 +91,7 @@ fn pane(w: &Worker) -> String {
 fn file_tail(path: &Path, n: usize) -> String {
     use std::io::{Read, Seek, SeekFrom};
     const WINDOW: u64 = 256 * 1024;
-    let mut f = match std::fs::File::open(path) {
+    let mut f = match crate::safefile::open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return "(file not present)".into(),
         Err(e) => return format!("(read failed: {e})"),

@@ -88,10 +88,12 @@ pub enum Event {
     },
     /// `reason` is set when the turn did not end normally: `interrupted`
     /// (Codex's Interrupt hook) or `error` (a failed model request, read
-    /// from Codex's rollout).
+    /// from Codex's rollout). `turn_id`: the Codex turn a stop csd wrote
+    /// itself settles (an extra field v4's readers ignore).
     Stop {
         ts: String,
         reason: Option<String>,
+        turn_id: Option<String>,
     },
     SessionEnd {
         ts: String,
@@ -133,7 +135,7 @@ impl Event {
             EventKind::PostToolUse => Event::PostToolUse { ts, tool: text("tool_name") },
             EventKind::Stop => {
                 let interrupted = payload.get("hook_event_name").and_then(Value::as_str) == Some("Interrupt");
-                Event::Stop { ts, reason: interrupted.then(|| "interrupted".to_string()) }
+                Event::Stop { ts, reason: interrupted.then(|| "interrupted".to_string()), turn_id: None }
             }
             EventKind::SessionEnd => Event::SessionEnd { ts },
         }
@@ -149,10 +151,18 @@ impl Event {
             }
             Event::PostToolUse { ts, tool } => json!({"event": name, "ts": ts, "tool": tool}),
             Event::UserPromptSubmit { ts, turn_id: Some(turn) } => json!({"event": name, "ts": ts, "turn_id": turn}),
-            Event::Stop { ts, reason: Some(reason) } => json!({"event": name, "ts": ts, "reason": reason}),
+            Event::Stop { ts, reason, turn_id } => {
+                let mut v = json!({"event": name, "ts": ts});
+                if let Some(r) = reason {
+                    v["reason"] = r.as_str().into();
+                }
+                if let Some(t) = turn_id {
+                    v["turn_id"] = t.as_str().into();
+                }
+                v
+            }
             Event::SessionStart { ts, cwd: None }
             | Event::UserPromptSubmit { ts, turn_id: None }
-            | Event::Stop { ts, reason: None }
             | Event::SessionEnd { ts } => json!({"event": name, "ts": ts}),
         };
         let mut line = serde_json::to_vec(&v).expect("a JSON value always serializes");

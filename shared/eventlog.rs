@@ -1,19 +1,30 @@
 //! A worker's `<sid>.events.jsonl`: appended by hooks, read by everything else.
 //!
 //! Writers append each event with one `write(2)` on an `O_APPEND` descriptor,
-//! so lines from concurrent hooks never splice. Readers never trust a line:
-//! one that is not a complete, known event (torn by a crash, or garbage) is
-//! skipped. Reading "the last N" walks backwards from the end (`revlines`),
-//! so its cost does not grow with the log.
+//! so lines from concurrent hooks never splice. Every append holds the log's
+//! exclusive `flock` (waiting for it at most `LOCK_WAIT`, then appending
+//! anyway: a hook must never stall its agent), so a writer that checks the
+//! log and then appends (Codex's settler) can do both under the lock with
+//! nothing landing in between.
+//!
+//! Readers never trust a line: one that is not a complete, known event (torn
+//! by a crash, garbage, or over `lines::LINE_CAP`) is skipped. Reading "the
+//! last N" walks backwards from the end (`revlines`), so its cost does not
+//! grow with the log. A log that is not a regular file (a FIFO, a device) is
+//! refused, never opened in a way that could block (`safefile`).
 
 use crate::error::{Context, Result};
 use crate::event::{kind_of_line, Event, EventKind};
+use crate::lines::Lines;
 use crate::revlines::RevLines;
+use crate::safefile;
 use memchr::memchr_iter;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
 const CHUNK: usize = 64 * 1024;
 
@@ -30,36 +41,27 @@ impl EventLog {
         &self.path
     }
 
+    /// Whether something is at the log's path (a reader then says what,
+    /// if it is not a regular file).
     pub fn exists(&self) -> bool {
-        self.path.is_file()
+        self.path.symlink_metadata().is_ok()
     }
 
-    /// Append one event as one `write(2)`.
+    /// Append one event as one `write(2)`, under the log's lock.
     pub fn append(&self, ev: &Event) -> Result<()> {
-        let line = ev.to_line();
-        let mut f = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_CLOEXEC)
-            .open(&self.path)
-            .context(|| format!("opening {}", self.path.display()))?;
-        // write_all would split a short write into two syscalls and so could
-        // splice; a short write on a regular file means the disk is full, which
-        // we report rather than paper over.
-        let n = f.write(&line).context(|| format!("appending to {}", self.path.display()))?;
-        if n != line.len() {
-            return Err(crate::error::failed(format!(
-                "short write to {} ({n} of {} bytes): disk full?",
-                self.path.display(),
-                line.len()
-            )));
-        }
-        Ok(())
+        self.lock(LOCK_WAIT)?.append(ev)
+    }
+
+    /// Open the log for appending (creating it) and take its exclusive lock,
+    /// waiting at most `wait`; `Appender::locked` says whether it was had.
+    pub fn lock(&self, wait: Duration) -> Result<Appender> {
+        let file = safefile::open_append(&self.path, 0o600).context(|| format!("opening {}", self.path.display()))?;
+        let locked = flock_within(&file, wait).context(|| format!("locking {}", self.path.display()))?;
+        Ok(Appender { file, path: self.path.clone(), locked })
     }
 
     fn open(&self) -> Result<Option<File>> {
-        match File::open(&self.path) {
+        match safefile::open_read(&self.path) {
             Ok(f) => Ok(Some(f)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).context(|| format!("opening {}", self.path.display())),
@@ -156,31 +158,122 @@ impl EventLog {
     /// after it. Returns the offset after the last complete line, so a partial
     /// line is read again once its newline lands.
     pub fn read_from(&self, offset: u64, mut each: impl FnMut(EventKind, &[u8]) -> Result<bool>) -> Result<u64> {
-        let Some(mut f) = self.open()? else { return Ok(offset) };
-        let size = f.metadata().context(|| format!("reading {}", self.path.display()))?.len();
+        let Some(f) = self.open()? else { return Ok(offset) };
+        let what = || format!("reading {}", self.path.display());
+        let size = f.metadata().context(what)?.len();
         // A log that shrank was replaced (a new worker with the same id): start over.
-        let mut at = if size < offset { 0 } else { offset };
-        f.seek(SeekFrom::Start(at)).context(|| format!("reading {}", self.path.display()))?;
-        let mut pending: Vec<u8> = Vec::new();
-        let mut chunk = vec![0u8; CHUNK];
-        loop {
-            let got = f.read(&mut chunk).context(|| format!("reading {}", self.path.display()))?;
-            if got == 0 {
-                return Ok(at);
-            }
-            pending.extend_from_slice(&chunk[..got]);
-            let mut start = 0;
-            for nl in memchr_iter(b'\n', &pending) {
-                let body = &pending[start..nl];
-                start = nl + 1;
-                if let Some(kind) = (!body.is_empty()).then(|| kind_of_line(body)).flatten() {
-                    if !each(kind, body)? {
-                        return Ok(at + start as u64);
-                    }
+        let at = if size < offset { 0 } else { offset };
+        let mut lines = Lines::new(f, at);
+        while let Some((_, body)) = lines.next_line().context(what)? {
+            if let Some(kind) = kind_of_line(body) {
+                if !each(kind, body)? {
+                    break;
                 }
             }
-            at += start as u64;
-            pending.drain(..start);
         }
+        Ok(lines.offset())
     }
+}
+
+/// How long an append waits for the log's lock before it appends anyway.
+/// The lock is held for one write, or for a settler's look at the log's
+/// tail: far less, unless something is wrong.
+pub const LOCK_WAIT: Duration = Duration::from_secs(1);
+
+/// The log open for appending, its lock held while this lives (if `locked`).
+pub struct Appender {
+    file: File,
+    path: PathBuf,
+    locked: bool,
+}
+
+impl Appender {
+    /// Whether the lock was had (false: the wait ran out).
+    pub fn locked(&self) -> bool {
+        self.locked
+    }
+
+    /// Append one event as one `write(2)`.
+    pub fn append(&self, ev: &Event) -> Result<()> {
+        let line = ev.to_line();
+        // write_all would split a short write into two syscalls and so could
+        // splice; a short write on a regular file means the disk is full, which
+        // we report rather than paper over.
+        let n = (&self.file).write(&line).context(|| format!("appending to {}", self.path.display()))?;
+        if n != line.len() {
+            return Err(crate::error::failed(format!(
+                "short write to {} ({n} of {} bytes): disk full?",
+                self.path.display(),
+                line.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    Yes,
+    Got,
+    Failed,
+    GaveUp,
+}
+
+/// Take `file`'s exclusive flock, waiting at most `wait`. Uncontended, one
+/// syscall. Contended, a thread blocks in flock(2) on a duplicate of the
+/// descriptor (the same open file description, so the lock it gets is
+/// ours) while we wait on it with a bound; should it get the lock after we
+/// gave up, it lets go at once.
+fn flock_within(file: &File, wait: Duration) -> std::io::Result<bool> {
+    use nix::libc::{flock, EINTR, EWOULDBLOCK, LOCK_EX, LOCK_NB, LOCK_UN};
+    let try_lock = |fd: i32, op: i32| loop {
+        // SAFETY: flock on a descriptor that is open for the call's duration.
+        if unsafe { flock(fd, op) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(EINTR) {
+            return Err(e);
+        }
+    };
+    match try_lock(file.as_raw_fd(), LOCK_EX | LOCK_NB) {
+        Ok(()) => return Ok(true),
+        Err(e) if e.raw_os_error() == Some(EWOULDBLOCK) => {}
+        Err(e) => return Err(e),
+    }
+    if wait.is_zero() {
+        return Ok(false);
+    }
+    let dup = file.try_clone()?;
+    let state = Arc::new((Mutex::new(Waiting::Yes), Condvar::new()));
+    let theirs = Arc::clone(&state);
+    // No thread to be had (out of resources): go without the lock.
+    let spawned = std::thread::Builder::new().spawn(move || {
+        let got = try_lock(dup.as_raw_fd(), LOCK_EX).is_ok();
+        let (m, cv) = &*theirs;
+        let mut st = m.lock().unwrap_or_else(PoisonError::into_inner);
+        if *st == Waiting::GaveUp {
+            if got {
+                let _ = try_lock(dup.as_raw_fd(), LOCK_UN);
+            }
+        } else {
+            *st = if got { Waiting::Got } else { Waiting::Failed };
+            cv.notify_one();
+        }
+    });
+    if spawned.is_err() {
+        return Ok(false);
+    }
+    let (m, cv) = &*state;
+    let guard = m.lock().unwrap_or_else(PoisonError::into_inner);
+    let (mut st, _) =
+        cv.wait_timeout_while(guard, wait, |s| *s == Waiting::Yes).unwrap_or_else(PoisonError::into_inner);
+    Ok(match *st {
+        Waiting::Got => true,
+        Waiting::Yes | Waiting::GaveUp => {
+            *st = Waiting::GaveUp;
+            false
+        }
+        Waiting::Failed => false,
+    })
 }

@@ -7,7 +7,8 @@
 //! (`launch`, `consent`), giving it a prompt (`submit`), converse's
 //! post-mortem (`diag`), a
 //! turn and its markdown (`turn`), reading harness transcripts
-//! (`transcript`), reading a file backwards (`revlines`), and the exit-code
+//! (`transcript`), reading a file's lines backwards (`revlines`) and forwards
+//! (`lines`), opening only regular files (`safefile`), and the exit-code
 //! contract (`error`, `cli`).
 
 pub mod cli;
@@ -22,8 +23,10 @@ pub mod interface;
 pub mod kind;
 pub mod knobs;
 pub mod launch;
+pub mod lines;
 pub mod name;
 pub mod revlines;
+pub mod safefile;
 pub mod signals;
 pub mod stop;
 pub mod submit;

@@ -4,11 +4,15 @@
 //! Only complete lines are handed out. A final line without its newline is a
 //! write in progress or a torn one, so it is left out, and `end()` is the
 //! offset just after the last complete line: the baseline for reading what
-//! follows. Empty lines are skipped.
+//! follows. Empty lines are skipped, and so is a line longer than the line
+//! cap (`lines::LINE_CAP`): its start is found by reading back a chunk at a
+//! time, keeping nothing, so it costs neither its size in memory nor more
+//! than one pass.
 //!
 //! The size is taken once, when the reader is made: what a writer appends
 //! afterwards is not seen.
 
+use crate::lines::LINE_CAP;
 use memchr::memrchr;
 use std::fs::File;
 use std::io;
@@ -26,18 +30,20 @@ pub struct RevLines {
     handed: Option<usize>,
     end: u64,
     chunk: usize,
+    cap: usize,
 }
 
 impl RevLines {
     pub fn new(file: File) -> io::Result<RevLines> {
-        RevLines::with_chunk(file, CHUNK)
+        RevLines::with_sizes(file, CHUNK, LINE_CAP)
     }
 
-    /// As `new`, reading `chunk` bytes at a time (tests use tiny chunks to
-    /// put lines across chunk boundaries).
-    pub fn with_chunk(file: File, chunk: usize) -> io::Result<RevLines> {
+    /// As `new`, reading `chunk` bytes at a time and skipping lines over
+    /// `cap` bytes (tests use tiny ones to put lines across chunk
+    /// boundaries and over the cap).
+    pub fn with_sizes(file: File, chunk: usize, cap: usize) -> io::Result<RevLines> {
         let size = file.metadata()?.len();
-        let mut lines = RevLines { file, pos: size, buf: Vec::new(), handed: None, end: 0, chunk: chunk.max(1) };
+        let mut lines = RevLines { file, pos: size, buf: Vec::new(), handed: None, end: 0, chunk: chunk.max(1), cap };
         lines.drop_partial_tail()?;
         Ok(lines)
     }
@@ -65,13 +71,18 @@ impl RevLines {
             let start = match memrchr(b'\n', &self.buf[..body_end]) {
                 Some(i) => i + 1,
                 None if self.pos == 0 => 0,
+                // A line longer than a chunk: find where it starts first.
+                None if self.buf.len() > self.chunk => {
+                    self.long_line()?;
+                    continue;
+                }
                 None => {
                     // The line starts in an earlier chunk.
                     self.read_earlier()?;
                     continue;
                 }
             };
-            if start == body_end {
+            if start == body_end || body_end - start > self.cap {
                 self.buf.truncate(start);
                 continue;
             }
@@ -96,14 +107,12 @@ impl RevLines {
         }
     }
 
-    /// Put the bytes before `buf` in front of it. At least a chunk, and as
-    /// much as `buf` holds already, so a very long line costs a few doublings
-    /// rather than one copy of itself per chunk.
+    /// Put the chunk before `buf` in front of it.
     fn read_earlier(&mut self) -> io::Result<bool> {
         if self.pos == 0 {
             return Ok(false);
         }
-        let take = self.chunk.max(self.buf.len()).min(self.pos as usize);
+        let take = self.chunk.min(self.pos as usize);
         let at = self.pos - take as u64;
         let mut bytes = vec![0u8; take + self.buf.len()];
         self.file.read_exact_at(&mut bytes[..take], at)?;
@@ -112,6 +121,50 @@ impl RevLines {
         self.pos = at;
         Ok(true)
     }
+
+    /// `buf` holds the end of a line that starts before it. Read back a
+    /// chunk at a time, keeping nothing, to the newline before the line;
+    /// then read the line whole if it is within the cap, or leave `buf` with
+    /// what precedes it if not.
+    fn long_line(&mut self) -> io::Result<()> {
+        let line_end = self.pos + self.buf.len() as u64 - 1;
+        let mut scratch = vec![0u8; self.chunk];
+        let mut at = self.pos;
+        let (start, before) = loop {
+            if at == 0 {
+                break (0, None);
+            }
+            let take = self.chunk.min(at as usize);
+            let from = at - take as u64;
+            self.file.read_exact_at(&mut scratch[..take], from)?;
+            if let Some(i) = memrchr(b'\n', &scratch[..take]) {
+                break (from + i as u64 + 1, Some((from, i + 1)));
+            }
+            at = from;
+        };
+        if line_end - start > self.cap as u64 {
+            // Too long: go on with the bytes before it.
+            match before {
+                Some((from, n)) => {
+                    scratch.truncate(n);
+                    self.buf = scratch;
+                    self.pos = from;
+                }
+                None => {
+                    self.buf.clear();
+                    self.pos = 0;
+                }
+            }
+            return Ok(());
+        }
+        // The line, and the newline before it so `next_line` sees where it starts.
+        let from = start.saturating_sub(1);
+        let mut bytes = vec![0u8; (line_end + 1 - from) as usize];
+        self.file.read_exact_at(&mut bytes, from)?;
+        self.buf = bytes;
+        self.pos = from;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -119,10 +172,10 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn lines_of(content: &[u8], chunk: usize) -> (Vec<String>, u64) {
+    fn lines_of(content: &[u8], chunk: usize, cap: usize) -> (Vec<String>, u64) {
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(content).unwrap();
-        let mut r = RevLines::with_chunk(f, chunk).unwrap();
+        let mut r = RevLines::with_sizes(f, chunk, cap).unwrap();
         let end = r.end();
         let mut out = Vec::new();
         while let Some((_, l)) = r.next_line().unwrap() {
@@ -132,11 +185,11 @@ mod tests {
     }
 
     /// What a forward reader would say, newest first.
-    fn expected(content: &[u8]) -> (Vec<String>, u64) {
+    fn expected(content: &[u8], cap: usize) -> (Vec<String>, u64) {
         let end = memrchr(b'\n', content).map_or(0, |i| i + 1);
         let mut v: Vec<String> = content[..end]
             .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
+            .filter(|l| !l.is_empty() && l.len() <= cap)
             .map(|l| String::from_utf8(l.to_vec()).unwrap())
             .collect();
         v.reverse();
@@ -159,7 +212,13 @@ mod tests {
         ];
         for content in cases {
             for chunk in 1..=content.len() + 2 {
-                assert_eq!(lines_of(content, chunk), expected(content), "chunk {chunk}, content {content:?}");
+                for cap in [usize::MAX, 0, 1, 3, 4, 5, 10, 30] {
+                    assert_eq!(
+                        lines_of(content, chunk, cap),
+                        expected(content, cap),
+                        "chunk {chunk}, cap {cap}, content {content:?}"
+                    );
+                }
             }
         }
     }
@@ -178,14 +237,16 @@ mod tests {
             }
         }
         content.extend_from_slice(b"{\"torn");
-        assert_eq!(lines_of(&content, CHUNK), expected(&content));
+        assert_eq!(lines_of(&content, CHUNK, LINE_CAP), expected(&content, LINE_CAP));
+        // And with a cap the long line is over.
+        assert_eq!(lines_of(&content, CHUNK, 3 * CHUNK), expected(&content, 3 * CHUNK));
     }
 
     #[test]
     fn offset_is_where_the_line_starts() {
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(b"ab\ncde\n\nf\n").unwrap();
-        let mut r = RevLines::with_chunk(f, 2).unwrap();
+        let mut r = RevLines::with_sizes(f, 2, LINE_CAP).unwrap();
         let mut got = Vec::new();
         while let Some((at, l)) = r.next_line().unwrap() {
             got.push((String::from_utf8(l.to_vec()).unwrap(), at));

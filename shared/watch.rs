@@ -166,43 +166,63 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        if let Ok(copy) = self.inotify.as_fd().try_clone_to_owned() {
-            close_in_the_background(copy);
-        }
+        let _ = hand_over_last_close(self.inotify.as_fd());
     }
 }
 
-/// Closing the last descriptor of an inotify instance makes the kernel wait
-/// for an SRCU grace period (fsnotify_destroy_group): 1 to 20 ms measured
-/// here, paid by every waiter on its way out, and so by `csd-wait && …`.
-/// An orphaned grandchild holding a copy takes that wait instead: our own
-/// close is then not the last. The grandchild keeps no other descriptor
-/// open, so no pipe's reader waits for it, and init reaps it.
-fn close_in_the_background(copy: OwnedFd) {
-    use nix::sys::wait::waitpid;
-    use nix::unistd::{fork, ForkResult};
-    let keep = copy.as_raw_fd() as nix::libc::c_uint;
-    // SAFETY: between fork and _exit the children call only async-signal-safe
-    // functions (fork, close_range, nanosleep, _exit), as a multi-threaded
-    // parent requires; nothing of the parent's Rust state is touched.
-    match unsafe { fork() } {
-        Ok(ForkResult::Child) => unsafe {
-            if let Ok(ForkResult::Child) = fork() {
-                if keep > 0 {
-                    nix::libc::close_range(0, keep - 1, 0);
-                }
-                nix::libc::close_range(keep + 1, nix::libc::c_uint::MAX, 0);
-                let hold = nix::libc::timespec { tv_sec: 0, tv_nsec: 250_000_000 };
-                nix::libc::nanosleep(&hold, std::ptr::null_mut());
-            }
-            nix::libc::_exit(0)
-        },
-        Ok(ForkResult::Parent { child }) => {
-            let _ = waitpid(child, None);
-        }
-        Err(_) => {}
+/// Closing the last descriptor of an inotify instance makes the closing task
+/// wait for the kernel's mark reaper and an SRCU grace period
+/// (fsnotify_destroy_group): 5 to 20 ms measured on 6.18, paid by every
+/// waiter on its way out and so by `csd-wait && …`. Removing the watches
+/// first does not help: the reaper needs about as long again after
+/// inotify_rm_watch, and the wait is decided microseconds before exit.
+///
+/// So the last reference goes to the kernel instead of to a process: the
+/// instance is sent (SCM_RIGHTS) through a socket pair into a datagram
+/// socket's own receive queue, together with that socket itself, and both
+/// ends are closed. The socket is then reachable only from its own queue,
+/// an unreachable cycle that the unix-socket garbage collector frees from a
+/// kernel worker, where the grace period is waited for off our exit path.
+/// No process is made, so nothing is left to reap. Where the collector runs
+/// in the closing task (older kernels), the cost is what a plain close costs;
+/// on any failure the descriptor is simply closed.
+fn hand_over_last_close(fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    use nix::libc;
+    let mut pair = [0i32; 2];
+    // SAFETY: socketpair writes two descriptors into the array it is given.
+    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0, pair.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
     }
-    drop(copy);
+    // SAFETY: fresh descriptors that nothing else owns; closed when dropped.
+    let (tx, rx) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
+    let fds = [fd.as_raw_fd(), rx.as_raw_fd()];
+    let payload = std::mem::size_of_val(&fds) as u32;
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(payload) } as usize;
+    // u64 words keep the control buffer aligned for cmsghdr.
+    let mut control = vec![0u64; space.div_ceil(8)];
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    // SAFETY: msghdr is plain old data; every pointer set below outlives the sendmsg call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: the control buffer holds one header of CMSG_SPACE(payload) bytes,
+    // so the first header and its data (CMSG_LEN(payload)) fit in it.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(payload) as _;
+        std::ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(cmsg), payload as usize);
+    }
+    // SAFETY: msg describes live buffers, as above.
+    if unsafe { libc::sendmsg(tx.as_raw_fd(), &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) } != 1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// A pollable handle on a process: readable once it exits. `None` when the

@@ -378,30 +378,14 @@ pub fn remove_state(dir: &WorkerDir, sid: Option<&str>, name: &str) -> Result<()
     dir.remove_home(name)
 }
 
-/// Read a small record (meta, marker) without blocking on a FIFO and without
-/// following a link; `None` when it is not there.
+/// Read a small record (meta, marker) without blocking on a FIFO, without
+/// following a link, and only up to `MAX_RECORD`; `None` when it is not there.
 fn read_record(path: &std::path::Path) -> Result<Option<Vec<u8>>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-        .open(path);
-    let f = match f {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::Io(format!("reading {}", path.display()), e)),
-    };
-    let m = f.metadata().map_err(|e| Error::Io(format!("reading {}", path.display()), e))?;
-    if !m.is_file() {
-        return Err(failed(format!("{} is not a regular file; refusing to read it", path.display())));
+    match crate::safefile::read_capped(path, MAX_RECORD) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::Io(format!("reading {}", path.display()), e)),
     }
-    if m.len() > MAX_RECORD {
-        return Err(failed(format!("{} is {} bytes, too large to be csd's", path.display(), m.len())));
-    }
-    let mut bytes = Vec::new();
-    f.take(MAX_RECORD).read_to_end(&mut bytes).map_err(|e| Error::Io(format!("reading {}", path.display()), e))?;
-    Ok(Some(bytes))
 }
 
 /// The meta for session id `sid`, if there is one. A meta that does not

@@ -370,22 +370,36 @@ fn exited_early(tmux: &Tmux, name: &str) -> Error {
 /// A failed model request ends a Codex turn with `task_complete` carrying an
 /// `error` in the rollout, and no Stop hook. When the log says the worker is
 /// working on turn T and the rollout says T is over, record the `stop` the
-/// hook never sent, so status, wait and converse see the turn end.
+/// hook never sent (naming T), so status, wait and converse see the turn end.
+///
+/// The check and the append happen under the log's lock, which every append
+/// takes: a settler that read the log before another settler ended T and the
+/// next prompt opened T2 would otherwise append its stop after T2's prompt,
+/// ending T2 for anyone waiting on it. Under the lock the log is read again
+/// and the stop goes in only if T is still the open turn.
 pub fn settle_unreported_turn_end(worker: &Worker) -> Result<()> {
     let log = worker.events();
-    let Some((kind, _)) = log.last()? else { return Ok(()) };
-    if !matches!(kind, EventKind::UserPromptSubmit | EventKind::PreToolUse | EventKind::PostToolUse) {
+    let Some(turn_id) = open_turn(&log)? else { return Ok(()) };
+    let Some(rollout) = super::transcript_of(worker)? else { return Ok(()) };
+    let Some(reason) = rollout_turn_end(&rollout, &turn_id) else { return Ok(()) };
+    let appender = log.lock(crate::eventlog::LOCK_WAIT)?;
+    // Not had in time: leave it to the next reader rather than guess.
+    if !appender.locked() || open_turn(&log)?.as_deref() != Some(turn_id.as_str()) {
         return Ok(());
     }
-    let (prompts, _) = log.tail(1, Some(EventKind::UserPromptSubmit))?;
-    let Some(turn) = prompts.first().and_then(|l| serde_json::from_slice::<Json>(l).ok()) else { return Ok(()) };
-    let Some(turn_id) = turn.get("turn_id").and_then(Json::as_str) else { return Ok(()) };
-    let Some(rollout) = super::transcript_of(worker)? else { return Ok(()) };
-    if let Some(reason) = rollout_turn_end(&rollout, turn_id) {
-        // Two settlers may race; a doubled stop is harmless to every reader.
-        log.append(&Event::Stop { ts: crate::time::now_iso(), reason: Some(reason) })?;
+    appender.append(&Event::Stop { ts: crate::time::now_iso(), reason: Some(reason), turn_id: Some(turn_id) })
+}
+
+/// The Codex turn the log says runs: its last event is the prompt or a tool
+/// call, and the last prompt names its turn.
+fn open_turn(log: &crate::eventlog::EventLog) -> Result<Option<String>> {
+    let Some((kind, _)) = log.last()? else { return Ok(None) };
+    if !matches!(kind, EventKind::UserPromptSubmit | EventKind::PreToolUse | EventKind::PostToolUse) {
+        return Ok(None);
     }
-    Ok(())
+    let (prompts, _) = log.tail(1, Some(EventKind::UserPromptSubmit))?;
+    let turn = prompts.first().and_then(|l| serde_json::from_slice::<Json>(l).ok());
+    Ok(turn.and_then(|t| t.get("turn_id")?.as_str().map(str::to_string)))
 }
 
 /// How the rollout says turn `turn_id` ended (`error`, `interrupted`), or
@@ -394,7 +408,7 @@ pub fn settle_unreported_turn_end(worker: &Worker) -> Result<()> {
 pub fn rollout_turn_end(rollout: &Path, turn_id: &str) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
     const TAIL: u64 = 256 * 1024;
-    let mut f = std::fs::File::open(rollout).ok()?;
+    let mut f = crate::safefile::open_read(rollout).ok()?;
     let len = f.metadata().ok()?.len();
     f.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
     let mut buf = Vec::new();

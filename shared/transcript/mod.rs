@@ -17,12 +17,11 @@ pub mod pi;
 
 use crate::error::{failed, Context, Error, Result};
 use crate::harness::{transcript_of, HarnessKind};
+use crate::lines::Lines;
 use crate::revlines::RevLines;
 use crate::turn::Turn;
 use crate::worker::Worker;
 use serde_json::Value;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// How one harness records a session, line by line. Where the file is, is
@@ -108,9 +107,10 @@ pub fn transcript_end(path: &Path) -> Result<u64> {
 /// Two passes over the last turn only: backwards to find the line that opens
 /// it (and, in a tree, the lines on the branch), noting where each line
 /// starts; then forwards over those lines. Memory holds one line at a time,
-/// the offsets and the turn, never the transcript.
+/// the offsets and the turn, never the transcript; a line over
+/// `lines::LINE_CAP` is skipped both ways.
 pub fn read_last_turn_since(path: &Path, format: &dyn Format, since: u64) -> Result<Option<Turn>> {
-    let file = match File::open(path) {
+    let file = match crate::safefile::open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(failed(format!("session log not found at {}", path.display())))
@@ -154,24 +154,15 @@ pub fn read_last_turn_since(path: &Path, format: &dyn Format, since: u64) -> Res
     }
     kept.reverse();
     let Some(&start) = kept.first() else { return Ok(None) };
-    let mut reader = BufReader::new(file);
-    reader.seek(SeekFrom::Start(start)).context(what)?;
-    let mut reader = reader.take(end - start);
+    let mut lines = Lines::new(file, start).until(end);
     let mut turn = Turn::default();
-    let (mut at, mut next_kept) = (start, kept.iter().peekable());
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line).context(what)?;
-        if n == 0 {
-            break;
-        }
+    let mut next_kept = kept.iter().peekable();
+    while let Some((at, line)) = lines.next_line().context(what)? {
         if next_kept.next_if_eq(&&at).is_some() {
-            if let Ok(value) = serde_json::from_slice::<Value>(&line) {
+            if let Ok(value) = serde_json::from_slice::<Value>(line) {
                 format.add_line(&value, &mut turn);
             }
         }
-        at += n as u64;
     }
     Ok((!turn.is_empty()).then_some(turn))
 }
