@@ -4,6 +4,7 @@
 
 use csd::cli::{main_with, note, parse_seconds, print_help, print_version, utf8};
 use csd::error::{failed, usage, Error, Result};
+use csd::event::StopReason;
 use csd::submit::{submit_to, Submitted, Timing};
 use csd::wait::wait_for_event;
 use csd::worker::{Lookup, Worker};
@@ -147,14 +148,9 @@ fn converse_reply(
         .map_err(|e| Error::Io("writing the reply".into(), e))?;
     // A turn that ended without finishing (Codex: a failed model request, an
     // interrupt) is a failure, whatever it left on the page.
-    match serde_json::from_slice::<serde_json::Value>(&ended.line)
-        .ok()
-        .and_then(|v| v["reason"].as_str().map(String::from))
-    {
-        Some(reason) if reason == "error" => {
-            Err(failed(format!("worker '{}': its turn failed (see above)", worker.name())))
-        }
-        Some(reason) if reason == "interrupted" => {
+    match StopReason::of_line(&ended.line) {
+        Some(StopReason::Error) => Err(failed(format!("worker '{}': its turn failed (see above)", worker.name()))),
+        Some(StopReason::Interrupted) => {
             Err(failed(format!("worker '{}': its turn was interrupted (see above)", worker.name())))
         }
         _ => Ok(0),

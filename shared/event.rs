@@ -92,7 +92,7 @@ pub enum Event {
     /// itself settles (an extra field v4's readers ignore).
     Stop {
         ts: String,
-        reason: Option<String>,
+        reason: Option<StopReason>,
         turn_id: Option<String>,
     },
     SessionEnd {
@@ -135,7 +135,7 @@ impl Event {
             EventKind::PostToolUse => Event::PostToolUse { ts, tool: text("tool_name") },
             EventKind::Stop => {
                 let interrupted = payload.get("hook_event_name").and_then(Value::as_str) == Some("Interrupt");
-                Event::Stop { ts, reason: interrupted.then(|| "interrupted".to_string()), turn_id: None }
+                Event::Stop { ts, reason: interrupted.then_some(StopReason::Interrupted), turn_id: None }
             }
             EventKind::SessionEnd => Event::SessionEnd { ts },
         }
@@ -168,6 +168,46 @@ impl Event {
         let mut line = serde_json::to_vec(&v).expect("a JSON value always serializes");
         line.push(b'\n');
         line
+    }
+}
+
+/// Why a turn ended, when a stop says: the `reason` field of a stop line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// It finished (Codex's task_complete without an error).
+    EndTurn,
+    /// The user (or csd) interrupted it: Codex's Interrupt hook, or a turn
+    /// the rollout shows aborted as interrupted.
+    Interrupted,
+    /// It failed: a model request that failed (Codex's rollout).
+    Error,
+    /// Another reason a harness gave (an aborted turn's own word), kept as written.
+    Other(String),
+}
+
+impl StopReason {
+    pub fn parse(s: &str) -> StopReason {
+        match s {
+            "end_turn" => StopReason::EndTurn,
+            "interrupted" => StopReason::Interrupted,
+            "error" => StopReason::Error,
+            other => StopReason::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            StopReason::EndTurn => "end_turn",
+            StopReason::Interrupted => "interrupted",
+            StopReason::Error => "error",
+            StopReason::Other(s) => s,
+        }
+    }
+
+    /// The reason a stop line gives, if any.
+    pub fn of_line(line: &[u8]) -> Option<StopReason> {
+        let v: Value = serde_json::from_slice(line).ok()?;
+        v.get("reason")?.as_str().map(StopReason::parse)
     }
 }
 

@@ -10,7 +10,7 @@
 
 use super::{user_home, Harness, HarnessKind, IdStrategy, Launch};
 use crate::error::{failed, Context, Error, Result};
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, StopReason};
 use crate::tmux::{shell_quote, Tmux};
 use crate::worker::{Meta, Worker};
 use crate::workerdir::WorkerDir;
@@ -405,7 +405,7 @@ fn open_turn(log: &crate::eventlog::EventLog) -> Result<Option<String>> {
 /// How the rollout says turn `turn_id` ended (`error`, `interrupted`), or
 /// `None` while it runs. Only the rollout's tail is read: the end of the
 /// turn the log is waiting on is near the end of the file.
-pub fn rollout_turn_end(rollout: &Path, turn_id: &str) -> Option<String> {
+pub fn rollout_turn_end(rollout: &Path, turn_id: &str) -> Option<StopReason> {
     use std::io::{Read, Seek, SeekFrom};
     const TAIL: u64 = 256 * 1024;
     let mut f = crate::safefile::open_read(rollout).ok()?;
@@ -423,9 +423,9 @@ pub fn rollout_turn_end(rollout: &Path, turn_id: &str) -> Option<String> {
             continue;
         }
         match p["type"].as_str() {
-            Some("task_complete") if !p["error"].is_null() => return Some("error".into()),
-            Some("task_complete") => return Some("end_turn".into()),
-            Some("turn_aborted") => return Some(p["reason"].as_str().unwrap_or("aborted").to_string()),
+            Some("task_complete") if !p["error"].is_null() => return Some(StopReason::Error),
+            Some("task_complete") => return Some(StopReason::EndTurn),
+            Some("turn_aborted") => return Some(StopReason::parse(p["reason"].as_str().unwrap_or("aborted"))),
             Some("task_started") => return None,
             _ => {}
         }
@@ -562,9 +562,9 @@ bogus = 1
         assert_eq!(rollout_turn_end(&p, "T2"), None);
         let failed_turn = line("task_started", "") + &line("task_complete", ",\"error\":{\"message\":\"x\"}");
         std::fs::write(&p, failed_turn).unwrap();
-        assert_eq!(rollout_turn_end(&p, "T2").as_deref(), Some("error"));
+        assert_eq!(rollout_turn_end(&p, "T2"), Some(StopReason::Error));
         std::fs::write(&p, line("turn_aborted", ",\"reason\":\"interrupted\"")).unwrap();
-        assert_eq!(rollout_turn_end(&p, "T2").as_deref(), Some("interrupted"));
+        assert_eq!(rollout_turn_end(&p, "T2"), Some(StopReason::Interrupted));
         assert_eq!(rollout_turn_end(&p, "T1"), None);
     }
 }
