@@ -182,7 +182,7 @@ fn read_reply(worker: &Worker, since: u64, sent: &str, with_turn: bool) -> Resul
         // A turn that opened after the baseline can still be the one before
         // ours, when that one reached the transcript late (a queued prompt):
         // the prompt tells them apart.
-        let ours = csd::transcript::read_last_turn_since(&path, format, since)
+        let ours = csd::transcript::read_complete_turn_since(&path, format, since, late)
             .map(|t| t.filter(|t| t.prompt.as_deref().is_none_or(|seen| same_prompt(sent, seen))));
         match ours {
             Ok(Some(turn)) => {

@@ -335,6 +335,43 @@ impl Flow {
         (stdout(&out), timing)
     }
 
+    /// What a failed read-turn assertion needs to be understood: the turn
+    /// as read (`rendered`), read-turn again now, and the transcript (whole
+    /// when small, else its last lines), each line tagged with its type,
+    /// uuid, parent and message id so an ordering problem shows at a glance.
+    fn turn_evidence(&self, name: &str, rendered: &str) -> String {
+        let path = stdout(&self.run("csd-turn", &[name, "--path"])).trim().to_string();
+        let again = stdout(&self.run("csd-turn", &[name]));
+        let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| format!("(unreadable: {e})"));
+        let lines: Vec<&str> = raw.lines().collect();
+        const KEEP: usize = 40;
+        let skipped = lines.len().saturating_sub(KEEP);
+        let mut out = format!("read-turn printed:\n{rendered}\nread-turn now prints:\n{again}\n");
+        out.push_str(&format!("transcript {path} ({} lines, {} bytes", lines.len(), raw.len()));
+        if skipped > 0 {
+            out.push_str(&format!(", the first {skipped} left out"));
+        }
+        out.push_str("), in file order:\n");
+        for (n, line) in lines.iter().enumerate().skip(skipped) {
+            let v: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+            let blocks = match &v["message"]["content"] {
+                Value::String(_) => "prompt".to_string(),
+                Value::Array(b) => b.iter().filter_map(|b| b["type"].as_str()).collect::<Vec<_>>().join("+"),
+                _ => String::new(),
+            };
+            let short = |k: &Value| k.as_str().map(|s| s.chars().take(8).collect::<String>()).unwrap_or_default();
+            out.push_str(&format!(
+                "#{n} {} [{blocks}] uuid={} parent={} msg={} ts={}\n  {line}\n",
+                v["type"].as_str().unwrap_or("?"),
+                short(&v["uuid"]),
+                short(&v["parentUuid"]),
+                v["message"]["id"].as_str().unwrap_or(""),
+                v["timestamp"].as_str().unwrap_or("")
+            ));
+        }
+        out
+    }
+
     fn sid(&self, name: &str) -> String {
         let out = self.run("csd-status", &["--session-id", name]);
         assert_code(&out, 0);
@@ -455,10 +492,12 @@ fn csd_drives_the_real_claude_code_from_launch_to_stop() {
     let turn = flow.run("csd-turn", &["e2e"]);
     assert_code(&turn, 0);
     let turn = stdout(&turn);
-    assert!(turn.contains("Bash"), "read-turn lacks the tool call:\n{turn}");
-    assert!(turn.contains("echo csd-e2e-$((6 * 7))"), "read-turn lacks the command:\n{turn}");
-    assert!(turn.contains("csd-e2e-42"), "read-turn lacks the output:\n{turn}");
-    assert!(turn.contains("run this command for me"), "read-turn lacks the prompt:\n{turn}");
+    // On a failure, the evidence: the turn as read, and the transcript it came from.
+    let evidence = || flow.turn_evidence("e2e", &turn);
+    assert!(turn.contains("Bash"), "read-turn lacks the tool call:\n{}", evidence());
+    assert!(turn.contains("echo csd-e2e-$((6 * 7))"), "read-turn lacks the command:\n{}", evidence());
+    assert!(turn.contains("csd-e2e-42"), "read-turn lacks the output:\n{}", evidence());
+    assert!(turn.contains("run this command for me"), "read-turn lacks the prompt:\n{}", evidence());
 
     let events = flow.run("csd-events", &["e2e", "--type", "pre_tool_use"]);
     assert_code(&events, 0);

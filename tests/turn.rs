@@ -360,3 +360,142 @@ fn an_interrupted_turn_says_so() {
     assert_eq!(turn.blocks.last(), Some(&Block::Text("[Request interrupted by user for tool use]".into())));
     assert!(matches!(turn.blocks[1], Block::ToolResult { is_error: true, .. }));
 }
+
+/// Issue 7 item 10, as a real Claude Code 2.1.197 wrote it on a loaded
+/// machine (tests/e2e_claude.rs, the session's first turn): the Bash call
+/// landed in the file before the prompt that asked for it, because the
+/// writer of the prompt was still creating the file. Read from the prompt
+/// on, the turn had the result and the reply but no call.
+#[test]
+fn a_tool_call_written_before_its_prompt_is_still_in_the_turn() {
+    let env = TestEnv::new();
+    worker_with_transcript(&env, &std::fs::read(fixture("claude-first-prompt-late.jsonl")).unwrap());
+    let out = read_turn(&env, &["w"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), golden("claude-first-prompt-late.md"));
+}
+
+/// The lines of the captured turn, by what they are.
+struct LateTurn {
+    lines: Vec<String>,
+}
+
+impl LateTurn {
+    fn load() -> LateTurn {
+        let raw = std::fs::read_to_string(fixture("claude-first-prompt-late.jsonl")).unwrap();
+        LateTurn { lines: raw.lines().map(|l| format!("{l}\n")).collect() }
+    }
+
+    /// The lines of `kind` (`type`, and for messages the first block's type
+    /// or `prompt`), in file order: one of each, but for the two attachments.
+    fn line(&self, kind: &str) -> String {
+        let found: String = self
+            .lines
+            .iter()
+            .filter(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let block = match &v["message"]["content"] {
+                    serde_json::Value::String(_) => "prompt",
+                    c => c[0]["type"].as_str().unwrap_or(""),
+                };
+                format!("{} {block}", v["type"].as_str().unwrap()).trim() == kind
+            })
+            .cloned()
+            .collect();
+        assert!(!found.is_empty(), "no {kind} line");
+        found
+    }
+
+    /// The turn's lines in the order given.
+    fn written(&self, order: &[&str]) -> String {
+        order.iter().map(|k| self.line(k)).collect()
+    }
+}
+
+const CALL: &str = "assistant tool_use";
+const PROMPT: &str = "user prompt";
+const RESULT: &str = "user tool_result";
+const REPLY: &str = "assistant text";
+
+fn expected_blocks() -> Vec<Block> {
+    vec![
+        Block::ToolCall {
+            name: "Bash".into(),
+            input: serde_json::json!({"command": "echo csd-e2e-$((6 * 7))",
+                "description": "Run the command the user asked for"}),
+        },
+        Block::ToolResult { text: "csd-e2e-42".into(), is_error: false },
+        Block::Text("The command printed:\ncsd-e2e-42".into()),
+    ]
+}
+
+/// Every order Claude's writers can leave the turn in reads as the same
+/// turn, and `read_complete_turn_since` has it whole only once every line is
+/// there; before, the reader does not make up an order of its own.
+#[test]
+fn a_turn_reads_in_the_order_its_lines_link_not_the_order_they_landed() {
+    use csd::transcript::{read_complete_turn_since, read_last_turn_since};
+    let t = LateTurn::load();
+    let claude = format_for(HarnessKind::Claude).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.jsonl");
+    let read = |content: &str, or_partial: bool| {
+        std::fs::write(&path, content).unwrap();
+        (
+            read_last_turn_since(&path, claude, 0).unwrap(),
+            read_complete_turn_since(&path, claude, 0, or_partial).unwrap(),
+        )
+    };
+    let whole = |order: &[&str]| {
+        let content = t.written(&["mode", "permission-mode"]) + &t.written(order);
+        let (turn, complete) = read(&content, false);
+        let turn = turn.unwrap_or_else(|| panic!("no turn for {order:?}"));
+        assert_eq!(turn.prompt.as_deref(), Some("Please run this command for me.\nrun: echo csd-e2e-$((6 * 7))"));
+        assert_eq!(turn.blocks, expected_blocks(), "{order:?}");
+        assert_eq!(complete, Some(turn), "{order:?}");
+    };
+    let (snapshot, attachments) = ("file-history-snapshot", "attachment");
+    // In order, as Claude usually writes it.
+    whole(&[snapshot, PROMPT, attachments, CALL, RESULT, REPLY]);
+    // As captured: the call ahead of the prompt.
+    whole(&[CALL, snapshot, PROMPT, attachments, RESULT, REPLY]);
+    // The prompt's writer slower still: the whole turn ahead of it.
+    whole(&[CALL, RESULT, REPLY, snapshot, PROMPT, attachments]);
+    // A later writer overtaken: the reply and the result ahead of the call.
+    whole(&[snapshot, PROMPT, attachments, RESULT, REPLY, CALL]);
+
+    // The call not written yet: the turn as far as it goes, but not complete.
+    let content = t.written(&[snapshot, PROMPT, attachments, RESULT, REPLY]);
+    let (partial, complete) = read(&content, false);
+    assert_eq!(complete, None);
+    let partial = partial.unwrap();
+    assert_eq!(partial.blocks, expected_blocks()[1..].to_vec());
+    assert_eq!(read(&content, true).1, Some(partial));
+    // The prompt not written yet: no turn at all.
+    assert_eq!(read(&t.written(&["mode", CALL, RESULT, REPLY]), false), (None, None));
+}
+
+/// Lines written before the prompt belong to its turn only when they were
+/// made after it: the turn before keeps its own lines, and a baseline keeps
+/// out what was there before the prompt was sent.
+#[test]
+fn lines_before_the_prompt_are_claimed_only_when_made_after_it() {
+    use csd::transcript::read_last_turn_since;
+    let t = LateTurn::load();
+    let claude = format_for(HarnessKind::Claude).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.jsonl");
+    // The previous turn's reply: made before the prompt, so not this turn's.
+    let older = t
+        .line(REPLY)
+        .replace("2026-11-30T15:18:51.499Z", "2026-11-30T15:18:49.000Z")
+        .replace("\"uuid\":\"62ddb143", "\"uuid\":\"00000000");
+    std::fs::write(&path, older + &t.written(&[PROMPT, "attachment"])).unwrap();
+    let turn = read_last_turn_since(&path, claude, 0).unwrap().unwrap();
+    assert_eq!(turn.blocks, vec![]);
+    // The call written ahead of the prompt, but before the baseline.
+    let ahead = t.written(&[CALL]);
+    std::fs::write(&path, ahead.clone() + &t.written(&[PROMPT, "attachment", RESULT, REPLY])).unwrap();
+    let turn = read_last_turn_since(&path, claude, ahead.len() as u64).unwrap().unwrap();
+    assert_eq!(turn.blocks, expected_blocks()[1..].to_vec());
+}

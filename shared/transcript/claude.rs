@@ -10,8 +10,17 @@
 //! turn nor show. Subagent (`isSidechain`) lines belong to another
 //! conversation and are skipped. An interrupted turn ends with Claude's own
 //! `[Request interrupted by user]` line, shown as it is.
+//!
+//! The file's order is not the conversation's. Claude Code 2.1.197 hands each
+//! batch of new messages to its own asynchronous writer, and a writer that
+//! waits longer before appending is overtaken: the session's first one
+//! creates the file first, so the first prompt (and its attachments) can land
+//! after the turn's tool call, tool result and reply; one that refreshes the
+//! cached git branch can land after the next. What orders the lines is
+//! `parentUuid` (each message names the one before it; a tool result, its
+//! call) and `timestamp` (when the message was made).
 
-use super::Format;
+use super::{Before, Format};
 use crate::turn::{content_text, str_field, Block, Turn};
 use serde_json::Value;
 
@@ -31,6 +40,39 @@ impl Format for ClaudeTranscript {
 
     fn opens_turn(&self, line: &Value) -> bool {
         prompt_of(line).is_some()
+    }
+
+    /// A message follows its `parentUuid`; a prompt follows nothing (it
+    /// opens the turn; its parent is the turn before). Only user and
+    /// assistant lines wait: the rest show nothing, but they are links in
+    /// the chain (a reply's parent may be an attachment). Subagent lines are
+    /// not part of this conversation.
+    fn lineage<'a>(&self, line: &'a Value) -> Option<(&'a str, Option<&'a str>)> {
+        let id = line.get("uuid")?.as_str()?;
+        if flag(line, "isSidechain") {
+            return None;
+        }
+        let waits =
+            matches!(line.get("type").and_then(Value::as_str), Some("user" | "assistant")) && prompt_of(line).is_none();
+        Some((id, line.get("parentUuid").and_then(Value::as_str).filter(|_| waits)))
+    }
+
+    /// A message written before the prompt belongs to its turn when it was
+    /// made at or after the prompt (the lines of the turn before were all
+    /// made before it). Lines that are not messages (`mode`,
+    /// `file-history-snapshot`, …) are passed over; another prompt, or an
+    /// older message, ends the search.
+    fn before_opener(&self, opener: &Value, line: &Value) -> Before {
+        if prompt_of(line).is_some() {
+            return Before::Stop;
+        }
+        if line.get("uuid").is_none() || flag(line, "isSidechain") {
+            return Before::Skip;
+        }
+        match (timestamp(line), timestamp(opener)) {
+            (Some(made), Some(prompt)) if made >= prompt => Before::Belongs,
+            _ => Before::Stop,
+        }
     }
 
     fn add_line(&self, line: &Value, turn: &mut Turn) {
@@ -92,6 +134,13 @@ fn prompt_of(line: &Value) -> Option<&str> {
 /// Claude's own echoes of slash commands and their output.
 fn is_synthetic(text: &str) -> bool {
     text.starts_with("<command-") || text.starts_with("<local-command-")
+}
+
+/// A line's `timestamp` when it has Claude's shape (`2026-11-30T15:18:50.134Z`,
+/// always UTC and to the millisecond), so that two compare as strings.
+fn timestamp(line: &Value) -> Option<&str> {
+    let t = line.get("timestamp")?.as_str()?;
+    (t.len() == 24 && t.ends_with('Z') && t.as_bytes()[10] == b'T').then_some(t)
 }
 
 fn flag(line: &Value, key: &str) -> bool {
