@@ -29,16 +29,19 @@ install: build
 	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/
 	# Shell completions, generated from the interface declarations. bash and
 	# fish look a completion up by the command's name: one copy per binary.
-	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
-	target/release/csd completions bash > $(DESTDIR)$(BASHCOMPDIR)/csd
-	target/release/csd completions zsh > $(DESTDIR)$(ZSHCOMPDIR)/_csd
-	target/release/csd completions fish > $(DESTDIR)$(FISHCOMPDIR)/csd.fish
-	for b in $(BINS); do \
-	  if [ $$b != csd ]; then \
-	    install -m 0644 $(DESTDIR)$(BASHCOMPDIR)/csd $(DESTDIR)$(BASHCOMPDIR)/$$b; \
-	    install -m 0644 $(DESTDIR)$(FISHCOMPDIR)/csd.fish $(DESTDIR)$(FISHCOMPDIR)/$$b.fish; \
-	  fi; \
-	done
+	# (Skipped, as the binaries are, when there is no build: CARGO=true.)
+	if [ -x target/release/csd ]; then \
+	  install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) && \
+	  target/release/csd completions bash > $(DESTDIR)$(BASHCOMPDIR)/csd && \
+	  target/release/csd completions zsh > $(DESTDIR)$(ZSHCOMPDIR)/_csd && \
+	  target/release/csd completions fish > $(DESTDIR)$(FISHCOMPDIR)/csd.fish && \
+	  for b in $(BINS); do \
+	    if [ $$b != csd ]; then \
+	      install -m 0644 $(DESTDIR)$(BASHCOMPDIR)/csd $(DESTDIR)$(BASHCOMPDIR)/$$b; \
+	      install -m 0644 $(DESTDIR)$(FISHCOMPDIR)/csd.fish $(DESTDIR)$(FISHCOMPDIR)/$$b.fish; \
+	    fi; \
+	  done; \
+	fi
 	# The Claude Code plugin: hooks call the installed csd-hook by absolute path.
 	install -d $(DESTDIR)$(PLUGINDIR)/.claude-plugin $(DESTDIR)$(PLUGINDIR)/hooks
 	if [ -d .claude-plugin ]; then install -m 0644 .claude-plugin/*.json $(DESTDIR)$(PLUGINDIR)/.claude-plugin/; fi
