@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod consent;
+pub mod converse;
 pub mod diag;
 pub mod error;
 pub mod event;

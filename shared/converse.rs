@@ -1,0 +1,180 @@
+//! converse: give a worker a prompt, wait for the turn it starts, and read
+//! that turn's reply from the harness's transcript (never the turn before,
+//! which a lagging transcript may still show last).
+
+use crate::error::{failed, Error, Result};
+use crate::event::StopReason;
+use crate::submit::{submit_to, Submitted, Timing};
+use crate::wait::wait_for_event;
+use crate::worker::{Lookup, Worker};
+use crate::workerdir::WorkerDir;
+use std::time::{Duration, Instant};
+
+pub const CONVERSE_TIMEOUT: Duration = Duration::from_secs(120);
+/// The transcript may trail the harness's stop event: Claude Code writes the
+/// turn after its Stop hook, which took over 2 s on a loaded 2-core machine
+/// (a CI run). The wait wakes on the write, so a long grace costs nothing
+/// when the reply comes; only a turn with no reply at all waits it out.
+const REPLY_GRACE: Duration = Duration::from_secs(10);
+
+/// A prompt given to a worker: who took it, how, and where its transcript
+/// stood before (the reply is in the turn that opens after it).
+pub struct Sent {
+    pub worker: Worker,
+    pub submitted: Submitted,
+    pub since: u64,
+}
+
+/// What the turn a prompt started came to.
+pub struct Reply {
+    /// The assistant's final text, or with `with_turn` the turn as markdown.
+    pub text: String,
+    /// Why the turn ended, when its stop says.
+    pub reason: Option<StopReason>,
+}
+
+impl Reply {
+    /// A turn that ended without finishing (Codex: a failed model request,
+    /// an interrupt) is a failure, whatever it left on the page.
+    pub fn verdict(&self, name: &str) -> Result<()> {
+        match self.reason {
+            Some(StopReason::Error) => Err(failed(format!("worker '{name}': its turn failed (see above)"))),
+            Some(StopReason::Interrupted) => {
+                Err(failed(format!("worker '{name}': its turn was interrupted (see above)")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Give `name` the prompt (registering a Codex worker on its first one),
+/// noting first where its transcript ends.
+pub fn send(dir: &WorkerDir, name: &str, prompt: &[u8], timing: &Timing) -> Result<Sent> {
+    // A worker still to register (a Codex worker's first prompt) has no
+    // transcript yet: all of it is this turn's.
+    let since = match crate::harness::lookup(dir, name)? {
+        Lookup::Registered(w) => transcript_baseline(&w)?,
+        Lookup::Pending(_) => 0,
+    };
+    let (worker, submitted) = submit_to(dir, name, prompt, timing)?;
+    Ok(Sent { worker, submitted, since })
+}
+
+/// Wait for the turn the prompt started to end, then read its reply.
+pub fn reply(sent: &Sent, prompt: &[u8], timeout: Duration, with_turn: bool) -> Result<Reply> {
+    let (worker, since) = (&sent.worker, sent.since);
+    let submitted = &sent.submitted;
+    let deadline = Instant::now() + timeout;
+    let h = crate::harness::HarnessKind::of_meta(&worker.meta)?.driver();
+    let waited = (|| {
+        let from = match *submitted {
+            Submitted::Confirmed { next } => next,
+            Submitted::Queued { from } => wait_for_event(worker, from, deadline, |k| h.confirms_submission(k))?.next,
+        };
+        wait_for_event(worker, from, deadline, |k| k.ends_turn())
+    })();
+    let ended = match waited {
+        Ok(found) => found,
+        Err(Error::Timeout(_)) => {
+            let mut msg =
+                format!("worker '{}' did not finish its turn within {}s", worker.name(), timeout.as_secs_f64());
+            if let Some(dest) = std::env::var_os("CSD_CONVERSE_DIAG_FILE").filter(|d| !d.is_empty()) {
+                let transcript = crate::harness::transcript_of(worker).ok().flatten();
+                let diag =
+                    crate::diag::Diag { worker, reason: "turn_timeout", timeout, transcript: transcript.as_deref() };
+                if crate::diag::write(&diag, dest.as_ref()) {
+                    msg.push_str(&format!("\ncsd-diagnostic: {}", std::path::Path::new(&dest).display()));
+                }
+            }
+            return Err(Error::Timeout(msg));
+        }
+        Err(e) => return Err(e),
+    };
+    if ended.kind == crate::event::EventKind::SessionEnd {
+        return Err(Error::Gone(format!("worker '{}' ended its session before answering", worker.name())));
+    }
+    let text = read_reply(worker, since, &String::from_utf8_lossy(prompt), with_turn)?;
+    Ok(Reply { text, reason: StopReason::of_line(&ended.line) })
+}
+
+/// Where the worker's transcript ends before the prompt goes in: the turn the
+/// prompt opens starts after it. 0 when there is no transcript yet.
+fn transcript_baseline(worker: &Worker) -> Result<u64> {
+    match crate::harness::transcript_of(worker)? {
+        Some(path) => crate::transcript::transcript_end(&path),
+        None => Ok(0),
+    }
+}
+
+/// The reply of the turn `sent` opened, after byte `since` of the transcript.
+/// The harness may report the turn's end a moment before the turn lands
+/// there (Claude Code 2.1.197 writes it after its Stop hook), when the last
+/// turn on the page is still the previous one: wait briefly for ours, never
+/// print theirs.
+fn read_reply(worker: &Worker, since: u64, sent: &str, with_turn: bool) -> Result<String> {
+    let format = crate::transcript::format_for(crate::harness::HarnessKind::of_meta(&worker.meta)?)?;
+    let path = crate::transcript::transcript_path(worker)?;
+    let until = Instant::now() + REPLY_GRACE;
+    // Armed before the first read, so a write in between still wakes us.
+    let mut watch = crate::watch::Watch::new(&path)?;
+    loop {
+        let late = Instant::now() >= until;
+        // A turn that opened after the baseline can still be the one before
+        // ours, when that one reached the transcript late (a queued prompt):
+        // the prompt tells them apart.
+        let ours = crate::transcript::read_complete_turn_since(&path, format, since, late)
+            .map(|t| t.filter(|t| t.prompt.as_deref().is_none_or(|seen| same_prompt(sent, seen))));
+        match ours {
+            Ok(Some(turn)) => {
+                let text = crate::turn::last_assistant_text(&turn);
+                if with_turn && (!text.is_empty() || late) {
+                    return Ok(crate::turn::render_markdown(&turn, false));
+                }
+                if !text.trim().is_empty() {
+                    return Ok(text);
+                }
+                if late {
+                    return Err(failed(format!(
+                        "worker '{}' ended its turn but its transcript holds no reply ({})",
+                        worker.name(),
+                        path.display()
+                    )));
+                }
+            }
+            Ok(None) if late => {
+                return Err(failed(format!(
+                    "worker '{}' ended its turn but its transcript does not show that turn yet ({})",
+                    worker.name(),
+                    path.display()
+                )))
+            }
+            Err(e) if late => return Err(e),
+            Ok(None) | Err(_) => {}
+        }
+        watch.wait(Some(until))?;
+    }
+}
+
+/// Whether the transcript's prompt is the one pasted, allowing for what a
+/// TUI may do to whitespace (line endings, trailing spaces, tabs).
+fn same_prompt(sent: &str, seen: &str) -> bool {
+    // The paste markers a prompt held were removed before it went in.
+    let sent = String::from_utf8_lossy(&crate::harness::strip_paste_markers(sent.as_bytes())).into_owned();
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (sent, seen) = (words(&sent), words(seen));
+    sent == seen || seen.contains(&sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_prompt;
+
+    #[test]
+    fn a_prompt_is_recognised_through_whitespace_changes_only() {
+        assert!(same_prompt("run it\r\nnow ", "run it\nnow"));
+        assert!(same_prompt("say: a", "say: a"));
+        assert!(!same_prompt("say: answer number 2", "say: answer number 1"));
+        assert!(!same_prompt("x", ""));
+        assert!(same_prompt("a\x1b[201~b \x1b[200~c", "ab c"));
+    }
+}
