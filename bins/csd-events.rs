@@ -18,7 +18,7 @@ fn main() {
 }
 
 fn run(mut p: lexopt::Parser) -> Result<i32> {
-    let (mut worker, mut last, mut only, mut follow, mut path) = (None, None, None, false, false);
+    let (mut worker, mut last, mut only, mut follow, mut path, mut all) = (None, None, None, false, false, false);
     while let Some(arg) = p.next()? {
         match arg {
             Short('n') | Long("last") => last = Some(parse_count(p.value()?, "--last")?),
@@ -30,6 +30,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             }
             Short('f') | Long("follow") => follow = true,
             Long("path") => path = true,
+            Short('a') | Long("all") => all = true,
             Short('h') => return print_help(&TOOL.short_help()),
             Long("help") => return print_help(&TOOL.long_help()),
             Short('V') | Long("version") => return print_version(TOOL.name),
@@ -37,8 +38,14 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             _ => return Err(arg.unexpected().into()),
         }
     }
-    let name = worker.ok_or_else(|| usage("missing WORKER"))?;
     let dir = WorkerDir::from_env()?;
+    if all {
+        if worker.is_some() || path {
+            return Err(usage("--all takes no WORKER and no --path"));
+        }
+        return all_workers(&dir, only, last, follow);
+    }
+    let name = worker.ok_or_else(|| usage("missing WORKER"))?;
     let worker = match csd::harness::lookup(&dir, &name)? {
         Lookup::Registered(w) => w,
         // Not registered yet (Codex before its first prompt): no events so
@@ -129,6 +136,22 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             *watch = again;
         }
     }
+}
+
+/// Every worker's events as one stream, each line naming its worker.
+fn all_workers(dir: &WorkerDir, only: Option<EventKind>, last: Option<u64>, follow: bool) -> Result<i32> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut write = |line: &[u8]| -> Result<()> {
+        out.write_all(line).map_err(|e| csd::Error::Io("writing events".into(), e))?;
+        if follow {
+            out.flush().map_err(|e| csd::Error::Io("writing events".into(), e))?;
+        }
+        Ok(())
+    };
+    let code = csd::fleet::events_all(dir, csd::fleet::Merged { only, last, follow, out: &mut write })?;
+    out.flush().map_err(|e| csd::Error::Io("writing events".into(), e))?;
+    Ok(code)
 }
 
 /// A deadline that never comes, for a follower (it ends when the session does).

@@ -1,7 +1,9 @@
-//! csd-wait: block until a worker's turn ends (a stop or session_end event).
+//! csd-wait: block until a worker's turn ends (a stop or session_end event),
+//! or (`--any`, `--all`) until any or all of several workers have answered.
 
 use csd::cli::{main_with, parse_count, parse_seconds, print_help, print_version, say, utf8};
-use csd::error::{usage, Error, Result};
+use csd::error::{usage, Error, Result, EXIT_GONE};
+use csd::fleet::{self, Finish, Until};
 use csd::wait::{await_registration, wait_for_event};
 use csd::worker::Lookup;
 use csd::workerdir::WorkerDir;
@@ -9,25 +11,47 @@ use lexopt::prelude::*;
 use std::time::{Duration, Instant};
 
 const TOOL: &csd::interface::Tool = &csd::interface::spec::CSD_WAIT;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn main() {
     main_with("csd-wait", run)
 }
 
 fn run(mut p: lexopt::Parser) -> Result<i32> {
-    let (mut worker, mut timeout, mut after_line) = (None, None, None);
+    let (mut after_line, mut fleet, mut timeout_flag) = (None, None, None);
+    let mut positional: Vec<String> = Vec::new();
     while let Some(arg) = p.next()? {
         match arg {
             Long("after-line") => after_line = Some(parse_count(p.value()?, "--after-line")?),
+            Long("any") => fleet = Some(Until::Any),
+            Long("all") => fleet = Some(Until::All),
+            Short('t') | Long("timeout") => timeout_flag = Some(parse_seconds(p.value()?, "--timeout")?),
             Short('h') => return print_help(&TOOL.short_help()),
             Long("help") => return print_help(&TOOL.long_help()),
             Short('V') | Long("version") => return print_version(TOOL.name),
-            Value(v) if worker.is_none() => worker = Some(utf8(v, "WORKER")?),
-            Value(v) if timeout.is_none() => timeout = Some(parse_seconds(v, "timeout")?),
+            Value(v) => positional.push(utf8(v, "argument")?),
             _ => return Err(arg.unexpected().into()),
         }
     }
-    let timeout = timeout.unwrap_or(Duration::from_secs(60));
+    if let Some(until) = fleet {
+        if after_line.is_some() {
+            return Err(usage("--after-line goes with one WORKER, not with --any or --all"));
+        }
+        if positional.is_empty() {
+            return Err(usage("--any and --all need at least one WORKER"));
+        }
+        return wait_fleet(&positional, until, timeout_flag.unwrap_or(DEFAULT_TIMEOUT));
+    }
+    let mut positional = positional.into_iter();
+    let worker = positional.next();
+    let timeout = match (positional.next(), timeout_flag) {
+        (Some(_), Some(_)) => return Err(usage("give the timeout once: TIMEOUT or --timeout")),
+        (Some(t), None) => parse_seconds(t.into(), "timeout")?,
+        (None, t) => t.unwrap_or(DEFAULT_TIMEOUT),
+    };
+    if let Some(extra) = positional.next() {
+        return Err(usage(format!("unexpected argument '{}'", csd::name::printable(&extra))));
+    }
     let deadline = Instant::now() + timeout;
     let name = worker.ok_or_else(|| usage("missing WORKER"))?;
     let (worker, from) = match csd::harness::lookup(&WorkerDir::from_env()?, &name)? {
@@ -46,6 +70,24 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let found = wait_for_event(&worker, from, deadline, |k| k.ends_turn()).map_err(|e| timed_out(e, &name, timeout))?;
     say([&found.line[..], b"\n"].concat())?;
     Ok(0)
+}
+
+/// `NAME<TAB>HOW` per worker as it finishes; 0 when every line was idle, 4
+/// when one was gone or terminated, 124 (the names still working on stderr)
+/// on timeout.
+fn wait_fleet(names: &[String], until: Until, timeout: Duration) -> Result<i32> {
+    let mut code = 0;
+    let done = fleet::wait(&WorkerDir::from_env()?, names, until, Instant::now() + timeout, |name, how| {
+        if how != Finish::Idle {
+            code = EXIT_GONE;
+        }
+        say(format!("{name}\t{}\n", how.name()))
+    });
+    match done {
+        Ok(()) => Ok(code),
+        Err(Error::Timeout(m)) => Err(Error::Timeout(format!("{m} (after {}s)", timeout.as_secs_f64()))),
+        Err(e) => Err(e),
+    }
 }
 
 fn timed_out(e: Error, name: &str, timeout: Duration) -> Error {

@@ -18,6 +18,7 @@ pub mod diag;
 pub mod error;
 pub mod event;
 pub mod eventlog;
+pub mod fleet;
 pub mod harness;
 pub mod hook;
 pub mod interface;

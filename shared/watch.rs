@@ -26,7 +26,9 @@ pub struct Watch {
     inotify: Inotify,
     file: PathBuf,
     file_wd: Option<WatchDescriptor>,
-    pidfd: Option<OwnedFd>,
+    /// Processes whose exit wakes us; one that has exited is dropped once it
+    /// has woken us (a pidfd stays readable).
+    pidfds: Vec<OwnedFd>,
     watch_stdout: bool,
 }
 
@@ -41,9 +43,29 @@ impl Watch {
             .add_watch(dir, AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_DELETE)
             .map_err(std::io::Error::from)
             .context(|| format!("watching {}", dir.display()))?;
-        let mut w = Watch { inotify, file: file.to_path_buf(), file_wd: None, pidfd: None, watch_stdout: false };
+        let mut w = Watch { inotify, file: file.to_path_buf(), file_wd: None, pidfds: Vec::new(), watch_stdout: false };
         w.watch_file();
         Ok(w)
+    }
+
+    /// Watch everything in directory `dir`: files made, moved in, removed,
+    /// and written (a directory's watch reports writes to its files), so one
+    /// watch covers every worker's event log.
+    pub fn dir(dir: &Path) -> Result<Watch> {
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+            .map_err(std::io::Error::from)
+            .context(|| "starting inotify".into())?;
+        let flags = AddWatchFlags::IN_CREATE
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_DELETE
+            | AddWatchFlags::IN_MODIFY
+            | AddWatchFlags::IN_DELETE_SELF;
+        inotify
+            .add_watch(dir, flags)
+            .map_err(std::io::Error::from)
+            .context(|| format!("watching {}", dir.display()))?;
+        // `file` is the dir itself: nothing more to arm for it.
+        Ok(Watch { inotify, file: dir.to_path_buf(), file_wd: None, pidfds: Vec::new(), watch_stdout: false })
     }
 
     /// (Re)arm the watch on the file itself; a no-op while it does not exist.
@@ -67,8 +89,13 @@ impl Watch {
 
     /// Also wake when process `pid` exits (a worker's pane process).
     pub fn with_process(mut self, pid: i32) -> Watch {
-        self.pidfd = pidfd_open(pid);
+        self.add_process(pid);
         self
+    }
+
+    /// As `with_process`, for a watch in hand (one per worker of a fleet).
+    pub fn add_process(&mut self, pid: i32) {
+        self.pidfds.extend(pidfd_open(pid));
     }
 
     /// Also wake when stdout is a pipe and its reader closes it, so a follower
@@ -97,7 +124,7 @@ impl Watch {
             let stdout = std::io::stdout();
             let stdout_fd: BorrowedFd<'_> = stdout.as_fd();
             let mut fds = vec![PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN)];
-            if let Some(p) = &self.pidfd {
+            for p in &self.pidfds {
                 fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
             }
             let signal_slot = crate::signals::wake_fd().map(|fd| {
@@ -128,7 +155,12 @@ impl Watch {
                     return Ok(Wake::OutputClosed);
                 }
             }
-            if self.pidfd.is_some() && ready(1) {
+            let exited: Vec<usize> = (0..self.pidfds.len()).filter(|&i| ready(1 + i)).collect();
+            if !exited.is_empty() {
+                drop(fds);
+                for i in exited.into_iter().rev() {
+                    self.pidfds.remove(i);
+                }
                 return Ok(Wake::ProcessExited);
             }
             if ready(0) {
@@ -158,7 +190,7 @@ impl Watch {
                 }
             }
         }
-        if rearm || self.file_wd.is_none() {
+        if (rearm || self.file_wd.is_none()) && !self.file.is_dir() {
             self.watch_file();
         }
     }

@@ -50,7 +50,7 @@ const EXIT_TIMEOUT: Exit = Exit { code: "124", help: "timed out" };
 pub const CSD_WAIT: Tool = Tool {
     name: "csd-wait",
     summary: "wait for a csd worker to end its turn",
-    usage: &["WORKER [TIMEOUT] [--after-line N]"],
+    usage: &["WORKER [TIMEOUT] [--after-line N]", "--any|--all WORKER... [--timeout SECS]"],
     description: "Block until WORKER logs its next stop or session_end event, then print that event as one JSON \
 line. TIMEOUT is in seconds (default 60; fractions allowed).
 
@@ -61,24 +61,41 @@ you send, and no turn end can slip between the send and the wait.
 csd-wait wakes on the event itself (inotify), not on a polling interval. It also watches the worker's pane \
 process and, as a backstop, its tmux session: when the worker dies it returns at once with status 4 instead of \
 sleeping out the timeout. Only a session stamped as the worker's counts; tmux that cannot be asked is a failure \
-(status 1), never taken for a dead worker.",
-    options: &[valued(
-        None,
-        "after-line",
-        "N",
-        Complete::Nothing,
-        "wait for a turn end after line N of the event log",
-        "",
-    )],
+(status 1), never taken for a dead worker.
+
+# Many workers
+
+With --any or --all, csd-wait waits until the named workers have answered their latest prompts (not for a next \
+turn end): a worker already idle counts at once, and a worker that dies counts too. It prints one line per \
+worker as it finishes, flushed at once, NAME, a tab, and how: idle, terminated (its session ended) or gone (its \
+tmux session is gone). --any exits after the first line, --all after the last. The status is 0 when every line \
+said idle, 4 when any said gone or terminated, and 124 on timeout, with the names still working on standard \
+error. One inotify watch of the worker dir and one pidfd per pane wake it for all of them: no polling.",
+    options: &[
+        valued(None, "after-line", "N", Complete::Nothing, "wait for a turn end after line N of the event log", ""),
+        flag(None, "any", "wait until any one of the WORKERs has answered", ""),
+        flag(None, "all", "wait until all the WORKERs have answered", ""),
+        valued(
+            Some('t'),
+            "timeout",
+            "SECS",
+            Complete::Nothing,
+            "seconds to wait (default 60)",
+            "the same as TIMEOUT for one worker",
+        ),
+    ],
     operands: &[WORKER, Operand { name: "TIMEOUT", complete: Complete::Nothing, help: "seconds to wait (default 60)" }],
     env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET],
     exits: &[
-        Exit { code: "0", help: "the turn ended; the event is on standard output" },
+        Exit {
+            code: "0",
+            help: "the turn ended; the event is on standard output (--any, --all: every line said idle)",
+        },
         EXIT_FAILED,
         Exit { code: "2", help: "usage error: an invalid name, or a timeout that is not a positive number" },
         EXIT_NO_WORKER,
-        EXIT_GONE,
-        Exit { code: "124", help: "the timeout passed first" },
+        Exit { code: "4", help: "the worker's tmux session is gone (--any, --all: a line said gone or terminated)" },
+        Exit { code: "124", help: "the timeout passed first (--any, --all: the names still working on stderr)" },
     ],
     examples: &[
         Example { command: "csd-send w1 \"fix the failing test\" && csd-wait w1 600 && csd-turn w1", help: "" },
@@ -86,6 +103,10 @@ sleeping out the timeout. Only a session stamped as the worker's counts; tmux th
             command:
                 "n=$(wc -l < \"$(csd-events --path w1)\")\ncsd-send w1 \"go on\"; csd-wait w1 300 --after-line \"$n\"",
             help: "a baseline taken before the send: no turn end slips between the send and the wait",
+        },
+        Example {
+            command: "for w in a b c; do csd-send \"$w\" \"review $w.rs\"; done\ncsd-wait --all a b c -t 900",
+            help: "fan out, then wait for all three: a line per worker, in the order they finish",
         },
     ],
     subcommands: &[],
@@ -170,6 +191,30 @@ them where each shell looks.",
             per_worker: false,
             usage: "[--all] [--json] [PATTERN]",
             summary: "the workers, as a table",
+        },
+        Sub {
+            name: "wait-all",
+            bin: "csd-wait",
+            pre: &["--all"],
+            per_worker: false,
+            usage: "WORKER... [--timeout SECS]",
+            summary: "wait until all the workers have answered; a line each as they finish",
+        },
+        Sub {
+            name: "wait-any",
+            bin: "csd-wait",
+            pre: &["--any"],
+            per_worker: false,
+            usage: "WORKER... [--timeout SECS]",
+            summary: "wait until any one of the workers has answered",
+        },
+        Sub {
+            name: "events",
+            bin: "csd-events",
+            pre: &["--all"],
+            per_worker: false,
+            usage: "[--last N] [--type TYPE] [--follow]",
+            summary: "every worker's events, merged, each naming its worker",
         },
         Sub {
             name: "prune",
@@ -483,7 +528,11 @@ its path given on standard error.",
 pub const CSD_EVENTS: Tool = Tool {
     name: "csd-events",
     summary: "print a csd worker's lifecycle events as JSON lines",
-    usage: &["WORKER [--last N] [--type TYPE] [--follow]", "--path WORKER"],
+    usage: &[
+        "WORKER [--last N] [--type TYPE] [--follow]",
+        "--all [--last N] [--type TYPE] [--follow]",
+        "--path WORKER",
+    ],
     description: "csd-events prints the events of WORKER (its name or its session id), one JSON object a line, as \
 its harness logged them:
 
@@ -497,7 +546,14 @@ grow with the log.
 With --follow, csd-events keeps printing events as they land, each line flushed at once, woken by the change \
 (inotify), not a timer. It ends with status 0 when the worker is stopped or ends its session, or when its reader \
 goes away, and, as tail --pid, with status 4 when the worker's tmux session dies. A reader that closes the pipe \
-early (head -1) is not an error: csd-events exits 0 and prints nothing on standard error.",
+early (head -1) is not an error: csd-events exits 0 and prints nothing on standard error.
+
+# Every worker
+
+With --all, csd-events prints every worker's events as one stream, each line with \"worker\" (its name) and \
+\"session_id\" added: what is there now in time order (--last N: the last N of them), then, with --follow, \
+events as they land. Workers launched after the stream starts join it and stopped ones leave it; nothing is \
+printed twice or lost. It ends only when its reader goes away.",
     options: &[
         valued(
             Some('n'),
@@ -517,6 +573,7 @@ early (head -1) is not an error: csd-events exits 0 and prints nothing on standa
         ),
         flag(Some('f'), "follow", "keep printing events as they land", ""),
         flag(None, "path", "print the path of the worker's event log and exit", ""),
+        flag(Some('a'), "all", "every worker's events, merged, each naming its worker", ""),
     ],
     operands: &[WORKER],
     env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET],
@@ -531,6 +588,10 @@ early (head -1) is not an error: csd-events exits 0 and prints nothing on standa
         Example { command: "csd-events w1 --follow | grep --line-buffered pre_tool_use", help: "" },
         Example { command: "csd-events w1 --last 1 --type stop", help: "" },
         Example { command: "tail -f \"$(csd-events --path w1)\"", help: "" },
+        Example {
+            command: "csd-events --all --follow --type stop |\n  while read -r l; do notify-send csd \"$l\"; done",
+            help: "a push for every turn that ends, in any worker",
+        },
     ],
     subcommands: &[],
 };
