@@ -8,8 +8,10 @@
 //! line of NULs), read backwards, for status and forwards (the line is over
 //! the cap: skipped, in bounded memory).
 //! Set CSD_V4_CJS to csd v4's dist/csd.cjs to time v4 on the same data.
-//! Arguments, if any, pick sections by name: `logs`, `hook`, `wait`, `turn`,
-//! `long` (`cargo run --release --example bench -- wait long`).
+//! csd-wait --all over ten workers: how long after the last of them ends
+//! its turn it exits.
+//! Arguments, if any, pick sections by name: `logs`, `hook`, `wait`, `fleet`,
+//! `turn`, `long` (`cargo run --release --example bench -- wait long`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -81,6 +83,18 @@ fn main() {
         b.report("wait-for-turn: exit after the stop line lands", b.wait_latency("bench-hook"));
     }
 
+    if want("fleet") {
+        let sids: Vec<String> = (0..10).map(|i| format!("bench-fleet-{i}")).collect();
+        for (i, sid) in sids.iter().enumerate() {
+            b.meta_named(&format!("fw{i}"), "bw", sid, tmp.path());
+        }
+        b.report("wait --all, 10 workers: exit after the last stop lands", b.fleet_latency(&sids));
+        for sid in &sids {
+            let _ = std::fs::remove_file(wd.join(format!("{sid}.meta")));
+            let _ = std::fs::remove_file(wd.join(format!("{sid}.events.jsonl")));
+        }
+    }
+
     if want("long") {
         for (label, sid) in [("64 MB last line", "bench-long"), ("2 GB hole", "bench-hole")] {
             b.meta("bw", sid, tmp.path());
@@ -149,8 +163,14 @@ impl Bench {
 
     /// A worker's meta as csd-launch leaves it, pane mark included.
     fn meta(&self, name: &str, sid: &str, cwd: &Path) {
+        self.meta_named(name, name, sid, cwd)
+    }
+
+    /// A meta for worker `name` whose pane mark is session `session`'s pane
+    /// (the fleet case: ten workers, one pane, no tmux spawned by status).
+    fn meta_named(&self, name: &str, session: &str, sid: &str, cwd: &Path) {
         let out = Command::new("tmux")
-            .args(["-L", &self.socket, "display-message", "-p", "-t", &format!("={name}:"), "#{pane_pid}"])
+            .args(["-L", &self.socket, "display-message", "-p", "-t", &format!("={session}:"), "#{pane_pid}"])
             .output()
             .unwrap();
         let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
@@ -248,6 +268,46 @@ impl Bench {
     /// Start csd-wait, let it settle, append a stop line, and time from the
     /// append to csd-wait's exit.
     #[allow(clippy::zombie_processes)] // reaped by wait4()
+    /// Ten workers in a turn; `csd-wait --all` on them; nine turns end, then
+    /// the last: how long after the last stop line lands csd-wait exits.
+    fn fleet_latency(&self, sids: &[String]) -> Sample {
+        let append = |sid: &str, line: &[u8]| {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(self.wd.join(format!("{sid}.events.jsonl")))
+                .unwrap()
+                .write_all(line)
+                .unwrap()
+        };
+        let names: Vec<String> = (0..sids.len()).map(|i| format!("fw{i}")).collect();
+        let mut times = Vec::new();
+        let mut max_rss_kib = 0;
+        for _ in 0..RUNS {
+            for sid in sids {
+                append(sid, b"{\"event\":\"user_prompt_submit\",\"ts\":\"2026-01-01T00:00:00Z\"}\n");
+            }
+            let mut c = Command::new(self.bins.join("csd-wait"));
+            c.arg("--all").args(&names).args(["-t", "30"]).stdout(Stdio::null());
+            self.env(&mut c);
+            let child = c.spawn().unwrap();
+            std::thread::sleep(Duration::from_millis(150));
+            let stop = b"{\"event\":\"stop\",\"ts\":\"2026-01-01T00:00:00Z\"}\n";
+            for sid in &sids[..sids.len() - 1] {
+                append(sid, stop);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            let start = Instant::now();
+            append(&sids[sids.len() - 1], stop);
+            let (ok, rss) = wait4(child.id() as i32);
+            times.push(start.elapsed());
+            assert!(ok, "csd-wait --all failed");
+            max_rss_kib = max_rss_kib.max(rss);
+        }
+        times.sort();
+        Sample { median: times[RUNS / 2], max_rss_kib }
+    }
+
     fn wait_latency(&self, sid: &str) -> Sample {
         let log = self.wd.join(format!("{sid}.events.jsonl"));
         let mut times = Vec::new();
