@@ -743,3 +743,102 @@ fn make_install_puts_a_plugin_claude_can_install() {
     let details = claude(&["plugin", "details", "csd@csd"]);
     assert!(details.contains("driving-claude-code-sessions") && details.contains("SessionEnd"), "{details}");
 }
+
+/// Issue 8's fleet on the real CLI: three workers whose turns take different
+/// times (a Bash `sleep` the mock asks for); `csd-wait --all` reports them in
+/// the order they finish; a merged `csd-events --all --follow`, started
+/// before any of them, takes in each as it launches and lets go of each as
+/// it stops, printing every event of every worker once.
+#[test]
+fn a_fleet_of_real_workers_is_waited_for_in_finish_order_and_followed_as_one_stream() {
+    let cli = claude_cli();
+    isolate_network();
+    let flow = Flow::new(cli);
+    let follow = flow
+        .cmd("csd-events")
+        .args(["--all", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut follow = KillChild(follow);
+    // Turns of about 4 s, 0 s and 2 s: they finish b, c, a.
+    let work = [("fl-a", "run: sleep 4"), ("fl-b", "say: quick"), ("fl-c", "run: sleep 2")];
+    let launches: Vec<_> = work
+        .iter()
+        .map(|(n, _)| {
+            flow.cmd("csd-launch").arg(n).arg(&flow.project).stdout(std::process::Stdio::null()).spawn().unwrap()
+        })
+        .collect();
+    for child in launches {
+        assert_code(&child.wait_with_output().unwrap(), 0);
+    }
+    let pids: Vec<KillOnDrop> = work
+        .iter()
+        .map(|(n, _)| {
+            let pid = flow.env.tmux_ok(["display-message", "-p", "-t", &format!("={n}:"), "#{pane_pid}"]);
+            KillOnDrop(Some(pid.trim().parse().unwrap()))
+        })
+        .collect();
+    for (n, task) in work {
+        assert_code(&flow.run("csd-send", &[n, &format!("Fleet task.\n{task}")]), 0);
+    }
+    let started = Instant::now();
+    let out = flow.run("csd-wait", &["--all", "fl-a", "fl-b", "fl-c", "-t", "90"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "fl-b\tidle\nfl-c\tidle\nfl-a\tidle\n", "waited {:?}", started.elapsed());
+    // All idle now: --any answers at once.
+    let out = flow.run("csd", &["wait-any", "fl-c", "fl-a", "-t", "5"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "fl-c\tidle\n");
+    // What each worker's own log says, before stop removes it.
+    let own: Vec<(String, Vec<String>)> = work
+        .iter()
+        .map(|(n, _)| (n.to_string(), stdout(&flow.run("csd-events", &[n])).lines().map(str::to_string).collect()))
+        .collect();
+    for (n, _) in work {
+        assert_code(&flow.run("csd-stop", &[n]), 0);
+    }
+    drop(pids);
+    // The merged stream: each worker's log, in its order, every line once,
+    // and each stop's session_end too.
+    std::thread::sleep(Duration::from_millis(500));
+    follow.0.kill().unwrap();
+    let merged = stdout(&follow.wait_with_output_ref());
+    let lines: Vec<Value> = merged.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for (n, log) in &own {
+        let mine: Vec<Value> = lines.iter().filter(|v| v["worker"] == n.as_str()).cloned().collect();
+        let want: Vec<Value> = log.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert!(mine.len() >= want.len(), "{n}: {mine:?}");
+        for (got, want) in mine.iter().zip(&want) {
+            let mut got = got.clone();
+            got.as_object_mut().unwrap().remove("worker");
+            got.as_object_mut().unwrap().remove("session_id");
+            assert_eq!(&got, want, "{n}");
+        }
+        assert_eq!(mine.last().unwrap()["event"], "session_end", "{n} left without its session_end: {mine:?}");
+        assert_eq!(mine.iter().filter(|v| v["event"] == "user_prompt_submit").count(), 1, "{n}: {mine:?}");
+    }
+}
+
+/// Kills and reaps a child on drop.
+struct KillChild(std::process::Child);
+
+impl KillChild {
+    fn wait_with_output_ref(&mut self) -> std::process::Output {
+        use std::io::Read;
+        let mut out = Vec::new();
+        if let Some(mut s) = self.0.stdout.take() {
+            s.read_to_end(&mut out).unwrap();
+        }
+        let status = self.0.wait().unwrap();
+        std::process::Output { status, stdout: out, stderr: Vec::new() }
+    }
+}
+
+impl Drop for KillChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
