@@ -270,6 +270,7 @@ impl Bench {
     #[allow(clippy::zombie_processes)] // reaped by wait4()
     /// Ten workers in a turn; `csd-wait --all` on them; nine turns end, then
     /// the last: how long after the last stop line lands csd-wait exits.
+    #[allow(clippy::zombie_processes)] // reaped by wait4()
     fn fleet_latency(&self, sids: &[String]) -> Sample {
         let append = |sid: &str, line: &[u8]| {
             std::fs::OpenOptions::new()
