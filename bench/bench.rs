@@ -267,7 +267,6 @@ impl Bench {
 
     /// Start csd-wait, let it settle, append a stop line, and time from the
     /// append to csd-wait's exit.
-    #[allow(clippy::zombie_processes)] // reaped by wait4()
     /// Ten workers in a turn; `csd-wait --all` on them; nine turns end, then
     /// the last: how long after the last stop line lands csd-wait exits.
     #[allow(clippy::zombie_processes)] // reaped by wait4()
@@ -309,6 +308,7 @@ impl Bench {
         Sample { median: times[RUNS / 2], max_rss_kib }
     }
 
+    #[allow(clippy::zombie_processes)] // reaped by wait4()
     fn wait_latency(&self, sid: &str) -> Sample {
         let log = self.wd.join(format!("{sid}.events.jsonl"));
         let mut times = Vec::new();
