@@ -232,6 +232,15 @@ fn adopt_refuses_a_missing_rollout_at_once_and_registers_a_found_one() {
     let stamp = env.tmux_ok(["show-options", "-v", "-t", "=w:", "@csd_id"]);
     assert_eq!(meta["csd_id"], stamp.trim());
     assert!(!env.worker_dir.join("w.harness").exists(), "an adopted worker is registered, not pending");
+    // Its pane dies but /tmp stays (tmux killed, no reboot): adopt again over
+    // the stale meta and home; the sessions link is made anew.
+    env.tmux_ok(["kill-session", "-t", "=w"]);
+    assert_eq!(stdout(&run(&env, "csd-status", &["w"], &[])).trim(), "gone");
+    let out = run(&env, "csd-launch", &["--adopt", "--harness", "codex", "w", project, sid], &[]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&run(&env, "csd-status", &["w"], &[])).trim(), "idle");
+    let link = env.worker_dir.join("homes/w/sessions");
+    assert_eq!(std::fs::read_link(&link).unwrap(), env.home.join(".codex/sessions"));
     assert_code(&run(&env, "csd-stop", &["w"], &[]), 0);
     assert!(rollout.is_file() && files_under(&env.worker_dir).is_empty());
 }
