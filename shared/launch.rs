@@ -72,7 +72,7 @@ pub fn start(req: &Request) -> Result<Started> {
         }
     };
     let invocation = invocation(req, cwd_str);
-    let meta = session_id.as_deref().map(|sid| {
+    let mut meta = session_id.as_deref().map(|sid| {
         let mut meta = Meta::new(name, sid, cwd_str, req.harness.into());
         meta.extra.insert("started_at".into(), crate::time::now_iso().into());
         meta.extra.insert("invocation".into(), invocation.clone().into());
@@ -81,8 +81,11 @@ pub fn start(req: &Request) -> Result<Started> {
         meta
     });
     let home = h.home(&dir, name)?;
-    if let (Mode::Adopt, Some(meta)) = (req.mode, &meta) {
-        refuse_missing_transcript(&dir, h, meta, &home)?;
+    if let (Mode::Adopt, Some(meta)) = (req.mode, &mut meta) {
+        // Known now, before the harness's own hook says where it writes: a
+        // reader needs no search, nor the worker's home (Codex's is new).
+        let transcript = refuse_missing_transcript(&dir, h, meta, &home)?;
+        meta.extra.insert("transcript_path".into(), transcript.to_string_lossy().into_owned().into());
     }
     let start_timeout = crate::knobs::millis("CSD_START_TIMEOUT_MS", START_TIMEOUT)?;
     let launch = Launch {
@@ -172,15 +175,17 @@ fn invocation(req: &Request, cwd: &str) -> Vec<String> {
 
 /// Adopt fails at once, naming the path, when the session has no transcript
 /// (a typo in the id or the cwd would otherwise wait out the start timeout).
-fn refuse_missing_transcript(dir: &WorkerDir, h: &dyn Harness, meta: &Meta, home: &Path) -> Result<()> {
+fn refuse_missing_transcript(dir: &WorkerDir, h: &dyn Harness, meta: &Meta, home: &Path) -> Result<PathBuf> {
     let known = crate::worker::read_meta(dir, &meta.session_id)?.unwrap_or_else(|| meta.clone());
     match h.transcript_path(&known, home) {
-        Some(t) if t.is_file() => Ok(()),
+        Some(t) if t.is_file() => Ok(t),
         t => Err(failed(format!(
             "no transcript for session {} under {} (expected {}): check the session id and the cwd",
             meta.session_id,
             meta.cwd,
-            t.map(|t| t.display().to_string()).unwrap_or_else(|| "?".into())
+            t.map(|t| t.display().to_string())
+                .or_else(|| h.transcript_pattern(&known, home))
+                .unwrap_or_else(|| "?".into())
         ))),
     }
 }

@@ -171,3 +171,76 @@ fn every_per_worker_command_knows_a_worker_before_it_registers() {
     assert_eq!(std::fs::read_dir(&env.worker_dir).unwrap().flatten().filter(|e| e.path().is_file()).count(), 0);
     assert!(!env.worker_dir.join("homes/w").exists());
 }
+
+/// The worker's CODEX_HOME links `sessions` to the operator's ~/.codex/sessions
+/// (made 0700 when missing), so rollouts outlive the worker; stop removes the
+/// home, and with it the link, never what it points at.
+#[test]
+fn stop_removes_the_sessions_link_never_the_operators_rollouts() {
+    let env = TestEnv::new();
+    let sessions = env.home.join(".codex/sessions");
+    let rollout = sessions.join("2026/11/30/rollout-2026-11-30T10-00-00-01a22d30-0000-7000-8000-000000000001.jsonl");
+    std::fs::create_dir_all(rollout.parent().unwrap()).unwrap();
+    std::fs::write(&rollout, "{}\n").unwrap();
+    assert_code(&launch(&env, &[]), 0);
+    let link = env.worker_dir.join("homes/w/sessions");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read_link(&link).unwrap(), sessions);
+    assert!(link.join("2026/11/30").is_dir(), "Codex sees the operator's rollouts through the link");
+    assert_code(&run(&env, "csd-stop", &["w"], &[]), 0);
+    assert!(!env.worker_dir.join("homes/w").exists());
+    assert_eq!(std::fs::read_to_string(&rollout).unwrap(), "{}\n");
+
+    // No sessions dir yet: launch makes a private one.
+    let fresh = TestEnv::new();
+    assert_code(&launch(&fresh, &[]), 0);
+    let made = std::fs::metadata(fresh.home.join(".codex/sessions")).unwrap();
+    assert!(made.is_dir());
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&made.permissions()) & 0o777, 0o700);
+    assert_code(&run(&fresh, "csd-stop", &["w"], &[]), 0);
+    assert!(fresh.home.join(".codex/sessions").is_dir());
+}
+
+/// An id with no rollout under ~/.codex/sessions is refused before anything
+/// starts, naming where csd looked; one with a rollout starts `codex resume
+/// <SID>` and the worker is registered at once, under its launch's stamp.
+#[test]
+fn adopt_refuses_a_missing_rollout_at_once_and_registers_a_found_one() {
+    let env = TestEnv::new();
+    let project = env.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    let project = project.to_str().unwrap();
+    let sid = "01a22d30-0000-7000-8000-000000000002";
+    let started = Instant::now();
+    let out = run(&env, "csd-launch", &["--adopt", "--harness", "codex", "w", project, sid], &[]);
+    assert_code(&out, 1);
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let expected = format!("{}/YYYY/MM/DD/rollout-*-{sid}.jsonl", env.home.join(".codex/sessions").display());
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+    assert!(!env.has_session("w") && files_under(&env.worker_dir).is_empty());
+
+    let rollout = env.home.join(format!(".codex/sessions/2026/11/30/rollout-2026-11-30T10-00-00-{sid}.jsonl"));
+    std::fs::create_dir_all(rollout.parent().unwrap()).unwrap();
+    std::fs::write(&rollout, "{}\n").unwrap();
+    let out = run(&env, "csd-launch", &["--adopt", "--harness", "codex", "w", project, sid], &[]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&run(&env, "csd-status", &["--session-id", "w"], &[])).trim(), sid);
+    assert_eq!(stdout(&run(&env, "csd-status", &["w"], &[])).trim(), "idle");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.worker_dir.join(format!("{sid}.meta"))).unwrap()).unwrap();
+    assert_eq!(meta["transcript_path"], rollout.to_str().unwrap());
+    let stamp = env.tmux_ok(["show-options", "-v", "-t", "=w:", "@csd_id"]);
+    assert_eq!(meta["csd_id"], stamp.trim());
+    assert!(!env.worker_dir.join("w.harness").exists(), "an adopted worker is registered, not pending");
+    // Its pane dies but /tmp stays (tmux killed, no reboot): adopt again over
+    // the stale meta and home; the sessions link is made anew.
+    env.tmux_ok(["kill-session", "-t", "=w"]);
+    assert_eq!(stdout(&run(&env, "csd-status", &["w"], &[])).trim(), "gone");
+    let out = run(&env, "csd-launch", &["--adopt", "--harness", "codex", "w", project, sid], &[]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&run(&env, "csd-status", &["w"], &[])).trim(), "idle");
+    let link = env.worker_dir.join("homes/w/sessions");
+    assert_eq!(std::fs::read_link(&link).unwrap(), env.home.join(".codex/sessions"));
+    assert_code(&run(&env, "csd-stop", &["w"], &[]), 0);
+    assert!(rollout.is_file() && files_under(&env.worker_dir).is_empty());
+}

@@ -224,11 +224,111 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     assert!(ended.is_some(), "processes left: {:?}", procs.iter().filter(|p| pid_alive(**p)).collect::<Vec<_>>());
     let left: Vec<PathBuf> = files_under(&env.worker_dir);
     assert!(left.is_empty(), "left behind in the worker dir: {left:?}");
-    // Codex kept to its own CODEX_HOME: the operator's ~/.codex is as it was.
-    let mut theirs: Vec<PathBuf> = files_under(&env.home.join(".codex"));
+    // Codex kept to its own CODEX_HOME but for its rollout, which stays in
+    // the operator's ~/.codex/sessions (the home's `sessions` linked there):
+    // the rest of ~/.codex is as it was.
+    let sessions = env.home.join(".codex/sessions");
+    let rollout = csd::harness::codex::Codex::find_rollout_in(&sessions, &sid).expect("the rollout outlives stop");
+    assert!(std::fs::read_to_string(&rollout).unwrap().contains("csd-e2e-42"));
+    let mut theirs: Vec<PathBuf> =
+        files_under(&env.home.join(".codex")).into_iter().filter(|p| !p.starts_with(&sessions)).collect();
     theirs.sort();
     let expected: Vec<PathBuf> = ["auth.json", "config.toml"].iter().map(|f| env.home.join(".codex").join(f)).collect();
     assert_eq!(theirs, expected);
+}
+
+/// A reboot takes tmux and /tmp (the worker dir, the worker's CODEX_HOME);
+/// the rollout is in the operator's ~/.codex/sessions (the home's `sessions`
+/// is a link there), so `csd adopt --harness codex` resumes the session and
+/// the model's next request carries the earlier turn.
+#[test]
+fn adopt_revives_a_codex_session_with_its_history_after_a_reboot() {
+    let _ = codex_cli();
+    isolate_network();
+    let mock = MockOpenAi::start();
+    let env = TestEnv::new();
+    operator_config(&env.home, &mock);
+    let project = env.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    let project = project.to_str().unwrap();
+    let sessions = env.home.join(".codex/sessions");
+    assert!(!sessions.exists());
+
+    assert_code(&csd(&env, "csd-launch", &["--harness", "codex", "before", project]), 0);
+    let link = env.worker_dir.join("homes/before/sessions");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read_link(&link).unwrap(), sessions);
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&sessions).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700);
+    let out = csd(&env, "csd-send", &["--converse", "before", "Remember the heron.\nSAY: noted the heron", TURN]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "noted the heron");
+    let sid = stdout(&csd(&env, "csd-status", &["--session-id", "before"])).trim().to_string();
+    let rollout = csd::harness::codex::Codex::find_rollout_in(&sessions, &sid)
+        .unwrap_or_else(|| panic!("no rollout of {sid} under {}", sessions.display()));
+
+    // The reboot: every process and all of /tmp/csd-workers go; ~/.codex stays.
+    let pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=before:", "#{pane_pid}"]).trim().parse().unwrap();
+    env.tmux().arg("kill-server").status().unwrap();
+    assert!(eventually(Duration::from_secs(10), || (!pid_alive(pid)).then_some(())).is_some());
+    std::fs::remove_dir_all(&env.worker_dir).unwrap();
+
+    // A session id with no rollout is refused at once, naming where csd looked.
+    let unknown = "019a0000-0000-7000-8000-000000000000";
+    let out = csd(&env, "csd-launch", &["--adopt", "--harness", "codex", "after", project, unknown]);
+    assert_code(&out, 1);
+    let expected = format!("expected {}/YYYY/MM/DD/rollout-*-{unknown}.jsonl", sessions.display());
+    assert!(stderr(&out).contains(&format!("no transcript for session {unknown}")), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+    assert!(!env.has_session("after") && files_under(&env.worker_dir).is_empty());
+
+    let started = Instant::now();
+    let out = csd(&env, "csd-launch", &["--adopt", "--harness", "codex", "after", project, &sid]);
+    eprintln!("codex: adopt to ready {:?}", started.elapsed());
+    assert_code(&out, 0);
+    assert!(
+        stderr(&out).contains(&format!("reproduce:  csd adopt --harness codex after {project} {sid}")),
+        "{}",
+        stderr(&out)
+    );
+    let pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=after:", "#{pane_pid}"]).trim().parse().unwrap();
+    let _reaper = KillOnDrop(Some(pid));
+    // Registered at once (adopt knows the id), with the stamp of its session.
+    assert_eq!(stdout(&csd(&env, "csd-status", &["--session-id", "after"])).trim(), sid);
+    assert_eq!(stdout(&csd(&env, "csd-status", &["after"])).trim(), "idle");
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(env.worker_dir.join(format!("{sid}.meta"))).unwrap()).unwrap();
+    let stamp = env.tmux_ok(["show-options", "-v", "-t", "=after:", "@csd_id"]);
+    assert_eq!(meta["csd_id"], stamp.trim(), "{meta}");
+    assert_eq!(meta["harness"], "codex", "{meta}");
+
+    let baseline = mock.count();
+    let out = csd(&env, "csd-send", &["--converse", "after", "And now?\nSAY: back after the reboot", TURN]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "back after the reboot");
+    let history: String = mock
+        .requests_since(baseline)
+        .iter()
+        .filter(|r| r.answer != Answer::Title)
+        .map(|r| r.body["input"].to_string())
+        .collect();
+    assert!(history.contains("Remember the heron."), "the resumed session lost its first prompt: {history}");
+    assert!(history.contains("noted the heron"), "the resumed session lost its first answer: {history}");
+    // The hook kept the meta launch wrote (its stamp), and logged the turn.
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(env.worker_dir.join(format!("{sid}.meta"))).unwrap()).unwrap();
+    assert_eq!(meta["csd_id"], stamp.trim(), "{meta}");
+    assert_eq!(kinds(&env), ["session_start", "user_prompt_submit", "stop"]);
+    let turn = stdout(&csd(&env, "csd-turn", &["after"]));
+    assert!(turn.contains("**Prompt:** And now?") && turn.contains("back after the reboot"), "{turn}");
+
+    // Stop removes the worker's home (the link), never the operator's rollouts.
+    stop(&env, "after");
+    assert!(eventually(Duration::from_secs(10), || (!pid_alive(pid)).then_some(())).is_some());
+    let left: Vec<PathBuf> = files_under(&env.worker_dir);
+    assert!(left.is_empty(), "left behind in the worker dir: {left:?}");
+    let kept = std::fs::read_to_string(&rollout).unwrap();
+    assert!(kept.contains("noted the heron") && kept.contains("back after the reboot"), "{}", rollout.display());
 }
 
 /// The recipe without csd driving it: the real CLI in a tmux pane with the

@@ -312,3 +312,75 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     let left: Vec<PathBuf> = files_under(&env.worker_dir);
     assert!(left.is_empty(), "prune left files behind: {left:?}");
 }
+
+/// A reboot takes tmux and /tmp (the worker dir, the worker's agent dir); Pi's
+/// session file is in the operator's own session dir for the cwd, so
+/// `csd adopt --harness pi` resumes the session and the model's next request
+/// carries the earlier turn.
+#[test]
+fn adopt_revives_a_pi_session_with_its_history_after_a_reboot() {
+    let _cli = pi_cli();
+    isolate_network();
+    let mock = MockAnthropic::start(Config::with_tool("bash"));
+    let env = TestEnv::new();
+    let operator_agent = seed_operator(&env, &mock);
+    let project = env.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    let project = project.to_str().unwrap();
+    grant_consent(&env);
+
+    assert_code(&csd(&env, "csd-launch", &["--harness", "pi", "before", project]), 0);
+    let pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=before:", "#{pane_pid}"]).trim().parse().unwrap();
+    let _guard = KillOnDrop(Some(pid));
+    let out = csd(&env, "csd-send", &["--converse", "before", "Remember the heron.\nsay: noted the heron", "60"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "noted the heron\n");
+    let sid = stdout(&csd(&env, "csd-status", &["--session-id", "before"])).trim().to_string();
+    let session_dir = operator_agent.join("sessions").join(csd::harness::pi::Pi::session_dir_name(project));
+    let session_file = metas(&env)[0]["transcript_path"].as_str().map(PathBuf::from).unwrap();
+    assert_eq!(session_file.parent(), Some(session_dir.as_path()));
+
+    // The reboot: every process and all of /tmp/csd-workers go; ~/.pi stays.
+    env.tmux().arg("kill-server").status().unwrap();
+    assert!(eventually(Duration::from_secs(10), || (!pid_alive(pid)).then_some(())).is_some());
+    std::fs::remove_dir_all(&env.worker_dir).unwrap();
+
+    // A session id with no session file is refused at once, naming the dir.
+    let unknown = "019a0000-0000-7000-8000-000000000000";
+    let out = csd(&env, "csd-launch", &["--adopt", "--harness", "pi", "after", project, unknown]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains(&format!("no transcript for session {unknown}")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("expected {}/*_{unknown}.jsonl", session_dir.display())),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!env.has_session("after") && files_under(&env.worker_dir).is_empty());
+
+    let started = Instant::now();
+    let out = csd(&env, "csd-launch", &["--adopt", "--harness", "pi", "after", project, &sid]);
+    eprintln!("pi timings: adopt to ready {:.2}s", started.elapsed().as_secs_f64());
+    assert_code(&out, 0);
+    let pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=after:", "#{pane_pid}"]).trim().parse().unwrap();
+    let _guard2 = KillOnDrop(Some(pid));
+    assert_eq!(stdout(&csd(&env, "csd-status", &["--session-id", "after"])).trim(), sid);
+    assert_eq!(stdout(&csd(&env, "csd-status", &["after"])).trim(), "idle");
+    let meta = metas(&env).pop().unwrap();
+    let stamp = env.tmux_ok(["show-options", "-v", "-t", "=after:", "@csd_id"]);
+    assert_eq!(meta["csd_id"], stamp.trim(), "{meta}");
+
+    let baseline = mock.count();
+    let out = csd(&env, "csd-send", &["--converse", "after", "And now?\nsay: back after the reboot", "60"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "back after the reboot\n");
+    let history: String = mock.requests_since(baseline).iter().map(|r| r.body["messages"].to_string()).collect();
+    assert!(history.contains("Remember the heron."), "the resumed session lost its first prompt: {history}");
+    assert!(history.contains("noted the heron"), "the resumed session lost its first answer: {history}");
+
+    assert_code(&csd(&env, "csd-stop", &["after"]), 0);
+    assert!(eventually(Duration::from_secs(5), || (!pid_alive(pid)).then_some(())).is_some());
+    let left: Vec<PathBuf> = files_under(&env.worker_dir);
+    assert!(left.is_empty(), "stop left files behind: {left:?}");
+    let kept = std::fs::read_to_string(&session_file).unwrap();
+    assert!(kept.contains("noted the heron") && kept.contains("back after the reboot"), "{}", session_file.display());
+}

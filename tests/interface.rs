@@ -680,6 +680,8 @@ const OTHER_PROGRAMS_OPTIONS: &[&str] = &[
     "--resume",
     "--plugin-dir",
     "--session-id",
+    // Pi's: `adopt --harness pi` resumes with `pi --session`.
+    "--session",
     // grep's, in `csd-events W --follow | grep --line-buffered pre_tool_use`.
     "--line-buffered",
 ];

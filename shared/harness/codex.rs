@@ -7,8 +7,13 @@
 //! start-up screens) and fires no hook until the first prompt. So launch only
 //! writes the `<name>.harness` marker; the first hook (SessionStart, on the
 //! first prompt) carries `TMUX_NAME CWD WORKER_DIR codex` and writes the meta.
+//!
+//! Rollouts outlive the worker: the private home's `sessions` is a link to the
+//! operator's `~/.codex/sessions` (Codex 0.169 has no setting that moves the
+//! sessions dir alone), so `csd adopt --harness codex` can resume one with
+//! `codex resume <SID>` after a reboot has wiped the worker dir.
 
-use super::{user_home, Harness, HarnessKind, IdStrategy, Launch};
+use super::{user_home, Harness, HarnessKind, IdStrategy, Launch, Mode};
 use crate::error::{failed, Context, Error, Result};
 use crate::event::{Event, EventKind, StopReason};
 use crate::tmux::{shell_quote, Tmux};
@@ -131,11 +136,51 @@ impl Codex {
             .join(" ")
     }
 
+    /// The operator's own Codex home, `~/.codex`: where their auth and
+    /// config are read from, and where workers' rollouts are kept.
+    pub fn operator_home() -> Result<PathBuf> {
+        Ok(user_home()?.join(".codex"))
+    }
+
+    /// `~/.codex/sessions`: every worker's `CODEX_HOME/sessions` links here,
+    /// so a rollout outlives its worker (and a reboot of /tmp) and the
+    /// operator's own `codex resume` finds it.
+    pub fn operator_sessions() -> Result<PathBuf> {
+        Ok(Self::operator_home()?.join("sessions"))
+    }
+
+    /// Make `<home>/sessions` a link to `sessions` (created 0700 if missing).
+    /// A link from an earlier start of this worker is replaced; a real
+    /// directory (a worker of an older csd) is left as it is, rollouts and all.
+    pub fn link_sessions(home: &Path, sessions: &Path) -> Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(sessions)
+            .context(|| format!("creating {}", sessions.display()))?;
+        let link = home.join("sessions");
+        match std::fs::symlink_metadata(&link) {
+            Ok(m) if m.file_type().is_symlink() => {
+                std::fs::remove_file(&link).context(|| format!("replacing {}", link.display()))?
+            }
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).context(|| format!("reading {}", link.display())),
+        }
+        std::os::unix::fs::symlink(sessions, &link).context(|| format!("linking {}", link.display()))
+    }
+
     /// `<home>/sessions/YYYY/MM/DD/rollout-…-<sid>.jsonl`, found by its name.
     pub fn find_rollout(home: &Path, sid: &str) -> Option<PathBuf> {
+        Self::find_rollout_in(&home.join("sessions"), sid)
+    }
+
+    /// `<sessions>/YYYY/MM/DD/rollout-…-<sid>.jsonl`, found by its name.
+    pub fn find_rollout_in(sessions: &Path, sid: &str) -> Option<PathBuf> {
         let suffix = format!("-{sid}.jsonl");
         let mut found = None;
-        walk(&home.join("sessions"), 4, &mut |p| {
+        walk(sessions, 4, &mut |p| {
             if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("rollout-") && n.ends_with(&suffix))
             {
                 found = Some(p.to_path_buf());
@@ -154,13 +199,19 @@ impl Harness for Codex {
         IdStrategy::Mint
     }
 
+    /// `codex resume <SID>` finds the rollout through the sessions link.
+    fn supports_adopt(&self) -> bool {
+        true
+    }
+
     fn home(&self, dir: &WorkerDir, name: &str) -> Result<PathBuf> {
         Ok(dir.home_path(name))
     }
 
     fn prepare(&self, launch: &Launch) -> Result<()> {
         launch.dir.make_home(launch.name)?;
-        let operator = user_home()?.join(".codex");
+        let operator = Self::operator_home()?;
+        Self::link_sessions(&launch.home, &operator.join("sessions"))?;
         // The worker signs in as the operator; the copy is private to them.
         match std::fs::read(operator.join("auth.json")) {
             Ok(auth) => launch.dir.write_atomic(&launch.home.join("auth.json"), &auth, 0o600)?,
@@ -197,8 +248,12 @@ impl Harness for Codex {
     }
 
     fn argv(&self, launch: &Launch) -> Result<Vec<String>> {
-        let mut argv = vec![
-            HarnessKind::Codex.binary(),
+        let mut argv = vec![HarnessKind::Codex.binary()];
+        if launch.mode == Mode::Adopt {
+            let sid = launch.session_id.ok_or_else(|| failed("adopting a Codex session needs its session id"))?;
+            argv.extend(["resume".into(), sid.into()]);
+        }
+        argv.extend([
             // Approvals would stop a worker to ask its (absent) human.
             "--dangerously-bypass-approvals-and-sandbox".into(),
             // No "Hooks need review" screen, and embedded mode: no app-server
@@ -207,7 +262,7 @@ impl Harness for Codex {
             "--dangerously-bypass-hook-trust".into(),
             "-C".into(),
             launch.cwd.to_string_lossy().into_owned(),
-        ];
+        ]);
         argv.extend(launch.extra_args.iter().cloned());
         Ok(argv)
     }
@@ -264,11 +319,30 @@ impl Harness for Codex {
         STOP_GRACE
     }
 
+    /// The rollout the hook recorded (Codex names it through the home's
+    /// `sessions` link) while it is there; else found by its id in the
+    /// operator's sessions dir (an adopted session, whose worker's home is
+    /// gone), then in the home (a worker of an older csd kept its own).
     fn transcript_path(&self, meta: &Meta, home: &Path) -> Option<PathBuf> {
-        if let Some(p) = meta.extra_str("transcript_path").filter(|p| !p.is_empty()) {
-            return Some(PathBuf::from(p));
+        let recorded = meta.extra_str("transcript_path").filter(|p| !p.is_empty()).map(PathBuf::from);
+        if let Some(p) = recorded.as_ref().filter(|p| p.is_file()) {
+            return Some(p.clone());
         }
-        Self::find_rollout(home, &meta.session_id)
+        Self::operator_sessions()
+            .ok()
+            .and_then(|s| Self::find_rollout_in(&s, &meta.session_id))
+            .or_else(|| Self::find_rollout(home, &meta.session_id))
+            .or(recorded)
+    }
+
+    fn transcript_pattern(&self, meta: &Meta, _home: &Path) -> Option<String> {
+        let sessions = Self::operator_sessions().ok()?;
+        Some(format!("{}/YYYY/MM/DD/rollout-*-{}.jsonl", sessions.display(), meta.session_id))
+    }
+
+    /// SessionStart fires with the first prompt, not at start-up.
+    fn silent_until_prompted(&self) -> bool {
+        true
     }
 
     fn turn_witness(&self, worker: &Worker) -> Option<PathBuf> {
@@ -549,6 +623,26 @@ bogus = 1
         let c = "model_provider = \"m\"\n[model_providers.m]\nenv_key = \"MOCK_KEY\"\n";
         assert_eq!(provider_env_key(c).as_deref(), Some("MOCK_KEY"));
         assert_eq!(provider_env_key("model = \"x\""), None);
+    }
+
+    #[test]
+    fn the_sessions_link_is_made_or_renewed_and_a_real_dir_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (home, theirs) = (dir.path().join("home"), dir.path().join("op/.codex/sessions"));
+        std::fs::create_dir(&home).unwrap();
+        Codex::link_sessions(&home, &theirs).unwrap();
+        assert_eq!(std::fs::read_link(home.join("sessions")).unwrap(), theirs);
+        // A link left by an earlier start (another operator dir) is replaced.
+        let other = dir.path().join("other");
+        std::fs::remove_file(home.join("sessions")).unwrap();
+        std::os::unix::fs::symlink(&other, home.join("sessions")).unwrap();
+        Codex::link_sessions(&home, &theirs).unwrap();
+        assert_eq!(std::fs::read_link(home.join("sessions")).unwrap(), theirs);
+        // An older csd's private sessions dir keeps its rollouts.
+        std::fs::remove_file(home.join("sessions")).unwrap();
+        std::fs::create_dir(home.join("sessions")).unwrap();
+        Codex::link_sessions(&home, &theirs).unwrap();
+        assert!(std::fs::symlink_metadata(home.join("sessions")).unwrap().is_dir());
     }
 
     #[test]

@@ -180,6 +180,20 @@ pub trait Harness: Sync {
     /// minting harness that has not registered). `home` is `Harness::home`.
     fn transcript_path(&self, meta: &Meta, home: &Path) -> Option<PathBuf>;
 
+    /// Whether its hooks say nothing until the first prompt (Codex): a live
+    /// worker of it with an empty log (adopted, so registered before any
+    /// hook) is idle, as a pending one is, not "unknown".
+    fn silent_until_prompted(&self) -> bool {
+        false
+    }
+
+    /// Where the transcript of `meta`'s session would be, as a pattern a
+    /// human can look for (an adopt that finds none says so). Default: none
+    /// beyond `transcript_path`.
+    fn transcript_pattern(&self, _meta: &Meta, _home: &Path) -> Option<String> {
+        None
+    }
+
     /// A file besides the event log whose change can end a turn the hooks
     /// do not report (Codex: the rollout, where a failed request shows).
     /// Waiters watch it too.
@@ -211,7 +225,14 @@ pub fn status(worker: &Worker) -> Result<crate::worker::Status> {
         return Ok(crate::worker::Status::Gone);
     }
     settle(worker)?;
-    worker.logged_status()
+    match worker.logged_status()? {
+        crate::worker::Status::Unknown
+            if worker.meta.harness.kind().is_some_and(|k| k.driver().silent_until_prompted()) =>
+        {
+            Ok(crate::worker::Status::Idle)
+        }
+        s => Ok(s),
+    }
 }
 
 /// A worker by name or id, its log brought up to date before anyone takes a

@@ -219,6 +219,11 @@ impl Harness for Pi {
         Duration::from_secs(10)
     }
 
+    fn transcript_pattern(&self, meta: &Meta, _home: &Path) -> Option<String> {
+        let dir = Self::operator_session_dir(Path::new(&meta.cwd)).ok()?;
+        Some(format!("{}/*_{}.jsonl", dir.display(), meta.session_id))
+    }
+
     /// The extension records the session file in the meta; a meta written
     /// by adopt does not have it yet, so look where Pi names files
     /// (`<time>_<session id>.jsonl` in the operator's session dir for the cwd).

@@ -181,8 +181,8 @@ them where each shell looks.",
             bin: "csd-launch",
             pre: &["--adopt"],
             per_worker: false,
-            usage: "[--harness claude|pi] NAME CWD SESSION_ID [-- HARNESS-ARGS...]",
-            summary: "take back a Claude Code or Pi session after a reboot",
+            usage: "[--harness claude|codex|pi] NAME CWD SID [-- HARNESS-ARGS...]",
+            summary: "take back a Claude Code, Codex or Pi session after a reboot",
         },
         Sub {
             name: "list",
@@ -320,7 +320,7 @@ pub const CSD_LAUNCH: Tool = Tool {
     summary: "start a csd worker in tmux, or revive one by session id",
     usage: &[
         "[--harness claude|codex|pi] NAME CWD [-- HARNESS-ARGS...]",
-        "--adopt [--harness claude|pi] NAME CWD SESSION_ID [-- ARGS...]",
+        "--adopt [--harness claude|codex|pi] NAME CWD SID [-- ARGS...]",
         "--grant-consent",
     ],
     description: "csd-launch starts a coding agent (the harness: claude, the default, codex or pi) in a detached \
@@ -371,14 +371,20 @@ SIGINT, SIGTERM and SIGHUP do the same, and csd-launch then dies of the signal i
 Codex and Pi mint their own session ids: csd-launch writes a NAME.harness marker (the harness, the socket's path \
 and the worker's id) instead of a meta, gives the worker a private home under $CSD_WORKER_DIR/homes/NAME/ (Codex's \
 CODEX_HOME, Pi's agent dir, with the operator's auth copied in), and the worker registers its meta itself (Pi at \
-start-up, Codex with its first prompt), copying the CSD_WORKER_ID of its pane into it as csd_id.
+start-up, Codex with its first prompt), copying the CSD_WORKER_ID of its pane into it as csd_id. Their \
+transcripts stay with the operator, outside the private home: Codex's CODEX_HOME/sessions is a link to \
+~/.codex/sessions (made 0700 if missing), and Pi writes to the operator's own session dir for CWD. csd-stop(1) \
+removes the home, links and all, never what a link points at.
 
 # Adopt
 
---adopt resumes an existing session as worker NAME: Claude Code's with claude --resume SESSION_ID, Pi's \
-(--harness pi) with pi --session SESSION_ID. Codex sessions cannot be adopted. When the worker's own tmux session \
-NAME is still there, its pane is respawned in place; otherwise a new session is opened. The session's transcript \
-must exist for CWD; adopt refuses otherwise, at once.
+--adopt resumes an existing session as worker NAME, with its history: Claude Code's with claude --resume \
+SID (its transcript under ~/.claude/projects/), Codex's (--harness codex) with codex resume SID (its \
+rollout under ~/.codex/sessions/), Pi's (--harness pi) with pi --session SID (its session file in the \
+operator's Pi session dir for CWD). These outlive a reboot that wipes /tmp, and the worker dir with it. When the \
+worker's own tmux session NAME is still there, its pane is respawned in place; otherwise a new session is opened. \
+The session's transcript must exist; adopt refuses otherwise, at once, naming where it looked. The session id is \
+known, so the worker is registered at once (a Codex worker's log stays empty until its first prompt; it is idle).
 
 # Consent
 
@@ -392,13 +398,13 @@ Claude Code refuses --dangerously-skip-permissions as root unless IS_SANDBOX=1 i
 IS_SANDBOX to the worker when it is set, and says so when the pane shows the refusal.",
     options: &[
         valued(None, "harness", "HARNESS", Complete::Harness, "claude (default), codex or pi", ""),
-        flag(None, "adopt", "resume SESSION_ID instead of starting a new session", ""),
+        flag(None, "adopt", "resume SID instead of starting a new session", ""),
         flag(None, "grant-consent", "record the one-time consent", ""),
     ],
     operands: &[
         Operand { name: "NAME", complete: Complete::Nothing, help: "the worker's name: letters, digits, _, - and ." },
         Operand { name: "CWD", complete: Complete::Dir, help: "the directory the worker works in" },
-        Operand { name: "SESSION_ID", complete: Complete::Nothing, help: "with --adopt: the session to resume" },
+        Operand { name: "SID", complete: Complete::Nothing, help: "with --adopt: the id of the session to resume" },
     ],
     env: &[
         ENV_WORKER_DIR,
@@ -442,6 +448,10 @@ IS_SANDBOX to the worker when it is set, and says so when the pane shows the ref
         Example {
             command: "csd-launch --adopt w1 ~/src/project 6f1c2a9e-0b7d-4c1e-9a53-2d8f1e4b7c10",
             help: "take a Claude Code session back after a reboot",
+        },
+        Example {
+            command: "csd-launch --adopt --harness codex w2 . 019a5c1e-7f3b-7d21-a0c4-5e6f7a8b9c0d",
+            help: "the same for a Codex session (its id is in its rollout's name under ~/.codex/sessions)",
         },
     ],
     subcommands: &[],
