@@ -6,7 +6,9 @@
 //! line lands csd-wait exits; read-turn on a 100 MB transcript; a log whose
 //! last line is 64 MB, and one with a 2 GB hole (a sparse file: one 2 GB
 //! line of NULs), read backwards, for status and forwards (the line is over
-//! the cap: skipped, in bounded memory).
+//! the cap: skipped, in bounded memory); status --json, which sums the
+//! tokens of a 100 MB transcript and numbers the log's prompts, on its first
+//! call (no tally) and on later ones (only what was appended).
 //! Set CSD_V4_CJS to csd v4's dist/csd.cjs to time v4 on the same data.
 //! csd-wait --all over ten workers: how long after the last of them ends
 //! its turn it exits.
@@ -52,6 +54,23 @@ fn main() {
         let size = write_log(&wd.join(format!("{sid}.events.jsonl")), events);
         let label = format!("{}k events, {:.0} MB", events / 1000, size as f64 / 1e6);
         b.report(&format!("status ({label})"), b.time("csd-status", &[&sid]));
+        if events == 1_200_000 {
+            let tally = wd.join(format!("{sid}.tally"));
+            let (tally, bins, sid) = (&tally, &b.bins, sid.as_str());
+            let json = |fresh: bool| {
+                move || {
+                    if fresh {
+                        let _ = std::fs::remove_file(tally);
+                    }
+                    let mut c = Command::new(bins.join("csd-status"));
+                    c.args(["--json", sid]);
+                    c
+                }
+            };
+            b.report(&format!("status --json ({label}), first call"), b.sample(json(true), None));
+            b.report(&format!("status --json ({label}), later call"), b.sample(json(false), None));
+            let _ = std::fs::remove_file(wd.join(format!("{sid}.tally")));
+        }
         b.report(&format!("read-events --last 5 ({label})"), b.time("csd-events", &[&sid, "--last", "5"]));
         if events == 600_000 {
             b.unmark(&sid);
@@ -126,6 +145,34 @@ fn main() {
         if let Some(cjs) = &v4 {
             b.report("  v4 read-turn (same transcript)", b.time_node(cjs, &["--worker", sid, "read-turn"]));
         }
+        // status --json sums the transcript's tokens: the first call counts
+        // it all, a later one only what was appended since (one small turn).
+        let tally = wd.join(format!("{sid}.tally"));
+        let mb = size as f64 / 1e6;
+        let first = b.sample(
+            || {
+                let _ = std::fs::remove_file(&tally);
+                let mut c = Command::new(b.bins.join("csd-status"));
+                c.args(["--json", sid]);
+                c
+            },
+            None,
+        );
+        b.report(&format!("status with tokens ({mb:.0} MB transcript), first call"), first);
+        let turns = std::cell::Cell::new(0);
+        let later = b.sample(
+            || {
+                turns.set(turns.get() + 1);
+                append_turn(&transcript, turns.get());
+                let mut c = Command::new(b.bins.join("csd-status"));
+                c.args(["--json", sid]);
+                c
+            },
+            None,
+        );
+        b.report(&format!("status with tokens ({mb:.0} MB transcript), later call"), later);
+        let out = b.output("csd-status", &["--json", sid]);
+        println!("  {}", out.trim());
     }
     b.tmux(&["kill-server"]);
     // tmux leaves a killed server's socket file behind.
@@ -336,6 +383,14 @@ impl Bench {
         Sample { median: times[RUNS / 2], max_rss_kib }
     }
 
+    /// What a binary prints, run once.
+    fn output(&self, bin: &str, args: &[&str]) -> String {
+        let mut c = Command::new(self.bins.join(bin));
+        c.args(args);
+        self.env(&mut c);
+        String::from_utf8(c.stdout(Stdio::piped()).output().unwrap().stdout).unwrap()
+    }
+
     fn report(&self, case: &str, s: Sample) {
         println!("{case:<50} {:>8.2}ms {:>8.1} MiB", s.median.as_secs_f64() * 1e3, s.max_rss_kib as f64 / 1024.0);
     }
@@ -401,8 +456,24 @@ fn claude_project_dir(cwd: &Path) -> String {
     cwd.to_str().unwrap().chars().map(|c| if matches!(c, '/' | '.' | '_' | ':') { '-' } else { c }).collect()
 }
 
+static USAGE: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(
+    || serde_json::json!({"input_tokens":3,"cache_creation_input_tokens":120,"cache_read_input_tokens":24000,"output_tokens":80}),
+);
+
+/// One more small turn at the end of a transcript (what a `status` after
+/// the first finds new).
+fn append_turn(path: &Path, turn: u64) {
+    let lines = [
+        serde_json::json!({"type":"user","message":{"role":"user","content":format!("more {turn}")},"uuid":format!("x{turn}")}),
+        serde_json::json!({"type":"assistant","message":{"id":format!("x{turn}"),"role":"assistant","content":[{"type":"text","text":"Done."}],"usage":USAGE.clone()}}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::OpenOptions::new().append(true).open(path).unwrap().write_all(text.as_bytes()).unwrap();
+}
+
 /// A Claude Code transcript of about `bytes`, made of many turns with tool
-/// calls and results; the last turn is an ordinary small one.
+/// calls and results, assistant messages with usage; the last turn is an
+/// ordinary small one.
 fn write_transcript(path: &Path, bytes: u64) -> u64 {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     let mut written = 0u64;
@@ -412,9 +483,9 @@ fn write_transcript(path: &Path, bytes: u64) -> u64 {
         turn += 1;
         let lines = [
             serde_json::json!({"type":"user","message":{"role":"user","content":format!("turn {turn}: run the tests")},"uuid":format!("u{turn}")}),
-            serde_json::json!({"type":"assistant","message":{"role":"assistant","content":[{"type":"thinking","thinking":"I should run them."},{"type":"tool_use","id":format!("t{turn}"),"name":"Bash","input":{"command":"cargo test"}}]}}),
+            serde_json::json!({"type":"assistant","message":{"id":format!("m{turn}a"),"role":"assistant","content":[{"type":"thinking","thinking":"I should run them."},{"type":"tool_use","id":format!("t{turn}"),"name":"Bash","input":{"command":"cargo test"}}],"usage":USAGE.clone()}}),
             serde_json::json!({"type":"user","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":format!("t{turn}"),"content":format!("ok\n{pad}")}]}}),
-            serde_json::json!({"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":format!("All tests pass (turn {turn}).")}]}}),
+            serde_json::json!({"type":"assistant","message":{"id":format!("m{turn}b"),"role":"assistant","content":[{"type":"text","text":format!("All tests pass (turn {turn}).")}],"usage":USAGE.clone()}}),
             serde_json::json!({"type":"system","subtype":"turn_duration","durationMs":1200}),
         ];
         for l in lines {

@@ -132,11 +132,12 @@ function ownSessions(w: Worker): string[] {
 
 /**
  * `/new`, `/resume` or `/fork` moved this worker to a new session id: its old
- * meta and log would name a session nobody drives, and outlive `stop`.
+ * meta, log and tally (csd-status's counts) would name a session nobody
+ * drives, and outlive `stop`.
  */
 function dropOldSessions(w: Worker, sid: string): void {
   for (const old of ownSessions(w).filter((s) => s !== sid)) {
-    for (const file of [`${old}.meta`, `${old}.events.jsonl`]) {
+    for (const file of [`${old}.meta`, `${old}.events.jsonl`, `${old}.tally`]) {
       try {
         unlinkSync(join(w.dir, file));
       } catch {}

@@ -374,10 +374,11 @@ fn take_back(launch: &Launch, e: Error, pane_started: bool, timeout: Duration) -
     }
     if matches!(&session, Ok(Some(_))) && !ours {
         // Another launch took the name between our check and our session:
-        // its marker, shim and home are its own; only our meta and log go.
+        // its marker, shim and home are its own; only our meta, log and tally go.
         if let Some(sid) = launch.session_id {
             let _ = launch.dir.remove_file(&launch.dir.meta_path(sid));
             let _ = launch.dir.remove_file(&launch.dir.events_path(sid));
+            let _ = launch.dir.remove_file(&launch.dir.tally_path(sid));
         }
     } else {
         let _ = remove_state(launch.dir, launch.session_id, launch.name);

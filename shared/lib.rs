@@ -8,7 +8,9 @@
 //! post-mortem (`diag`), a
 //! turn and its markdown (`turn`), reading harness transcripts
 //! (`transcript`), reading a file's lines backwards (`revlines`) and forwards
-//! (`lines`), opening only regular files (`safefile`), and the exit-code
+//! (`lines`), opening only regular files (`safefile`), what status and list
+//! show of a worker (`status`) and the running counts they keep (`tally`:
+//! the latest prompt's line, the tokens used), and the exit-code
 //! contract (`error`, `cli`).
 
 pub mod cli;
@@ -30,8 +32,10 @@ pub mod name;
 pub mod revlines;
 pub mod safefile;
 pub mod signals;
+pub mod status;
 pub mod stop;
 pub mod submit;
+pub mod tally;
 pub mod time;
 pub mod tmux;
 pub mod transcript;

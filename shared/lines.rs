@@ -33,6 +33,8 @@ pub struct Lines {
     limit: u64,
     chunk: usize,
     cap: usize,
+    /// Complete lines passed over for being longer than `cap`.
+    skipped: u64,
 }
 
 impl Lines {
@@ -44,7 +46,17 @@ impl Lines {
     /// As `new`, reading `chunk` bytes at a time and skipping lines over
     /// `cap` bytes (tests use tiny ones).
     pub fn with_sizes(file: File, from: u64, chunk: usize, cap: usize) -> Lines {
-        Lines { file, pos: from, buf: Vec::new(), start: 0, scanned: 0, limit: u64::MAX, chunk: chunk.max(1), cap }
+        Lines {
+            file,
+            pos: from,
+            buf: Vec::new(),
+            start: 0,
+            scanned: 0,
+            limit: u64::MAX,
+            chunk: chunk.max(1),
+            cap,
+            skipped: 0,
+        }
     }
 
     /// Read no further than offset `limit`.
@@ -59,6 +71,12 @@ impl Lines {
         self.pos + self.start as u64
     }
 
+    /// How many complete lines were passed over for being over the cap: with
+    /// the lines handed out, the count of non-empty lines read.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
     /// The next complete, non-empty line within the cap (without its
     /// newline) and the offset where it starts; None at the end.
     pub fn next_line(&mut self) -> io::Result<Option<(u64, &[u8])>> {
@@ -67,7 +85,11 @@ impl Lines {
                 let (s, nl) = (self.start, self.scanned + i);
                 self.start = nl + 1;
                 self.scanned = self.start;
-                if nl == s || nl - s > self.cap {
+                if nl == s {
+                    continue;
+                }
+                if nl - s > self.cap {
+                    self.skipped += 1;
                     continue;
                 }
                 return Ok(Some((self.pos + s as u64, &self.buf[s..nl])));
@@ -121,6 +143,7 @@ impl Lines {
         };
         let len = newline - line_start;
         if len > self.cap as u64 {
+            self.skipped += 1;
             self.buf.clear();
             self.pos = newline + 1;
         } else {
@@ -214,6 +237,11 @@ mod tests {
         content.extend(b"\nlast\n");
         let (lines, end) = read(&content, 0, u64::MAX, CHUNK, 4 * CHUNK);
         assert_eq!(lines.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(), ["first", "last"]);
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&content).unwrap();
+        let mut r = Lines::with_sizes(f, 0, CHUNK, 4 * CHUNK);
+        while r.next_line().unwrap().is_some() {}
+        assert_eq!(r.skipped(), 1, "the long line is counted as skipped");
         assert_eq!(end, content.len() as u64);
         let (lines, _) = read(&content, 0, u64::MAX, CHUNK, LINE_CAP);
         assert_eq!(lines.len(), 3);

@@ -357,8 +357,8 @@ impl Worker {
         })
     }
 
-    /// Remove everything csd keeps for this worker: meta, events, shim,
-    /// harness marker and per-worker home.
+    /// Remove everything csd keeps for this worker: meta, events, tally,
+    /// shim, harness marker and per-worker home.
     pub fn remove_state(&self) -> Result<()> {
         remove_state(&self.dir, Some(&self.meta.session_id), self.name())
     }
@@ -372,6 +372,7 @@ pub fn remove_state(dir: &WorkerDir, sid: Option<&str>, name: &str) -> Result<()
         crate::name::validate(sid)?;
         dir.remove_file(&dir.meta_path(sid))?;
         dir.remove_file(&dir.events_path(sid))?;
+        dir.remove_file(&dir.tally_path(sid))?;
     }
     dir.remove_file(&dir.shim_path(name))?;
     dir.remove_file(&dir.harness_marker_path(name))?;

@@ -5,6 +5,7 @@
 //! $CSD_WORKER_DIR (default /tmp/csd-workers, mode 0700)
 //!   <sid>.meta            JSON: tmux_name, session_id, cwd, harness, …
 //!   <sid>.events.jsonl    one event per line
+//!   <sid>.tally           what status has counted so far (`tally`)
 //!   <name>.harness        harness of a worker that has not registered yet
 //!   bin/<name>            the per-worker shim
 //!   homes/<name>/         per-worker harness home (Codex, Pi)
@@ -199,6 +200,10 @@ impl WorkerDir {
 
     pub fn events_path(&self, sid: &str) -> PathBuf {
         self.root.join(format!("{sid}.events.jsonl"))
+    }
+
+    pub fn tally_path(&self, sid: &str) -> PathBuf {
+        self.root.join(format!("{sid}.tally"))
     }
 
     pub fn shim_path(&self, name: &str) -> PathBuf {

@@ -529,6 +529,20 @@ fn csd_drives_the_real_claude_code_from_launch_to_stop() {
     }
     let status = flow.run("csd-status", &["e2e"]);
     assert_eq!(stdout(&status).trim(), "idle");
+    // What a controller acts on, and the tokens: every model answer the
+    // transcript records (not the session-title requests), each message once
+    // although Claude writes a line per content block.
+    let row = checked_status_row(&flow.env, "e2e", &sid);
+    eprintln!("claude: csd-status --json: {row}");
+    let turns: Vec<_> =
+        flow.mock.requests().into_iter().filter(|r| !matches!(r.answer, Answer::Title | Answer::CountTokens)).collect();
+    let sent = MockAnthropic::usage_sum(&turns);
+    let kinds_sent: Vec<&Answer> = turns.iter().map(|r| &r.answer).collect();
+    assert_eq!(
+        row["tokens"],
+        json!({"input": sent.input, "output": sent.output, "cache_read": sent.cache_read, "cache_write": sent.cache_write}),
+        "answers counted: {kinds_sent:?}"
+    );
     let kinds: Vec<String> = stdout(&flow.run("csd-events", &["e2e"]))
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].as_str().unwrap().to_string())

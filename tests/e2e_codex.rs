@@ -9,7 +9,7 @@ mod openai;
 
 use common::*;
 use openai::{Answer, MockOpenAi};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -163,6 +163,17 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     assert_eq!(stdout(&out).trim(), "got it all");
     let prompts: Vec<Value> = events(&env).into_iter().filter(|e| e["event"] == "user_prompt_submit").collect();
     assert_eq!(prompts.len(), 2, "one prompt, not one per line: {prompts:?}");
+    // What a controller acts on, and the tokens: the rollout's last running
+    // total, the sum of every answer of the session's turns (not the title's).
+    let row = checked_status_row(&env, "w", &sid);
+    eprintln!("codex: csd-status --json: {row}");
+    let turns: Vec<_> = mock.requests().into_iter().filter(|r| r.answer != Answer::Title).collect();
+    let sent = MockOpenAi::usage_sum(&turns);
+    assert_eq!(
+        row["tokens"],
+        json!({"input": sent.input, "output": sent.output, "cache_read": sent.cache_read, "cache_write": sent.cache_write}),
+        "{row}"
+    );
 
     // apply_patch: the file appears, read-turn shows the patch.
     let out = csd(&env, "csd-send", &["--converse", "w", "PATCH: made-by-codex.txt\nSAY: patched", TURN]);

@@ -220,6 +220,16 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     let turn = stdout(&csd(&env, "csd-turn", &["w"]));
     // Pi's editor turns a pasted tab into four spaces.
     assert!(turn.contains("**Prompt:** say: two lines\n    the second, indented\n"), "{turn}");
+    // What a controller acts on, and the tokens: each assistant message's
+    // usage in the session file, the sum of what the mock answered.
+    let row = checked_status_row(&env, "w", &sid);
+    eprintln!("pi: csd-status --json: {row}");
+    let sent = MockAnthropic::usage_sum(&mock.requests());
+    assert_eq!(
+        row["tokens"],
+        json!({"input": sent.input, "output": sent.output, "cache_read": sent.cache_read, "cache_write": sent.cache_write}),
+        "{row}"
+    );
     // handoff names the private tmux server
     let handoff = csd(&env, "csd-stop", &["--handoff", "w"]);
     assert_code(&handoff, 0);

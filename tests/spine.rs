@@ -275,6 +275,76 @@ fn status_follows_the_last_event_and_the_tmux_session() {
     assert_eq!(stdout(&env.run("csd-status", ["sid-1"])).trim(), "gone");
 }
 
+/// What a controller acts on: the tool running now, the log line of the
+/// latest prompt (for `csd-wait --after-line`), the last event's time, and
+/// the tokens the transcript records, each Claude message counted once.
+#[test]
+fn status_json_says_the_tool_the_prompt_line_and_the_tokens() {
+    let env = TestEnv::new();
+    env.fake_worker("w1", "sid-1", &["sleep", "600"]);
+    let transcript = env.path().join("sid-1.jsonl");
+    let at = |event: &str| {
+        let mut p = payload("sid-1", event);
+        p["transcript_path"] = transcript.to_str().unwrap().into();
+        p
+    };
+    let row = || -> serde_json::Value {
+        let o = env.run("csd-status", ["w1", "--json"]);
+        assert_code(&o, 0);
+        serde_json::from_str(&stdout(&o)).unwrap()
+    };
+    let v = row();
+    assert_eq!(
+        (v["status"].as_str(), v["name"].as_str(), v["tmux_name"].as_str()),
+        (Some("unknown"), Some("w1"), Some("w1"))
+    );
+    assert_eq!((&v["since"], &v["tool"], &v["prompt_line"]), (&json!(null), &json!(null), &json!(null)));
+    // No transcript yet: nothing spent.
+    assert_eq!(v["tokens"], json!({"input": 0, "output": 0, "cache_read": 0, "cache_write": 0}));
+    env.hook(&at("SessionStart"));
+    env.hook(&at("UserPromptSubmit"));
+    let mut pre = at("PreToolUse");
+    pre["tool_name"] = "Bash".into();
+    pre["tool_input"] = json!({"command": "sleep 5"});
+    env.hook(&pre);
+    let usage = |i: u64, o: u64| json!({"input_tokens": i, "output_tokens": o, "cache_read_input_tokens": 7, "cache_creation_input_tokens": 3});
+    let line = |id: &str, block: &str, u: serde_json::Value| {
+        json!({"type": "assistant", "message": {"id": id, "content": [{"type": block}], "usage": u}}).to_string() + "\n"
+    };
+    let mut text = line("m1", "thinking", usage(10, 1)) + &line("m1", "tool_use", usage(10, 20));
+    std::fs::write(&transcript, &text).unwrap();
+    let v = row();
+    let log: Vec<serde_json::Value> = lines(&std::fs::read_to_string(env.events_path("sid-1")).unwrap());
+    assert_eq!(v["status"], "working");
+    assert_eq!(v["tool"], "Bash");
+    assert_eq!(v["prompt_line"], 2);
+    assert_eq!(v["since"], log.last().unwrap()["ts"]);
+    assert_eq!(v["cwd"], env.path().to_str().unwrap());
+    assert_eq!(v["tokens"], json!({"input": 10, "output": 20, "cache_read": 7, "cache_write": 3}));
+    assert!(env.worker_dir.join("sid-1.tally").is_file());
+    let list = stdout(&env.run("csd", ["list"]));
+    assert!(list.lines().any(|l| l.starts_with("working\tclaude\tw1\tsid-1\t") && l.ends_with("\tBash\t30")), "{list}");
+    // The tool ended, the turn ended, a new prompt: the counts follow.
+    let mut post = at("PostToolUse");
+    post["tool_name"] = "Bash".into();
+    env.hook(&post);
+    text = line("m2", "text", usage(5, 5));
+    std::fs::OpenOptions::new().append(true).open(&transcript).unwrap().write_all(text.as_bytes()).unwrap();
+    env.hook(&at("Stop"));
+    env.hook(&at("UserPromptSubmit"));
+    env.hook(&at("Stop"));
+    let v = row();
+    assert_eq!((v["status"].as_str(), &v["tool"], &v["prompt_line"]), (Some("idle"), &json!(null), &json!(6)));
+    assert_eq!(v["tokens"], json!({"input": 15, "output": 25, "cache_read": 14, "cache_write": 6}));
+    let all = stdout(&env.run("csd-status", ["--list", "--json"]));
+    let all: serde_json::Value = serde_json::from_str(&all).unwrap();
+    assert_eq!(all, json!([v]));
+    // The tally goes with the worker.
+    env.tmux_ok(["kill-session", "-t", "=w1"]);
+    assert_code(&env.run("csd-stop", ["w1"]), 0);
+    assert!(!env.worker_dir.join("sid-1.tally").exists());
+}
+
 #[test]
 fn list_shows_live_workers_and_gone_ones_with_all() {
     let env = TestEnv::new();
@@ -288,7 +358,7 @@ fn list_shows_live_workers_and_gone_ones_with_all() {
     let o = env.run("csd", ["list"]);
     let out = stdout(&o);
     let rows: Vec<&str> = out.lines().collect();
-    assert_eq!(rows[0], "STATUS\tHARNESS\tTMUX\tSESSION_ID\tSHIM\tCWD");
+    assert_eq!(rows[0], "STATUS\tHARNESS\tTMUX\tSESSION_ID\tSHIM\tCWD\tTOOL\tTOKENS");
     assert_eq!(rows.len(), 2, "{out}");
     assert!(rows[1].starts_with("idle\tclaude\talpha\tsid-a\t"), "{}", rows[1]);
     let o = env.run("csd", ["list", "--all"]);
@@ -306,6 +376,12 @@ fn list_shows_live_workers_and_gone_ones_with_all() {
     env.tmux_ok(["new-session", "-d", "-s", "gamma", "--", "sleep", "600"]);
     let o = env.run("csd", ["list"]);
     assert!(stdout(&o).contains("idle\tcodex\tgamma\t-\t"), "{}", stdout(&o));
+    // No session, no tool, no transcript: TOOL and TOKENS are "-".
+    assert!(
+        stdout(&o).lines().any(|l| l.starts_with("idle\tcodex\tgamma\t") && l.ends_with("\t-\t-")),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(stdout(&env.run("csd-status", ["gamma"])).trim(), "idle");
 }
 

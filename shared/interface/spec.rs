@@ -676,9 +676,11 @@ prune.",
         flag(
             None,
             "list",
-            "list workers as a table: STATUS HARNESS TMUX SESSION_ID SHIM CWD",
+            "list workers as a table: STATUS HARNESS TMUX SESSION_ID SHIM CWD TOOL TOKENS",
             "gone workers are left out unless --all; PATTERN keeps names that contain it. A worker whose harness \
-             has not minted its session id yet shows - for it. A worker tmux could not be asked about is listed \
+             has not minted its session id yet shows - for it. TOOL is the tool a working worker runs now, TOKENS \
+             the input and output tokens its session used (see --json), - when there is none or it is not known; \
+             they come last so the columns before them keep their places. A worker tmux could not be asked about is listed \
              as unknown, why is said on standard error, and the status is 1. A meta that does not hold up is named \
              on standard error and skipped. With no rows, \"No workers found\" goes to standard error",
         ),
@@ -687,7 +689,16 @@ prune.",
             None,
             "json",
             "print JSON instead (an object; an array with --list)",
-            "with status, harness, tmux_name, session_id, shim, cwd and events",
+            "one object per worker: name, harness, status, session_id, cwd; since (the time of its last event); \
+             tool (the tool it runs now: its last event is a pre_tool_use and it is working; else null); \
+             prompt_line (the event-log line of its latest user_prompt_submit, counted as --after-line of \
+             csd-wait counts, or null); tokens {input, output, cache_read, cache_write}, summed over the session \
+             from its harness's own transcript (Claude Code: each message's usage, once per message; Codex: the \
+             rollout's running total, its cached input as cache_read and not in input; Pi: each assistant \
+             message's usage), 0 before the transcript has any, null where the harness does not record a count \
+             or the transcript cannot be read (why goes to standard error); and tmux_name, shim and events as \
+             before. The counts are kept in <session id>.tally in the worker dir, so each call reads only what \
+             the log and the transcript gained since the last one",
         ),
         flag(None, "session-id", "print the worker's session id", ""),
     ],
@@ -706,6 +717,10 @@ prune.",
     examples: &[
         Example { command: "until [ \"$(csd-status w1)\" = idle ]; do sleep 1; done", help: "" },
         Example { command: "csd-status --list --all --json | jq -r '.[].tmux_name'", help: "" },
+        Example {
+            command: "csd-wait w1 600 --after-line \"$(csd-status --json w1 | jq .prompt_line)\"",
+            help: "wait for the end of the turn the latest prompt opened, even if it already ended",
+        },
     ],
     subcommands: &[],
 };

@@ -274,3 +274,36 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// `csd-status --json NAME` of an idle worker, checked against its event
+/// log: `prompt_line` is the line (as `csd-wait --after-line` counts) of the
+/// latest user_prompt_submit, `since` the last event's time, no `tool`; and
+/// `csd list --json` shows the same row. Returns the row.
+pub fn checked_status_row(env: &TestEnv, name: &str, sid: &str) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let o = env.run("csd-status", ["--json", name]);
+    assert_code(&o, 0);
+    let row: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let log = std::fs::read_to_string(env.events_path(sid)).unwrap();
+    let lines: Vec<Value> = log
+        .split_inclusive('\n')
+        .filter(|l| l.ends_with('\n') && l.trim() != "")
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let prompt = lines.iter().rposition(|e| e["event"] == "user_prompt_submit").map(|i| i + 1);
+    assert!(prompt.is_some(), "no prompt in the log: {log}");
+    assert_eq!(row["prompt_line"], json!(prompt), "{row}\n{log}");
+    assert_eq!(row["since"], lines.last().unwrap()["ts"], "{row}\n{log}");
+    assert_eq!((row["status"].as_str(), &row["tool"]), (Some("idle"), &Value::Null), "{row}");
+    assert_eq!((row["name"].as_str(), row["session_id"].as_str()), (Some(name), Some(sid)), "{row}");
+    // The line is csd-wait's baseline: the turn it opened has ended.
+    let after = prompt.unwrap().to_string();
+    let waited = env.run("csd-wait", [name, "5", "--after-line", &after]);
+    assert_code(&waited, 0);
+    let list = env.run("csd", ["list", "--json"]);
+    assert_code(&list, 0);
+    let listed: Value = serde_json::from_str(&stdout(&list)).unwrap();
+    let listed = listed.as_array().unwrap().iter().find(|r| r["name"] == name).cloned();
+    assert_eq!(listed.as_ref(), Some(&row), "csd list --json");
+    row
+}

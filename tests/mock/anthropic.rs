@@ -10,14 +10,19 @@
 //! - a request that carries a `tool_result`: a final text quoting the output;
 //! - a line `say: <text>`: exactly that text; anything else: [`DEFAULT_REPLY`].
 //!
-//! Every request is recorded with when it arrived and when its answer was
-//! fully written, so a test can assert on it and subtract the model's time.
+//! Every answer reports usage as the real API does (streamed: input and cache
+//! counts in `message_start`, the final `output_tokens` in `message_delta`),
+//! numbers that differ per answer (`http::usage_for` of the answer's number).
+//! Every request is recorded with the usage sent, when it arrived and when
+//! its answer was fully written, so a test can assert on it and subtract the
+//! model's time.
 #![allow(dead_code)]
 
 #[path = "http.rs"]
 mod http;
 
-use http::read_request;
+pub use http::Usage;
+use http::{read_request, usage_for};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::net::TcpStream;
@@ -53,6 +58,10 @@ pub struct Config {
     /// The tool to call for `run:` (Claude: `Bash`; Pi: `bash`).
     pub tool_name: String,
     pub tool_input: ToolInput,
+    /// Text the model says before its tool call, as a block of its own (the
+    /// real API often does): Claude Code then writes the message as two
+    /// lines with one id and one usage.
+    pub lead_text: Option<String>,
 }
 
 impl Config {
@@ -61,12 +70,13 @@ impl Config {
         Config {
             tool_name: "Bash".into(),
             tool_input: Arc::new(|cmd| json!({"command": cmd, "description": "Run the command the user asked for"})),
+            lead_text: Some("Running it now.".into()),
         }
     }
 
     /// Any tool that takes `{"command": …}`.
     pub fn with_tool(name: &str) -> Config {
-        Config { tool_name: name.into(), tool_input: Arc::new(|cmd| json!({"command": cmd})) }
+        Config { tool_name: name.into(), tool_input: Arc::new(|cmd| json!({"command": cmd})), lead_text: None }
     }
 }
 
@@ -89,6 +99,18 @@ impl MockAnthropic {
         self.server.addr.port()
     }
 
+    /// What the answers to `requests` reported, summed.
+    pub fn usage_sum(requests: &[Recorded]) -> Usage {
+        let mut sum = Usage { input: 0, output: 0, cache_read: 0, cache_write: 0 };
+        for u in requests.iter().map(|r| &r.usage).filter(|u| !u.is_null()) {
+            sum.input += u["input_tokens"].as_u64().unwrap();
+            sum.output += u["output_tokens"].as_u64().unwrap();
+            sum.cache_read += u["cache_read_input_tokens"].as_u64().unwrap();
+            sum.cache_write += u["cache_creation_input_tokens"].as_u64().unwrap();
+        }
+        sum
+    }
+
     /// The model's own time in answering `requests`.
     pub fn busy_time(requests: &[Recorded]) -> Duration {
         http::busy_time(requests)
@@ -109,19 +131,23 @@ fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let arrived = Instant::now();
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
     let route = req.path.split('?').next().unwrap_or("");
+    let mut sent = Value::Null;
     let answer = match (req.method.as_str(), route) {
         ("POST", "/v1/messages") => {
             let answer = classify(&body, &shared.config);
             let blocks = blocks_for(&answer, shared);
             let model = body.get("model").and_then(Value::as_str).unwrap_or("claude-sonnet-4-5");
-            let id = format!("msg_mock_{}", shared.ids.fetch_add(1, Ordering::Relaxed));
+            let n = shared.ids.fetch_add(1, Ordering::Relaxed);
+            let id = format!("msg_mock_{n}");
+            let u = usage_for(n);
+            sent = json!({"input_tokens": u.input, "output_tokens": u.output,
+                "cache_read_input_tokens": u.cache_read, "cache_creation_input_tokens": u.cache_write});
             if body.get("stream").and_then(Value::as_bool) == Some(true) {
-                write_stream(&mut conn, &id, model, &blocks)?;
+                write_stream(&mut conn, &id, model, &blocks, u)?;
             } else {
                 let stop = stop_reason(&blocks);
                 let msg = json!({"id": id, "type": "message", "role": "assistant", "model": model,
-                    "content": blocks, "stop_reason": stop, "stop_sequence": null,
-                    "usage": {"input_tokens": 10, "output_tokens": 5}});
+                    "content": blocks, "stop_reason": stop, "stop_sequence": null, "usage": sent});
                 write_json(&mut conn, 200, &msg)?;
             }
             answer
@@ -140,7 +166,8 @@ fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
             Answer::NotFound
         }
     };
-    let record = Recorded { method: req.method, path: req.path, body, answer, arrived, answered: Instant::now() };
+    let record =
+        Recorded { method: req.method, path: req.path, body, answer, usage: sent, arrived, answered: Instant::now() };
     shared.log.lock().unwrap().push(record);
     Ok(())
 }
@@ -206,7 +233,11 @@ fn blocks_for(answer: &Answer, shared: &Shared) -> Vec<Value> {
         Answer::ToolCall { command } => {
             let id = format!("toolu_mock_{}", shared.ids.fetch_add(1, Ordering::Relaxed));
             let input = (shared.config.tool_input)(command);
-            vec![json!({"type": "tool_use", "id": id, "name": shared.config.tool_name, "input": input})]
+            let call = json!({"type": "tool_use", "id": id, "name": shared.config.tool_name, "input": input});
+            match &shared.config.lead_text {
+                Some(t) => vec![json!({"type": "text", "text": t}), call],
+                None => vec![call],
+            }
         }
         Answer::AfterToolResult { output } => text(&format!("{TOOL_OUTPUT_PREFIX}\n{}", output.trim_end())),
         Answer::Said(s) => text(s),
@@ -234,7 +265,7 @@ fn write_json(conn: &mut TcpStream, status: u16, body: &Value) -> std::io::Resul
     conn.flush()
 }
 
-fn write_stream(conn: &mut TcpStream, id: &str, model: &str, blocks: &[Value]) -> std::io::Result<()> {
+fn write_stream(conn: &mut TcpStream, id: &str, model: &str, blocks: &[Value], u: Usage) -> std::io::Result<()> {
     let mut out = String::from(
         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n",
     );
@@ -243,7 +274,8 @@ fn write_stream(conn: &mut TcpStream, id: &str, model: &str, blocks: &[Value]) -
         "message_start",
         json!({"type": "message_start", "message": {"id": id, "type": "message", "role": "assistant",
             "model": model, "content": [], "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": 10, "output_tokens": 1}}}),
+            "usage": {"input_tokens": u.input, "output_tokens": 1, "cache_read_input_tokens": u.cache_read,
+                "cache_creation_input_tokens": u.cache_write}}}),
     );
     for (index, block) in blocks.iter().enumerate() {
         let (start, delta) = if block["type"] == "tool_use" {
@@ -261,7 +293,7 @@ fn write_stream(conn: &mut TcpStream, id: &str, model: &str, blocks: &[Value]) -
     event(
         "message_delta",
         json!({"type": "message_delta", "delta": {"stop_reason": stop_reason(blocks), "stop_sequence": null},
-            "usage": {"output_tokens": 5}}),
+            "usage": {"output_tokens": u.output}}),
     );
     event("message_stop", json!({"type": "message_stop"}));
     conn.write_all(out.as_bytes())?;

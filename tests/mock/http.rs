@@ -19,6 +19,8 @@ pub struct Recorded<A> {
     pub path: String,
     pub body: Value,
     pub answer: A,
+    /// The usage the answer reported (null when it reported none).
+    pub usage: Value,
     pub arrived: Instant,
     pub answered: Instant,
 }
@@ -146,6 +148,21 @@ pub fn read_request(conn: &TcpStream) -> std::io::Result<Option<HttpRequest>> {
         r.read_exact(&mut body)?;
     }
     Ok(Some(HttpRequest { method, path, body }))
+}
+
+/// The token counts a mock reports for the answer numbered `n`: different
+/// for every answer, and known to the test that sums them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    pub input: u64,
+    pub output: u64,
+    pub cache_read: u64,
+    pub cache_write: u64,
+}
+
+pub fn usage_for(n: usize) -> Usage {
+    let n = n as u64;
+    Usage { input: 100 + n, output: 10 + 2 * n, cache_read: 3 * n, cache_write: n }
 }
 
 /// Time spent answering `requests` (arrival to last byte), overlaps counted

@@ -16,14 +16,19 @@
 //! After a tool's output the final message is the `SAY:` text or
 //! [`AFTER_TOOL_REPLY`]. Codex's side request for a thread title (a
 //! `json_schema` text format, no tools) gets a schema-valid `{"title": …}`.
-//! Every request is recorded with when it arrived and when its answer was
-//! fully written, so a test can subtract the model's own time.
+//! `response.completed` reports usage that differs per answer
+//! (`http::usage_for` of the answer's number): `input_tokens` (cached ones
+//! included, as OpenAI counts), `input_tokens_details.cached_tokens` and
+//! `.cache_write_tokens`, `output_tokens`. Every request is recorded with
+//! the usage sent, when it arrived and when its answer was fully written, so
+//! a test can sum it and subtract the model's own time.
 #![allow(dead_code)]
 
 #[path = "http.rs"]
 mod http;
 
-use http::read_request;
+pub use http::Usage;
+use http::{read_request, usage_for};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::net::TcpStream;
@@ -63,6 +68,20 @@ impl MockOpenAi {
         format!("http://{}/v1", self.server.addr)
     }
 
+    /// What the answers to `requests` reported, summed: `input` without the
+    /// cached part (`cache_read`), as csd reports it.
+    pub fn usage_sum(requests: &[Recorded]) -> Usage {
+        let mut sum = Usage { input: 0, output: 0, cache_read: 0, cache_write: 0 };
+        for u in requests.iter().map(|r| &r.usage).filter(|u| !u.is_null()) {
+            let cached = u["input_tokens_details"]["cached_tokens"].as_u64().unwrap();
+            sum.input += u["input_tokens"].as_u64().unwrap() - cached;
+            sum.output += u["output_tokens"].as_u64().unwrap();
+            sum.cache_read += cached;
+            sum.cache_write += u["input_tokens_details"]["cache_write_tokens"].as_u64().unwrap();
+        }
+        sum
+    }
+
     /// The model's own time in answering `requests`.
     pub fn busy_time(requests: &[Recorded]) -> Duration {
         http::busy_time(requests)
@@ -83,6 +102,7 @@ fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let arrived = Instant::now();
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
     let route = req.path.split('?').next().unwrap_or("");
+    let mut sent = Value::Null;
     let answer = match (req.method.as_str(), route) {
         ("POST", r) if r.ends_with("/responses") => {
             let answer = classify(&body);
@@ -98,7 +118,7 @@ fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
                     &json!({"error": {"message": format!("mock failure {status}"), "type": "server_error",
                         "code": "mock_failure"}}),
                 )?,
-                a => write_stream(&mut conn, &items_for(a, &body, shared), &body, shared)?,
+                a => sent = write_stream(&mut conn, &items_for(a, &body, shared), &body, shared)?,
             }
             answer
         }
@@ -111,7 +131,8 @@ fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
             Answer::NotFound
         }
     };
-    let record = Recorded { method: req.method, path: req.path, body, answer, arrived, answered: Instant::now() };
+    let record =
+        Recorded { method: req.method, path: req.path, body, answer, usage: sent, arrived, answered: Instant::now() };
     shared.log.lock().unwrap().push(record);
     Ok(())
 }
@@ -205,10 +226,17 @@ fn write_json(conn: &mut TcpStream, status: u16, body: &Value) -> std::io::Resul
 }
 
 /// The minimal stream Codex needs: `response.created`, one
-/// `response.output_item.done` per item, `response.completed`.
-fn write_stream(conn: &mut TcpStream, items: &[Value], body: &Value, shared: &Shared) -> std::io::Result<()> {
+/// `response.output_item.done` per item, `response.completed`. Returns the
+/// usage it reported.
+fn write_stream(conn: &mut TcpStream, items: &[Value], body: &Value, shared: &Shared) -> std::io::Result<Value> {
     let model = body["model"].as_str().unwrap_or("mock-model");
-    let resp = format!("resp_{}", shared.ids.fetch_add(1, Ordering::Relaxed));
+    let n = shared.ids.fetch_add(1, Ordering::Relaxed);
+    let resp = format!("resp_{n}");
+    let u = usage_for(n);
+    let usage = json!({"input_tokens": u.input + u.cache_read,
+        "input_tokens_details": {"cached_tokens": u.cache_read, "cache_write_tokens": u.cache_write},
+        "output_tokens": u.output, "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": u.input + u.cache_read + u.output});
     let mut out = String::from(
         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n",
     );
@@ -219,9 +247,8 @@ fn write_stream(conn: &mut TcpStream, items: &[Value], body: &Value, shared: &Sh
         event(json!({"type": "response.output_item.done", "output_index": i, "item": item}));
     }
     event(json!({"type": "response.completed", "response": {"id": resp, "object": "response",
-        "status": "completed", "model": model, "output": [],
-        "usage": {"input_tokens": 100, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 10,
-            "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 110}}}));
+        "status": "completed", "model": model, "output": [], "usage": usage}}));
     conn.write_all(out.as_bytes())?;
-    conn.flush()
+    conn.flush()?;
+    Ok(usage)
 }

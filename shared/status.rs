@@ -1,0 +1,213 @@
+//! What `csd-status --json` and `csd list` show of a worker: one `Row`,
+//! enough for a controller to act on without reading the worker's files.
+//!
+//! Besides what the worker is (name, harness, session id, cwd, shim, event
+//! log) and its status: `since` (the time of its last event), `tool` (the
+//! tool it runs now: its last event is a `pre_tool_use`, and it is working),
+//! `prompt_line` (the event-log line of its latest `user_prompt_submit`, as
+//! `csd-wait --after-line` counts lines) and `tokens` (used by the session,
+//! from its harness's transcript). The counts come from the worker's tally
+//! (`tally`), so a row costs what was written since the last one.
+
+use crate::error::Result;
+use crate::event::EventKind;
+use crate::kind::HarnessKind;
+use crate::tally::Tokens;
+use crate::worker::{read_marker, scan_metas, unregistered_names, Pending, Status, Worker};
+use crate::workerdir::WorkerDir;
+use serde_json::{json, Value};
+
+/// `csd list`'s header. TOOL and TOKENS came last, after the v4 columns, so
+/// a script that cuts a column by number still gets the one it got.
+pub const TABLE_HEADER: &str = "STATUS\tHARNESS\tTMUX\tSESSION_ID\tSHIM\tCWD\tTOOL\tTOKENS";
+
+/// One worker as `status --json` and `list` show it. `-` stands for what a
+/// pending worker (its harness has not minted its session id) has not got.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub status: Status,
+    pub harness: String,
+    pub name: String,
+    pub session_id: String,
+    pub shim: String,
+    pub cwd: String,
+    pub events: String,
+    pub since: Option<String>,
+    pub tool: Option<String>,
+    pub prompt_line: Option<u64>,
+    pub tokens: Tokens,
+    /// What could not be read (said on stderr; the row shows null for it).
+    pub problems: Vec<String>,
+}
+
+impl Row {
+    /// A registered worker in `status`: its tally brought up to date.
+    pub fn of(worker: &Worker, status: Status) -> Row {
+        let (dir, meta) = (&worker.dir, &worker.meta);
+        let mut row = Row {
+            status,
+            harness: meta.harness.as_str().to_string(),
+            name: meta.tmux_name.clone(),
+            session_id: meta.session_id.clone(),
+            shim: dir.shim_path(&meta.tmux_name).display().to_string(),
+            cwd: meta.cwd.clone(),
+            events: dir.events_path(&meta.session_id).display().to_string(),
+            since: None,
+            tool: None,
+            prompt_line: None,
+            tokens: Tokens::UNKNOWN,
+            problems: Vec::new(),
+        };
+        let name = &meta.tmux_name;
+        match worker.events().last() {
+            Ok(Some((kind, line))) => {
+                let v: Value = serde_json::from_slice(&line).unwrap_or(Value::Null);
+                row.since = v.get("ts").and_then(Value::as_str).map(str::to_string);
+                if kind == EventKind::PreToolUse && status == Status::Working {
+                    row.tool = v.get("tool").and_then(Value::as_str).map(str::to_string);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => row.problems.push(format!("{name}: {e}")),
+        }
+        let kind = HarnessKind::of_meta(meta).ok();
+        let transcript = match kind.map(|_| crate::harness::transcript_of(worker)) {
+            Some(Ok(path)) => path,
+            Some(Err(e)) => {
+                row.problems.push(format!("{name}: {e}"));
+                None
+            }
+            None => None,
+        };
+        match crate::tally::update(dir, &meta.session_id, kind, transcript.as_deref()) {
+            Ok(counts) => {
+                row.prompt_line = counts.prompt_line;
+                row.tokens = counts.tokens;
+                if let Some(p) = counts.problem {
+                    row.problems.push(format!("{name}: tokens unknown: {p}"));
+                }
+            }
+            Err(e) => row.problems.push(format!("{name}: {e}")),
+        }
+        row
+    }
+
+    /// A launched worker whose harness has not minted its session id yet.
+    pub fn pending(p: &Pending, status: Status) -> Row {
+        Row {
+            status,
+            harness: p.marker.harness.as_str().to_string(),
+            name: p.name.clone(),
+            session_id: "-".into(),
+            shim: p.dir.shim_path(&p.name).display().to_string(),
+            cwd: "-".into(),
+            events: "-".into(),
+            since: None,
+            tool: None,
+            prompt_line: None,
+            tokens: Tokens::UNKNOWN,
+            problems: Vec::new(),
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "harness": self.harness,
+            "status": self.status.name(),
+            "session_id": self.session_id,
+            "cwd": self.cwd,
+            "since": self.since,
+            "tool": self.tool,
+            "prompt_line": self.prompt_line,
+            "tokens": self.tokens.to_json(),
+            "tmux_name": self.name,
+            "shim": self.shim,
+            "events": self.events,
+        })
+    }
+
+    /// The row under `TABLE_HEADER`, with its newline.
+    pub fn table_line(&self) -> String {
+        let tokens = self.tokens.total().map_or("-".to_string(), |t| t.to_string());
+        format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{tokens}\n",
+            self.status.name(),
+            self.harness,
+            self.name,
+            self.session_id,
+            self.shim,
+            self.cwd,
+            self.tool.as_deref().unwrap_or("-"),
+        )
+    }
+}
+
+/// A pending worker sits at an empty prompt: idle while its session lives.
+pub fn status_of_pending(p: &Pending) -> Result<Status> {
+    Ok(if p.is_alive()? { Status::Idle } else { Status::Gone })
+}
+
+/// What `list` found.
+#[derive(Default)]
+pub struct Listing {
+    pub rows: Vec<Row>,
+    /// To say on stderr: skipped metas and markers, workers tmux could not
+    /// be asked about, counts that could not be read.
+    pub notes: Vec<String>,
+    /// A worker's state could not be known (listed as unknown): exit 1.
+    pub unsure: bool,
+}
+
+/// One row per worker whose name contains `pattern` (gone ones only with
+/// `all`), pending ones included. A worker whose state tmux could not give
+/// is listed as `unknown`, never left out as if gone.
+pub fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool) -> Result<Listing> {
+    let matches = |name: &str| pattern.is_none_or(|p| name.contains(p));
+    let scan = scan_metas(dir)?;
+    let mut out = Listing::default();
+    for (file, why) in &scan.skipped {
+        out.notes.push(format!("skipping {file}: {why}"));
+    }
+    let keep = |out: &mut Listing, status: Result<Status>, name: &str, row: &dyn Fn(Status) -> Row| {
+        let status = match status {
+            Ok(s) if s != Status::Gone || all => s,
+            Ok(_) => return,
+            Err(e) => {
+                out.notes.push(format!("{name}: {e}"));
+                out.unsure = true;
+                Status::Unknown
+            }
+        };
+        let mut r = row(status);
+        out.notes.append(&mut r.problems);
+        out.rows.push(r);
+    };
+    for meta in scan.metas.iter().filter(|m| matches(&m.tmux_name)) {
+        let worker = Worker { dir: dir.clone(), meta: meta.clone() };
+        keep(&mut out, crate::harness::status(&worker), &meta.tmux_name, &|s| Row::of(&worker, s));
+    }
+    for name in unregistered_names(dir, &scan.metas)?.into_iter().filter(|n| matches(n)) {
+        let marker = match read_marker(dir, &name) {
+            Ok(Some(m)) => m,
+            // A shim with no marker and no meta is debris, not a worker.
+            Ok(None) => continue,
+            Err(e) => {
+                out.notes.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        let p = Pending { dir: dir.clone(), name: name.clone(), marker };
+        keep(&mut out, status_of_pending(&p), &name, &|s| Row::pending(&p, s));
+    }
+    Ok(out)
+}
+
+/// `csd list`'s table: the header and one line per row.
+pub fn table(rows: &[Row]) -> String {
+    let mut text = format!("{TABLE_HEADER}\n");
+    for r in rows {
+        text.push_str(&r.table_line());
+    }
+    text
+}
