@@ -1,9 +1,11 @@
 //! csd-send: give a worker a prompt (`W PROMPT`), or hold a whole exchange
 //! (`--converse W PROMPT [TIMEOUT]`: send, wait for the turn to end, print
-//! the reply). PROMPT `-` reads it from stdin.
+//! the reply), or give one and print its receipt (`--receipt W PROMPT
+//! [TIMEOUT]`: the event-log line after which the first turn end answers it,
+//! for `csd-wait --after-line`). PROMPT `-` reads it from stdin.
 
 use csd::cli::{main_with, note, parse_seconds, print_help, print_version, say, utf8};
-use csd::converse::{reply, send, CONVERSE_TIMEOUT};
+use csd::converse::{receipt, reply, send, taken, Taken, CONVERSE_TIMEOUT};
 use csd::error::{usage, Error, Result};
 use csd::submit::{Submitted, Timing};
 use csd::workerdir::WorkerDir;
@@ -11,6 +13,7 @@ use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::ffi::OsStringExt;
+use std::time::Instant;
 
 const TOOL: &csd::interface::Tool = &csd::interface::spec::CSD_SEND;
 
@@ -21,12 +24,13 @@ fn main() {
 fn run(mut p: lexopt::Parser) -> Result<i32> {
     // A signal must not leave a prompt half-submitted (see submit_to).
     csd::signals::install()?;
-    let (mut converse, mut with_turn) = (false, false);
+    let (mut converse, mut with_turn, mut want_receipt) = (false, false, false);
     let mut positional: Vec<OsString> = Vec::new();
     while let Some(arg) = p.next()? {
         match arg {
             Long("converse") => converse = true,
             Long("with-turn") => with_turn = true,
+            Long("receipt") => want_receipt = true,
             Short('h') => return print_help(&TOOL.short_help()),
             Long("help") => return print_help(&TOOL.long_help()),
             Short('V') | Long("version") => return print_version(TOOL.name),
@@ -37,21 +41,52 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     if with_turn && !converse {
         return Err(usage("--with-turn goes with --converse"));
     }
-    let max = if converse { 3 } else { 2 };
+    if want_receipt && converse {
+        return Err(usage("--receipt and --converse do not go together (converse waits for the turn itself)"));
+    }
+    let max = if converse || want_receipt { 3 } else { 2 };
     if positional.len() < 2 || positional.len() > max {
-        let shape = if converse { "--converse WORKER PROMPT [TIMEOUT]" } else { "WORKER PROMPT" };
+        let shape = if converse {
+            "--converse WORKER PROMPT [TIMEOUT]"
+        } else if want_receipt {
+            "--receipt WORKER PROMPT [TIMEOUT]"
+        } else {
+            "WORKER PROMPT"
+        };
         return Err(usage(format!("expected {shape}, got {} argument(s)", positional.len())));
     }
     let mut positional = positional.into_iter();
     let name = utf8(positional.next().expect("counted"), "WORKER")?;
     let prompt = read_prompt(positional.next().expect("counted"))?;
     let timeout = positional.next().map(|t| parse_seconds(t, "TIMEOUT")).transpose()?;
+    let started = Instant::now();
     let sent = send(&WorkerDir::from_env()?, &name, &prompt, &Timing::from_env()?)?;
     if let Submitted::Queued { .. } = sent.submitted {
         note(format!(
             "csd-send: '{}' is mid-turn: the prompt is queued and goes in when the current turn ends",
             sent.worker.name()
         ));
+    }
+    if want_receipt {
+        // A queued prompt is taken when the running turn reaches it: wait
+        // (within TIMEOUT of the start) for it to be taken.
+        let timeout = timeout.unwrap_or(CONVERSE_TIMEOUT);
+        let how = taken(&sent, &prompt, started + timeout).map_err(|e| match e {
+            Error::Timeout(_) => Error::Timeout(format!(
+                "'{}' did not take the queued prompt within {}s (it is still queued in the worker)",
+                sent.worker.name(),
+                timeout.as_secs_f64()
+            )),
+            e => e,
+        })?;
+        if let Taken::Joined { .. } = how {
+            note(format!(
+                "csd-send: '{}' took the prompt into its running turn (no turn of its own): that turn's end answers it",
+                sent.worker.name()
+            ));
+        }
+        say(format!("{}\n", receipt(&sent.worker, &how)?))?;
+        return Ok(0);
     }
     if !converse {
         return Ok(0);

@@ -60,16 +60,81 @@ pub fn send(dir: &WorkerDir, name: &str, prompt: &[u8], timing: &Timing) -> Resu
     Ok(Sent { worker, submitted, since })
 }
 
+/// How a queued prompt was taken in the end.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// Its own submission event (user_prompt_submit) landed; the log
+    /// continues after byte `next`, and the first turn end after it is its
+    /// turn's (Claude: a new turn after the running one; Codex and Pi: the
+    /// running turn, which it joined).
+    Own { next: u64 },
+    /// It went into the turn that was running when it was sent, with no
+    /// event of its own (Claude Code folding it in at a tool result): that
+    /// turn's end, the first after the send's baseline `from`, answers it.
+    Joined { from: u64 },
+}
+
+/// How often a wait for a queued prompt looks at the transcript for it
+/// having joined the running turn (the event log wakes it at once).
+const JOIN_LOOK: Duration = Duration::from_millis(250);
+
+/// Wait (until `deadline`) for the prompt `sent` to be taken: at once for a
+/// confirmed one; for a queued one, until its user_prompt_submit lands or
+/// the transcript shows it joined the running turn (see
+/// `Harness::joined_running_turn`). Timeout: `Error::Timeout`, the prompt
+/// left queued in the harness.
+pub fn taken(sent: &Sent, prompt: &[u8], deadline: Instant) -> Result<Taken> {
+    let from = match sent.submitted {
+        Submitted::Confirmed { next } => return Ok(Taken::Own { next }),
+        Submitted::Queued { from } => from,
+    };
+    let worker = &sent.worker;
+    let h = crate::harness::HarnessKind::of_meta(&worker.meta)?.driver();
+    let transcript = crate::harness::transcript_of(worker)?;
+    let joined = || match &transcript {
+        Some(path) => h.joined_running_turn(path, sent.since, prompt),
+        None => Ok(false),
+    };
+    loop {
+        // The transcript first: a later event may be someone else's prompt.
+        if joined()? {
+            return Ok(Taken::Joined { from });
+        }
+        let tick = (Instant::now() + JOIN_LOOK).min(deadline);
+        match wait_for_event(worker, from, tick, |k| h.confirms_submission(k)) {
+            Ok(_) if joined()? => return Ok(Taken::Joined { from }),
+            Ok(found) => return Ok(Taken::Own { next: found.next }),
+            Err(Error::Timeout(_)) if Instant::now() < deadline => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The receipt of a prompt: the line number (1-based, non-empty lines, as
+/// `csd-wait --after-line` counts) after which the first turn end is the
+/// end of the turn that answers it. For a prompt with its own
+/// user_prompt_submit that is the event's line; for one that joined the
+/// running turn, the last line before it was sent.
+pub fn receipt(worker: &Worker, taken: &Taken) -> Result<u64> {
+    let at = match *taken {
+        Taken::Own { next } => next,
+        Taken::Joined { from } => from,
+    };
+    worker.events().lines_before(at)
+}
+
 /// Wait for the turn the prompt started to end, then read its reply.
 pub fn reply(sent: &Sent, prompt: &[u8], timeout: Duration, with_turn: bool) -> Result<Reply> {
-    let (worker, since) = (&sent.worker, sent.since);
-    let submitted = &sent.submitted;
+    let worker = &sent.worker;
     let deadline = Instant::now() + timeout;
-    let h = crate::harness::HarnessKind::of_meta(&worker.meta)?.driver();
+    let mut joined = false;
     let waited = (|| {
-        let from = match *submitted {
-            Submitted::Confirmed { next } => next,
-            Submitted::Queued { from } => wait_for_event(worker, from, deadline, |k| h.confirms_submission(k))?.next,
+        let from = match taken(sent, prompt, deadline)? {
+            Taken::Own { next } => next,
+            Taken::Joined { from } => {
+                joined = true;
+                from
+            }
         };
         wait_for_event(worker, from, deadline, |k| k.ends_turn())
     })();
@@ -93,7 +158,13 @@ pub fn reply(sent: &Sent, prompt: &[u8], timeout: Duration, with_turn: bool) -> 
     if ended.kind == crate::event::EventKind::SessionEnd {
         return Err(Error::Gone(format!("worker '{}' ended its session before answering", worker.name())));
     }
-    let text = read_reply(worker, since, &String::from_utf8_lossy(prompt), with_turn)?;
+    // A prompt that joined the running turn is answered by that turn, which
+    // opened before the baseline, with another prompt.
+    let text = if joined {
+        read_reply(worker, 0, None, with_turn)?
+    } else {
+        read_reply(worker, sent.since, Some(&String::from_utf8_lossy(prompt)), with_turn)?
+    };
     Ok(Reply { text, reason: StopReason::of_line(&ended.line) })
 }
 
@@ -111,7 +182,7 @@ fn transcript_baseline(worker: &Worker) -> Result<u64> {
 /// there (Claude Code 2.1.197 writes it after its Stop hook), when the last
 /// turn on the page is still the previous one: wait briefly for ours, never
 /// print theirs.
-fn read_reply(worker: &Worker, since: u64, sent: &str, with_turn: bool) -> Result<String> {
+fn read_reply(worker: &Worker, since: u64, sent: Option<&str>, with_turn: bool) -> Result<String> {
     let format = crate::transcript::format_for(crate::harness::HarnessKind::of_meta(&worker.meta)?)?;
     let path = crate::transcript::transcript_path(worker)?;
     let until = Instant::now() + REPLY_GRACE;
@@ -122,8 +193,11 @@ fn read_reply(worker: &Worker, since: u64, sent: &str, with_turn: bool) -> Resul
         // A turn that opened after the baseline can still be the one before
         // ours, when that one reached the transcript late (a queued prompt):
         // the prompt tells them apart.
-        let ours = crate::transcript::read_complete_turn_since(&path, format, since, late)
-            .map(|t| t.filter(|t| t.prompt.as_deref().is_none_or(|seen| same_prompt(sent, seen))));
+        let ours = crate::transcript::read_complete_turn_since(&path, format, since, late).map(|t| {
+            t.filter(|t| {
+                sent.is_none_or(|sent| t.prompt.as_deref().is_none_or(|seen| crate::turn::same_prompt(sent, seen)))
+            })
+        });
         match ours {
             Ok(Some(turn)) => {
                 let text = crate::turn::last_assistant_text(&turn);
@@ -155,19 +229,9 @@ fn read_reply(worker: &Worker, since: u64, sent: &str, with_turn: bool) -> Resul
     }
 }
 
-/// Whether the transcript's prompt is the one pasted, allowing for what a
-/// TUI may do to whitespace (line endings, trailing spaces, tabs).
-fn same_prompt(sent: &str, seen: &str) -> bool {
-    // The paste markers a prompt held were removed before it went in.
-    let sent = String::from_utf8_lossy(&crate::harness::strip_paste_markers(sent.as_bytes())).into_owned();
-    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let (sent, seen) = (words(&sent), words(seen));
-    sent == seen || seen.contains(&sent)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::same_prompt;
+    use crate::turn::same_prompt;
 
     #[test]
     fn a_prompt_is_recognised_through_whitespace_changes_only() {

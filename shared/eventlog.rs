@@ -154,6 +154,33 @@ impl EventLog {
         }
     }
 
+    /// How many non-empty lines end at or before byte `offset`: the line
+    /// number (as `offset_after_line` counts) of the line that ends there.
+    /// The inverse of `offset_after_line` for an offset at a line's end.
+    pub fn lines_before(&self, offset: u64) -> Result<u64> {
+        let Some(mut f) = self.open()? else { return Ok(0) };
+        let mut seen = 0u64;
+        let mut at = 0u64;
+        let mut prev = b'\n';
+        let mut chunk = vec![0u8; CHUNK];
+        while at < offset {
+            let got = f.read(&mut chunk).context(|| format!("reading {}", self.path.display()))?;
+            if got == 0 {
+                break;
+            }
+            let data = &chunk[..got.min((offset - at) as usize)];
+            for i in memchr_iter(b'\n', data) {
+                let empty = if i == 0 { prev == b'\n' } else { data[i - 1] == b'\n' };
+                seen += u64::from(!empty);
+            }
+            if let Some(&last) = data.last() {
+                prev = last;
+            }
+            at += data.len() as u64;
+        }
+        Ok(seen)
+    }
+
     /// Read forward from `offset`: call `each` with every complete, valid line
     /// after it. Returns the offset after the last complete line, so a partial
     /// line is read again once its newline lands.
@@ -276,4 +303,24 @@ fn flock_within(file: &File, wait: Duration) -> std::io::Result<bool> {
         }
         Waiting::Failed => false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventLog;
+
+    #[test]
+    fn lines_before_counts_as_after_line_does() {
+        let path = std::env::temp_dir().join(format!("csd-lines-before-{}", std::process::id()));
+        std::fs::write(&path, "\n{\"a\":1}\n\n{\"b\":2}\n{\"c\":3}\n{\"torn\"").unwrap();
+        let log = EventLog::new(&path);
+        for n in 0..=3 {
+            let at = log.offset_after_line(n).unwrap();
+            assert_eq!(log.lines_before(at).unwrap(), n, "line {n} ends at {at}");
+        }
+        // The torn last line is no line; an offset past the end counts all.
+        assert_eq!(log.lines_before(u64::MAX).unwrap(), 3);
+        assert_eq!(log.lines_before(0).unwrap(), 0);
+        std::fs::remove_file(&path).unwrap();
+    }
 }

@@ -856,3 +856,106 @@ impl Drop for KillChild {
         let _ = self.0.wait();
     }
 }
+
+/// The event log's non-empty lines, parsed: line N of `--after-line N` is `[N - 1]`.
+fn log_lines(env: &TestEnv, sid: &str) -> Vec<Value> {
+    let log = std::fs::read_to_string(env.events_path(sid)).unwrap_or_default();
+    log.lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Where the first turn end after line `n` is (1-based), as csd-wait finds it.
+fn first_stop_after(lines: &[Value], n: usize) -> Option<usize> {
+    lines
+        .iter()
+        .enumerate()
+        .skip(n)
+        .find(|(_, e)| e["event"] == "stop" || e["event"] == "session_end")
+        .map(|(i, _)| i + 1)
+}
+
+/// Issue 8, item 4, on the real CLI. Claude Code 2.1.197 does one of two
+/// things with a prompt typed mid-turn:
+/// - during a tool call, it queues it (`queue-operation` enqueue in the
+///   transcript) and at the tool's result folds it into the running turn as
+///   a `queued_command` attachment, with no UserPromptSubmit of its own: one
+///   UPS, one stop for both prompts;
+/// - during a model request that ends the turn, it queues it and, once the
+///   turn's Stop hook ran, dequeues it into a turn of its own: its UPS lands
+///   after the first turn's stop.
+///
+/// Either way `csd-send --receipt` then `csd-wait --after-line` return the
+/// end of the turn that answers the prompt, never the earlier turn's end.
+#[test]
+fn a_prompt_sent_mid_turn_gets_a_receipt_for_the_turn_that_answers_it() {
+    let cli = claude_cli();
+    isolate_network();
+    let mut flow = Flow::new(cli);
+    flow.launch("q");
+    let sid = flow.sid("q");
+    let transcript = stdout(&flow.run("csd-turn", &["q", "--path"])).trim().to_string();
+    let receipt = |prompt: &str| {
+        let o = flow.run("csd-send", &["--receipt", "q", prompt, "60"]);
+        assert_code(&o, 0);
+        (stdout(&o).trim().parse::<usize>().unwrap(), stderr(&o))
+    };
+    let wait_after = |n: usize| {
+        let o = flow.run("csd-wait", &["q", "60", "--after-line", &n.to_string()]);
+        assert_code(&o, 0);
+    };
+
+    // Folded: prompt 2 typed while prompt 1's Bash call sleeps.
+    assert_code(&flow.run("csd-send", &["q", "First.\nrun: sleep 5; echo first-done"]), 0);
+    let busy = eventually(TURN, || has_event(&flow.env, &sid, "pre_tool_use").then_some(()));
+    assert!(busy.is_some(), "{:?}", events(&flow.env, &sid));
+    let before = log_lines(&flow.env, &sid).len();
+    let (n, said) = receipt("Second.\nsay: second-answer");
+    assert!(said.contains("into its running turn"), "{said}");
+    assert_eq!(n, before, "the receipt is the last line before the send");
+    wait_after(n);
+    let lines = log_lines(&flow.env, &sid);
+    let kinds: Vec<&str> = lines.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["session_start", "user_prompt_submit", "pre_tool_use", "post_tool_use", "stop"],
+        "one turn, one UPS, for both prompts"
+    );
+    let raw = std::fs::read_to_string(&transcript).unwrap();
+    let folded = raw.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).any(|v| {
+        v["type"] == "attachment"
+            && v["attachment"]["type"] == "queued_command"
+            && v["attachment"]["prompt"] == "Second.\nsay: second-answer"
+    });
+    assert!(folded, "no queued_command attachment for prompt 2 in {transcript}");
+
+    // Separate turns: prompt 4 typed while prompt 3's (only) model request runs.
+    assert_code(&flow.run("csd-send", &["q", "Third.\nwait: 5\nsay: third-answer"]), 0);
+    std::thread::sleep(Duration::from_millis(800));
+    let (n, said) = receipt("Fourth.\nsay: fourth-answer");
+    assert!(said.contains("queued"), "{said}");
+    let lines = log_lines(&flow.env, &sid);
+    assert_eq!(lines[n - 1]["event"], "user_prompt_submit", "{lines:?}");
+    // Turn 3's stop came before the receipt: --after-line cannot return it.
+    assert_eq!(lines[n - 2]["event"], "stop", "{lines:?}");
+    assert_eq!(first_stop_after(&lines, 6), Some(n - 1), "{lines:?}");
+    wait_after(n);
+    let lines = log_lines(&flow.env, &sid);
+    let end = first_stop_after(&lines, n).expect("csd-wait returned without a stop");
+    assert_eq!(lines[n..end].iter().filter(|e| e["event"] == "user_prompt_submit").count(), 0, "{lines:?}");
+    let turn = eventually(TURN, || {
+        let t = stdout(&flow.run("csd-turn", &["q"]));
+        t.contains("fourth-answer").then_some(t)
+    });
+    assert!(turn.is_some(), "the turn after the receipt is not prompt 4's: {}", stdout(&flow.run("csd-turn", &["q"])));
+
+    // converse on a prompt that gets folded in: the running turn's reply, no timeout.
+    assert_code(&flow.run("csd-send", &["q", "Fifth.\nrun: sleep 4; echo fifth-done"]), 0);
+    let stops = |f: &Flow| log_lines(&f.env, &sid).iter().filter(|e| e["event"] == "stop").count();
+    let at = stops(&flow);
+    let busy =
+        eventually(TURN, || (log_lines(&flow.env, &sid).last().unwrap()["event"] == "pre_tool_use").then_some(()));
+    assert!(busy.is_some(), "{:?}", events(&flow.env, &sid));
+    let o = flow.run("csd-send", &["--converse", "q", "Sixth.\nsay: sixth-answer", "60"]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("fifth-done"), "{}", stdout(&o));
+    assert_eq!(stops(&flow), at + 1, "one turn for both");
+}

@@ -492,3 +492,43 @@ fn the_mock_answers_by_the_prompts_directives() {
     assert!(reply.contains("\"name\":\"exec_command\""), "{reply}");
     assert!(reply.trim_end().split("\n\n").last().unwrap().starts_with("event: response.completed"), "{reply}");
 }
+
+/// Codex 0.169 takes a prompt sent during a tool call into the running turn
+/// (steering): its UserPromptSubmit (with the running turn's turn_id) lands
+/// when the tool returns, before that turn's one stop, and the model answers
+/// it in that turn. The receipt is that UPS; the turn end after it answers.
+#[test]
+fn a_prompt_sent_mid_turn_joins_the_running_turn_with_its_own_receipt() {
+    let _ = codex_cli();
+    isolate_network();
+    let mock = MockOpenAi::start();
+    let env = TestEnv::new();
+    operator_config(&env.home, &mock);
+    let project = env.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    assert_code(&csd(&env, "csd-launch", &["--harness", "codex", "w", project.to_str().unwrap()]), 0);
+    assert_code(&csd(&env, "csd-send", &["--converse", "w", "SAY: warm", TURN]), 0);
+    assert_code(&csd(&env, "csd-send", &["w", "First.\nRUN: sleep 5; echo first-done"]), 0);
+    let started = Instant::now();
+    while !kinds(&env).ends_with(&["pre_tool_use".to_string()]) {
+        assert!(started.elapsed() < Duration::from_secs(60), "{:?}", kinds(&env));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = csd(&env, "csd-send", &["--receipt", "w", "Second.\nSAY: second-answer", TURN]);
+    assert_code(&o, 0);
+    let n: usize = stdout(&o).trim().parse().unwrap();
+    let evs = events(&env);
+    assert_eq!(evs[n - 1]["event"], "user_prompt_submit", "{evs:?}");
+    assert_eq!(evs[n - 1]["turn_id"], evs[n - 4]["turn_id"], "the running turn's id: {evs:?}");
+    assert_eq!(evs[n - 2]["event"], "post_tool_use", "{evs:?}");
+    let w = csd(&env, "csd-wait", &["w", TURN, "--after-line", &n.to_string()]);
+    assert_code(&w, 0);
+    let k = kinds(&env);
+    assert_eq!(
+        &k[k.len() - 5..],
+        ["user_prompt_submit", "pre_tool_use", "post_tool_use", "user_prompt_submit", "stop"]
+    );
+    let turn = stdout(&csd(&env, "csd-turn", &["w"]));
+    assert!(turn.contains("second-answer"), "{turn}");
+    assert_code(&csd(&env, "csd-stop", &["w"]), 0);
+}

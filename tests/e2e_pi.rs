@@ -394,3 +394,47 @@ fn adopt_revives_a_pi_session_with_its_history_after_a_reboot() {
     let kept = std::fs::read_to_string(&session_file).unwrap();
     assert!(kept.contains("noted the heron") && kept.contains("back after the reboot"), "{}", session_file.display());
 }
+
+/// Pi 0.73.1 takes a prompt sent mid-turn at once (`input` fires, so its
+/// user_prompt_submit lands before the running turn's stop) and delivers it
+/// into the running agent loop as a steering message: one agent_end (one
+/// stop) for both. The receipt is that UPS; the turn end after it answers.
+#[test]
+fn a_prompt_sent_mid_turn_joins_the_running_turn_with_its_own_receipt() {
+    let _cli = pi_cli();
+    isolate_network();
+    let mock = MockAnthropic::start(Config::with_tool("bash"));
+    let env = TestEnv::new();
+    seed_operator(&env, &mock);
+    let project = env.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    grant_consent(&env);
+    assert_code(&csd(&env, "csd-launch", &["--harness", "pi", "w", project.to_str().unwrap()]), 0);
+    let pane_pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=w:", "#{pane_pid}"]).trim().parse().unwrap();
+    let _guard = KillOnDrop(Some(pane_pid));
+    let sid = metas(&env)[0]["session_id"].as_str().unwrap().to_string();
+    assert_code(&csd(&env, "csd-send", &["w", "First.\nrun: sleep 5; echo first-done"]), 0);
+    let busy = eventually(Duration::from_secs(60), || {
+        (events(&env, &sid).last().is_some_and(|e| e["event"] == "pre_tool_use")).then_some(())
+    });
+    assert!(busy.is_some(), "{:?}", events(&env, &sid));
+    let o = csd(&env, "csd-send", &["--receipt", "w", "Second.\nsay: second-answer", "60"]);
+    assert_code(&o, 0);
+    let n: usize = stdout(&o).trim().parse().unwrap();
+    let evs = events(&env, &sid);
+    assert_eq!(evs[n - 1]["event"], "user_prompt_submit", "{evs:?}");
+    assert_eq!(evs[n - 2]["event"], "pre_tool_use", "taken while the tool ran: {evs:?}");
+    let w = csd(&env, "csd-wait", &["w", "60", "--after-line", &n.to_string()]);
+    assert_code(&w, 0);
+    let kinds: Vec<String> = events(&env, &sid).iter().map(|e| e["event"].as_str().unwrap().to_string()).collect();
+    assert_eq!(
+        kinds,
+        ["session_start", "user_prompt_submit", "pre_tool_use", "user_prompt_submit", "post_tool_use", "stop"],
+        "one turn for both prompts"
+    );
+    let answers: Vec<_> = mock.requests().into_iter().map(|r| r.answer).collect();
+    assert!(answers.contains(&Answer::Said("second-answer".into())), "{answers:?}");
+    let turn = stdout(&csd(&env, "csd-turn", &["w"]));
+    assert!(turn.contains("second-answer"), "{turn}");
+    assert_code(&csd(&env, "csd-stop", &["w"]), 0);
+}

@@ -259,6 +259,106 @@ fn a_prompt_sent_mid_turn_is_queued_not_failed_and_never_sent_twice() {
     assert_eq!(w.recorded(), ["sleep:3 first", "second"]);
 }
 
+/// The event log's line `n` (1-based, non-empty lines) as JSON.
+fn log_line(w: &World, sid: &str, n: usize) -> serde_json::Value {
+    let log = std::fs::read_to_string(w.env.events_path(sid)).unwrap();
+    let line = log.lines().filter(|l| !l.is_empty()).nth(n - 1).unwrap_or_else(|| panic!("no line {n}:\n{log}"));
+    serde_json::from_str(line).unwrap()
+}
+
+fn receipt_of(o: &std::process::Output) -> usize {
+    assert_code(o, 0);
+    stdout(o).trim().parse().unwrap_or_else(|_| panic!("not a receipt: {:?}", stdout(o)))
+}
+
+#[test]
+fn a_receipt_names_the_prompts_own_user_prompt_submit() {
+    let w = World::new();
+    let sid = w.up("w1", &[]);
+    let n = receipt_of(&w.send(&["--receipt", "w1", "hello"]));
+    assert_eq!(log_line(&w, &sid, n)["event"], "user_prompt_submit");
+    let o = w.cmd("csd-wait").args(["w1", "10", "--after-line", &n.to_string()]).output().unwrap();
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("\"stop\""), "{}", stdout(&o));
+    // Usage: not with --converse; TIMEOUT only with --receipt or --converse.
+    assert_code(&w.send(&["--receipt", "--converse", "w1", "x"]), 2);
+    assert_code(&w.send(&["w1", "x", "5"]), 2);
+}
+
+/// A prompt queued behind a running turn: csd-send --receipt waits until it
+/// is taken, and --after-line of its receipt is its own turn's end, never
+/// the running turn's.
+#[test]
+fn a_queued_prompts_receipt_waits_for_its_own_turn() {
+    let w = World::new();
+    let rec = w.record();
+    let sid = w.up("w1", &["--fake-record", rec.to_str().unwrap()]);
+    assert_code(&w.send(&["w1", "sleep:2 first"]), 0);
+    let t = Instant::now();
+    let o = w.send(&["--receipt", "w1", "second"]);
+    let n = receipt_of(&o);
+    assert!(stderr(&o).contains("queued"), "{}", stderr(&o));
+    assert!(t.elapsed() >= Duration::from_secs(1), "returned before the running turn ended: {:?}", t.elapsed());
+    assert_eq!(log_line(&w, &sid, n)["event"], "user_prompt_submit");
+    // The running turn's stop comes before the receipt.
+    let before: Vec<String> = w.events(&sid)[..n - 1].to_vec();
+    assert_eq!(before.iter().filter(|e| *e == "stop").count(), 1, "{before:?}");
+    let o = w.cmd("csd-wait").args(["w1", "10", "--after-line", &n.to_string()]).output().unwrap();
+    assert_code(&o, 0);
+    assert_eq!(w.events(&sid).iter().filter(|e| *e == "stop").count(), 2, "{:?}", w.events(&sid));
+    // The fake writes a turn to its transcript just after its Stop hook.
+    let shown =
+        eventually(Duration::from_secs(5), || stdout(&csd_turn(&w, "w1")).contains("Reply: second").then_some(()));
+    assert!(shown.is_some(), "{}", stdout(&csd_turn(&w, "w1")));
+    assert_eq!(w.recorded(), ["sleep:2 first", "second"]);
+
+    // A timeout: the prompt stays queued, exit 124.
+    assert_code(&w.send(&["w1", "sleep:3 third"]), 0);
+    let o = w.send(&["--receipt", "w1", "fourth", "0.5"]);
+    assert_code(&o, 124);
+    assert!(stderr(&o).contains("still queued"), "{}", stderr(&o));
+}
+
+/// A prompt typed during a tool call is folded into the running turn (as
+/// Claude Code 2.1.197 does): no user_prompt_submit of its own; its receipt
+/// is the line before the send, whose next turn end is the running turn's,
+/// and converse on such a prompt prints that turn's reply instead of
+/// waiting for a turn that never comes.
+#[test]
+fn a_prompt_folded_into_the_running_turn_is_answered_by_it() {
+    let w = World::new();
+    let rec = w.record();
+    let sid = w.up("w1", &["--fake-record", rec.to_str().unwrap()]);
+    assert_code(&w.send(&["w1", "toolsleep:2 first"]), 0);
+    // The tool call is running (its pre_tool_use is logged): the baseline.
+    let busy =
+        eventually(Duration::from_secs(5), || w.events(&sid).last().is_some_and(|e| e == "pre_tool_use").then_some(()));
+    assert!(busy.is_some(), "{:?}", w.events(&sid));
+    let lines_then = w.events(&sid).len();
+    let o = w.send(&["--receipt", "w1", "second"]);
+    let n = receipt_of(&o);
+    assert!(stderr(&o).contains("into its running turn"), "{}", stderr(&o));
+    assert_eq!(n, lines_then, "{:?}", w.events(&sid));
+    let o = w.cmd("csd-wait").args(["w1", "10", "--after-line", &n.to_string()]).output().unwrap();
+    assert_code(&o, 0);
+    let kinds = w.events(&sid);
+    assert_eq!(kinds.iter().filter(|e| *e == "user_prompt_submit").count(), 1, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|e| *e == "stop").count(), 1, "{kinds:?}");
+
+    assert_code(&w.send(&["w1", "toolsleep:2 third"]), 0);
+    let busy =
+        eventually(Duration::from_secs(5), || w.events(&sid).last().is_some_and(|e| e == "pre_tool_use").then_some(()));
+    assert!(busy.is_some(), "{:?}", w.events(&sid));
+    let o = w.cmd("csd-send").args(["--converse", "w1", "fourth", "20"]).output().unwrap();
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "Reply: toolsleep:2 third + fourth\n");
+    assert_eq!(w.recorded(), ["toolsleep:2 first", "second", "toolsleep:2 third", "fourth"]);
+}
+
+fn csd_turn(w: &World, name: &str) -> std::process::Output {
+    w.cmd("csd-turn").arg(name).output().unwrap()
+}
+
 #[test]
 fn send_to_a_missing_or_dead_worker() {
     let w = World::new();

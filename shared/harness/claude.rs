@@ -249,6 +249,10 @@ impl Harness for Claude {
         screen.contains("Press up to edit queued messages")
     }
 
+    fn joined_running_turn(&self, path: &Path, since: u64, prompt: &[u8]) -> Result<bool> {
+        crate::transcript::claude::queued_into_turn(path, since, prompt)
+    }
+
     /// The paste carries its own brackets. tmux brackets a paste only once
     /// the program has asked for bracketed paste, and a resumed Claude Code
     /// (adopt) asks after its SessionStart hook: a multi-line prompt pasted in

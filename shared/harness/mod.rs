@@ -170,6 +170,15 @@ pub trait Harness: Sync {
         false
     }
 
+    /// Whether a prompt sent mid-turn went into the running turn without a
+    /// submission event of its own (Claude Code 2.1.197 folds a prompt typed
+    /// during a tool call into the turn as a `queued_command` attachment,
+    /// with no UserPromptSubmit): the transcript at `path`, from byte
+    /// `since` (its end before the paste), says so. Default: never.
+    fn joined_running_turn(&self, _path: &Path, _since: u64, _prompt: &[u8]) -> Result<bool> {
+        Ok(false)
+    }
+
     /// Ask the harness to quit (csd-stop then waits `stop_grace` for
     /// session_end or the pane to close before killing the session).
     fn quit(&self, tmux: &Tmux, name: &str) -> Result<()>;

@@ -55,8 +55,10 @@ pub const CSD_WAIT: Tool = Tool {
 line. TIMEOUT is in seconds (default 60; fractions allowed).
 
 By default only an event logged after csd-wait starts counts, so a turn that ended earlier does not satisfy a \
-new wait. --after-line N counts the first turn end after line N of the log instead: take the baseline before \
-you send, and no turn end can slip between the send and the wait.
+new wait. --after-line N counts the first turn end after line N of the log instead (lines are counted from 1, \
+empty ones skipped): give it the receipt csd-send --receipt printed and it waits for the end of the turn that \
+answers that prompt, even one queued behind a running turn, never the running turn's own end; or take a \
+baseline before you send, and no turn end can slip between the send and the wait.
 
 csd-wait wakes on the event itself (inotify), not on a polling interval. It also watches the worker's pane \
 process and, as a backstop, its tmux session: when the worker dies it returns at once with status 4 instead of \
@@ -72,7 +74,14 @@ tmux session is gone). --any exits after the first line, --all after the last. T
 said idle, 4 when any said gone or terminated, and 124 on timeout, with the names still working on standard \
 error. One inotify watch of the worker dir and one pidfd per pane wake it for all of them: no polling.",
     options: &[
-        valued(None, "after-line", "N", Complete::Nothing, "wait for a turn end after line N of the event log", ""),
+        valued(
+            None,
+            "after-line",
+            "N",
+            Complete::Nothing,
+            "wait for the first turn end after line N of the event log",
+            "N: a receipt from csd-send --receipt, or a line count taken before the send",
+        ),
         flag(None, "any", "wait until any one of the WORKERs has answered", ""),
         flag(None, "all", "wait until all the WORKERs have answered", ""),
         valued(
@@ -99,6 +108,10 @@ error. One inotify watch of the worker dir and one pidfd per pane wake it for al
     ],
     examples: &[
         Example { command: "csd-send w1 \"fix the failing test\" && csd-wait w1 600 && csd-turn w1", help: "" },
+        Example {
+            command: "n=$(csd-send --receipt w1 \"then run the tests\")\ncsd-wait w1 600 --after-line \"$n\"",
+            help: "the end of that prompt's turn, even when it was queued behind a running one",
+        },
         Example {
             command:
                 "n=$(wc -l < \"$(csd-events --path w1)\")\ncsd-send w1 \"go on\"; csd-wait w1 300 --after-line \"$n\"",
@@ -245,8 +258,8 @@ them where each shell looks.",
             bin: "csd-send",
             pre: &[],
             per_worker: true,
-            usage: "PROMPT",
-            summary: "send a prompt (- reads it from standard input)",
+            usage: "[--receipt] PROMPT [TIMEOUT]",
+            summary: "send a prompt (- reads it from standard input); --receipt prints its receipt",
         },
         Sub {
             name: "wait-for-turn",
@@ -460,7 +473,7 @@ IS_SANDBOX to the worker when it is set, and says so when the pane shows the ref
 pub const CSD_SEND: Tool = Tool {
     name: "csd-send",
     summary: "give a csd worker a prompt, or hold a whole exchange",
-    usage: &["WORKER PROMPT", "--converse WORKER [--with-turn] PROMPT [TIMEOUT]"],
+    usage: &["WORKER PROMPT", "--receipt WORKER PROMPT [TIMEOUT]", "--converse WORKER [--with-turn] PROMPT [TIMEOUT]"],
     description: "csd-send puts PROMPT into the worker and returns once the worker has taken it. A PROMPT of - is \
 read from standard input (one final newline dropped). A prompt that starts with - goes after --.
 
@@ -474,6 +487,21 @@ twice.
 A worker that is mid-turn holds a submitted prompt until its turn ends. When no confirmation comes while that \
 turn is still going, csd-send says on standard error that the prompt is queued, and succeeds.
 
+# Receipts
+
+With --receipt, csd-send prints one line on standard output: the prompt's receipt, a line number N of the \
+worker's event log (counting non-empty lines from 1, as csd-wait --after-line does) such that the first turn end \
+after line N is the end of the turn that answers this prompt. So csd-wait WORKER --after-line N waits for exactly \
+that turn, even when other prompts and turns come between. For a prompt the worker confirmed, N is the line of \
+its user_prompt_submit. A queued prompt is waited for (at most TIMEOUT seconds from the start, default 120; \
+CSD_SUBMIT_TIMEOUT bounds only the pressing of Enter) until the worker takes it: Claude Code gives it its own turn \
+once the running one ends (its user_prompt_submit comes after that turn's stop; N is its line), or, when it was \
+typed during a tool call, folds it into the running turn at the tool's result with no user_prompt_submit of its \
+own (csd sees it in the transcript; N is the last line before the send, and the running turn's end answers it; \
+csd-send says so on standard error). Codex and Pi take a prompt sent mid-turn into the running turn with a \
+user_prompt_submit of its own, before that turn's stop: N is its line, and the running turn's end answers it. On \
+a timeout csd-send exits 124 and the prompt stays queued in the worker.
+
 # Signals
 
 SIGINT, SIGTERM or SIGHUP before the paste stops csd-send with nothing typed. One that comes after the paste is \
@@ -485,7 +513,8 @@ appended to. Then csd-send dies of that signal, and the shell sees status 128+N.
 
 With --converse, csd-send then waits for the turn the prompt started to end (at most TIMEOUT seconds, default \
 120) and prints the worker's reply: the assistant's final text, or with --with-turn the whole turn as markdown, as \
-csd-turn(1) prints it. A queued prompt's turn is waited for after the current one. When the worker's tmux session \
+csd-turn(1) prints it. A queued prompt's turn is waited for after the current one; a prompt the worker folded \
+into its running turn (see Receipts) is answered by that turn. When the worker's tmux session \
 ends meanwhile (it died, or was stopped under it), csd-send returns at once with status 4. A turn that failed or \
 was interrupted (Codex) prints what it showed and exits 1. When the timeout passes and CSD_CONVERSE_DIAG_FILE is \
 set, a post-mortem is written there (processes, the worker's pane, the tails of its transcript and event log) and \
@@ -493,6 +522,12 @@ its path given on standard error.",
     options: &[
         flag(None, "converse", "wait for the turn and print the reply", ""),
         flag(None, "with-turn", "with --converse: print the whole turn as markdown", ""),
+        flag(
+            None,
+            "receipt",
+            "print the event-log line whose next turn end answers this prompt",
+            "for csd-wait --after-line; waits for a queued prompt to be taken (see Receipts)",
+        ),
     ],
     operands: &[
         WORKER,
@@ -500,7 +535,8 @@ its path given on standard error.",
         Operand {
             name: "TIMEOUT",
             complete: Complete::Nothing,
-            help: "with --converse: seconds to wait for the turn (default 120)",
+            help: "with --converse: seconds to wait for the turn; with --receipt: for a queued prompt to be taken \
+                   (default 120)",
         },
     ],
     env: &[
@@ -514,7 +550,11 @@ its path given on standard error.",
         Var { name: "CSD_CONVERSE_DIAG_FILE", help: "where --converse writes its post-mortem on a timeout" },
     ],
     exits: &[
-        Exit { code: "0", help: "submitted (or queued); with --converse, the reply is on standard output" },
+        Exit {
+            code: "0",
+            help: "submitted (or queued); with --converse, the reply is on standard output; with --receipt, the \
+                   receipt",
+        },
         Exit {
             code: "1",
             help: "failure: the worker did not confirm the prompt, no reply was found, the turn failed or was \
@@ -523,7 +563,11 @@ its path given on standard error.",
         Exit { code: "2", help: "usage error or bad input (an empty prompt)" },
         EXIT_NO_WORKER,
         Exit { code: "4", help: "the worker's tmux session is gone (it died, or was stopped mid-turn)" },
-        Exit { code: "124", help: "--converse: the turn did not end within TIMEOUT" },
+        Exit {
+            code: "124",
+            help: "--converse: the turn did not end within TIMEOUT; --receipt: the queued prompt was not taken \
+                   within TIMEOUT",
+        },
         Exit { code: "128+N", help: "killed by signal N (a pasted prompt was confirmed first)" },
     ],
     examples: &[

@@ -146,3 +146,37 @@ fn timestamp(line: &Value) -> Option<&str> {
 fn flag(line: &Value, key: &str) -> bool {
     line.get(key).and_then(Value::as_bool) == Some(true)
 }
+
+/// Whether Claude Code took `prompt` into the turn that was running when it
+/// was typed: a prompt submitted mid-turn waits in Claude Code's queue
+/// (a `queue-operation` `enqueue` line), and at the turn's next tool result
+/// it goes into that turn as an `attachment` of type `queued_command`, with
+/// no UserPromptSubmit (checked with 2.1.197: a prompt typed during a Bash
+/// call). Read from byte `since` (the transcript's end before the paste);
+/// a prompt still queued, or given its own turn, is not.
+pub fn queued_into_turn(path: &std::path::Path, since: u64, prompt: &[u8]) -> crate::error::Result<bool> {
+    use crate::error::{Context, Error};
+    let file = match crate::safefile::open_read(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::Io(format!("opening session log {}", path.display()), e)),
+    };
+    let sent = String::from_utf8_lossy(prompt);
+    let mut lines = crate::lines::Lines::new(file, since);
+    let what = || format!("reading session log {}", path.display());
+    while let Some((_, raw)) = lines.next_line().context(what)? {
+        if memchr::memmem::find(raw, b"queued_command").is_none() {
+            continue;
+        }
+        let Ok(line) = serde_json::from_slice::<Value>(raw) else { continue };
+        let attachment = &line["attachment"];
+        if line["type"] == "attachment"
+            && attachment["type"] == "queued_command"
+            && !flag(&line, "isSidechain")
+            && attachment["prompt"].as_str().is_some_and(|seen| crate::turn::same_prompt(&sent, seen))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

@@ -21,6 +21,10 @@ Test switches (passed after `--` by csd-launch, so they follow Claude's args):
 
 What a prompt asks for (its first word):
   sleep:N   the turn takes N seconds
+  toolsleep:N  the turn runs a Bash tool call for N seconds; a prompt
+            submitted meanwhile is folded into the turn at the tool's result
+            (a queued_command attachment, no UserPromptSubmit), as Claude
+            Code 2.1.197 does
   die       exit in the middle of the turn (after a tool starts)
   hang      never end the turn
   tool      run a Bash tool call before replying
@@ -107,6 +111,8 @@ class Fake:
         self.reply = None
         self.in_turn = False
         self.pending = []        # transcript lines of the turn in progress
+        self.in_tool = False     # a toolsleep: tool call is running
+        self.folded = []         # prompts submitted during it, for its result
 
     def out(self, text):
         sys.stdout.write(text.replace("\n", "\r\n") + "\r\n")
@@ -170,6 +176,13 @@ class Fake:
                 return False
 
     def submit(self, prompt):
+        if self.in_tool:
+            # Claude Code writes the enqueue at once; the prompt joins the
+            # turn at the tool's result.
+            self.folded.append(prompt)
+            self.write({"type": "queue-operation", "operation": "enqueue", "content": prompt})
+            self.out(f"  ❯ {prompt[:30]}\n❯ Press up to edit queued messages")
+            return
         if self.busy_until is not None or self.hanging:
             self.queue.append(prompt)
             self.out(f"  ❯ {prompt[:30]}\n❯ Press up to edit queued messages")
@@ -188,6 +201,10 @@ class Fake:
         seconds = 0.05
         if word.startswith("sleep:"):
             seconds = float(word[6:])
+        if word.startswith("toolsleep:"):
+            seconds = float(word[10:])
+            self.in_tool = True
+            self.hook("PreToolUse", tool_name="Bash", tool_input={"command": f"sleep {seconds}"})
         if word in ("tool", "die"):
             self.hook("PreToolUse", tool_name="Bash", tool_input={"command": "echo hi", "description": "say hi"})
             if word == "die":
@@ -206,6 +223,19 @@ class Fake:
             self.busy_until = time.time() + seconds
 
     def end_turn(self):
+        if self.in_tool:
+            self.in_tool = False
+            self.hook("PostToolUse", tool_name="Bash", tool_input={"command": "sleep"},
+                      tool_response={"stdout": "", "stderr": "", "interrupted": False})
+            for prompt in self.folded:
+                if self.o["record"]:
+                    with open(self.o["record"], "a") as f:
+                        f.write(json.dumps(prompt) + "\n")
+                self.log({"type": "queue-operation", "operation": "remove"})
+                self.log({"type": "attachment", "uuid": str(uuid.uuid4()),
+                          "attachment": {"type": "queued_command", "prompt": prompt, "commandMode": "prompt"}})
+                self.reply += " + " + (prompt.splitlines()[0] if prompt else "")
+            self.folded = []
         self.log({"type": "assistant", "message": {"role": "assistant", "content": [{"type": "text", "text": self.reply}]}})
         self.log({"type": "system", "subtype": "turn_duration", "durationMs": 50})
         self.hook("Stop", stop_hook_active=False, last_assistant_message=self.reply)

@@ -8,7 +8,9 @@
 //! - a prompt whose last user message has a line `run: <command>` (and whose
 //!   request offers the configured tool): a `tool_use` of that tool;
 //! - a request that carries a `tool_result`: a final text quoting the output;
-//! - a line `say: <text>`: exactly that text; anything else: [`DEFAULT_REPLY`].
+//! - a line `say: <text>`: exactly that text; anything else: [`DEFAULT_REPLY`];
+//! - a line `wait: <secs>` (with `say:` or the default): the answer comes
+//!   that much later, so a turn is still in its model request (not in a tool).
 //!
 //! Every answer reports usage as the real API does (streamed: input and cache
 //! counts in `message_start`, the final `output_tokens` in `message_delta`),
@@ -135,6 +137,9 @@ fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let answer = match (req.method.as_str(), route) {
         ("POST", "/v1/messages") => {
             let answer = classify(&body, &shared.config);
+            if matches!(answer, Answer::Said(_) | Answer::Default) {
+                std::thread::sleep(delay_of(&body));
+            }
             let blocks = blocks_for(&answer, shared);
             let model = body.get("model").and_then(Value::as_str).unwrap_or("claude-sonnet-4-5");
             let n = shared.ids.fetch_add(1, Ordering::Relaxed);
@@ -206,6 +211,17 @@ pub fn classify(body: &Value, config: &Config) -> Answer {
         }
     }
     Answer::Default
+}
+
+/// A `wait: <secs>` line in the last user message: how long to hold the answer.
+pub fn delay_of(body: &Value) -> Duration {
+    let messages = body.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let last_user = messages.iter().rev().find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
+    let text = last_user.map(|m| text_of(m.get("content").unwrap_or(&Value::Null))).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("wait:").and_then(|n| n.trim().parse::<f64>().ok()))
+        .map(Duration::from_secs_f64)
+        .unwrap_or_default()
 }
 
 /// All the text in a content value: a string, or an array of blocks whose
