@@ -532,3 +532,39 @@ fn a_prompt_sent_mid_turn_joins_the_running_turn_with_its_own_receipt() {
     assert!(turn.contains("second-answer"), "{turn}");
     assert_code(&csd(&env, "csd-stop", &["w"]), 0);
 }
+
+/// The fleet on the real Codex: two workers, turns of about 3 s and 0 s;
+/// `csd-wait --all` reports them in the order they finish (a Codex turn end
+/// counts as the settled log says), and `csd-events --all` names each.
+#[test]
+fn a_fleet_of_codex_workers_is_waited_for_in_finish_order() {
+    let _ = codex_cli();
+    isolate_network();
+    let mock = MockOpenAi::start();
+    let env = TestEnv::new();
+    operator_config(&env.home, &mock);
+    let project = env.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    let project = project.to_str().unwrap();
+    for name in ["c1", "c2"] {
+        assert_code(&csd(&env, "csd-launch", &["--harness", "codex", name, project]), 0);
+    }
+    // Not registered yet: nothing to answer, so both count as idle at once.
+    let o = csd(&env, "csd-wait", &["--all", "c1", "c2", "-t", "5"]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "c1\tidle\nc2\tidle\n");
+    assert_code(&csd(&env, "csd-send", &["c1", "Slow.\nRUN: sleep 3; echo c1-done"]), 0);
+    assert_code(&csd(&env, "csd-send", &["c2", "Quick.\nSAY: c2-done"]), 0);
+    let o = csd(&env, "csd-wait", &["--all", "c1", "c2", "-t", TURN]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "c2\tidle\nc1\tidle\n");
+    let all = stdout(&csd(&env, "csd-events", &["--all", "--type", "stop"]));
+    let workers: Vec<String> = all
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["worker"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(workers, ["c2", "c1"], "{all}");
+    for name in ["c1", "c2"] {
+        stop(&env, name);
+    }
+}
