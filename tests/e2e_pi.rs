@@ -438,3 +438,40 @@ fn a_prompt_sent_mid_turn_joins_the_running_turn_with_its_own_receipt() {
     assert!(turn.contains("second-answer"), "{turn}");
     assert_code(&csd(&env, "csd-stop", &["w"]), 0);
 }
+
+/// The fleet on the real Pi: two workers, turns of about 3 s and 0 s;
+/// `csd-wait --all` reports them in the order they finish, and
+/// `csd-events --all` names each.
+#[test]
+fn a_fleet_of_pi_workers_is_waited_for_in_finish_order() {
+    let _cli = pi_cli();
+    isolate_network();
+    let mock = MockAnthropic::start(Config::with_tool("bash"));
+    let env = TestEnv::new();
+    seed_operator(&env, &mock);
+    let project = env.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    let project = project.to_str().unwrap();
+    grant_consent(&env);
+    let mut guards = Vec::new();
+    for name in ["p1", "p2"] {
+        assert_code(&csd(&env, "csd-launch", &["--harness", "pi", name, project]), 0);
+        let pid: i32 =
+            env.tmux_ok(["display-message", "-p", "-t", &format!("={name}:"), "#{pane_pid}"]).trim().parse().unwrap();
+        guards.push(KillOnDrop(Some(pid)));
+    }
+    assert_code(&csd(&env, "csd-send", &["p1", "Slow.\nrun: sleep 3; echo p1-done"]), 0);
+    assert_code(&csd(&env, "csd-send", &["p2", "Quick.\nsay: p2-done"]), 0);
+    let o = csd(&env, "csd-wait", &["--all", "p1", "p2", "-t", "60"]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "p2\tidle\np1\tidle\n");
+    let all = stdout(&csd(&env, "csd-events", &["--all", "--type", "stop"]));
+    let workers: Vec<String> = all
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["worker"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(workers, ["p2", "p1"], "{all}");
+    for name in ["p1", "p2"] {
+        assert_code(&csd(&env, "csd-stop", &[name]), 0);
+    }
+}
