@@ -461,6 +461,9 @@ fn bash_completes_from_the_declarations() {
     assert_eq!(got(&["csd", "--worker", "w1", "read-events", "--"]), events_opts);
     assert_eq!(got(&["csd", "completions", ""]), set(&["bash", "zsh", "fish"]));
     assert_eq!(got(&["csd", "launch", "--harness", "c"]), set(&["claude", "codex"]));
+    // The fleet waits take any number of workers.
+    assert_eq!(got(&["csd", "wait-all", "alpha", ""]), set(&WORKERS));
+    assert_eq!(got(&["csd", "wait-any", ""]), set(&WORKERS));
     // A subcommand's `pre` is not offered again (`list` is `csd-status --list`).
     assert!(!got(&["csd", "list", "--"]).contains("--list"));
     w.assert_nothing_spawned();

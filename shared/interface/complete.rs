@@ -44,6 +44,8 @@ fn kind_word(c: Complete) -> &'static str {
 struct Shape<'a> {
     options: Vec<&'a Opt>,
     operands: Vec<Complete>,
+    /// The last operand repeats (`csd-wait --all W…`).
+    repeats: bool,
 }
 
 fn shape<'a>(tool: &'a Tool, pre: &[&str], per_worker: bool) -> Shape<'a> {
@@ -52,7 +54,12 @@ fn shape<'a>(tool: &'a Tool, pre: &[&str], per_worker: bool) -> Shape<'a> {
     if per_worker && operands.first() == Some(&Complete::Worker) {
         operands.remove(0);
     }
-    Shape { options, operands }
+    // The fleet forms take any number of workers and nothing else.
+    let fleet = pre.iter().any(|p| *p == "--all" || *p == "--any") && tool.name == "csd-wait";
+    if fleet {
+        operands = vec![Complete::Worker];
+    }
+    Shape { options, operands, repeats: fleet }
 }
 
 /// bash: `complete -F` for every binary, one table-driven function.
@@ -98,7 +105,9 @@ fn bash() -> String {
          \x20   local all=$flags; for o in $valued; do all+=\" ${o%%=*}\"; done\n\
          \x20   COMPREPLY=($(compgen -W \"$all\" -- \"$cur\")); return\n\
          \x20 fi\n\
-         \x20 _csd_values \"${kinds[n]:-nothing}\" \"$cur\"\n\
+         \x20 local k=${kinds[n]}\n\
+         \x20 if [[ -z $k && ${kinds[-1]} == *+ ]]; then k=${kinds[-1]}; fi\n\
+         \x20 _csd_values \"${k%+}\" \"${cur}\"\n\
          }\n",
     );
     let call = |s: &Shape, first: &str| {
@@ -115,7 +124,10 @@ fn bash() -> String {
             .collect();
         let flags: Vec<String> =
             s.options.iter().filter(|o| o.value.is_none()).map(|o| format!("--{}", o.long)).collect();
-        let kinds: Vec<&str> = s.operands.iter().map(|c| kind_word(*c)).collect();
+        let mut kinds: Vec<String> = s.operands.iter().map(|c| kind_word(*c).to_string()).collect();
+        if let (true, Some(last)) = (s.repeats, kinds.last_mut()) {
+            last.push('+');
+        }
         format!("_csd_args {first} '{}' '{}' '{}'", valued.join(" "), flags.join(" "), kinds.join(" "))
     };
     for t in TOOLS.iter().filter(|t| t.subcommands.is_empty()) {
@@ -188,9 +200,15 @@ fn zsh() -> String {
             }
         }
         for (i, c) in s.operands.iter().enumerate() {
-            v.push(format!("'{}:arg:{}'", i + 1, zsh_action(*c)));
+            if s.repeats && i + 1 == s.operands.len() {
+                v.push(format!("'*:arg:{}'", zsh_action(*c)));
+            } else {
+                v.push(format!("'{}:arg:{}'", i + 1, zsh_action(*c)));
+            }
         }
-        v.push("'*:: :'".into());
+        if !s.repeats {
+            v.push("'*:: :'".into());
+        }
         v
     };
     for t in TOOLS.iter().filter(|t| t.subcommands.is_empty()) {
