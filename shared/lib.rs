@@ -1,17 +1,17 @@
 //! csd's shared library: the pieces every `csd-*` binary is built from.
 //!
-//! One module per concept: where workers live (`workerdir`), what a worker is
-//! (`worker`), its events (`event`, `eventlog`), waking on change (`watch`),
-//! tmux (`tmux`), names (`name`), the hook (`hook`), tunables (`knobs`),
-//! harnesses and how each is driven (`harness`), starting a worker
-//! (`launch`, `consent`), giving it a prompt (`submit`), converse's
-//! post-mortem (`diag`), a
-//! turn and its markdown (`turn`), reading harness transcripts
-//! (`transcript`), reading a file's lines backwards (`revlines`) and forwards
-//! (`lines`), opening only regular files (`safefile`), what status and list
-//! show of a worker (`status`) and the running counts they keep (`tally`:
-//! the latest prompt's line, the tokens used), and the exit-code
-//! contract (`error`, `cli`).
+//! One module per concept, lowest first: the exit-code contract (`error`,
+//! `cli`), names (`name`), harness names (`kind`), where workers live
+//! (`workerdir`), reading files safely (`safefile`, `lines`, `revlines`),
+//! events (`event`, `eventlog`), waking on change (`watch`), signals
+//! (`signals`), tmux (`tmux`), what a worker is (`worker`), the hook
+//! (`hook`), tunables (`knobs`), harnesses and how each is driven
+//! (`harness`), transcripts and turns (`transcript`, `turn`); then what is
+//! built on them: waiting (`wait`), giving a prompt (`submit`, `converse`),
+//! starting (`launch`, `consent`), ending (`stop`), status rows and token
+//! tallies (`status`, `tally`), fleets (`fleet`), converse's post-mortem
+//! (`diag`), and every binary's declared interface (`interface`). Lower
+//! modules never call up into higher ones.
 
 pub mod cli;
 pub mod consent;
