@@ -28,6 +28,7 @@ pub mod kind;
 pub mod knobs;
 pub mod launch;
 pub mod lines;
+pub mod mock;
 pub mod name;
 pub mod revlines;
 pub mod safefile;
