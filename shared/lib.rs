@@ -17,6 +17,7 @@ pub mod cli;
 pub mod consent;
 pub mod converse;
 pub mod diag;
+pub mod doctor;
 pub mod error;
 pub mod event;
 pub mod eventlog;
