@@ -331,7 +331,7 @@ them where each shell looks.",
             pre: &[],
             per_worker: false,
             usage: "[--harness claude|codex|pi]... [--json] [--keep]",
-            summary: "prove each installed harness works with csd, offline, against a mock model",
+            summary: "prove each installed harness works with csd, offline (mock model)",
         },
     ],
 };
@@ -870,7 +870,7 @@ leading fields still name the event.",
 
 pub const CSD_DOCTOR: Tool = Tool {
     name: "csd-doctor",
-    summary: "prove each installed harness still works with csd, offline, against a mock model",
+    summary: "prove each installed harness still works with csd, offline",
     usage: &["[--harness claude|codex|pi]... [--json] [--keep]"],
     description: "csd-doctor checks, for each harness installed (found as csd-launch finds it: CSD_CLAUDE_BIN, \
 CSD_CODEX_BIN, CSD_PI_BIN, else PATH) or each one named with --harness, that csd still drives it. Run it after \
