@@ -33,12 +33,13 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         }
     }
     csd::signals::install()?;
+    let started = std::time::Instant::now();
     let rows = doctor(&Options { named, keep })?;
     let ok = rows.iter().all(|r| !r.fails());
     if json {
         let doc = serde_json::json!({
             "ok": ok,
-            "seconds": rows.iter().map(|r| r.took.as_secs_f64()).fold(0.0, f64::max),
+            "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
             "harnesses": rows.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
         });
         say(format!("{doc:#}\n"))?;
@@ -48,6 +49,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             text.push_str(&r.to_line());
             text.push('\n');
         }
+        text.push_str(&format!("{} in {:.1}s\n", if ok { "ok" } else { "FAIL" }, started.elapsed().as_secs_f64()));
         say(text)?;
     }
     Ok(if ok { 0 } else { 1 })

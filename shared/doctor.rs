@@ -176,6 +176,15 @@ impl Row {
             self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "-".into()),
             if steps.is_empty() { "-".into() } else { steps.join(", ") }
         );
+        if !self.installed() {
+            line.push_str(&format!(
+                "\n  {}: {} not found (set {} to its path, or put it on PATH){}",
+                self.harness.name(),
+                self.harness.binary(),
+                self.harness.bin_env(),
+                if self.named { "" } else { "; not checked" }
+            ));
+        }
         if let Some(s) = self.failed_step() {
             line.push_str(&format!("\n  {} failed at {}: {}", self.harness.name(), s.name, indent(&s.detail)));
         }
@@ -507,6 +516,9 @@ fn check(mut row: Row, world: &World, timeout: Duration, keep: bool) -> Row {
     if outcome.is_err() || row.failed_step().is_some() {
         if keep {
             row.kept = keep_evidence(world, &name, worker.as_ref());
+            if let (Some(k), Some(s)) = (&row.kept, row.failed_step()) {
+                let _ = std::fs::write(k.join("failure.txt"), format!("{} failed: {}\n", s.name, s.detail));
+            }
         }
         crate::signals::deferred(|| kill_worker(world, &name, worker.as_ref()));
     }
