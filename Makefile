@@ -8,7 +8,7 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 
-BINS := csd csd-hook csd-launch csd-send csd-wait csd-events csd-turn csd-status csd-stop
+BINS := csd csd-hook csd-launch csd-send csd-wait csd-events csd-turn csd-status csd-stop csd-doctor
 
 .PHONY: build test install uninstall bench man man-check clean
 

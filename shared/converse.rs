@@ -177,12 +177,13 @@ fn transcript_baseline(worker: &Worker) -> Result<u64> {
     }
 }
 
-/// The reply of the turn `sent` opened, after byte `since` of the transcript.
+/// The reply of the turn `sent` opened, after byte `since` of the transcript
+/// (with `with_turn`, that turn as markdown: what read-turn shows).
 /// The harness may report the turn's end a moment before the turn lands
 /// there (Claude Code 2.1.197 writes it after its Stop hook), when the last
 /// turn on the page is still the previous one: wait briefly for ours, never
 /// print theirs.
-fn read_reply(worker: &Worker, since: u64, sent: Option<&str>, with_turn: bool) -> Result<String> {
+pub fn read_reply(worker: &Worker, since: u64, sent: Option<&str>, with_turn: bool) -> Result<String> {
     let format = crate::transcript::format_for(crate::harness::HarnessKind::of_meta(&worker.meta)?)?;
     let path = crate::transcript::transcript_path(worker)?;
     let until = Instant::now() + REPLY_GRACE;

@@ -1,15 +1,13 @@
 //! End to end against the real Claude Code CLI (pinned in tests/e2e), talking
-//! to the mock Anthropic API in tests/mock, all inside a loopback-only network
+//! to the mock Anthropic API in csd::mock, all inside a loopback-only network
 //! namespace: nothing these tests start can reach anything but 127.0.0.1.
 //!
 //! A missing CLI fails the tests (run `npm ci` in tests/e2e); they never skip.
 
-#[path = "mock/anthropic.rs"]
-mod anthropic;
 mod common;
 
-use anthropic::{Answer, Config, MockAnthropic};
 use common::*;
+use csd::mock::anthropic::{self, Answer, Config, MockAnthropic};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -183,7 +181,7 @@ fn the_mock_answers_by_the_prompts_directives() {
     let tools = json!([{"name": "Bash"}]);
     let ask =
         |content: Value, tools: &Value| json!({"messages": [{"role": "user", "content": content}], "tools": tools});
-    let classify = |body: Value| anthropic::classify(&body, &claude);
+    let classify = |body: Value| csd::mock::anthropic::classify(&body, &claude);
     assert_eq!(classify(ask(json!("hello"), &tools)), Answer::Default);
     assert_eq!(classify(ask(json!("x\nrun: ls -l\n"), &tools)), Answer::ToolCall { command: "ls -l".into() });
     // A tool the request does not offer is never called.

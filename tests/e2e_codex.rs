@@ -1,14 +1,12 @@
 //! End to end against the real Codex CLI 0.169 (pinned in tests/e2e), talking
-//! to the mock Responses API in tests/mock/openai.rs, all inside a
+//! to the mock Responses API in csd::mock::openai (shared/mock/openai.rs), all inside a
 //! loopback-only network namespace: nothing these tests start can reach
 //! anything but 127.0.0.1. A missing CLI fails the tests; they never skip.
 
 mod common;
-#[path = "mock/openai.rs"]
-mod openai;
 
 use common::*;
-use openai::{Answer, MockOpenAi};
+use csd::mock::openai::{self, Answer, MockOpenAi};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -1,5 +1,5 @@
 //! End to end against the real Pi CLI (pinned in tests/e2e), its
-//! `anthropic-messages` provider pointed at the mock in tests/mock, all
+//! `anthropic-messages` provider pointed at the mock in csd::mock (shared/mock), all
 //! inside a loopback-only network namespace: nothing these tests start can
 //! reach anything but 127.0.0.1. Pi's startup network work is off
 //! (`PI_OFFLINE=1`; csd itself pins `PI_TELEMETRY=0` and
@@ -7,12 +7,10 @@
 //!
 //! A missing CLI fails the tests (run `npm ci` in tests/e2e); they never skip.
 
-#[path = "mock/anthropic.rs"]
-mod anthropic;
 mod common;
 
-use anthropic::{Answer, Config, MockAnthropic};
 use common::*;
+use csd::mock::anthropic::{self, Answer, Config, MockAnthropic};
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;

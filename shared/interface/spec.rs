@@ -6,7 +6,7 @@
 use super::{Complete, Example, Exit, Operand, Opt, Sub, Tool, Var};
 
 pub const TOOLS: &[&Tool] =
-    &[&CSD, &CSD_LAUNCH, &CSD_SEND, &CSD_WAIT, &CSD_EVENTS, &CSD_TURN, &CSD_STATUS, &CSD_STOP, &CSD_HOOK];
+    &[&CSD, &CSD_LAUNCH, &CSD_SEND, &CSD_WAIT, &CSD_EVENTS, &CSD_TURN, &CSD_STATUS, &CSD_STOP, &CSD_HOOK, &CSD_DOCTOR];
 
 /// The declaration of binary `name`.
 pub fn tool(name: &str) -> Option<&'static Tool> {
@@ -324,6 +324,14 @@ them where each shell looks.",
             per_worker: true,
             usage: "",
             summary: "how a human attaches to the worker",
+        },
+        Sub {
+            name: "doctor",
+            bin: "csd-doctor",
+            pre: &[],
+            per_worker: false,
+            usage: "[--harness claude|codex|pi]... [--json] [--keep]",
+            summary: "prove each installed harness works with csd, offline (mock model)",
         },
     ],
 };
@@ -857,5 +865,65 @@ leading fields still name the event.",
         help: "always, and nothing is printed (but --help): a hook must never break the agent it runs in",
     }],
     examples: &[],
+    subcommands: &[],
+};
+
+pub const CSD_DOCTOR: Tool = Tool {
+    name: "csd-doctor",
+    summary: "prove each installed harness still works with csd, offline",
+    usage: &["[--harness claude|codex|pi]... [--json] [--keep]"],
+    description: "csd-doctor checks, for each harness installed (found as csd-launch finds it: CSD_CLAUDE_BIN, \
+CSD_CODEX_BIN, CSD_PI_BIN, else PATH) or each one named with --harness, that csd still drives it. Run it after \
+updating a harness. It starts a mock model server on 127.0.0.1 (the Anthropic Messages API for Claude Code and \
+Pi, the OpenAI Responses API for Codex), launches a real worker through csd's own launch path and checks each \
+step: launch (the worker is ready), prompt (it takes a prompt whose turn makes one shell call), turn_end (the \
+turn's end is seen), read_turn (the turn shows the call and the answer), events (the log holds the tool's \
+pre_tool_use) and stop (no process and no file of the worker is left). The harnesses are checked side by side.
+
+It never touches your own setup: the workers run in a temp dir of their own, with HOME, the worker dir and the \
+tmux server (a private socket) all inside it, seeded as csd's end-to-end tests seed theirs, and their telemetry \
+and update checks turned off. The mock is reached only through each worker's own environment and private \
+configuration. Everything it started is stopped, and the temp dir removed, even when a step fails or it is \
+interrupted.
+
+It prints one row per harness: the harness, its version (<binary> --version), the result (ok, FAIL, or not \
+installed), the time taken, the binary's path and each step with its result and time; a failing row is followed \
+by the first step that failed and why. A version outside the range csd was proven on (Claude Code 2.1.197, Codex \
+0.169.x, Pi 0.73.x) is a warning, even when every step passed.",
+    options: &[
+        valued(
+            None,
+            "harness",
+            "claude|codex|pi",
+            Complete::Harness,
+            "check this harness (repeatable); a named harness that is not installed fails",
+            "without it, every harness that is installed is checked, and one that is not is reported as such",
+        ),
+        flag(None, "json", "print one JSON document instead of the rows", ""),
+        flag(
+            None,
+            "keep",
+            "keep a failing worker's pane capture, events and transcript",
+            "in a directory of their own, printed in its row (\"kept\" in JSON)",
+        ),
+    ],
+    operands: &[],
+    env: &[
+        Var { name: "CSD_CLAUDE_BIN", help: "the Claude Code binary (default: claude on PATH)" },
+        Var { name: "CSD_CODEX_BIN", help: "the Codex binary (default: codex on PATH)" },
+        Var { name: "CSD_PI_BIN", help: "the Pi binary (default: pi on PATH)" },
+        Var { name: "CSD_DOCTOR_TIMEOUT", help: "seconds each step may take (default 60)" },
+    ],
+    exits: &[
+        Exit { code: "0", help: "every harness checked passed (warnings included)" },
+        Exit { code: "1", help: "a harness failed a step, or a harness named with --harness is not installed" },
+        EXIT_USAGE,
+        Exit { code: "128+N", help: "killed by signal N, after everything it started was taken back" },
+    ],
+    examples: &[
+        Example { command: "csd doctor", help: "check every installed harness" },
+        Example { command: "csd-doctor --harness codex --keep", help: "" },
+        Example { command: "csd-doctor --json | jq '.harnesses[] | {harness, result, failed_step}'", help: "" },
+    ],
     subcommands: &[],
 };

@@ -17,6 +17,7 @@ Test switches (passed after `--` by csd-launch, so they follow Claude's args):
   --fake-no-start        never fire SessionStart
   --fake-die-at-start    print an error and exit 3 before starting
   --fake-swallow-enters N  ignore the first N Enters after each paste
+  --fake-hang-all        never end any turn (as if every prompt were `hang`)
   --fake-record FILE     append each submitted prompt to FILE (one JSON string a line)
 
 What a prompt asks for (its first word):
@@ -49,7 +50,8 @@ PASTE_END = b"\x1b[201~"
 
 def parse_args(argv):
     opts = {"sid": None, "resume": False, "plugin": None, "skip_perms": False, "trust": False,
-            "as_root": False, "no_start": False, "die_at_start": False, "swallow": 0, "record": None}
+            "as_root": False, "no_start": False, "die_at_start": False, "swallow": 0, "record": None,
+            "hang_all": False}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -70,6 +72,8 @@ def parse_args(argv):
             opts["as_root"] = True
         elif a == "--fake-no-start":
             opts["no_start"] = True
+        elif a == "--fake-hang-all":
+            opts["hang_all"] = True
         elif a == "--fake-die-at-start":
             opts["die_at_start"] = True
         elif a == "--fake-swallow-enters":
@@ -217,7 +221,7 @@ class Fake:
             self.hook("PostToolUse", tool_name="Bash", tool_input={"command": "echo hi"},
                       tool_response={"stdout": "hi", "stderr": "", "interrupted": False})
         self.reply = "Reply: " + (prompt.splitlines()[0] if prompt else "")
-        if word == "hang":
+        if word == "hang" or self.o["hang_all"]:
             self.hanging = True
         else:
             self.busy_until = time.time() + seconds

@@ -2,7 +2,7 @@
 //! offline (0.169 speaks only `POST {base_url}/responses` with an SSE
 //! answer to a custom provider: no websockets, no `/models`).
 //!
-//! Include it with `#[path = "mock/openai.rs"] mod openai;`. One request per
+//! Use it as `csd::mock::openai` (one copy for the tests and `csd doctor`). One request per
 //! connection, then close. What it answers is scripted by directives in the
 //! prompt (the last user message Codex did not inject itself), each running
 //! to the end of its line:
@@ -22,10 +22,8 @@
 //! `.cache_write_tokens`, `output_tokens`. Every request is recorded with
 //! the usage sent, when it arrived and when its answer was fully written, so
 //! a test can sum it and subtract the model's own time.
-#![allow(dead_code)]
 
-#[path = "http.rs"]
-mod http;
+use super::http;
 
 pub use http::Usage;
 use http::{read_request, usage_for};
@@ -150,7 +148,7 @@ pub fn prompt_of(body: &Value) -> Option<String> {
             return None;
         }
         let text: String = item["content"].as_array()?.iter().filter_map(|c| c["text"].as_str()).collect();
-        (!csd::transcript::codex::is_injected(&text)).then_some(text)
+        (!crate::transcript::codex::is_injected(&text)).then_some(text)
     })
 }
 

@@ -1,7 +1,7 @@
 //! What both mock model servers share: a loopback listener that serves each
 //! connection on a thread and keeps a log of what it answered, reading one
-//! HTTP/1.1 request, and measuring the model's own time. Included by each
-//! mock as `mod http`.
+//! HTTP/1.1 request, and measuring the model's own time. Used by each
+//! mock as `super::http`.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};

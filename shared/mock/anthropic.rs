@@ -1,7 +1,7 @@
 //! A mock Anthropic Messages API on 127.0.0.1, for driving real harness CLIs
 //! (Claude Code, and Pi with its `anthropic-messages` provider) offline.
 //!
-//! Include it with `#[path = "mock/anthropic.rs"] mod anthropic;`. It speaks
+//! Use it as `csd::mock::anthropic` (one copy for the tests and `csd doctor`). It speaks
 //! just enough HTTP/1.1 by hand (one request per connection, then close) and
 //! answers `POST /v1/messages` with the SSE stream the clients expect:
 //! - a session-title request (Claude asks for one per prompt): plain text;
@@ -18,10 +18,8 @@
 //! Every request is recorded with the usage sent, when it arrived and when
 //! its answer was fully written, so a test can assert on it and subtract the
 //! model's time.
-#![allow(dead_code)]
 
-#[path = "http.rs"]
-mod http;
+use super::http;
 
 pub use http::Usage;
 use http::{read_request, usage_for};

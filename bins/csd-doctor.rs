@@ -1,0 +1,56 @@
+//! csd-doctor: prove each installed harness (or each one named) still works
+//! with csd, against a mock model server, in a private world; one row per
+//! harness, or one JSON document.
+
+use csd::cli::{main_with, print_help, print_version, say, utf8};
+use csd::doctor::{run as doctor, Options};
+use csd::error::Result;
+use csd::harness::HarnessKind;
+use lexopt::prelude::*;
+
+const TOOL: &csd::interface::Tool = &csd::interface::spec::CSD_DOCTOR;
+
+fn main() {
+    main_with("csd-doctor", run)
+}
+
+fn run(mut p: lexopt::Parser) -> Result<i32> {
+    let (mut named, mut json, mut keep) = (Vec::new(), false, false);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("harness") => {
+                let h = HarnessKind::parse(&utf8(p.value()?, "--harness")?)?;
+                if !named.contains(&h) {
+                    named.push(h);
+                }
+            }
+            Long("json") => json = true,
+            Long("keep") => keep = true,
+            Short('h') => return print_help(&TOOL.short_help()),
+            Long("help") => return print_help(&TOOL.long_help()),
+            Short('V') | Long("version") => return print_version(TOOL.name),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    csd::signals::install()?;
+    let started = std::time::Instant::now();
+    let rows = doctor(&Options { named, keep })?;
+    let ok = rows.iter().all(|r| !r.fails());
+    if json {
+        let doc = serde_json::json!({
+            "ok": ok,
+            "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            "harnesses": rows.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+        });
+        say(format!("{doc:#}\n"))?;
+    } else {
+        let mut text = String::from("HARNESS\tVERSION\tRESULT\tTIME\tBINARY\tSTEPS\n");
+        for r in &rows {
+            text.push_str(&r.to_line());
+            text.push('\n');
+        }
+        text.push_str(&format!("{} in {:.1}s\n", if ok { "ok" } else { "FAIL" }, started.elapsed().as_secs_f64()));
+        say(text)?;
+    }
+    Ok(if ok { 0 } else { 1 })
+}
