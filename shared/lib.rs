@@ -10,8 +10,10 @@
 //! built on them: waiting (`wait`), giving a prompt (`submit`, `converse`),
 //! starting (`launch`, `consent`), ending (`stop`), status rows and token
 //! tallies (`status`, `tally`), fleets (`fleet`), converse's post-mortem
-//! (`diag`), and every binary's declared interface (`interface`). Lower
-//! modules never call up into higher ones.
+//! (`diag`), the mock model servers (`mock`) and the self-test that drives
+//! each installed harness against them (`doctor`), and every binary's
+//! declared interface (`interface`). Lower modules never call up into
+//! higher ones.
 
 pub mod cli;
 pub mod consent;
