@@ -32,7 +32,7 @@ const PI_MODEL: &str = "mock/mock-model";
 
 /// What each harness's own settings let csd turn off: telemetry, update
 /// checks, feature-flag fetches (the switches the end-to-end tests use).
-const CLAUDE_SWITCHES: [&str; 12] = [
+pub const CLAUDE_SWITCHES: [&str; 12] = [
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
     "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL",
     "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY",

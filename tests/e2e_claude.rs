@@ -35,20 +35,7 @@ fn claude_cli() -> PathBuf {
 /// permission prompts.
 fn claude_env(mock: &MockAnthropic) -> Vec<(&'static str, String)> {
     let mut env = vec![("ANTHROPIC_BASE_URL", mock.base_url()), ("ANTHROPIC_API_KEY", API_KEY.to_string())];
-    for switch in [
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
-        "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL",
-        "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY",
-        "CLAUDE_CODE_DISABLE_TERMINAL_TITLE",
-        "DISABLE_AUTOUPDATER",
-        "DISABLE_UPDATES",
-        "DISABLE_TELEMETRY",
-        "DISABLE_ERROR_REPORTING",
-        "DISABLE_GROWTHBOOK",
-        "DISABLE_INSTALLATION_CHECKS",
-        "DISABLE_BUG_COMMAND",
-        "IS_SANDBOX",
-    ] {
+    for switch in csd::doctor::CLAUDE_SWITCHES {
         env.push((switch, "1".to_string()));
     }
     env

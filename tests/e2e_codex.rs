@@ -68,12 +68,9 @@ fn events(env: &TestEnv) -> Vec<Value> {
     all
 }
 
-fn kinds(env: &TestEnv) -> Vec<String> {
-    events(env).iter().map(|e| e["event"].as_str().unwrap_or("?").to_string()).collect()
-}
-
-#[test]
-fn a_codex_worker_lives_its_whole_life_through_csd() {
+/// A test's world, on a thread now in a loopback-only netns: the mock the
+/// operator's Codex config points at, a private TestEnv, a project dir.
+fn codex_world() -> (MockOpenAi, TestEnv, PathBuf) {
     let _ = codex_cli();
     isolate_network();
     let mock = MockOpenAi::start();
@@ -81,6 +78,16 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     operator_config(&env.home, &mock);
     let project = env.path().join("project");
     std::fs::create_dir(&project).unwrap();
+    (mock, env, project)
+}
+
+fn kinds(env: &TestEnv) -> Vec<String> {
+    events(env).iter().map(|e| e["event"].as_str().unwrap_or("?").to_string()).collect()
+}
+
+#[test]
+fn a_codex_worker_lives_its_whole_life_through_csd() {
+    let (mock, env, project) = codex_world();
     // A git checkout: Codex would ask whether to trust it, unless csd's config says so.
     assert!(std::process::Command::new("git").args(["init", "-q"]).current_dir(&project).status().unwrap().success());
     let project = project.to_str().unwrap();
@@ -252,13 +259,7 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
 /// the model's next request carries the earlier turn.
 #[test]
 fn adopt_revives_a_codex_session_with_its_history_after_a_reboot() {
-    let _ = codex_cli();
-    isolate_network();
-    let mock = MockOpenAi::start();
-    let env = TestEnv::new();
-    operator_config(&env.home, &mock);
-    let project = env.path().join("project");
-    std::fs::create_dir(&project).unwrap();
+    let (mock, env, project) = codex_world();
     let project = project.to_str().unwrap();
     let sessions = env.home.join(".codex/sessions");
     assert!(!sessions.exists());
@@ -412,13 +413,7 @@ fn the_real_cli_runs_a_tool_turn_against_the_rust_mock() {
 /// its model, where an Enter would have switched it.
 #[test]
 fn the_real_migration_screen_keeps_the_model() {
-    let _ = codex_cli();
-    isolate_network();
-    let mock = MockOpenAi::start();
-    let env = TestEnv::new();
-    operator_config(&env.home, &mock);
-    let project = env.path().join("project");
-    std::fs::create_dir(&project).unwrap();
+    let (_mock, env, project) = codex_world();
     let mut launch = env.cmd("csd-launch");
     launch
         .args(["--harness", "codex", "w", project.to_str().unwrap()])
@@ -497,13 +492,7 @@ fn the_mock_answers_by_the_prompts_directives() {
 /// it in that turn. The receipt is that UPS; the turn end after it answers.
 #[test]
 fn a_prompt_sent_mid_turn_joins_the_running_turn_with_its_own_receipt() {
-    let _ = codex_cli();
-    isolate_network();
-    let mock = MockOpenAi::start();
-    let env = TestEnv::new();
-    operator_config(&env.home, &mock);
-    let project = env.path().join("project");
-    std::fs::create_dir(&project).unwrap();
+    let (_mock, env, project) = codex_world();
     assert_code(&csd(&env, "csd-launch", &["--harness", "codex", "w", project.to_str().unwrap()]), 0);
     assert_code(&csd(&env, "csd-send", &["--converse", "w", "SAY: warm", TURN]), 0);
     assert_code(&csd(&env, "csd-send", &["w", "First.\nRUN: sleep 5; echo first-done"]), 0);
@@ -536,13 +525,7 @@ fn a_prompt_sent_mid_turn_joins_the_running_turn_with_its_own_receipt() {
 /// counts as the settled log says), and `csd-events --all` names each.
 #[test]
 fn a_fleet_of_codex_workers_is_waited_for_in_finish_order() {
-    let _ = codex_cli();
-    isolate_network();
-    let mock = MockOpenAi::start();
-    let env = TestEnv::new();
-    operator_config(&env.home, &mock);
-    let project = env.path().join("project");
-    std::fs::create_dir(&project).unwrap();
+    let (_mock, env, project) = codex_world();
     let project = project.to_str().unwrap();
     for name in ["c1", "c2"] {
         assert_code(&csd(&env, "csd-launch", &["--harness", "codex", name, project]), 0);

@@ -68,6 +68,20 @@ fn csd(env: &TestEnv, bin: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A test's world, on a thread now in a loopback-only netns: the mock the
+/// operator's Pi is set up to use, a private TestEnv, the operator's agent
+/// dir, and a project dir.
+fn pi_world() -> (MockAnthropic, TestEnv, PathBuf, PathBuf) {
+    let _cli = pi_cli();
+    isolate_network();
+    let mock = MockAnthropic::start(Config::with_tool("bash"));
+    let env = TestEnv::new();
+    let agent = seed_operator(&env, &mock);
+    let project = env.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    (mock, env, agent, project)
+}
+
 fn grant_consent(env: &TestEnv) {
     let out = env.run_stdin("csd-launch", ["--grant-consent"], b"yes\n");
     assert_code(&out, 0);
@@ -106,13 +120,7 @@ fn processes_with_env(needle: &str) -> Vec<i32> {
 
 #[test]
 fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
-    let _cli = pi_cli();
-    isolate_network();
-    let mock = MockAnthropic::start(Config::with_tool("bash"));
-    let env = TestEnv::new();
-    let operator_agent = seed_operator(&env, &mock);
-    let project = env.path().join("project");
-    std::fs::create_dir(&project).unwrap();
+    let (mock, env, operator_agent, project) = pi_world();
     grant_consent(&env);
 
     // launch → ready
@@ -327,13 +335,7 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
 /// carries the earlier turn.
 #[test]
 fn adopt_revives_a_pi_session_with_its_history_after_a_reboot() {
-    let _cli = pi_cli();
-    isolate_network();
-    let mock = MockAnthropic::start(Config::with_tool("bash"));
-    let env = TestEnv::new();
-    let operator_agent = seed_operator(&env, &mock);
-    let project = env.path().join("project");
-    std::fs::create_dir(&project).unwrap();
+    let (mock, env, operator_agent, project) = pi_world();
     let project = project.to_str().unwrap();
     grant_consent(&env);
 
@@ -399,13 +401,7 @@ fn adopt_revives_a_pi_session_with_its_history_after_a_reboot() {
 /// stop) for both. The receipt is that UPS; the turn end after it answers.
 #[test]
 fn a_prompt_sent_mid_turn_joins_the_running_turn_with_its_own_receipt() {
-    let _cli = pi_cli();
-    isolate_network();
-    let mock = MockAnthropic::start(Config::with_tool("bash"));
-    let env = TestEnv::new();
-    seed_operator(&env, &mock);
-    let project = env.path().join("project");
-    std::fs::create_dir(&project).unwrap();
+    let (mock, env, _agent, project) = pi_world();
     grant_consent(&env);
     assert_code(&csd(&env, "csd-launch", &["--harness", "pi", "w", project.to_str().unwrap()]), 0);
     let pane_pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=w:", "#{pane_pid}"]).trim().parse().unwrap();
@@ -442,13 +438,7 @@ fn a_prompt_sent_mid_turn_joins_the_running_turn_with_its_own_receipt() {
 /// `csd-events --all` names each.
 #[test]
 fn a_fleet_of_pi_workers_is_waited_for_in_finish_order() {
-    let _cli = pi_cli();
-    isolate_network();
-    let mock = MockAnthropic::start(Config::with_tool("bash"));
-    let env = TestEnv::new();
-    seed_operator(&env, &mock);
-    let project = env.path().join("project");
-    std::fs::create_dir(&project).unwrap();
+    let (_mock, env, _agent, project) = pi_world();
     let project = project.to_str().unwrap();
     grant_consent(&env);
     let mut guards = Vec::new();
