@@ -344,13 +344,10 @@ impl Worker {
         Ok(())
     }
 
-    /// gone when its tmux session is; otherwise what its last event says.
-    /// Turn ends only a harness's own files show are not looked for here
-    /// (`harness::status` does that first).
-    pub fn logged_status(&self) -> Result<Status> {
-        if !self.is_alive()? {
-            return Ok(Status::Gone);
-        }
+    /// What its last event says, taking its session as there: the caller
+    /// (`harness::status`) has asked, and asking tmux twice costs a spawn.
+    /// Turn ends only a harness's own files show are not looked for here.
+    pub fn status_of_log(&self) -> Result<Status> {
         Ok(match self.events().last()? {
             Some((kind, _)) => Status::after(kind),
             None => Status::Unknown,

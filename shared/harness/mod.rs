@@ -234,7 +234,7 @@ pub fn status(worker: &Worker) -> Result<crate::worker::Status> {
         return Ok(crate::worker::Status::Gone);
     }
     settle(worker)?;
-    match worker.logged_status()? {
+    match worker.status_of_log()? {
         crate::worker::Status::Unknown
             if worker.meta.harness.kind().is_some_and(|k| k.driver().silent_until_prompted()) =>
         {
