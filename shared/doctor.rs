@@ -27,7 +27,6 @@ pub const MARKER: &str = "csd-doctor-42";
 const COMMAND: &str = "echo csd-doctor-$((6 * 7))";
 /// A step's default limit (`CSD_DOCTOR_TIMEOUT` in seconds overrides it).
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(60);
-const API_KEY: &str = "sk-ant-mock-0123456789abcdefghijklmnop";
 const PI_MODEL: &str = "mock/mock-model";
 
 /// What each harness's own settings let csd turn off: telemetry, update
@@ -287,7 +286,7 @@ pub fn run(opts: &Options) -> Result<Vec<Row>> {
     let claude_mock = MockAnthropic::start(anthropic::Config::claude());
     let pi_mock = MockAnthropic::start(anthropic::Config::with_tool("bash"));
     let codex_mock = MockOpenAi::start();
-    seed(&world, &claude_mock, &pi_mock, &codex_mock)?;
+    seed(&world, &pi_mock, &codex_mock)?;
     for row in rows.iter().filter(|r| r.installed()) {
         let real = row.path.as_ref().expect("installed");
         let wrapper = write_wrapper(&world, row.harness, real, &claude_mock)?;
@@ -378,19 +377,10 @@ fn write(path: &Path, data: &str) -> Result<()> {
 /// The world's HOME, seeded as the end-to-end tests seed theirs: consent,
 /// Claude's onboarding and API-key approval, Codex's mock provider, Pi's
 /// mock provider.
-fn seed(world: &World, claude: &MockAnthropic, pi: &MockAnthropic, codex: &MockOpenAi) -> Result<()> {
+fn seed(world: &World, pi: &MockAnthropic, codex: &MockOpenAi) -> Result<()> {
     let home = &world.home;
     write(&home.join(".claude/.claude-session-driver-consent"), "granted by csd doctor for its own workers\n")?;
-    let key_tail = &API_KEY[API_KEY.len() - 20..];
-    let _ = claude;
-    let config = json!({
-        "hasCompletedOnboarding": true,
-        "lastOnboardingVersion": "2.1.197",
-        "customApiKeyResponses": {"approved": [key_tail], "rejected": []},
-        "bypassPermissionsModeAccepted": true,
-        "autoUpdates": false,
-    });
-    write(&home.join(".claude.json"), &config.to_string())?;
+    write(&home.join(".claude.json"), &anthropic::claude_home_config().to_string())?;
     let codex_config = format!(
         "model = \"gpt-5.5\"\nmodel_provider = \"mock\"\nmodel_reasoning_effort = \"low\"\n\n\
          [model_providers.mock]\nname = \"Mock\"\nbase_url = \"{}\"\nenv_key = \"MOCK_API_KEY\"\n\
@@ -417,7 +407,7 @@ fn write_wrapper(world: &World, kind: HarnessKind, real: &Path, claude: &MockAnt
     match kind {
         HarnessKind::Claude => {
             env.push(("ANTHROPIC_BASE_URL", claude.base_url()));
-            env.push(("ANTHROPIC_API_KEY", API_KEY.into()));
+            env.push(("ANTHROPIC_API_KEY", anthropic::API_KEY.into()));
             env.extend(CLAUDE_SWITCHES.iter().map(|s| (*s, "1".to_string())));
         }
         HarnessKind::Codex => {

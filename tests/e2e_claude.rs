@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 /// Generous: two cores are shared with other builds, and the CLI is a large binary.
 const STARTUP: Duration = Duration::from_secs(60);
 const TURN: Duration = Duration::from_secs(60);
-const API_KEY: &str = "sk-ant-mock-0123456789abcdefghijklmnop";
 
 fn claude_cli() -> PathBuf {
     let cli = repo().join("tests/e2e/node_modules/.bin/claude");
@@ -34,7 +33,7 @@ fn claude_cli() -> PathBuf {
 /// anyway; this keeps them from being tried). IS_SANDBOX=1 lets root skip
 /// permission prompts.
 fn claude_env(mock: &MockAnthropic) -> Vec<(&'static str, String)> {
-    let mut env = vec![("ANTHROPIC_BASE_URL", mock.base_url()), ("ANTHROPIC_API_KEY", API_KEY.to_string())];
+    let mut env = vec![("ANTHROPIC_BASE_URL", mock.base_url()), ("ANTHROPIC_API_KEY", anthropic::API_KEY.to_string())];
     for switch in csd::doctor::CLAUDE_SWITCHES {
         env.push((switch, "1".to_string()));
     }
@@ -44,15 +43,7 @@ fn claude_env(mock: &MockAnthropic) -> Vec<(&'static str, String)> {
 /// A throwaway HOME where onboarding is done and the mock's API key approved,
 /// but no project is trusted: the real trust dialog is part of the test.
 fn seed_home(home: &Path) {
-    let key_tail = &API_KEY[API_KEY.len() - 20..];
-    let config = json!({
-        "hasCompletedOnboarding": true,
-        "lastOnboardingVersion": "2.1.197",
-        "customApiKeyResponses": {"approved": [key_tail], "rejected": []},
-        "bypassPermissionsModeAccepted": true,
-        "autoUpdates": false,
-    });
-    std::fs::write(home.join(".claude.json"), config.to_string()).unwrap();
+    std::fs::write(home.join(".claude.json"), anthropic::claude_home_config().to_string()).unwrap();
 }
 
 /// PATH with the csd binaries under test first, as `make install` would have it.

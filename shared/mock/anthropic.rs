@@ -34,6 +34,22 @@ pub const DEFAULT_REPLY: &str = "Mock model here: nothing to do.";
 pub const TITLE_REPLY: &str = "Mock session";
 /// What the final answer after a tool call starts with; the tool output follows.
 pub const TOOL_OUTPUT_PREFIX: &str = "The command printed:";
+/// The API key a Claude Code pointed at this mock is given.
+pub const API_KEY: &str = "sk-ant-mock-0123456789abcdefghijklmnop";
+
+/// `~/.claude.json` for a Claude Code 2.1.197 that talks to this mock with
+/// `API_KEY`: onboarding done, the key approved, bypass mode accepted, no
+/// auto-update. No project is trusted (the trust dialog stays csd's to answer).
+pub fn claude_home_config() -> Value {
+    let key_tail = &API_KEY[API_KEY.len() - 20..];
+    json!({
+        "hasCompletedOnboarding": true,
+        "lastOnboardingVersion": "2.1.197",
+        "customApiKeyResponses": {"approved": [key_tail], "rejected": []},
+        "bypassPermissionsModeAccepted": true,
+        "autoUpdates": false,
+    })
+}
 
 /// How a request was classified, i.e. what the mock answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
