@@ -65,6 +65,11 @@ impl Args {
         items.into_iter().fold(self, Args::arg)
     }
 
+    /// `-e K=V` for each variable: the environment of a pane about to start.
+    fn env(self, env: &[(String, String)]) -> Args {
+        env.iter().fold(self, |a, (k, v)| a.arg("-e").arg(format!("{k}={v}")))
+    }
+
     /// `;` between two commands run by one tmux client, one after the other.
     fn then(mut self, sub: &str) -> Args {
         self.0.push(";".into());
@@ -221,12 +226,10 @@ impl Tmux {
         argv: &[String],
         stamp: &str,
     ) -> Result<()> {
-        let mut a =
-            Args::new("new-session").args(["-d", "-s", &tmux_session(name), "-x", "200", "-y", "50", "-c"]).arg(cwd);
-        for (k, v) in env {
-            a = a.arg("-e").arg(format!("{k}={v}"));
-        }
-        let a = a
+        let a = Args::new("new-session")
+            .args(["-d", "-s", &tmux_session(name), "-x", "200", "-y", "50", "-c"])
+            .arg(cwd)
+            .env(env)
             .arg("--")
             .args(argv)
             .then("set-option")
@@ -246,17 +249,17 @@ impl Tmux {
         argv: &[String],
         stamp: &str,
     ) -> Result<()> {
-        let mut a = Args::new("set-option")
+        let a = Args::new("set-option")
             .args(["-t", &Self::pane_target(name), STAMP_OPTION, stamp])
             .then("set-option")
             .args(["-w", "-t", &Self::pane_target(name), "remain-on-exit", "on"])
             .then("respawn-pane")
             .args(["-k", "-t", &Self::pane_target(name), "-c"])
-            .arg(cwd);
-        for (k, v) in env {
-            a = a.arg("-e").arg(format!("{k}={v}"));
-        }
-        self.run_ok("respawn-pane", a.arg("--").args(argv)).map(drop)
+            .arg(cwd)
+            .env(env)
+            .arg("--")
+            .args(argv);
+        self.run_ok("respawn-pane", a).map(drop)
     }
 
     /// Let the pane close with its process again (the normal state of a worker:
