@@ -516,12 +516,17 @@ fn fish_completes_from_the_declarations() {
     let script = w.script("fish");
     let got = |line: &str| -> BTreeSet<String> { fish_complete(&w, &script, line).into_iter().collect() };
 
-    assert_eq!(got("csd-launch --harness "), set(&["claude", "codex", "pi"]));
     assert_eq!(got("csd-launch --har"), set(&["--harness"]));
+    completes_the_common_lines(got);
+    w.assert_nothing_spawned();
+}
+
+/// What zsh and fish must both complete, given a command line.
+fn completes_the_common_lines(mut got: impl FnMut(&str) -> BTreeSet<String>) {
+    assert_eq!(got("csd-launch --harness "), set(&["claude", "codex", "pi"]));
     assert_eq!(got("csd-stop "), set(&WORKERS));
     assert_eq!(got("csd --worker "), set(&WORKERS));
-    let ev = got("csd-events w1 --type ");
-    assert_eq!(ev, event_types());
+    assert_eq!(got("csd-events w1 --type "), event_types());
     let top = got("csd ");
     for s in ["launch", "list", "prune"] {
         assert!(top.contains(s), "csd <TAB> lacks {s}: {top:?}");
@@ -534,7 +539,6 @@ fn fish_completes_from_the_declarations() {
     assert!(!per.contains("launch"), "csd --worker w1 <TAB> offers launch: {per:?}");
     assert_eq!(got("csd --worker w1 read-events --type "), event_types());
     assert_eq!(got("csd completions "), set(&["bash", "zsh", "fish"]));
-    w.assert_nothing_spawned();
 }
 
 #[test]
@@ -647,22 +651,7 @@ fn zsh_completes_from_the_declarations() {
         zsh_complete(&w, &fpath, line, n)
     };
 
-    assert_eq!(got("csd-launch --harness "), set(&["claude", "codex", "pi"]));
-    assert_eq!(got("csd-stop "), set(&WORKERS));
-    assert_eq!(got("csd --worker "), set(&WORKERS));
-    assert_eq!(got("csd-events w1 --type "), event_types());
-    let top = got("csd ");
-    for s in ["launch", "list", "prune"] {
-        assert!(top.contains(s), "csd <TAB> lacks {s}: {top:?}");
-    }
-    assert!(!top.contains("converse"), "csd <TAB> (no worker) offers converse: {top:?}");
-    let per = got("csd --worker w1 ");
-    for s in ["converse", "read-turn", "stop"] {
-        assert!(per.contains(s), "csd --worker w1 <TAB> lacks {s}: {per:?}");
-    }
-    assert!(!per.contains("launch"), "csd --worker w1 <TAB> offers launch: {per:?}");
-    assert_eq!(got("csd --worker w1 read-events --type "), event_types());
-    assert_eq!(got("csd completions "), set(&["bash", "zsh", "fish"]));
+    completes_the_common_lines(&mut got);
     w.assert_nothing_spawned();
 }
 
