@@ -60,7 +60,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let prompt = read_prompt(positional.next().expect("counted"))?;
     let timeout = positional.next().map(|t| parse_seconds(t, "TIMEOUT")).transpose()?;
     let started = Instant::now();
-    let sent = send(&WorkerDir::from_env()?, &name, &prompt, &Timing::from_env()?)?;
+    let sent = send(&WorkerDir::from_env()?, &name, &prompt, &Timing::from_env()?, converse || want_receipt)?;
     if let Submitted::Queued { .. } = sent.submitted {
         note(format!(
             "csd-send: '{}' is mid-turn: the prompt is queued and goes in when the current turn ends",

@@ -49,14 +49,17 @@ impl Reply {
 
 /// Give `name` the prompt (registering a Codex worker on its first one),
 /// noting first where its transcript ends.
-pub fn send(dir: &WorkerDir, name: &str, prompt: &[u8], timing: &Timing) -> Result<Sent> {
+/// The transcript's end is noted only with `baseline` (a reply or a receipt
+/// will be read; a plain send needs none).
+pub fn send(dir: &WorkerDir, name: &str, prompt: &[u8], timing: &Timing, baseline: bool) -> Result<Sent> {
+    let found = crate::harness::lookup(dir, name)?;
     // A worker still to register (a Codex worker's first prompt) has no
     // transcript yet: all of it is this turn's.
-    let since = match crate::harness::lookup(dir, name)? {
-        Lookup::Registered(w) => transcript_baseline(&w)?,
-        Lookup::Pending(_) => 0,
+    let since = match &found {
+        Lookup::Registered(w) if baseline => transcript_baseline(w)?,
+        _ => 0,
     };
-    let (worker, submitted) = submit_to(dir, name, prompt, timing)?;
+    let (worker, submitted) = submit_to(found, prompt, timing)?;
     Ok(Sent { worker, submitted, since })
 }
 

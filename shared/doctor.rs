@@ -457,7 +457,7 @@ fn check(mut row: Row, world: &World, timeout: Duration, keep: bool) -> Row {
         let prompt = prompt_for(harness);
         let timing = crate::submit::Timing::from_env()?;
         let (_, sent) = step(&mut row, "prompt", || {
-            let sent = crate::converse::send(&dir, &name, prompt.as_bytes(), &timing)?;
+            let sent = crate::converse::send(&dir, &name, prompt.as_bytes(), &timing, true)?;
             Ok((String::new(), sent))
         })?;
         worker = Some(Worker { dir: sent.worker.dir.clone(), meta: sent.worker.meta.clone() });

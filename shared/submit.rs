@@ -11,7 +11,6 @@ use crate::error::{failed, Error, Result};
 use crate::harness::HarnessKind;
 use crate::wait::{await_registration, wait_for_event};
 use crate::worker::{register_timeout, Lookup, Pending, Status, Worker};
-use crate::workerdir::WorkerDir;
 use std::time::{Duration, Instant};
 
 pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,7 +41,7 @@ impl Timing {
     }
 }
 
-/// Submit to the worker `name` names: a registered one as `submit` does,
+/// Submit to the worker `found` (a lookup): a registered one as `submit` does,
 /// or one still waiting for its harness to mint a session id (a Codex
 /// worker's first prompt), which this prompt makes register.
 ///
@@ -51,8 +50,8 @@ impl Timing {
 /// most the submit timeout), so no half-submitted prompt is left in the
 /// worker's input for the next send to be appended to. The signal then ends
 /// the command.
-pub fn submit_to(dir: &WorkerDir, name: &str, prompt: &[u8], timing: &Timing) -> Result<(Worker, Submitted)> {
-    let done = match crate::harness::lookup(dir, name)? {
+pub fn submit_to(found: Lookup, prompt: &[u8], timing: &Timing) -> Result<(Worker, Submitted)> {
+    let done = match found {
         Lookup::Registered(w) => submit(&w, prompt, timing).map(|s| (w, s)),
         Lookup::Pending(p) => submit_first(&p, prompt, timing),
     };
