@@ -43,9 +43,15 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         if worker.is_some() || path {
             return Err(usage("--all takes no WORKER and no --path"));
         }
+        if csd::remote::spans_hosts(&dir)? {
+            return csd::remote::fleet::events(&dir, only.map(EventKind::name), last, follow);
+        }
         return all_workers(&dir, only, last, follow);
     }
     let name = worker.ok_or_else(|| usage("missing WORKER"))?;
+    if let Some(code) = csd::remote::call::forward_as_is(&dir, TOOL.name, &name)? {
+        return Ok(code);
+    }
     let worker = match csd::harness::lookup(&dir, &name)? {
         Lookup::Registered(w) => w,
         // Not registered yet (Codex before its first prompt): no events so

@@ -17,7 +17,7 @@ fn main() {
 }
 
 fn run(mut p: lexopt::Parser) -> Result<i32> {
-    let (mut harness, mut adopt, mut consent) = (None, false, false);
+    let (mut harness, mut adopt, mut consent, mut host) = (None, false, false, None);
     let mut positional: Vec<String> = Vec::new();
     let mut extra_args: Vec<String> = Vec::new();
     loop {
@@ -33,6 +33,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             Long("harness") => harness = Some(HarnessKind::parse(&utf8(p.value()?, "--harness")?)?),
             Long("adopt") => adopt = true,
             Long("grant-consent") => consent = true,
+            Long("host") => host = Some(csd::remote::Dest::parse(&utf8(p.value()?, "--host")?)?),
             Short('h') => return print_help(&TOOL.short_help()),
             Long("help") => return print_help(&TOOL.long_help()),
             Short('V') | Long("version") => return print_version(TOOL.name),
@@ -41,7 +42,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         }
     }
     if consent {
-        if adopt || harness.is_some() || !positional.is_empty() || !extra_args.is_empty() {
+        if adopt || harness.is_some() || host.is_some() || !positional.is_empty() || !extra_args.is_empty() {
             return Err(usage("--grant-consent takes no other arguments"));
         }
         return grant_consent();
@@ -52,6 +53,25 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         return Err(usage(format!("expected {shape} [-- harness-args…], got {} argument(s)", positional.len())));
     }
     let mut positional = positional.into_iter();
+    // A signal mid-launch undoes what the launch made, then ends us.
+    csd::signals::install()?;
+    if let Some(host) = host {
+        let req = csd::remote::worker::RemoteLaunch {
+            host,
+            harness,
+            name: positional.next().expect("counted"),
+            cwd: positional.next().expect("counted"),
+            adopt: positional.next(),
+            extra_args,
+        };
+        let dir = csd::workerdir::WorkerDir::from_env()?;
+        let (shim, code) = csd::remote::worker::launch(&dir, &req)?;
+        if code == 0 {
+            note(format!("  host:       {}\n  shim:       {}", req.host, shim.display()));
+            say(format!("{}\n", shim.display()))?;
+        }
+        return Ok(code);
+    }
     let req = Request {
         harness: harness.unwrap_or(HarnessKind::Claude),
         name: positional.next().expect("counted"),
@@ -60,8 +80,6 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         session_id: positional.next(),
         extra_args,
     };
-    // A signal mid-launch undoes what the launch made, then ends us.
-    csd::signals::install()?;
     let started = start(&req)?;
     note(&started.panel);
     say(format!("{}\n", started.shim.display()))?;

@@ -58,9 +58,25 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let mut positional = positional.into_iter();
     let name = utf8(positional.next().expect("counted"), "WORKER")?;
     let prompt = read_prompt(positional.next().expect("counted"))?;
-    let timeout = positional.next().map(|t| parse_seconds(t, "TIMEOUT")).transpose()?;
+    let timeout_arg = positional.next();
+    let timeout = timeout_arg.clone().map(|t| parse_seconds(t, "TIMEOUT")).transpose()?;
+    let dir = WorkerDir::from_env()?;
+    if csd::remote::holds(&dir, &name) {
+        // The prompt goes on stdin: never on the host's command line.
+        let mut argv = vec![TOOL.name.to_string()];
+        argv.extend(converse.then(|| "--converse".to_string()));
+        argv.extend(with_turn.then(|| "--with-turn".to_string()));
+        argv.extend(want_receipt.then(|| "--receipt".to_string()));
+        argv.extend([name.clone(), "-".into()]);
+        argv.extend(timeout_arg.map(|t| t.to_string_lossy().into_owned()));
+        // `-` drops one final newline: this one.
+        let stdin = [&prompt[..], b"\n"].concat();
+        if let Some(code) = csd::remote::call::forward(&dir, &name, argv, stdin)? {
+            return Ok(code);
+        }
+    }
     let started = Instant::now();
-    let sent = send(&WorkerDir::from_env()?, &name, &prompt, &Timing::from_env()?, converse || want_receipt)?;
+    let sent = send(&dir, &name, &prompt, &Timing::from_env()?, converse || want_receipt)?;
     if let Submitted::Queued { .. } = sent.submitted {
         note(format!(
             "csd-send: '{}' is mid-turn: the prompt is queued and goes in when the current turn ends",

@@ -42,6 +42,9 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         _ => {}
     }
     let name = positional.ok_or_else(|| usage("missing WORKER"))?;
+    if let Some(code) = csd::remote::call::forward_as_is(&dir, TOOL.name, &name)? {
+        return Ok(code);
+    }
     let found = csd::harness::lookup(&dir, &name)?;
     let (status, harness) = match &found {
         Lookup::Registered(w) => (csd::harness::status(w)?, w.meta.harness.as_str().to_string()),
@@ -75,7 +78,13 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
 /// is said on stderr, and a worker tmux could not be asked about makes the
 /// exit status 1.
 fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool, json: bool) -> Result<i32> {
-    let listing = csd::status::list(dir, pattern, all)?;
+    let mut listing = csd::status::list(dir, pattern, all)?;
+    if csd::remote::spans_hosts(dir)? {
+        let mut remote = csd::remote::fleet::list(dir, pattern, all)?;
+        listing.rows.append(&mut remote.rows);
+        listing.notes.append(&mut remote.notes);
+        listing.unsure |= remote.unsure;
+    }
     for n in &listing.notes {
         note(format!("csd-status: {n}"));
     }

@@ -44,6 +44,9 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
 }
 
 fn run_stop(dir: &WorkerDir, name: &str) -> Result<i32> {
+    if let Some(record) = csd::remote::Record::read(dir, name)? {
+        return csd::remote::worker::stop(dir, &record);
+    }
     let line = match csd::worker::Worker::lookup(dir, name)? {
         Lookup::Registered(w) => {
             let how = stop(&w)?;
@@ -61,6 +64,9 @@ fn run_stop(dir: &WorkerDir, name: &str) -> Result<i32> {
 }
 
 fn handoff(dir: &WorkerDir, name: &str) -> Result<i32> {
+    if let Some(record) = csd::remote::Record::read(dir, name)? {
+        return csd::remote::worker::handoff(dir, &record);
+    }
     // A worker still to register (Codex before its first prompt) is handed
     // off as well: what the human types there registers it.
     let (name, tmux, session) = match csd::worker::Worker::lookup(dir, name)? {
@@ -85,7 +91,12 @@ fn handoff(dir: &WorkerDir, name: &str) -> Result<i32> {
 
 /// Exit 1 when anything was left alone because it may still run.
 fn run_prune(dir: &WorkerDir) -> Result<i32> {
-    let done = prune(dir)?;
+    let mut done = prune(dir)?;
+    if csd::remote::spans_hosts(dir)? {
+        let (mut removed, mut unsure) = csd::remote::fleet::prune(dir)?;
+        done.removed.append(&mut removed);
+        done.unsure.append(&mut unsure);
+    }
     for (what, why) in done.skipped.iter().chain(&done.unsure) {
         note(format!("csd-stop: left {what} alone: {why}"));
     }

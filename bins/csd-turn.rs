@@ -30,7 +30,11 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         }
     }
     let name = worker.ok_or_else(|| usage("missing WORKER"))?;
-    let worker = match csd::harness::lookup(&WorkerDir::from_env()?, &name)? {
+    let dir = WorkerDir::from_env()?;
+    if let Some(code) = csd::remote::call::forward_as_is(&dir, TOOL.name, &name)? {
+        return Ok(code);
+    }
+    let worker = match csd::harness::lookup(&dir, &name)? {
         Lookup::Registered(w) => w,
         Lookup::Pending(p) => {
             return Err(failed(format!(

@@ -54,7 +54,11 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     }
     let deadline = Instant::now() + timeout;
     let name = worker.ok_or_else(|| usage("missing WORKER"))?;
-    let (worker, from) = match csd::harness::lookup(&WorkerDir::from_env()?, &name)? {
+    let dir = WorkerDir::from_env()?;
+    if let Some(code) = csd::remote::call::forward_as_is(&dir, TOOL.name, &name)? {
+        return Ok(code);
+    }
+    let (worker, from) = match csd::harness::lookup(&dir, &name)? {
         Lookup::Registered(worker) => {
             let log = worker.events();
             let from = match after_line {
@@ -76,8 +80,15 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
 /// when one was gone or terminated, 124 (the names still working on stderr)
 /// on timeout.
 fn wait_fleet(names: &[String], until: Until, timeout: Duration) -> Result<i32> {
+    let dir = WorkerDir::from_env()?;
+    if csd::remote::spans_hosts(&dir)? {
+        let (here, hosts) = csd::remote::fleet::split(&dir, names)?;
+        if !hosts.is_empty() {
+            return csd::remote::fleet::wait(&dir, &here, &hosts, until == Until::Any, timeout);
+        }
+    }
     let mut code = 0;
-    let done = fleet::wait(&WorkerDir::from_env()?, names, until, Instant::now() + timeout, |name, how| {
+    let done = fleet::wait(&dir, names, until, Instant::now() + timeout, |name, how| {
         if how != Finish::Idle {
             code = EXIT_GONE;
         }

@@ -61,6 +61,8 @@ fn run(args: Vec<OsString>) -> Result<i32> {
         "completions" => return completions(&rest),
         // For `make man`; not part of the interface.
         "generate-man" => return generate_man(&rest),
+        // What a controller runs on a host through ssh (csd::remote::serve).
+        "remote-call" if rest.is_empty() && worker.is_none() => return csd::remote::serve::serve(),
         _ => {}
     }
     let Some(route) = CSD.subcommands.iter().find(|s| s.name == sub) else {

@@ -62,7 +62,7 @@ impl Member {
             Member::Pending(p) => Some(if p.is_alive()? { Finish::Idle } else { Finish::Gone }),
             Member::Registered(w) => match crate::harness::status(w)? {
                 Status::Working => None,
-                Status::Idle | Status::Unknown => Some(Finish::Idle),
+                Status::Idle | Status::Unknown | Status::Unreachable => Some(Finish::Idle),
                 Status::Terminated => Some(Finish::Terminated),
                 Status::Gone => Some(Finish::Gone),
             },

@@ -60,6 +60,12 @@ pub fn start(req: &Request) -> Result<Started> {
     // Held until our session exists: a launch racing us must not take our
     // half-made worker for a dead one and clear it away.
     let lock = dir.lock()?;
+    if let Some(r) = crate::remote::Record::read(&dir, name)? {
+        return Err(failed(format!(
+            "a worker named '{name}' runs on host '{}'; stop it (csd --worker {name} stop) or pick another name",
+            r.host
+        )));
+    }
     let respawn = match req.mode {
         Mode::Launch => {
             clear_name(&dir, &tmux, name, None)?;

@@ -17,9 +17,9 @@ use crate::worker::{read_marker, scan_metas, unregistered_names, Pending, Status
 use crate::workerdir::WorkerDir;
 use serde_json::{json, Value};
 
-/// `csd list`'s header. TOOL and TOKENS came last, after the v4 columns, so
-/// a script that cuts a column by number still gets the one it got.
-pub const TABLE_HEADER: &str = "STATUS\tHARNESS\tTMUX\tSESSION_ID\tSHIM\tCWD\tTOOL\tTOKENS";
+/// `csd list`'s header. TOOL, TOKENS and HOST came last, after the v4
+/// columns, so a script that cuts a column by number still gets the one it got.
+pub const TABLE_HEADER: &str = "STATUS\tHARNESS\tTMUX\tSESSION_ID\tSHIM\tCWD\tTOOL\tTOKENS\tHOST";
 
 /// One worker as `status --json` and `list` show it. `-` stands for what a
 /// pending worker (its harness has not minted its session id) has not got.
@@ -38,6 +38,8 @@ pub struct Row {
     pub tokens: Tokens,
     /// What could not be read (said on stderr; the row shows null for it).
     pub problems: Vec<String>,
+    /// The ssh destination of a remote worker; `None` for one of this machine.
+    pub host: Option<String>,
 }
 
 impl Row {
@@ -57,6 +59,7 @@ impl Row {
             prompt_line: None,
             tokens: Tokens::UNKNOWN,
             problems: Vec::new(),
+            host: None,
         };
         let name = &meta.tmux_name;
         match worker.events().last() {
@@ -107,6 +110,7 @@ impl Row {
             prompt_line: None,
             tokens: Tokens::UNKNOWN,
             problems: Vec::new(),
+            host: None,
         }
     }
 
@@ -124,6 +128,7 @@ impl Row {
             "tmux_name": self.name,
             "shim": self.shim,
             "events": self.events,
+            "host": self.host,
         })
     }
 
@@ -131,7 +136,7 @@ impl Row {
     pub fn table_line(&self) -> String {
         let tokens = self.tokens.total().map_or("-".to_string(), |t| t.to_string());
         format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{tokens}\n",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{tokens}\t{}\n",
             self.status.name(),
             self.harness,
             self.name,
@@ -139,6 +144,7 @@ impl Row {
             self.shim,
             self.cwd,
             self.tool.as_deref().unwrap_or("-"),
+            self.host.as_deref().unwrap_or("-"),
         )
     }
 }

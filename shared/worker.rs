@@ -146,6 +146,8 @@ pub enum Status {
     Terminated,
     Gone,
     Unknown,
+    /// A remote worker whose host did not answer: not known to be gone.
+    Unreachable,
 }
 
 impl Status {
@@ -156,7 +158,14 @@ impl Status {
             Status::Terminated => "terminated",
             Status::Gone => "gone",
             Status::Unknown => "unknown",
+            Status::Unreachable => "unreachable",
         }
+    }
+
+    pub fn from_name(name: &str) -> Option<Status> {
+        [Status::Idle, Status::Working, Status::Terminated, Status::Gone, Status::Unknown, Status::Unreachable]
+            .into_iter()
+            .find(|s| s.name() == name)
     }
 
     pub fn after(kind: EventKind) -> Status {
@@ -462,7 +471,12 @@ pub fn unregistered_names(dir: &WorkerDir, metas: &[Meta]) -> Result<Vec<String>
         .into_iter()
         .filter_map(|f| f.strip_suffix(".harness").map(str::to_string))
         .chain(dir.shim_names()?)
-        .filter(|n| crate::name::validate(n).is_ok() && !metas.iter().any(|m| &m.tmux_name == n))
+        // A remote worker's shim is its record's, not debris.
+        .filter(|n| {
+            crate::name::validate(n).is_ok()
+                && !metas.iter().any(|m| &m.tmux_name == n)
+                && !crate::remote::holds(dir, n)
+        })
         .collect();
     names.sort();
     names.dedup();

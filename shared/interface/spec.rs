@@ -39,6 +39,15 @@ const ENV_TMUX_SOCKET: Var = Var {
            socket path",
 };
 
+const ENV_REMOTE_PATH: Var = Var {
+    name: "CSD_REMOTE_PATH",
+    help: "on a remote worker's host, the directory holding the csd binaries, when they are not on its PATH",
+};
+const ENV_SSH_CONNECT: Var =
+    Var { name: "CSD_SSH_CONNECT_TIMEOUT", help: "seconds to connect to a remote worker's host (default 10)" };
+const ENV_SSH_PERSIST: Var =
+    Var { name: "CSD_SSH_PERSIST", help: "seconds an idle ssh master connection to a host stays (default 300)" };
+
 const EXIT_OK: Exit = Exit { code: "0", help: "success" };
 const EXIT_FAILED: Exit =
     Exit { code: "1", help: "failure (tmux that could not be asked included: that is never taken for a gone worker)" };
@@ -186,15 +195,15 @@ them where each shell looks.",
             bin: "csd-launch",
             pre: &[],
             per_worker: false,
-            usage: "[--harness claude|codex|pi] NAME CWD [-- HARNESS-ARGS...]",
-            summary: "start a worker; its shim's path on stdout",
+            usage: "[--host DEST] [--harness claude|codex|pi] NAME CWD [-- HARNESS-ARGS...]",
+            summary: "start a worker (on DEST over ssh); its shim's path on stdout",
         },
         Sub {
             name: "adopt",
             bin: "csd-launch",
             pre: &["--adopt"],
             per_worker: false,
-            usage: "[--harness claude|codex|pi] NAME CWD SID [-- HARNESS-ARGS...]",
+            usage: "[--host DEST] [--harness claude|codex|pi] NAME CWD SID [-- HARNESS-ARGS...]",
             summary: "take back a Claude Code, Codex or Pi session after a reboot",
         },
         Sub {
@@ -342,6 +351,7 @@ pub const CSD_LAUNCH: Tool = Tool {
     usage: &[
         "[--harness claude|codex|pi] NAME CWD [-- HARNESS-ARGS...]",
         "--adopt [--harness claude|codex|pi] NAME CWD SID [-- ARGS...]",
+        "--host DEST [--adopt] [--harness H] NAME CWD [SID] [-- ARGS...]",
         "--grant-consent",
     ],
     description: "csd-launch starts a coding agent (the harness: claude, the default, codex or pi) in a detached \
@@ -416,11 +426,41 @@ Workers run without permission prompts, so csd asks once for consent before it s
 # Running as root
 
 Claude Code refuses --dangerously-skip-permissions as root unless IS_SANDBOX=1 is set. csd-launch passes \
-IS_SANDBOX to the worker when it is set, and says so when the pane shows the refusal.",
+IS_SANDBOX to the worker when it is set, and says so when the pane shows the refusal.
+
+# Remote workers
+
+--host DEST starts the worker on another machine, over OpenSSH: DEST is [user@]host, ssh://[user@]host[:port] \
+or a Host alias of your ssh config. The host's own csd-launch starts it there, in CWD on that host (not resolved \
+here), under the host user's worker dir and tmux; the host must have csd, tmux and the harness installed, and its \
+consent given (csd grant-consent, run there). Here csd keeps only a record, NAME.remote in the worker dir (the \
+host, the harness, CWD), and the shim: every per-worker command of the shim and of csd --worker NAME then runs on \
+the host, with its output and exit status passed through, and waits wake there (its csd-wait), never by polling \
+over ssh. csd list asks each host once, in parallel, and shows a HOST column; a host that does not answer shows \
+its workers as unreachable, never gone.
+
+DEST is checked (no leading -, no whitespace, control or shell characters, at most 255 bytes) and always passed \
+after --, so it can never become an ssh option. Auth is your own ssh config and agent (BatchMode: no password \
+prompts); csd stores no secrets. One master connection per host (ControlMaster, ControlPersist for \
+CSD_SSH_PERSIST seconds, 300 by default) is shared by every call, its control socket in $CSD_WORKER_DIR/ssh/ \
+(0700), so a call costs one round trip, not a handshake. The command run on the host is always csd remote-call: \
+which binary to run, its arguments and any prompt travel on its standard input, never on a command line, and \
+when the connection goes, the host ends what it ran. csd must be on the PATH that non-interactive ssh commands \
+get on the host, or CSD_REMOTE_PATH must name the directory holding its binaries there (it is recorded with the \
+worker). A host whose csd is another version gets a warning; a host key or auth failure is ssh's message and \
+status 1, with nothing changed here.",
     options: &[
         valued(None, "harness", "HARNESS", Complete::Harness, "claude (default), codex or pi", ""),
         flag(None, "adopt", "resume SID instead of starting a new session", ""),
         flag(None, "grant-consent", "record the one-time consent", ""),
+        valued(
+            None,
+            "host",
+            "DEST",
+            Complete::Nothing,
+            "start the worker on DEST over ssh (see Remote workers)",
+            "DEST: [user@]host, ssh://[user@]host[:port] or an ssh config Host alias",
+        ),
     ],
     operands: &[
         Operand { name: "NAME", complete: Complete::Nothing, help: "the worker's name: letters, digits, _, - and ." },
@@ -446,6 +486,9 @@ IS_SANDBOX to the worker when it is set, and says so when the pane shows the ref
             help: "how long to watch closely for Claude Code's trust dialog (default 10000)",
         },
         Var { name: "IS_SANDBOX", help: "passed on to the worker (Claude Code as root needs IS_SANDBOX=1)" },
+        ENV_REMOTE_PATH,
+        ENV_SSH_CONNECT,
+        ENV_SSH_PERSIST,
     ],
     exits: &[
         Exit { code: "0", help: "the worker is up; its shim's path is on standard output" },

@@ -1,0 +1,286 @@
+//! The controller's side of a call: run one csd binary on a host and relay
+//! what it prints, as it prints it.
+//!
+//! The request (the binary, its arguments, the bytes for its stdin) goes
+//! on ssh's stdin as one JSON line and the bytes after it; ssh's stdin then
+//! stays open, because the host side ends the binary when it closes: a
+//! controller that is interrupted, or whose reader went away, leaves
+//! nothing running on the host. The binary's exit status is ours.
+
+use super::ssh::{ssh_spawn_error, Link};
+use super::{Record, Target};
+use crate::error::{failed, usage, Error, Result};
+use crate::workerdir::WorkerDir;
+use serde_json::json;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::process::{Child, ChildStdin, ChildStdout, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// One run of a csd binary on a host.
+pub struct Request {
+    /// The binary (`csd-status`) and its arguments.
+    pub argv: Vec<String>,
+    /// Its stdin (a prompt), whole.
+    pub stdin: Vec<u8>,
+    /// Say on stderr when the host's csd is not the controller's version.
+    pub check_version: bool,
+}
+
+impl Request {
+    pub fn new(argv: Vec<String>) -> Request {
+        Request { argv, stdin: Vec::new(), check_version: false }
+    }
+}
+
+/// A call under way: on a host, or (for a fleet command that spans hosts)
+/// the same binary here.
+pub struct Running {
+    /// `None` for a run on this machine.
+    pub target: Option<Target>,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Option<ChildStdout>,
+    status: Option<ExitStatus>,
+}
+
+/// The first line on the host's stdin: what to run, and how many bytes of
+/// its stdin follow.
+fn header(target: &Target, req: &Request) -> Vec<u8> {
+    let mut line = serde_json::to_vec(&json!({
+        "csd_remote": 1,
+        "version": env!("CARGO_PKG_VERSION"),
+        "host": target.host.as_str(),
+        "argv": req.argv,
+        "stdin": req.stdin.len(),
+        "check_version": req.check_version,
+    }))
+    .expect("JSON of strings");
+    line.push(b'\n');
+    line
+}
+
+impl Running {
+    pub fn start(dir: &WorkerDir, target: &Target, req: &Request) -> Result<Running> {
+        let link = Link::new(dir, &target.host)?;
+        link.ensure_master()?;
+        let mut c = link.command(&target.command_line())?;
+        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = c.spawn().map_err(ssh_spawn_error)?;
+        let mut stdin = child.stdin.take();
+        if let Some(w) = stdin.as_mut() {
+            // A host that ended at once (no csd there) reads none of it: its
+            // exit status says why, not this write's broken pipe.
+            let _ = w.write_all(&header(target, req)).and_then(|_| w.write_all(&req.stdin)).and_then(|_| w.flush());
+        }
+        let stdout = child.stdout.take();
+        Ok(Running { target: Some(target.clone()), child, stdin, stdout, status: None })
+    }
+
+    /// `c` run here, read the same way.
+    pub fn local(mut c: std::process::Command) -> Result<Running> {
+        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = c.spawn().map_err(|e| Error::Io("running a csd binary".into(), e))?;
+        let (stdin, stdout) = (child.stdin.take(), child.stdout.take());
+        Ok(Running { target: None, child, stdin, stdout, status: None })
+    }
+
+    /// Close our end: the host ends the binary, and ssh ends with it.
+    pub fn hang_up(&mut self) {
+        self.stdin = None;
+        self.stdout = None;
+        if self.status.is_none() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+    }
+
+    fn reap(&mut self) -> Result<ExitStatus> {
+        if let Some(s) = self.status {
+            return Ok(s);
+        }
+        let s = self.child.wait().map_err(|e| Error::Io("waiting for ssh".into(), e))?;
+        self.status = Some(s);
+        Ok(s)
+    }
+
+    /// The binary's exit status, or what went wrong on the way.
+    pub fn finish(&mut self) -> Result<i32> {
+        let status = self.reap()?;
+        match &self.target {
+            Some(t) => exit_code(t, status),
+            None => {
+                use std::os::unix::process::ExitStatusExt;
+                Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+            }
+        }
+    }
+}
+
+/// What ssh's exit status means. The csd binaries exit 0-4, 124 or 128+N;
+/// 126 and 127 are the host's shell failing to run csd, 255 is ssh's own.
+pub fn exit_code(target: &Target, status: ExitStatus) -> Result<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    let host = &target.host;
+    match status.code() {
+        Some(126) | Some(127) => Err(failed(match &target.remote_path {
+            Some(p) => format!("host '{host}' has no runnable csd in {} (CSD_REMOTE_PATH)", p.as_str()),
+            None => format!(
+                "host '{host}' has no csd on the PATH its ssh commands get: install csd there, \
+                 or set CSD_REMOTE_PATH to the directory holding its binaries"
+            ),
+        })),
+        Some(255) => Err(failed(format!(
+            "lost the connection to host '{host}' (ssh exited 255; its message, if any, is above); \
+             the worker there is not known to have stopped"
+        ))),
+        Some(code) => Ok(code),
+        None => Err(failed(format!("ssh to '{host}' ended by signal {}", status.signal().unwrap_or(0)))),
+    }
+}
+
+/// Relay every call's output to `out` as it comes (the call's index and
+/// the bytes) until every call has ended; `out` returning false, a signal,
+/// or `deadline` (if given) hangs the rest up. Each call's exit is then
+/// read with [`Running::finish`].
+pub fn pump(
+    runs: &mut [Running],
+    deadline: Option<Instant>,
+    mut out: impl FnMut(usize, &[u8]) -> Result<bool>,
+) -> Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut buf = vec![0u8; 64 * 1024];
+    let result = loop {
+        if let Err(e) = crate::signals::check() {
+            break Err(e);
+        }
+        let open: Vec<usize> = (0..runs.len()).filter(|&i| runs[i].stdout.is_some()).collect();
+        if open.is_empty() {
+            break Ok(());
+        }
+        let wait = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break Err(Error::Timeout("remote calls did not end in time".into()));
+                }
+                PollTimeout::try_from(left.as_millis().min(60_000) as i32 + 1).unwrap_or(PollTimeout::MAX)
+            }
+            None => PollTimeout::try_from(60_000).unwrap_or(PollTimeout::MAX),
+        };
+        let ready: Vec<usize> = {
+            let mut fds: Vec<PollFd> = open
+                .iter()
+                .map(|&i| PollFd::new(runs[i].stdout.as_ref().expect("open").as_fd(), PollFlags::POLLIN))
+                .collect();
+            if let Some(fd) = crate::signals::wake_fd() {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+            }
+            match poll(&mut fds, wait) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => break Err(Error::Io("waiting for ssh".into(), e.into())),
+            }
+            open.iter().zip(&fds).filter(|(_, f)| f.revents().is_some_and(|r| !r.is_empty())).map(|(&i, _)| i).collect()
+        };
+        let mut stop = None;
+        for i in ready {
+            let n = match runs[i].stdout.as_mut().expect("open").read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => 0,
+            };
+            if n == 0 {
+                runs[i].stdout = None;
+                continue;
+            }
+            match out(i, &buf[..n]) {
+                Ok(true) => {}
+                Ok(false) => {
+                    stop = Some(Ok(()));
+                    break;
+                }
+                Err(e) => {
+                    stop = Some(Err(e));
+                    break;
+                }
+            }
+        }
+        if let Some(s) = stop {
+            break s;
+        }
+    };
+    if result.is_err() || runs.iter().any(|r| r.stdout.is_some()) {
+        for r in runs.iter_mut() {
+            r.hang_up();
+        }
+        reap_within(runs, Duration::from_secs(5));
+    }
+    result
+}
+
+/// Wait for hung-up calls a bounded time, then kill what is left.
+fn reap_within(runs: &mut [Running], limit: Duration) {
+    let until = Instant::now() + limit;
+    for r in runs.iter_mut() {
+        loop {
+            match r.child.try_wait() {
+                Ok(Some(s)) => {
+                    r.status = Some(s);
+                    break;
+                }
+                Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(5)),
+                _ => {
+                    let _ = r.child.kill();
+                    r.status = r.child.wait().ok();
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Run `req` on the target's host, its output relayed to ours; its exit
+/// status is the result.
+pub fn run(dir: &WorkerDir, target: &Target, req: &Request) -> Result<i32> {
+    crate::signals::install()?;
+    let mut runs = [Running::start(dir, target, req)?];
+    pump(&mut runs, None, |_, bytes| crate::cli::say(bytes).map(|_| true))?;
+    runs[0].finish()
+}
+
+/// Run `req` and keep what it prints: (its exit status, its stdout).
+pub fn capture(dir: &WorkerDir, target: &Target, req: &Request) -> Result<(i32, Vec<u8>)> {
+    crate::signals::install()?;
+    let mut runs = [Running::start(dir, target, req)?];
+    let mut kept = Vec::new();
+    pump(&mut runs, None, |_, bytes| {
+        kept.extend_from_slice(bytes);
+        Ok(true)
+    })?;
+    Ok((runs[0].finish()?, kept))
+}
+
+/// If `name` is a remote worker, run this binary with these arguments on
+/// its host and give its exit status; `None` for a worker of this machine.
+pub fn forward(dir: &WorkerDir, name: &str, argv: Vec<String>, stdin: Vec<u8>) -> Result<Option<i32>> {
+    if !super::holds(dir, name) {
+        return Ok(None);
+    }
+    let Some(record) = Record::read(dir, name)? else { return Ok(None) };
+    let req = Request { argv, stdin, check_version: false };
+    run(dir, &record.target()?, &req).map(Some)
+}
+
+/// [`forward`] with the running binary's own arguments, as given.
+pub fn forward_as_is(dir: &WorkerDir, tool: &str, name: &str) -> Result<Option<i32>> {
+    if !super::holds(dir, name) {
+        return Ok(None);
+    }
+    let mut argv = vec![tool.to_string()];
+    for a in std::env::args_os().skip(1) {
+        argv.push(a.into_string().map_err(|_| usage("an argument is not valid UTF-8"))?);
+    }
+    forward(dir, name, argv, Vec::new())
+}

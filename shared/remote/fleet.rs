@@ -1,0 +1,334 @@
+//! Fleet views and waits that span hosts: each host is asked once, all of
+//! them at the same time, and a host that does not answer is said to be
+//! unreachable; its workers are never taken for gone, and nothing of
+//! theirs is removed because of it.
+
+use super::call::{capture, pump, Request, Running};
+use super::{records, Record, Target};
+use crate::error::{Error, Result, EXIT_FAILURE, EXIT_GONE, EXIT_OK, EXIT_TIMEOUT};
+use crate::status::Row;
+use crate::tally::Tokens;
+use crate::worker::Status;
+use crate::workerdir::WorkerDir;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Remote workers grouped by where their csd is reached.
+fn by_host(recs: Vec<Record>) -> Result<BTreeMap<String, (Target, Vec<Record>)>> {
+    let mut hosts: BTreeMap<String, (Target, Vec<Record>)> = BTreeMap::new();
+    for r in recs {
+        let t = r.target()?;
+        let key = format!("{}\0{}", t.host, t.remote_path.as_ref().map_or("", |p| p.as_str()));
+        hosts.entry(key).or_insert_with(|| (t, Vec::new())).1.push(r);
+    }
+    Ok(hosts)
+}
+
+/// Ask every host at once; each answer is (exit status, stdout) or why
+/// the host could not be asked.
+fn ask_all(dir: &WorkerDir, asks: Vec<(Target, Request)>) -> Vec<Result<(i32, Vec<u8>)>> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = asks.iter().map(|(t, req)| s.spawn(move || capture(dir, t, req))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(crate::error::failed("a host query panicked"))))
+            .collect()
+    })
+}
+
+/// The rows of `csd list` for the remote workers whose names contain
+/// `pattern`: notes for stderr, and whether any state is unknown.
+pub struct RemoteListing {
+    pub rows: Vec<Row>,
+    pub notes: Vec<String>,
+    pub unsure: bool,
+}
+
+pub fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool) -> Result<RemoteListing> {
+    let (recs, bad) = records(dir)?;
+    let mut out = RemoteListing { rows: Vec::new(), notes: Vec::new(), unsure: false };
+    for (file, why) in bad {
+        out.notes.push(format!("skipping {file}: {why}"));
+    }
+    let recs: Vec<Record> = recs.into_iter().filter(|r| pattern.is_none_or(|p| r.name.contains(p))).collect();
+    let hosts = by_host(recs)?;
+    let ask = || Request {
+        argv: ["csd-status", "--list", "--json", "--all"].map(String::from).to_vec(),
+        stdin: Vec::new(),
+        check_version: true,
+    };
+    let answers = ask_all(dir, hosts.values().map(|(t, _)| (t.clone(), ask())).collect());
+    for ((target, recs), answer) in hosts.into_values().zip(answers) {
+        let found: Result<BTreeMap<String, Value>> = answer.and_then(|(code, bytes)| {
+            let rows: Vec<Value> = serde_json::from_slice(&bytes)
+                .map_err(|_| crate::error::failed(format!("csd-status there exited {code} with no list")))?;
+            if code != EXIT_OK {
+                out.notes.push(format!("host '{}': some workers' state is unknown there", target.host));
+                out.unsure = true;
+            }
+            Ok(rows.into_iter().filter_map(|r| Some((r.get("name")?.as_str()?.to_string(), r))).collect())
+        });
+        match found {
+            Ok(rows) => {
+                for rec in &recs {
+                    let row = match rows.get(&rec.name) {
+                        Some(v) => row_of(dir, rec, v),
+                        // The host answered and has no such worker.
+                        None => absent(dir, rec, Status::Gone),
+                    };
+                    if row.status != Status::Gone || all {
+                        out.rows.push(row);
+                    }
+                }
+            }
+            Err(e) => {
+                out.notes.push(format!("host '{}' is unreachable: {e}", target.host));
+                out.unsure = true;
+                out.rows.extend(recs.iter().map(|r| absent(dir, r, Status::Unreachable)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn absent(dir: &WorkerDir, rec: &Record, status: Status) -> Row {
+    Row {
+        status,
+        harness: rec.harness.clone(),
+        name: rec.name.clone(),
+        session_id: "-".into(),
+        shim: dir.shim_path(&rec.name).display().to_string(),
+        cwd: rec.cwd.clone(),
+        events: "-".into(),
+        since: None,
+        tool: None,
+        prompt_line: None,
+        tokens: Tokens::UNKNOWN,
+        problems: Vec::new(),
+        host: Some(rec.host.to_string()),
+    }
+}
+
+/// A host's row for one of our workers, with our shim and its host.
+fn row_of(dir: &WorkerDir, rec: &Record, v: &Value) -> Row {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let status = s("status").and_then(|n| Status::from_name(&n)).unwrap_or(Status::Unknown);
+    let t = |k: &str| v.get("tokens").and_then(|t| t.get(k)).and_then(Value::as_u64);
+    Row {
+        status,
+        harness: s("harness").unwrap_or_else(|| rec.harness.clone()),
+        session_id: s("session_id").unwrap_or_else(|| "-".into()),
+        cwd: s("cwd").unwrap_or_else(|| rec.cwd.clone()),
+        events: s("events").unwrap_or_else(|| "-".into()),
+        since: s("since"),
+        tool: s("tool"),
+        prompt_line: v.get("prompt_line").and_then(Value::as_u64),
+        tokens: Tokens {
+            input: t("input"),
+            output: t("output"),
+            cache_read: t("cache_read"),
+            cache_write: t("cache_write"),
+        },
+        ..absent(dir, rec, status)
+    }
+}
+
+/// Forget remote workers their hosts say are gone (or do not have); a
+/// host that cannot be asked keeps its workers' records. (removed, unsure)
+pub fn prune(dir: &WorkerDir) -> Result<(Vec<String>, super::Notes)> {
+    let listing = list(dir, None, true)?;
+    let (mut removed, mut unsure) = (Vec::new(), Vec::new());
+    for row in listing.rows {
+        match row.status {
+            Status::Gone => {
+                if let Some(rec) = Record::read(dir, &row.name)? {
+                    rec.remove(dir)?;
+                    removed.push(format!("{} (on {})", row.name, rec.host));
+                }
+            }
+            Status::Unreachable | Status::Unknown => unsure
+                .push((row.name, format!("host '{}' could not tell whether it runs", row.host.unwrap_or_default()))),
+            _ => {}
+        }
+    }
+    Ok((removed, unsure))
+}
+
+/// Worker names grouped by the host they are on.
+pub type ByHost = Vec<(Target, Vec<String>)>;
+
+/// The names that are remote workers', grouped by host, and the rest.
+pub fn split(dir: &WorkerDir, names: &[String]) -> Result<(Vec<String>, ByHost)> {
+    let (mut here, mut recs) = (Vec::new(), Vec::new());
+    for n in names {
+        match super::holds(dir, n).then(|| Record::read(dir, n)).transpose()?.flatten() {
+            Some(r) => recs.push(r),
+            None => here.push(n.clone()),
+        }
+    }
+    let hosts = by_host(recs)?.into_values().map(|(t, rs)| (t, rs.into_iter().map(|r| r.name).collect())).collect();
+    Ok((here, hosts))
+}
+
+/// `csd-wait --any/--all` over workers here and on hosts: the same wait on
+/// each host (and here, for the local ones), their `NAME<TAB>HOW` lines
+/// relayed as they come. The exit status is the fleet's: 0 all idle, 4 any
+/// gone or terminated, 124 timed out, 1 a host could not be asked.
+pub fn wait(dir: &WorkerDir, here: &[String], hosts: &ByHost, any: bool, timeout: Duration) -> Result<i32> {
+    let secs = format!("{}", timeout.as_secs_f64());
+    let mode = if any { "--any" } else { "--all" };
+    let mut runs = Vec::new();
+    let mut code = EXIT_OK;
+    if !here.is_empty() {
+        let mut c = std::process::Command::new(crate::cli::beside_me("csd-wait")?);
+        c.args([mode, "-t", &secs]).args(here);
+        runs.push(Running::local(c)?);
+    }
+    for (target, names) in hosts {
+        let mut argv = vec!["csd-wait".to_string(), mode.into(), "-t".into(), secs.clone()];
+        argv.extend(names.iter().cloned());
+        match Running::start(dir, target, &Request::new(argv)) {
+            Ok(r) => runs.push(r),
+            Err(e) => {
+                crate::cli::note(format!("csd-wait: {e}"));
+                for n in names {
+                    crate::cli::say(format!("{n}\tunreachable\n"))?;
+                }
+                code = EXIT_FAILURE;
+            }
+        }
+    }
+    let mut partial: Vec<Vec<u8>> = vec![Vec::new(); runs.len()];
+    let mut first: Option<i32> = None;
+    crate::signals::install()?;
+    pump(&mut runs, None, |i, bytes| {
+        partial[i].extend_from_slice(bytes);
+        while let Some(nl) = memchr::memchr(b'\n', &partial[i]) {
+            let line: Vec<u8> = partial[i].drain(..=nl).collect();
+            crate::cli::say(&line)?;
+            let idle = line.ends_with(b"\tidle\n");
+            if any {
+                first = Some(if idle { EXIT_OK } else { EXIT_GONE });
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })?;
+    if let Some(c) = first {
+        return Ok(c);
+    }
+    let mut timed_out = false;
+    for r in runs.iter_mut() {
+        match r.finish() {
+            Ok(EXIT_OK) => {}
+            Ok(EXIT_TIMEOUT) => timed_out = true,
+            Ok(EXIT_GONE) if code == EXIT_OK => code = EXIT_GONE,
+            Ok(EXIT_GONE) => {}
+            Ok(c) if code == EXIT_OK || code == EXIT_GONE => code = c,
+            Ok(_) => {}
+            Err(e) => {
+                crate::cli::note(format!("csd-wait: {e}"));
+                code = EXIT_FAILURE;
+            }
+        }
+    }
+    if timed_out && code == EXIT_OK {
+        return Err(Error::Timeout(format!("not every worker answered within {}s", timeout.as_secs_f64())));
+    }
+    Ok(code)
+}
+
+/// `csd-events --all` over this machine and every host with workers of
+/// ours: each host's lines for our workers only, with `"host"` added.
+/// Without `follow` they are merged by time; with it, relayed as they come.
+pub fn events(dir: &WorkerDir, only: Option<&str>, last: Option<u64>, follow: bool) -> Result<i32> {
+    let (recs, bad) = records(dir)?;
+    for (file, why) in bad {
+        crate::cli::note(format!("csd-events: skipping {file}: {why}"));
+    }
+    let hosts: Vec<(Target, Vec<Record>)> = by_host(recs)?.into_values().collect();
+    let mut args: Vec<String> = vec!["--all".into()];
+    if let Some(t) = only {
+        args.extend(["--type".into(), t.to_string()]);
+    }
+    if follow {
+        args.push("--follow".into());
+        if let Some(n) = last {
+            args.extend(["--last".into(), n.to_string()]);
+        }
+    }
+    let mut c = std::process::Command::new(crate::cli::beside_me("csd-events")?);
+    c.args(&args).env(super::LOCAL_ONLY, "1");
+    let mut runs = vec![Running::local(c)?];
+    let mut owners: Vec<Option<(String, Vec<String>)>> = vec![None];
+    let mut code = EXIT_OK;
+    for (target, recs) in &hosts {
+        let argv = std::iter::once("csd-events".to_string()).chain(args.iter().cloned()).collect();
+        match Running::start(dir, target, &Request::new(argv)) {
+            Ok(r) => {
+                runs.push(r);
+                owners.push(Some((target.host.to_string(), recs.iter().map(|r| r.name.clone()).collect())));
+            }
+            Err(e) => {
+                crate::cli::note(format!("csd-events: {e}"));
+                code = EXIT_FAILURE;
+            }
+        }
+    }
+    let mut partial: Vec<Vec<u8>> = vec![Vec::new(); runs.len()];
+    let mut backlog: Vec<(String, String, usize, Vec<u8>)> = Vec::new();
+    crate::signals::install()?;
+    let mut n = 0usize;
+    pump(&mut runs, None, |i, bytes| {
+        partial[i].extend_from_slice(bytes);
+        while let Some(nl) = memchr::memchr(b'\n', &partial[i]) {
+            let line: Vec<u8> = partial[i].drain(..=nl).collect();
+            let Some((ts, worker, line)) = ours(&line, owners[i].as_ref()) else { continue };
+            if follow {
+                crate::cli::say(&line)?;
+            } else {
+                n += 1;
+                backlog.push((ts, worker, n, line));
+            }
+        }
+        Ok(true)
+    })?;
+    backlog.sort();
+    let skip = last.map_or(0, |k| backlog.len().saturating_sub(k as usize));
+    for (_, _, _, line) in backlog.into_iter().skip(skip) {
+        crate::cli::say(&line)?;
+    }
+    for r in runs.iter_mut() {
+        match r.finish() {
+            Ok(EXIT_OK) => {}
+            Ok(c) => code = code.max(c),
+            Err(e) => {
+                crate::cli::note(format!("csd-events: {e}"));
+                code = EXIT_FAILURE;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// A line of a merged stream: from here as it is; from a host, only if it
+/// is one of our workers' there, with its host added. (ts, worker, line)
+fn ours(line: &[u8], owner: Option<&(String, Vec<String>)>) -> Option<(String, String, Vec<u8>)> {
+    let Ok(Value::Object(mut v)) = serde_json::from_slice::<Value>(line) else { return None };
+    let worker = v.get("worker").and_then(Value::as_str).unwrap_or("").to_string();
+    let ts = v.get("ts").and_then(Value::as_str).unwrap_or("").to_string();
+    let line = match owner {
+        None => line.to_vec(),
+        Some((host, names)) => {
+            if !names.contains(&worker) {
+                return None;
+            }
+            v.insert("host".into(), host.as_str().into());
+            let mut out = serde_json::to_vec(&Value::Object(v)).ok()?;
+            out.push(b'\n');
+            out
+        }
+    };
+    Some((ts, worker, line))
+}

@@ -1,0 +1,148 @@
+//! Starting, stopping and handing off a remote worker: the host's own csd
+//! does the work; the controller keeps its record and shim in step.
+
+use super::call::{capture, run, Request};
+use super::{Dest, Record, Target};
+use crate::error::{failed, Error, Result, EXIT_NO_WORKER, EXIT_OK};
+use crate::kind::HarnessKind;
+use crate::tmux::shell_quote;
+use crate::workerdir::WorkerDir;
+
+pub struct RemoteLaunch {
+    pub host: Dest,
+    pub harness: Option<HarnessKind>,
+    pub name: String,
+    /// The worker's directory on the host (resolved there).
+    pub cwd: String,
+    /// Adopt: the session to resume.
+    pub adopt: Option<String>,
+    pub extra_args: Vec<String>,
+}
+
+/// Launch (or adopt) a worker on its host. The record is written first,
+/// under the worker dir's lock, so no other launch here takes the name;
+/// it is taken back if the host's launch fails or we are interrupted.
+/// On success: the shim's path, and the exit status 0.
+pub fn launch(dir: &WorkerDir, req: &RemoteLaunch) -> Result<(std::path::PathBuf, i32)> {
+    let name = crate::name::validate(&req.name)?;
+    let target = Target::from_env(req.host.clone())?;
+    dir.ensure()?;
+    let record = Record {
+        name: name.to_string(),
+        host: req.host.clone(),
+        harness: req.harness.unwrap_or(HarnessKind::Claude).name().to_string(),
+        cwd: req.cwd.clone(),
+        remote_path: target.remote_path.clone(),
+        launched_at: crate::time::now_iso(),
+    };
+    let replacing = {
+        let _lock = dir.lock()?;
+        refuse_local_name(dir, name)?;
+        let old = Record::read(dir, name)?;
+        if let Some(old) = &old {
+            if old.host != req.host {
+                return Err(failed(format!(
+                    "worker '{name}' runs on host '{}'; stop it there (csd --worker {name} stop) or pick another name",
+                    old.host
+                )));
+            }
+        }
+        record.write(dir)?;
+        old
+    };
+    let mut argv = vec!["csd-launch".to_string()];
+    if let Some(h) = req.harness {
+        argv.extend(["--harness".to_string(), h.name().to_string()]);
+    }
+    if req.adopt.is_some() {
+        argv.push("--adopt".into());
+    }
+    argv.extend([name.to_string(), req.cwd.clone()]);
+    argv.extend(req.adopt.clone());
+    if !req.extra_args.is_empty() {
+        argv.push("--".into());
+        argv.extend(req.extra_args.iter().cloned());
+    }
+    let undo = |dir: &WorkerDir| match &replacing {
+        // The host refused to replace its worker: ours stays as it was.
+        Some(old) => old.write(dir),
+        None => dir.remove_file(&Record::path(dir, name)),
+    };
+    let asked = Request { argv, stdin: Vec::new(), check_version: true };
+    let code = match capture(dir, &target, &asked) {
+        Ok((code, _remote_shim)) => code,
+        Err(e) => {
+            crate::signals::deferred(|| undo(dir))?;
+            return Err(e);
+        }
+    };
+    if code != EXIT_OK {
+        undo(dir)?;
+        return Ok((std::path::PathBuf::new(), code));
+    }
+    let shim = dir.write_shim(name, &crate::cli::beside_me("csd")?)?;
+    Ok((shim, code))
+}
+
+/// A local worker of this name (a meta or a marker, of any state) keeps the
+/// name: one name, one worker, whichever machine it is on.
+fn refuse_local_name(dir: &WorkerDir, name: &str) -> Result<()> {
+    let session = crate::name::tmux_session(name);
+    let metas = crate::worker::list_metas(dir)?;
+    let local = metas.iter().any(|m| crate::name::tmux_session(&m.tmux_name) == session)
+        || dir
+            .entries()?
+            .iter()
+            .any(|f| f.strip_suffix(".harness").is_some_and(|n| crate::name::tmux_session(n) == session));
+    if local {
+        return Err(failed(format!(
+            "a worker named '{name}' is known on this machine; stop it (or prune it) or pick another name"
+        )));
+    }
+    Ok(())
+}
+
+/// Stop the worker on its host; its record and shim go once the host says
+/// it is stopped or has no such worker. A host that cannot be reached
+/// changes nothing here.
+pub fn stop(dir: &WorkerDir, record: &Record) -> Result<i32> {
+    let target = record.target()?;
+    let code = run(dir, &target, &Request::new(vec!["csd-stop".into(), record.name.clone()]))?;
+    if code == EXIT_OK || code == EXIT_NO_WORKER {
+        record.remove(dir)?;
+    }
+    if code == EXIT_NO_WORKER {
+        crate::cli::note(format!(
+            "csd-stop: host '{}' has no worker '{}' any more; its record here is removed",
+            record.host, record.name
+        ));
+        return Ok(EXIT_OK);
+    }
+    Ok(code)
+}
+
+/// What a human types to take the worker over: ssh to its host, with a
+/// terminal, into the tmux attach line the host's csd gives.
+pub fn handoff(dir: &WorkerDir, record: &Record) -> Result<i32> {
+    let target = record.target()?;
+    let argv = vec!["csd-stop".into(), "--handoff".into(), record.name.clone()];
+    let (code, out) = capture(dir, &target, &Request::new(argv))?;
+    if code != EXIT_OK {
+        return Ok(code);
+    }
+    let text = String::from_utf8_lossy(&out);
+    let attach =
+        text.lines().map(str::trim).find(|l| l.starts_with("tmux ") && l.contains(" attach")).ok_or_else(|| {
+            Error::Failed(format!("host '{}' gave no tmux attach line for '{}'", record.host, record.name))
+        })?;
+    let name = &record.name;
+    crate::cli::say(format!(
+        "Worker '{name}' runs on host '{host}', in tmux there. To take over:\n\n    ssh -t -- {dest} {attach}\n\n\
+         Type to the worker directly once attached; detach with Ctrl-b d to leave it running.\n\
+         The controller can go on afterwards with another prompt. Do not stop the worker\n\
+         (csd --worker {name} stop) unless you mean to end its session.\n",
+        host = record.host,
+        dest = shell_quote(record.host.as_str()),
+    ))?;
+    Ok(EXIT_OK)
+}
