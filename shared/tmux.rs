@@ -226,6 +226,7 @@ impl Tmux {
         argv: &[String],
         stamp: &str,
     ) -> Result<()> {
+        self.make_label_dir()?;
         let a = Args::new("new-session")
             .args(["-d", "-s", &tmux_session(name), "-x", "200", "-y", "50", "-c"])
             .arg(cwd)
@@ -237,6 +238,22 @@ impl Tmux {
             .then("set-option")
             .args(["-w", "-t", &Self::pane_target(name), "remain-on-exit", "on"]);
         self.run_ok("new-session", a).map(drop)
+    }
+
+    /// tmux makes `$TMUX_TMPDIR/tmux-UID` (0700) for a server it finds by
+    /// label, but not for one named by `-S`, as csd names every server: a
+    /// first worker under a fresh TMUX_TMPDIR would find no dir to bind in.
+    fn make_label_dir(&self) -> Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        let Some(parent) = self.socket.parent() else { return Ok(()) };
+        if parent.exists() || parent != label_dir() {
+            return Ok(());
+        }
+        match std::fs::DirBuilder::new().mode(0o700).create(parent) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(Error::Io(format!("creating tmux's socket dir {}", parent.display()), e)),
+        }
     }
 
     /// Replace the process in the session's pane (adopt of a live session),
