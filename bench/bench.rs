@@ -12,8 +12,14 @@
 //! Set CSD_V4_CJS to csd v4's dist/csd.cjs to time v4 on the same data.
 //! csd-wait --all over ten workers: how long after the last of them ends
 //! its turn it exits.
+//! Remote workers over ssh (`remote`, see bench/remote.rs): status and
+//! converse of a real Claude Code worker on a host reached through a real
+//! sshd on 127.0.0.1, against the same worker here.
 //! Arguments, if any, pick sections by name: `logs`, `hook`, `wait`, `fleet`,
-//! `turn`, `long` (`cargo run --release --example bench -- wait long`).
+//! `turn`, `long`, `remote` (`cargo run --release --example bench -- wait long`).
+
+#[path = "remote.rs"]
+mod remote;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -173,6 +179,9 @@ fn main() {
         b.report(&format!("status with tokens ({mb:.0} MB transcript), later call"), later);
         let out = b.output("csd-status", &["--json", sid]);
         println!("  {}", out.trim());
+    }
+    if want("remote") {
+        remote::run(&b, tmp.path());
     }
     b.tmux(&["kill-server"]);
     // tmux leaves a killed server's socket file behind.
@@ -397,6 +406,10 @@ impl Bench {
 }
 
 /// Reap a child and return (exited 0, its peak RSS in KiB).
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
 fn wait4(pid: i32) -> (bool, i64) {
     let mut status = 0;
     // SAFETY: rusage is plain old data that wait4 fills in.

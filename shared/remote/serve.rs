@@ -92,6 +92,13 @@ pub fn serve() -> Result<i32> {
         ));
     }
     let path = crate::cli::beside_me(bin)?;
+    if payload.is_empty() && quick(&req.argv) {
+        // Nothing to feed and nothing that waits: become the binary, one
+        // process fewer on every status call (its stdout is ssh's already).
+        use std::os::unix::process::CommandExt;
+        let err = std::process::Command::new(&path).args(&req.argv[1..]).stdin(Stdio::null()).exec();
+        return Err(Error::Io(format!("running {}", path.display()), err));
+    }
     let mut child = std::process::Command::new(&path)
         .args(&req.argv[1..])
         .stdin(Stdio::piped())
@@ -110,6 +117,16 @@ pub fn serve() -> Result<i32> {
         let _ = f.join();
     }
     code
+}
+
+/// A call that ends by itself at once: nothing to end if the controller goes.
+fn quick(argv: &[String]) -> bool {
+    let follows = argv.iter().any(|a| a == "-f" || a == "--follow");
+    match argv[0].as_str() {
+        "csd-status" | "csd-turn" => true,
+        "csd-events" => !follows,
+        _ => false,
+    }
 }
 
 /// The header line and whatever came after it in the same reads.
