@@ -3,6 +3,7 @@
 //! a loopback-only network namespace.
 #![allow(dead_code)]
 
+pub mod sshd;
 pub mod world;
 
 use std::ffi::OsStr;
