@@ -149,6 +149,17 @@ pub struct RemoteOpts {
     pub env: Vec<(String, String)>,
     /// No csd binaries in the remote bin dir (the bin dir stays on PATH).
     pub csd_absent: bool,
+    /// What the host's csd runs as Claude Code (CSD_CLAUDE_BIN).
+    pub harness: HostHarness,
+}
+
+/// The host's Claude Code: none set, the fake, or the real CLI.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HostHarness {
+    #[default]
+    None,
+    Fake,
+    RealClaude,
 }
 
 /// A second local user behind a real sshd on 127.0.0.1: see the module doc.
@@ -193,6 +204,14 @@ impl RemoteHost {
         host.lay_out_home();
         host.lay_out_bin(opts.csd_absent);
         host.env = host.default_env();
+        let harness = match opts.harness {
+            HostHarness::None => None,
+            HostHarness::Fake => Some(host.fake_claude()),
+            HostHarness::RealClaude => Some(host.claude_cli()),
+        };
+        if let Some(bin) = harness {
+            host.env.push(("CSD_CLAUDE_BIN".into(), bin.display().to_string()));
+        }
         for (k, v) in opts.env {
             match host.env.iter_mut().find(|(name, _)| *name == k) {
                 Some(slot) => slot.1 = v,
