@@ -299,11 +299,15 @@ impl Bench {
         )
     }
 
-    #[allow(clippy::zombie_processes)] // reaped by wait4()
     fn sample(&self, make: impl Fn() -> Command, input: Option<&[u8]>) -> Sample {
+        self.sample_n(make, input, RUNS)
+    }
+
+    #[allow(clippy::zombie_processes)] // reaped by wait4()
+    fn sample_n(&self, make: impl Fn() -> Command, input: Option<&[u8]>, runs: usize) -> Sample {
         let mut times = Vec::new();
         let mut max_rss_kib = 0;
-        for _ in 0..RUNS {
+        for _ in 0..runs {
             let mut c = make();
             self.env(&mut c);
             c.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
@@ -318,7 +322,7 @@ impl Bench {
             max_rss_kib = max_rss_kib.max(rss);
         }
         times.sort();
-        Sample { median: times[RUNS / 2], max_rss_kib }
+        Sample { median: times[runs / 2], max_rss_kib }
     }
 
     /// Start csd-wait, let it settle, append a stop line, and time from the

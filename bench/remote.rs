@@ -8,7 +8,7 @@
 //! Timed: status (remote over the master connection vs local) and a whole
 //! converse (send, wait, reply), each a median.
 
-use super::{wait4, Bench, Sample, RUNS};
+use super::Bench;
 use csd::mock::anthropic::{self, Config, MockAnthropic};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -79,8 +79,9 @@ pub fn run(b: &Bench, tmp: &Path) {
     b.report("status, local worker (real Claude Code)", b.sample(|| csd(&["--worker", "lc", "status"]), None));
     b.report("status, remote worker over ssh (loopback)", b.sample(|| csd(&["--worker", "rc", "status"]), None));
     b.report("list --json, one local and one remote worker", b.sample(|| csd(&["list", "--json"]), None));
-    for (label, w) in [("converse, local worker (real Claude Code)", "lc"), ("converse, remote worker over ssh", "rc")] {
-        let s = converse(|| csd(&["--worker", w, "converse", "say hello", "60"]));
+    for (label, w) in [("converse, local worker (real Claude Code)", "lc"), ("converse, remote worker over ssh", "rc")]
+    {
+        let s = b.sample_n(|| csd(&["--worker", w, "converse", "say hello", "60"]), None, CONVERSE_RUNS);
         b.report(&format!("{label}, median of {CONVERSE_RUNS}"), s);
     }
 
@@ -94,24 +95,6 @@ pub fn run(b: &Bench, tmp: &Path) {
     let _ = link.close();
     sshd.stop();
     drop(mock);
-    let _ = RUNS;
-}
-
-fn converse(make: impl Fn() -> Command) -> Sample {
-    let mut times = Vec::new();
-    let mut max_rss_kib = 0;
-    for _ in 0..CONVERSE_RUNS {
-        let mut c = make();
-        c.stdin(Stdio::null()).stderr(Stdio::inherit());
-        let start = Instant::now();
-        let child = c.spawn().unwrap();
-        let (ok, rss) = wait4(child.id() as i32);
-        times.push(start.elapsed());
-        assert!(ok, "converse failed: {c:?}");
-        max_rss_kib = max_rss_kib.max(rss);
-    }
-    times.sort();
-    Sample { median: times[CONVERSE_RUNS / 2], max_rss_kib }
 }
 
 /// Onboarded, the mock's key approved, the project trusted, consent given.
@@ -165,11 +148,7 @@ impl Sshd {
         keygen(&dot_ssh.join("id_ed25519"));
         std::fs::copy(dot_ssh.join("id_ed25519.pub"), tmp.join("authorized_keys")).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut set_env = format!(
-            "HOME={} PATH={path} CSD_WORKER_DIR={}",
-            rhome.display(),
-            rwd.display()
-        );
+        let mut set_env = format!("HOME={} PATH={path} CSD_WORKER_DIR={}", rhome.display(), rwd.display());
         for (k, v) in env {
             set_env.push_str(&format!(" {k}={v}"));
         }

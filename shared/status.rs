@@ -97,12 +97,18 @@ impl Row {
 
     /// A launched worker whose harness has not minted its session id yet.
     pub fn pending(p: &Pending, status: Status) -> Row {
+        Row::bare(status, p.marker.harness.as_str(), &p.name, p.dir.shim_path(&p.name).display().to_string())
+    }
+
+    /// What is known of a worker without reading its files: `-` and
+    /// nothing for the rest.
+    pub fn bare(status: Status, harness: &str, name: &str, shim: String) -> Row {
         Row {
             status,
-            harness: p.marker.harness.as_str().to_string(),
-            name: p.name.clone(),
+            harness: harness.to_string(),
+            name: name.to_string(),
             session_id: "-".into(),
-            shim: p.dir.shim_path(&p.name).display().to_string(),
+            shim,
             cwd: "-".into(),
             events: "-".into(),
             since: None,

@@ -115,6 +115,24 @@ fn a_different_tmux_tmpdir_still_finds_the_worker() {
     assert!(!w.env.has_session("w1"), "stop must really stop it");
 }
 
+/// tmux makes its per-user socket dir for -L, not for -S (which csd always
+/// uses): a first worker under a fresh TMUX_TMPDIR (as an ssh session's may
+/// be) found no dir to bind its server's socket in.
+#[test]
+fn a_first_worker_under_a_fresh_tmux_tmpdir_starts() {
+    let w = World::new();
+    let fresh = w.env.path().join("fresh-tmux-dir");
+    std::fs::create_dir(&fresh).unwrap();
+    let o = w.cmd("csd-launch").arg("w1").arg(&w.proj).env("TMUX_TMPDIR", &fresh).output().unwrap();
+    assert_code(&o, 0);
+    let dir = fresh.join(format!("tmux-{}", nix::unistd::getuid()));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&dir).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700, "{}", dir.display());
+    let o = w.cmd("csd-stop").arg("w1").env("TMUX_TMPDIR", &fresh).output().unwrap();
+    assert_code(&o, 0);
+    let _ = Command::new("tmux").arg("-S").arg(dir.join(&w.env.socket)).arg("kill-server").status();
+}
+
 #[test]
 fn a_pending_worker_on_its_recorded_server_survives_prune() {
     let env = TestEnv::new();

@@ -41,18 +41,7 @@ impl Rig {
     }
 
     fn csd_stdin(&self, args: &[&str], input: &[u8]) -> Output {
-        use std::io::Write;
-        let mut c = self
-            .w
-            .cmd("csd")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin.take().unwrap().write_all(input).unwrap();
-        c.wait_with_output().unwrap()
+        self.w.env.run_stdin("csd", args, input)
     }
 
     fn launch_remote(&self, name: &str) -> PathBuf {
@@ -106,6 +95,21 @@ impl Drop for Rig {
     fn drop(&mut self) {
         self.close_master();
     }
+}
+
+/// `csd remote-call` on the host with a hand-made request: as a controller
+/// of another version, or a hostile one, would send it.
+fn raw_call(dest: &str, request: &str) -> Output {
+    let mut c = Command::new("ssh")
+        .args(["--", dest, "csd", "remote-call"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(c.stdin.as_mut().unwrap(), request.as_bytes()).unwrap();
+    drop(c.stdin.take());
+    c.wait_with_output().unwrap()
 }
 
 fn fake_env() -> Vec<(String, String)> {
@@ -337,31 +341,13 @@ fn a_hostile_host_is_refused_before_ssh_and_ssh_failures_change_nothing_here() {
         "{{\"csd_remote\":1,\"version\":\"0.0.1\",\"host\":\"{}\",\"argv\":[\"csd-status\",\"far\"],\"stdin\":0,\"check_version\":true}}\n",
         r.host.dest()
     );
-    let mut c = Command::new("ssh")
-        .args(["--", r.host.dest(), "csd", "remote-call"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(c.stdin.as_mut().unwrap(), header.as_bytes()).unwrap();
-    drop(c.stdin.take());
-    let o = c.wait_with_output().unwrap();
+    let o = raw_call(r.host.dest(), &header);
     assert_code(&o, 0);
     assert_eq!(stdout(&o), "idle\n");
     assert!(stderr(&o).contains("warning") && stderr(&o).contains("0.0.1"), "{}", stderr(&o));
     // remote-call runs only csd's per-worker binaries.
     let bad = "{\"csd_remote\":1,\"argv\":[\"/bin/sh\",\"-c\",\"id\"],\"stdin\":0}\n";
-    let mut c = Command::new("ssh")
-        .args(["--", r.host.dest(), "csd", "remote-call"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(c.stdin.as_mut().unwrap(), bad.as_bytes()).unwrap();
-    drop(c.stdin.take());
-    let o = c.wait_with_output().unwrap();
+    let o = raw_call(r.host.dest(), bad);
     assert_code(&o, 2);
     assert!(stdout(&o).is_empty());
     for w in ["taken", "far"] {

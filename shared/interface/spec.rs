@@ -195,7 +195,7 @@ them where each shell looks.",
             bin: "csd-launch",
             pre: &[],
             per_worker: false,
-            usage: "[--host DEST] [--harness claude|codex|pi] NAME CWD [-- HARNESS-ARGS...]",
+            usage: "[--host DEST] [--harness claude|codex|pi] NAME CWD [-- ARGS...]",
             summary: "start a worker (on DEST over ssh); its shim's path on stdout",
         },
         Sub {
@@ -203,7 +203,7 @@ them where each shell looks.",
             bin: "csd-launch",
             pre: &["--adopt"],
             per_worker: false,
-            usage: "[--host DEST] [--harness claude|codex|pi] NAME CWD SID [-- HARNESS-ARGS...]",
+            usage: "[--host DEST] [--harness claude|codex|pi] NAME CWD SID [-- ARGS...]",
             summary: "take back a Claude Code, Codex or Pi session after a reboot",
         },
         Sub {
@@ -351,7 +351,7 @@ pub const CSD_LAUNCH: Tool = Tool {
     usage: &[
         "[--harness claude|codex|pi] NAME CWD [-- HARNESS-ARGS...]",
         "--adopt [--harness claude|codex|pi] NAME CWD SID [-- ARGS...]",
-        "--host DEST [--adopt] [--harness H] NAME CWD [SID] [-- ARGS...]",
+        "--host DEST [--adopt] [--harness H] NAME CWD [SID] [-- ARGS]",
         "--grant-consent",
     ],
     description: "csd-launch starts a coding agent (the harness: claude, the default, codex or pi) in a detached \

@@ -92,21 +92,12 @@ pub fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool) -> Result<RemoteL
     Ok(out)
 }
 
+/// A row from the record alone (the host did not say more).
 fn absent(dir: &WorkerDir, rec: &Record, status: Status) -> Row {
     Row {
-        status,
-        harness: rec.harness.clone(),
-        name: rec.name.clone(),
-        session_id: "-".into(),
-        shim: dir.shim_path(&rec.name).display().to_string(),
         cwd: rec.cwd.clone(),
-        events: "-".into(),
-        since: None,
-        tool: None,
-        prompt_line: None,
-        tokens: Tokens::UNKNOWN,
-        problems: Vec::new(),
         host: Some(rec.host.to_string()),
+        ..Row::bare(status, &rec.harness, &rec.name, dir.shim_path(&rec.name).display().to_string())
     }
 }
 

@@ -98,14 +98,7 @@ impl Link {
         // A socket left by a master that died answers no one: ssh would
         // refuse to bind over it.
         crate::workerdir::remove_if_present(&self.control)?;
-        let log = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&self.log)
-            .context(|| format!("opening {}", self.log.display()))?;
+        let log = open_private(&self.log, true)?;
         let mut c = self.base(true)?;
         c.arg("--").arg(self.dest.as_str());
         c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
@@ -125,15 +118,7 @@ impl Link {
 
     fn hold_lock(&self) -> Result<nix::fcntl::Flock<File>> {
         use nix::fcntl::{Flock, FlockArg};
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&self.lock)
-            .context(|| format!("opening {}", self.lock.display()))?;
+        let f = open_private(&self.lock, false)?;
         // Blocks while another csd connects: at most its connect timeout.
         Flock::lock(f, FlockArg::LockExclusive)
             .map_err(|(_, e)| failed(format!("could not lock {}: {e}", self.lock.display())))
@@ -157,6 +142,19 @@ impl Link {
         c.status().map_err(ssh_spawn_error)?;
         Ok(())
     }
+}
+
+/// A file of the control dir, 0600, never through a symlink.
+fn open_private(path: &Path, truncate: bool) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(truncate)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)
+        .context(|| format!("opening {}", path.display()))
 }
 
 pub fn ssh_spawn_error(e: std::io::Error) -> Error {
