@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 struct Rig {
     w: World,
     host: RemoteHost,
-    _ssh: SshDir,
+    ssh: SshDir,
 }
 
 impl Rig {
@@ -28,7 +28,7 @@ impl Rig {
         isolate_network();
         let ssh = private_ssh_dir();
         let host = RemoteHost::start(&ssh, opts);
-        Rig { w: World::new(), host, _ssh: ssh }
+        Rig { w: World::new(), host, ssh }
     }
 
     /// With the fake Claude Code on the host.
@@ -207,6 +207,17 @@ fn a_remote_worker_answers_every_per_worker_command_as_a_local_one_does() {
     assert!(!shim.exists() && !r.w.env.worker_dir.join("rw.remote").exists());
     assert!(r.host_list().is_empty(), "the host still has {:?}", r.host_list());
     assert_code(&r.csd(&["--worker", "rw", "status"]), 3);
+
+    // After a reboot of the host's /tmp: the session comes back by its id,
+    // with its history (adopt --host).
+    let cwd = r.host.home();
+    let o = r.csd(&["adopt", "--host", r.host.dest(), "rw", cwd.to_str().unwrap(), &sid]);
+    assert_code(&o, 0);
+    assert_eq!(r.host_list()[0]["session_id"], sid.as_str());
+    let turn = stdout(&r.csd(&["--worker", "rw", "read-turn"]));
+    assert!(turn.contains("say hi"), "the adopted worker lost its history:\n{turn}");
+    assert_code(&r.csd(&["--worker", "rw", "converse", "after adopt", "20"]), 0);
+    assert_code(&r.csd(&["--worker", "rw", "stop"]), 0);
 }
 
 #[test]
@@ -227,7 +238,11 @@ fn list_spans_hosts_and_a_host_that_does_not_answer_is_unreachable_never_gone() 
     let json: Vec<Value> = serde_json::from_str(&stdout(&r.csd(&["list", "--json"]))).unwrap();
     assert!(json.iter().any(|v| v["name"] == "there" && v["host"] == r.host.dest() && v["status"] == "idle"));
 
-    // The host goes away (sshd and every connection of it).
+    // A second host; then the first goes away (sshd and every connection of it).
+    let other =
+        RemoteHost::start(&r.ssh, RemoteOpts { env: fake_env(), harness: HostHarness::Fake, ..Default::default() });
+    let o = r.csd(&["launch", "--host", other.dest(), "yonder", other.home().to_str().unwrap()]);
+    assert_code(&o, 0);
     r.host.stop_sshd();
     let o = r.csd(&["list"]);
     assert_code(&o, 1);
@@ -235,6 +250,12 @@ fn list_spans_hosts_and_a_host_that_does_not_answer_is_unreachable_never_gone() 
     let table = stdout(&o);
     assert!(table.lines().any(|l| l.starts_with("unreachable\t") && l.contains("\tthere\t")), "{table}");
     assert!(table.lines().any(|l| l.starts_with("idle\t") && l.contains("\there\t")), "{table}");
+    assert!(
+        table.lines().any(|l| l.starts_with("idle\t") && l.contains("\tyonder\t") && l.ends_with(other.dest())),
+        "{table}"
+    );
+    assert_code(&r.csd(&["--worker", "yonder", "stop"]), 0);
+    drop(other);
     let o = r.csd(&["prune"]);
     assert_code(&o, 1);
     let o = r.csd(&["--worker", "there", "stop"]);
@@ -318,6 +339,18 @@ fn a_hostile_host_is_refused_before_ssh_and_ssh_failures_change_nothing_here() {
     }
     assert!(!Path::new("/tmp/csd-proxy-pwned").exists());
     assert_eq!(files_under(&r.w.env.worker_dir), before);
+    // A planted record that names such a host is an error, never a connection.
+    let planted = r.w.env.worker_dir.join("evil.remote");
+    let record = serde_json::json!({"name": "evil", "host": "-oProxyCommand=touch /tmp/csd-proxy-pwned",
+                                    "harness": "claude", "cwd": "/"});
+    std::fs::write(&planted, record.to_string()).unwrap();
+    let o = r.csd(&["--worker", "evil", "status"]);
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("does not hold up"), "{}", stderr(&o));
+    let o = r.csd(&["list"]);
+    assert!(stderr(&o).contains("skipping evil.remote"), "{}", stderr(&o));
+    assert!(!Path::new("/tmp/csd-proxy-pwned").exists());
+    std::fs::remove_file(&planted).unwrap();
 
     // A host key that does not match: ssh's own words, status 1, no record.
     let o = r.csd(&["launch", "--host", &r.host.dest_wrong_key(), "w", cwd.to_str().unwrap()]);
@@ -374,7 +407,7 @@ fn a_host_without_csd_is_named_and_csd_remote_path_finds_it() {
     assert_code(&o, 3);
     let o = w.cmd("csd-status").args(["--list"]).env("CSD_REMOTE_PATH", "relative/dir").output().unwrap();
     assert_code(&o, 0);
-    let rig = Rig { w, host, _ssh: ssh };
+    let rig = Rig { w, host, ssh };
     drop(rig);
 }
 
@@ -432,7 +465,7 @@ fn a_real_claude_worker_on_a_remote_host_from_launch_to_stop() {
     nix::unistd::chown(&home_cfg, Some(nix::unistd::Uid::from_raw(host.uid())), None).unwrap();
     let project = host.home().join("project");
     assert_code(&host.run_as_user(&["mkdir", project.to_str().unwrap()]), 0);
-    let r = Rig { w: World::new(), host, _ssh: ssh };
+    let r = Rig { w: World::new(), host, ssh };
     r.w.up("local", &[]);
 
     let o = r.csd(&["launch", "--host", r.host.dest(), "claude1", project.to_str().unwrap()]);

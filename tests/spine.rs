@@ -323,7 +323,10 @@ fn status_json_says_the_tool_the_prompt_line_and_the_tokens() {
     assert_eq!(v["tokens"], json!({"input": 10, "output": 20, "cache_read": 7, "cache_write": 3}));
     assert!(env.worker_dir.join("sid-1.tally").is_file());
     let list = stdout(&env.run("csd", ["list"]));
-    assert!(list.lines().any(|l| l.starts_with("working\tclaude\tw1\tsid-1\t") && l.ends_with("\tBash\t30")), "{list}");
+    assert!(
+        list.lines().any(|l| l.starts_with("working\tclaude\tw1\tsid-1\t") && l.ends_with("\tBash\t30\t-")),
+        "{list}"
+    );
     // The tool ended, the turn ended, a new prompt: the counts follow.
     let mut post = at("PostToolUse");
     post["tool_name"] = "Bash".into();
@@ -358,7 +361,7 @@ fn list_shows_live_workers_and_gone_ones_with_all() {
     let o = env.run("csd", ["list"]);
     let out = stdout(&o);
     let rows: Vec<&str> = out.lines().collect();
-    assert_eq!(rows[0], "STATUS\tHARNESS\tTMUX\tSESSION_ID\tSHIM\tCWD\tTOOL\tTOKENS");
+    assert_eq!(rows[0], "STATUS\tHARNESS\tTMUX\tSESSION_ID\tSHIM\tCWD\tTOOL\tTOKENS\tHOST");
     assert_eq!(rows.len(), 2, "{out}");
     assert!(rows[1].starts_with("idle\tclaude\talpha\tsid-a\t"), "{}", rows[1]);
     let o = env.run("csd", ["list", "--all"]);

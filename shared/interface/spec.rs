@@ -81,7 +81,14 @@ turn end): a worker already idle counts at once, and a worker that dies counts t
 worker as it finishes, flushed at once, NAME, a tab, and how: idle, terminated (its session ended) or gone (its \
 tmux session is gone). --any exits after the first line, --all after the last. The status is 0 when every line \
 said idle, 4 when any said gone or terminated, and 124 on timeout, with the names still working on standard \
-error. One inotify watch of the worker dir and one pidfd per pane wake it for all of them: no polling.",
+error. One inotify watch of the worker dir and one pidfd per pane wake it for all of them: no polling.
+
+# Remote workers
+
+For a remote worker (csd-launch --host), csd-wait runs on its host, over ssh, and wakes there; its line and \
+exit status come back unchanged. A fleet wait over workers on several hosts runs one wait per host (and one \
+here), all at once, and prints each line as it comes; a host that cannot be reached prints NAME<TAB>unreachable \
+for its workers and makes the status 1.",
     options: &[
         valued(
             None,
@@ -658,7 +665,14 @@ early (head -1) is not an error: csd-events exits 0 and prints nothing on standa
 With --all, csd-events prints every worker's events as one stream, each line with \"worker\" (its name) and \
 \"session_id\" added: what is there now in time order (--last N: the last N of them), then, with --follow, \
 events as they land. Workers launched after the stream starts join it and stopped ones leave it; nothing is \
-printed twice or lost. It ends only when its reader goes away.",
+printed twice or lost. It ends only when its reader goes away.
+
+# Remote workers
+
+For a remote worker (csd-launch --host), csd-events runs on its host, over ssh, and --follow streams from \
+there as events land. --all takes in every host with workers of this machine's: each host's lines for those \
+workers, with \"host\" (the destination) added, merged by time with this machine's; with --follow, lines are \
+printed as they come from each, and --last N applies to each host's replay.",
     options: &[
         valued(
             Some('n'),
@@ -761,21 +775,29 @@ pub const CSD_STATUS: Tool = Tool {
   terminated  its session ended (session_end) while its tmux session is there
   gone        no tmux session stamped as this worker's exists
   unknown     it has logged no event yet
+  unreachable (--list only) a remote worker whose host did not answer
 
 The status reads only the end of the event log, so it costs the same on a log of any size. When tmux cannot be \
 asked and the pane process recorded at launch does not answer for it, csd-status fails (status 1) rather than \
 say gone. When several metas name one worker (as an older csd could leave), the one whose session runs is taken; \
 if none or more than one runs, csd-status fails and lists their session ids: name the worker by session id, or \
-prune.",
+prune.
+
+A remote worker (csd-launch --host) is asked on its host, over ssh; its status, JSON or session id is printed \
+as the host's csd gives it, with the host's exit status. --list asks every host with workers of this machine's \
+once, all at the same time, and shows the rows it gets with their HOST; a host that does not answer within \
+CSD_SSH_CONNECT_TIMEOUT shows its workers as unreachable, says why on standard error, and makes the status 1: \
+they are not taken for gone.",
     options: &[
         flag(
             None,
             "list",
-            "list workers as a table: STATUS HARNESS TMUX SESSION_ID SHIM CWD TOOL TOKENS",
+            "list workers as a table: STATUS HARNESS TMUX SESSION_ID SHIM CWD TOOL TOKENS HOST",
             "gone workers are left out unless --all; PATTERN keeps names that contain it. A worker whose harness \
              has not minted its session id yet shows - for it. TOOL is the tool a working worker runs now, TOKENS \
              the input and output tokens its session used (see --json), - when there is none or it is not known; \
-             they come last so the columns before them keep their places. A worker tmux could not be asked about is listed \
+             HOST is a remote worker's ssh destination (- for this machine's); these come last so the columns \
+             before them keep their places. A worker tmux could not be asked about is listed \
              as unknown, why is said on standard error, and the status is 1. A meta that does not hold up is named \
              on standard error and skipped. With no rows, \"No workers found\" goes to standard error",
         ),
@@ -792,7 +814,7 @@ prune.",
              rollout's running total, its cached input as cache_read and not in input; Pi: each assistant \
              message's usage), 0 before the transcript has any, null where the harness does not record a count \
              or the transcript cannot be read (why goes to standard error); and tmux_name, shim and events as \
-             before. The counts are kept in <session id>.tally in the worker dir, so each call reads only what \
+             before; host, a remote worker's destination or null. The counts are kept in <session id>.tally in the worker dir, so each call reads only what \
              the log and the transcript gained since the last one",
         ),
         flag(None, "session-id", "print the worker's session id", ""),
