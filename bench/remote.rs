@@ -5,8 +5,9 @@
 //!
 //! Both workers are the real Claude Code CLI (tests/e2e) against the mock
 //! model; the "host" is this machine, under its own HOME and worker dir.
-//! Timed: status (remote over the master connection vs local) and a whole
-//! converse (send, wait, reply), each a median.
+//! Timed: status (remote over the master connection vs local, on an idle
+//! worker before any CLI runs, and ssh alone for the floor) and a whole
+//! converse (send, wait, reply) on the real CLIs, each a median.
 
 use super::Bench;
 use csd::mock::anthropic::{self, Config, MockAnthropic};
@@ -73,12 +74,44 @@ pub fn run(b: &Bench, tmp: &Path) {
         }
     }
     let _stop = Stop(&csd);
+    let link = csd::remote::ssh::Link::new(
+        &csd::workerdir::WorkerDir::at(b.wd.clone()).unwrap(),
+        &csd::remote::Dest::parse(host).unwrap(),
+    )
+    .unwrap();
+
+    // Status first, with no CLI running to load the machine: one idle
+    // worker (the bench's own pane, 100 events) here, and one on the host.
+    let there = Bench { bins: b.bins.clone(), wd: rwd.clone(), home: rhome.clone(), socket: b.socket.clone() };
+    b.meta_named("ls", "bw", "bench-ls", &project);
+    there.meta_named("rs", "bw", "bench-rs", &project);
+    for log in [b.wd.join("bench-ls.events.jsonl"), rwd.join("bench-rs.events.jsonl")] {
+        super::write_log(&log, 100);
+    }
+    let record = serde_json::json!({"name": "rs", "host": host, "harness": "claude", "cwd": "/"});
+    std::fs::write(b.wd.join("rs.remote"), record.to_string()).unwrap();
+    b.report("status, local worker", b.sample(|| csd(&["--worker", "ls", "status"]), None));
+    b.report("status, remote worker over ssh (loopback)", b.sample(|| csd(&["--worker", "rs", "status"]), None));
+    // The floor: ssh alone, over the same master, running nothing of csd's.
+    let bare = || {
+        let mut c = Command::new("ssh");
+        c.arg("-o").arg(format!("ControlPath={}", link.control().display()));
+        c.args(["-o", "ControlMaster=no", "-T", "--", host, "true"]);
+        c
+    };
+    b.report("  ssh over the same master, running true", b.sample(bare, None));
+    b.report("list --json, one local and one remote worker", b.sample(|| csd(&["list", "--json"]), None));
+    for f in [b.wd.join("rs.remote"), b.wd.join("bench-ls.meta"), rwd.join("bench-rs.meta")] {
+        std::fs::remove_file(f).unwrap();
+    }
+
     must(csd(&["launch", "lc", project.to_str().unwrap()]));
     must(csd(&["launch", "--host", host, "rc", project.to_str().unwrap()]));
 
-    b.report("status, local worker (real Claude Code)", b.sample(|| csd(&["--worker", "lc", "status"]), None));
-    b.report("status, remote worker over ssh (loopback)", b.sample(|| csd(&["--worker", "rc", "status"]), None));
-    b.report("list --json, one local and one remote worker", b.sample(|| csd(&["list", "--json"]), None));
+    b.report(
+        "status, remote real Claude Code worker (CLIs running)",
+        b.sample(|| csd(&["--worker", "rc", "status"]), None),
+    );
     for (label, w) in [("converse, local worker (real Claude Code)", "lc"), ("converse, remote worker over ssh", "rc")]
     {
         let s = b.sample_n(|| csd(&["--worker", w, "converse", "say hello", "60"]), None, CONVERSE_RUNS);
@@ -87,11 +120,6 @@ pub fn run(b: &Bench, tmp: &Path) {
 
     drop(_stop);
     let _ = Command::new("tmux").args(["-L", &tmux_label, "kill-server"]).status();
-    let link = csd::remote::ssh::Link::new(
-        &csd::workerdir::WorkerDir::at(b.wd.clone()).unwrap(),
-        &csd::remote::Dest::parse(host).unwrap(),
-    )
-    .unwrap();
     let _ = link.close();
     sshd.stop();
     drop(mock);

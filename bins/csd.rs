@@ -70,7 +70,13 @@ fn run(args: Vec<OsString>) -> Result<i32> {
     };
     let mut argv: Vec<OsString> = route.pre.iter().map(OsString::from).collect();
     match (route.per_worker, worker) {
-        (true, Some(w)) => argv.push(csd::name::validate(&w)?.into()),
+        (true, Some(w)) => {
+            csd::name::validate(&w)?;
+            if let Some(code) = remote_direct(route.bin, &argv, &w, &rest)? {
+                return Ok(code);
+            }
+            argv.push(w.into())
+        }
         (true, None) => return Err(usage(format!("--worker NAME is required for '{sub}'"))),
         (false, Some(_)) => return Err(usage(format!("--worker is not valid for '{sub}' (a top-level subcommand)"))),
         (false, None) => {}
@@ -79,6 +85,24 @@ fn run(args: Vec<OsString>) -> Result<i32> {
     let path = csd::cli::beside_me(route.bin)?;
     let err = std::process::Command::new(&path).args(argv).exec();
     Err(Error::Io(format!("running {}", path.display()), err))
+}
+
+/// A remote worker's status, wait, events or turn runs on its host from
+/// here, one process start sooner than through the binary (send and stop
+/// keep their own handling: the prompt goes on stdin, the record goes).
+fn remote_direct(bin: &str, pre: &[OsString], worker: &str, rest: &[OsString]) -> Result<Option<i32>> {
+    if !matches!(bin, "csd-status" | "csd-wait" | "csd-events" | "csd-turn") {
+        return Ok(None);
+    }
+    let dir = csd::workerdir::WorkerDir::from_env()?;
+    if !csd::remote::holds(&dir, worker) {
+        return Ok(None);
+    }
+    let mut argv = vec![bin.to_string()];
+    for a in pre.iter().chain([OsString::from(worker)].iter()).chain(rest) {
+        argv.push(utf8(a.clone(), "argument")?);
+    }
+    csd::remote::call::forward(&dir, worker, argv, Vec::new())
 }
 
 /// The subcommands, then each csd binary: its synopsis, and whether it is
