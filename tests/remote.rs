@@ -439,6 +439,24 @@ fn the_host_dropping_mid_converse_is_exit_1_and_the_worker_is_still_there() {
     assert!(o.status.code() == Some(0) || stdout(&r.csd(&["--worker", "rw", "status"])) == "idle\n", "{}", stderr(&o));
     let o = r.csd(&["--worker", "rw", "converse", "say: back again", "20"]);
     assert_code(&o, 0);
+
+    // A fleet wait whose host drops: its workers are unreachable, at once.
+    r.w.up("here", &[]);
+    assert_code(&r.csd(&["--worker", "rw", "send", "sleep:6"]), 0);
+    assert_code(&r.csd(&["--worker", "here", "send", "sleep:1"]), 0);
+    let wait = r.w.cmd("csd-wait").args(["--all", "rw", "here", "-t", "30"]).stdout(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let dropped = Instant::now();
+    r.host.stop_sshd();
+    let o = wait.wait_with_output().unwrap();
+    assert!(dropped.elapsed() < Duration::from_secs(5), "the wait sat out the host's turn");
+    assert_code(&o, 1);
+    let mut lines: Vec<&str> = std::str::from_utf8(&o.stdout).unwrap().lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["here\tidle", "rw\tunreachable"]);
+    r.host.start_sshd();
+    assert_code(&r.csd(&["--worker", "rw", "wait-for-turn", "20"]), 0);
+    assert_code(&r.csd(&["--worker", "here", "stop"]), 0);
     assert_code(&r.csd(&["--worker", "rw", "stop"]), 0);
 }
 

@@ -141,14 +141,21 @@ pub fn exit_code(target: &Target, status: ExitStatus) -> Result<i32> {
     }
 }
 
+/// What [`pump`] hands on: output, or the end of a call with its exit
+/// status (or why the call failed: the host could not be reached).
+pub enum Out<'a> {
+    Bytes(&'a [u8]),
+    Ended(Result<i32>),
+}
+
 /// Relay every call's output to `out` as it comes (the call's index and
-/// the bytes) until every call has ended; `out` returning false, a signal,
+/// the bytes, then its end) until every call has ended; `out` returning false, a signal,
 /// or `deadline` (if given) hangs the rest up. Each call's exit is then
 /// read with [`Running::finish`].
 pub fn pump(
     runs: &mut [Running],
     deadline: Option<Instant>,
-    mut out: impl FnMut(usize, &[u8]) -> Result<bool>,
+    mut out: impl FnMut(usize, Out) -> Result<bool>,
 ) -> Result<()> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut buf = vec![0u8; 64 * 1024];
@@ -191,11 +198,14 @@ pub fn pump(
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => 0,
             };
-            if n == 0 {
+            let said = if n == 0 {
+                // Its output is over: so is the call (ssh exits with it).
                 runs[i].stdout = None;
-                continue;
-            }
-            match out(i, &buf[..n]) {
+                Out::Ended(runs[i].finish())
+            } else {
+                Out::Bytes(&buf[..n])
+            };
+            match out(i, said) {
                 Ok(true) => {}
                 Ok(false) => {
                     stop = Some(Ok(()));
@@ -246,7 +256,10 @@ fn reap_within(runs: &mut [Running], limit: Duration) {
 pub fn run(dir: &WorkerDir, target: &Target, req: &Request) -> Result<i32> {
     crate::signals::install()?;
     let mut runs = [Running::start(dir, target, req)?];
-    pump(&mut runs, None, |_, bytes| crate::cli::say(bytes).map(|_| true))?;
+    pump(&mut runs, None, |_, said| match said {
+        Out::Bytes(b) => crate::cli::say(b).map(|_| true),
+        Out::Ended(_) => Ok(true),
+    })?;
     runs[0].finish()
 }
 
@@ -255,8 +268,10 @@ pub fn capture(dir: &WorkerDir, target: &Target, req: &Request) -> Result<(i32, 
     crate::signals::install()?;
     let mut runs = [Running::start(dir, target, req)?];
     let mut kept = Vec::new();
-    pump(&mut runs, None, |_, bytes| {
-        kept.extend_from_slice(bytes);
+    pump(&mut runs, None, |_, said| {
+        if let Out::Bytes(b) = said {
+            kept.extend_from_slice(b);
+        }
         Ok(true)
     })?;
     Ok((runs[0].finish()?, kept))

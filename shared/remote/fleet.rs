@@ -3,7 +3,7 @@
 //! unreachable; its workers are never taken for gone, and nothing of
 //! theirs is removed because of it.
 
-use super::call::{capture, pump, Request, Running};
+use super::call::{capture, pump, Out, Request, Running};
 use super::{records, Record, Target};
 use crate::error::{Error, Result, EXIT_FAILURE, EXIT_GONE, EXIT_OK, EXIT_TIMEOUT};
 use crate::status::Row;
@@ -169,18 +169,22 @@ pub fn split(dir: &WorkerDir, names: &[String]) -> Result<(Vec<String>, ByHost)>
 pub fn wait(dir: &WorkerDir, here: &[String], hosts: &ByHost, any: bool, timeout: Duration) -> Result<i32> {
     let secs = format!("{}", timeout.as_secs_f64());
     let mode = if any { "--any" } else { "--all" };
-    let mut runs = Vec::new();
+    let (mut runs, mut members) = (Vec::new(), Vec::new());
     let mut code = EXIT_OK;
     if !here.is_empty() {
         let mut c = std::process::Command::new(crate::cli::beside_me("csd-wait")?);
         c.args([mode, "-t", &secs]).args(here);
         runs.push(Running::local(c)?);
+        members.push(here.to_vec());
     }
     for (target, names) in hosts {
         let mut argv = vec!["csd-wait".to_string(), mode.into(), "-t".into(), secs.clone()];
         argv.extend(names.iter().cloned());
         match Running::start(dir, target, &Request::new(argv)) {
-            Ok(r) => runs.push(r),
+            Ok(r) => {
+                runs.push(r);
+                members.push(names.clone());
+            }
             Err(e) => {
                 crate::cli::note(format!("csd-wait: {e}"));
                 for n in names {
@@ -192,12 +196,34 @@ pub fn wait(dir: &WorkerDir, here: &[String], hosts: &ByHost, any: bool, timeout
     }
     let mut partial: Vec<Vec<u8>> = vec![Vec::new(); runs.len()];
     let mut first: Option<i32> = None;
+    let mut printed: Vec<String> = Vec::new();
+    let mut ends: Vec<Option<i32>> = vec![None; runs.len()];
     crate::signals::install()?;
-    pump(&mut runs, None, |i, bytes| {
+    pump(&mut runs, None, |i, said| {
+        let bytes = match said {
+            Out::Bytes(b) => b,
+            Out::Ended(Ok(c)) => {
+                ends[i] = Some(c);
+                return Ok(true);
+            }
+            // A host that dropped mid-wait: its workers are not known to
+            // have answered, nor to be gone.
+            Out::Ended(Err(e)) => {
+                crate::cli::note(format!("csd-wait: {e}"));
+                ends[i] = Some(EXIT_FAILURE);
+                for n in members[i].iter().filter(|n| !printed.contains(n)) {
+                    crate::cli::say(format!("{n}\tunreachable\n"))?;
+                }
+                return Ok(true);
+            }
+        };
         partial[i].extend_from_slice(bytes);
         while let Some(nl) = memchr::memchr(b'\n', &partial[i]) {
             let line: Vec<u8> = partial[i].drain(..=nl).collect();
             crate::cli::say(&line)?;
+            if let Some(tab) = memchr::memchr(b'\t', &line) {
+                printed.push(String::from_utf8_lossy(&line[..tab]).into_owned());
+            }
             let idle = line.ends_with(b"\tidle\n");
             if any {
                 first = Some(if idle { EXIT_OK } else { EXIT_GONE });
@@ -210,18 +236,14 @@ pub fn wait(dir: &WorkerDir, here: &[String], hosts: &ByHost, any: bool, timeout
         return Ok(c);
     }
     let mut timed_out = false;
-    for r in runs.iter_mut() {
-        match r.finish() {
-            Ok(EXIT_OK) => {}
-            Ok(EXIT_TIMEOUT) => timed_out = true,
-            Ok(EXIT_GONE) if code == EXIT_OK => code = EXIT_GONE,
-            Ok(EXIT_GONE) => {}
-            Ok(c) if code == EXIT_OK || code == EXIT_GONE => code = c,
-            Ok(_) => {}
-            Err(e) => {
-                crate::cli::note(format!("csd-wait: {e}"));
-                code = EXIT_FAILURE;
-            }
+    for end in ends.into_iter().flatten() {
+        match end {
+            EXIT_OK => {}
+            EXIT_TIMEOUT => timed_out = true,
+            EXIT_GONE if code == EXIT_OK => code = EXIT_GONE,
+            EXIT_GONE => {}
+            c if code == EXIT_OK || code == EXIT_GONE => code = c,
+            _ => {}
         }
     }
     if timed_out && code == EXIT_OK {
@@ -271,7 +293,20 @@ pub fn events(dir: &WorkerDir, only: Option<&str>, last: Option<u64>, follow: bo
     let mut backlog: Vec<(String, String, usize, Vec<u8>)> = Vec::new();
     crate::signals::install()?;
     let mut n = 0usize;
-    pump(&mut runs, None, |i, bytes| {
+    pump(&mut runs, None, |i, said| {
+        let bytes = match said {
+            Out::Bytes(b) => b,
+            Out::Ended(Ok(c)) => {
+                code = code.max(c);
+                return Ok(true);
+            }
+            // Said at once: a follower learns a host dropped while the rest go on.
+            Out::Ended(Err(e)) => {
+                crate::cli::note(format!("csd-events: {e}"));
+                code = EXIT_FAILURE.max(code);
+                return Ok(true);
+            }
+        };
         partial[i].extend_from_slice(bytes);
         while let Some(nl) = memchr::memchr(b'\n', &partial[i]) {
             let line: Vec<u8> = partial[i].drain(..=nl).collect();
@@ -289,16 +324,6 @@ pub fn events(dir: &WorkerDir, only: Option<&str>, last: Option<u64>, follow: bo
     let skip = last.map_or(0, |k| backlog.len().saturating_sub(k as usize));
     for (_, _, _, line) in backlog.into_iter().skip(skip) {
         crate::cli::say(&line)?;
-    }
-    for r in runs.iter_mut() {
-        match r.finish() {
-            Ok(EXIT_OK) => {}
-            Ok(c) => code = code.max(c),
-            Err(e) => {
-                crate::cli::note(format!("csd-events: {e}"));
-                code = EXIT_FAILURE;
-            }
-        }
     }
     Ok(code)
 }
