@@ -40,6 +40,9 @@ pub struct Row {
     pub problems: Vec<String>,
     /// The ssh destination of a remote worker; `None` for one of this machine.
     pub host: Option<String>,
+    /// The worker's id (the stamp on its tmux session): what a controller
+    /// on another machine checks to know this worker is the one it launched.
+    pub csd_id: Option<String>,
 }
 
 impl Row {
@@ -60,6 +63,7 @@ impl Row {
             tokens: Tokens::UNKNOWN,
             problems: Vec::new(),
             host: None,
+            csd_id: meta.csd_id().map(str::to_string),
         };
         let name = &meta.tmux_name;
         match worker.events().last() {
@@ -97,7 +101,10 @@ impl Row {
 
     /// A launched worker whose harness has not minted its session id yet.
     pub fn pending(p: &Pending, status: Status) -> Row {
-        Row::bare(status, p.marker.harness.as_str(), &p.name, p.dir.shim_path(&p.name).display().to_string())
+        Row {
+            csd_id: p.marker.csd_id.clone(),
+            ..Row::bare(status, p.marker.harness.as_str(), &p.name, p.dir.shim_path(&p.name).display().to_string())
+        }
     }
 
     /// What is known of a worker without reading its files: `-` and
@@ -117,6 +124,7 @@ impl Row {
             tokens: Tokens::UNKNOWN,
             problems: Vec::new(),
             host: None,
+            csd_id: None,
         }
     }
 
@@ -135,6 +143,7 @@ impl Row {
             "shim": self.shim,
             "events": self.events,
             "host": self.host,
+            "csd_id": self.csd_id,
         })
     }
 

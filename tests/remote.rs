@@ -536,3 +536,39 @@ fn a_real_claude_worker_on_a_remote_host_from_launch_to_stop() {
     assert!(gone.is_some(), "left on the host after stop: {:?}", r.host_processes());
     drop(mock);
 }
+
+/// The record keeps the id the host gave the worker, and every call asks the
+/// host to check it: after ours went there, a worker that took its name
+/// (launched on the host by someone else) is never driven or stopped as ours.
+#[test]
+fn a_worker_that_took_the_name_on_the_host_is_never_taken_for_ours() {
+    let r = Rig::fake();
+    r.launch_remote("rw");
+    let record: Value = serde_json::from_slice(&std::fs::read(r.w.env.worker_dir.join("rw.remote")).unwrap()).unwrap();
+    let ours = record["csd_id"].as_str().expect("the record keeps the host's id").to_string();
+    assert_eq!(r.host_list()[0]["csd_id"], ours.as_str());
+    // On the host, behind the controller's back: ours stopped, another launched under the name.
+    assert_code(&r.host.run_as_user(&["csd-stop", "rw"]), 0);
+    assert_code(&r.host.run_as_user(&["csd-launch", "rw", r.host.home().to_str().unwrap()]), 0);
+    let theirs = r.host_list()[0]["csd_id"].as_str().unwrap().to_string();
+    assert_ne!(theirs, ours);
+
+    let o = r.csd(&["--worker", "rw", "status"]);
+    assert_code(&o, 3);
+    assert!(stderr(&o).contains("not the one the controller launched"), "{}", stderr(&o));
+    assert_code(&r.csd(&["--worker", "rw", "send", "not for you"]), 3);
+    let o = r.csd(&["list", "--all"]);
+    assert!(stdout(&o).lines().any(|l| l.starts_with("gone\t") && l.contains("\trw\t")), "{}", stdout(&o));
+    let o = r.w.cmd("csd-wait").args(["--all", "rw", "-t", "5"]).output().unwrap();
+    assert_code(&o, 3);
+    // Stopping ours forgets it here and leaves theirs running there.
+    let o = r.csd(&["--worker", "rw", "stop"]);
+    assert_code(&o, 0);
+    assert!(!r.w.env.worker_dir.join("rw.remote").exists());
+    let there = r.host_list();
+    assert_eq!(
+        (there.len(), there[0]["csd_id"].as_str(), there[0]["status"].as_str()),
+        (1, Some(theirs.as_str()), Some("idle"))
+    );
+    assert_code(&r.host.run_as_user(&["csd-stop", "rw"]), 0);
+}

@@ -441,7 +441,8 @@ IS_SANDBOX to the worker when it is set, and says so when the pane shows the ref
 or a Host alias of your ssh config. The host's own csd-launch starts it there, in CWD on that host (not resolved \
 here), under the host user's worker dir and tmux; the host must have csd, tmux and the harness installed, and its \
 consent given (csd grant-consent, run there). Here csd keeps only a record, NAME.remote in the worker dir (the \
-host, the harness, CWD), and the shim: every per-worker command of the shim and of csd --worker NAME then runs on \
+host, the harness, CWD, and the id the host gave the worker, which the host checks on every call: a later \
+worker that took the name there is never taken for this one), and the shim: every per-worker command of the shim and of csd --worker NAME then runs on \
 the host, with its output and exit status passed through, and waits wake there (its csd-wait), never by polling \
 over ssh. csd list asks each host once, in parallel, and shows a HOST column; a host that does not answer shows \
 its workers as unreachable, never gone.
@@ -814,7 +815,8 @@ they are not taken for gone.",
              rollout's running total, its cached input as cache_read and not in input; Pi: each assistant \
              message's usage), 0 before the transcript has any, null where the harness does not record a count \
              or the transcript cannot be read (why goes to standard error); and tmux_name, shim and events as \
-             before; host, a remote worker's destination or null. The counts are kept in <session id>.tally in the worker dir, so each call reads only what \
+             before; host, a remote worker's destination or null; csd_id, the worker's id (the stamp on its \
+             tmux session), or null for a worker an older csd launched. The counts are kept in <session id>.tally in the worker dir, so each call reads only what \
              the log and the transcript gained since the last one",
         ),
         flag(None, "session-id", "print the worker's session id", ""),

@@ -25,11 +25,14 @@ pub struct Request {
     pub stdin: Vec<u8>,
     /// Say on stderr when the host's csd is not the controller's version.
     pub check_version: bool,
+    /// `(name, csd_id)`: the workers the host must find under these names
+    /// before it runs anything (no such worker there: status 3).
+    pub expect: Vec<(String, String)>,
 }
 
 impl Request {
     pub fn new(argv: Vec<String>) -> Request {
-        Request { argv, stdin: Vec::new(), check_version: false }
+        Request { argv, stdin: Vec::new(), check_version: false, expect: Vec::new() }
     }
 }
 
@@ -54,6 +57,7 @@ fn header(target: &Target, req: &Request) -> Vec<u8> {
         "argv": req.argv,
         "stdin": req.stdin.len(),
         "check_version": req.check_version,
+        "expect": req.expect,
     }))
     .expect("JSON of strings");
     line.push(b'\n');
@@ -284,8 +288,7 @@ pub fn forward(dir: &WorkerDir, name: &str, argv: Vec<String>, stdin: Vec<u8>) -
         return Ok(None);
     }
     let Some(record) = Record::read(dir, name)? else { return Ok(None) };
-    let req = Request { argv, stdin, check_version: false };
-    run(dir, &record.target()?, &req).map(Some)
+    run(dir, &record.target()?, &record.request(argv, stdin)).map(Some)
 }
 
 /// [`forward`] with the running binary's own arguments, as given.

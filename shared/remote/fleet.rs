@@ -54,9 +54,8 @@ pub fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool) -> Result<RemoteL
     let recs: Vec<Record> = recs.into_iter().filter(|r| pattern.is_none_or(|p| r.name.contains(p))).collect();
     let hosts = by_host(recs)?;
     let ask = || Request {
-        argv: ["csd-status", "--list", "--json", "--all"].map(String::from).to_vec(),
-        stdin: Vec::new(),
         check_version: true,
+        ..Request::new(["csd-status", "--list", "--json", "--all"].map(String::from).to_vec())
     };
     let answers = ask_all(dir, hosts.values().map(|(t, _)| (t.clone(), ask())).collect());
     for ((target, recs), answer) in hosts.into_values().zip(answers) {
@@ -73,6 +72,13 @@ pub fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool) -> Result<RemoteL
             Ok(rows) => {
                 for rec in &recs {
                     let row = match rows.get(&rec.name) {
+                        // A worker of the name there that is not ours: ours is gone.
+                        Some(v)
+                            if rec.csd_id.is_some()
+                                && v.get("csd_id").and_then(Value::as_str) != rec.csd_id.as_deref() =>
+                        {
+                            absent(dir, rec, Status::Gone)
+                        }
                         Some(v) => row_of(dir, rec, v),
                         // The host answered and has no such worker.
                         None => absent(dir, rec, Status::Gone),
@@ -180,7 +186,11 @@ pub fn wait(dir: &WorkerDir, here: &[String], hosts: &ByHost, any: bool, timeout
     for (target, names) in hosts {
         let mut argv = vec!["csd-wait".to_string(), mode.into(), "-t".into(), secs.clone()];
         argv.extend(names.iter().cloned());
-        match Running::start(dir, target, &Request::new(argv)) {
+        let mut req = Request::new(argv);
+        for n in names {
+            req.expect.extend(Record::read(dir, n)?.and_then(|r| r.csd_id).map(|id| (n.clone(), id)));
+        }
+        match Running::start(dir, target, &req) {
             Ok(r) => {
                 runs.push(r);
                 members.push(names.clone());

@@ -44,6 +44,10 @@ pub struct Record {
     /// Where the csd binaries are on the host, when not on its PATH.
     pub remote_path: Option<RemotePath>,
     pub launched_at: String,
+    /// The id the host's csd gave the worker (the stamp on its session):
+    /// every call asks the host to check it, so a worker that took the
+    /// name over there after ours went is never ours to drive or stop.
+    pub csd_id: Option<String>,
 }
 
 impl Record {
@@ -81,7 +85,13 @@ impl Record {
             Some(Value::String(p)) => Some(RemotePath::parse(p).map_err(|e| e.to_string())?),
             Some(_) => return Err("'remote_path' is not a string".into()),
         };
+        let csd_id = match v.get("csd_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(id)) if crate::name::validate(id).is_ok() => Some(id.clone()),
+            Some(_) => return Err("'csd_id' is not a plain id".into()),
+        };
         Ok(Record {
+            csd_id,
             name: rec_name.to_string(),
             host,
             harness: s("harness")?.to_string(),
@@ -99,6 +109,7 @@ impl Record {
             "cwd": self.cwd,
             "remote_path": self.remote_path.as_ref().map(RemotePath::as_str),
             "launched_at": self.launched_at,
+            "csd_id": self.csd_id,
         });
         let mut bytes = serde_json::to_vec_pretty(&v).expect("JSON of strings");
         bytes.push(b'\n');
@@ -109,6 +120,17 @@ impl Record {
     pub fn remove(&self, dir: &WorkerDir) -> Result<()> {
         dir.remove_file(&dir.shim_path(&self.name))?;
         dir.remove_file(&Record::path(dir, &self.name))
+    }
+
+    /// A request to run `argv` on the host for this worker, checked there
+    /// to be this worker.
+    pub fn request(&self, argv: Vec<String>, stdin: Vec<u8>) -> call::Request {
+        call::Request {
+            argv,
+            stdin,
+            check_version: false,
+            expect: self.csd_id.iter().map(|id| (self.name.clone(), id.clone())).collect(),
+        }
     }
 
     /// How to reach csd on the worker's host: `CSD_REMOTE_PATH` when set,

@@ -26,6 +26,7 @@ const GRACE: Duration = Duration::from_secs(5);
 
 struct Header {
     argv: Vec<String>,
+    expect: Vec<(String, String)>,
     stdin: u64,
     version: String,
     host: String,
@@ -49,8 +50,22 @@ fn parse_header(line: &[u8]) -> std::result::Result<Header, String> {
         return Err(format!("{stdin} bytes of stdin is over the {STDIN_CAP}-byte cap"));
     }
     let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let expect = match v.get("expect") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(pairs)) => pairs
+            .iter()
+            .map(|p| {
+                match p.as_array().map(|a| (a.first().and_then(Value::as_str), a.get(1).and_then(Value::as_str))) {
+                    Some((Some(n), Some(id))) => Ok((n.to_string(), id.to_string())),
+                    _ => Err("an expected worker is not [name, id]"),
+                }
+            })
+            .collect::<std::result::Result<_, _>>()?,
+        Some(_) => return Err("'expect' is not a list".into()),
+    };
     Ok(Header {
         argv,
+        expect,
         stdin,
         version: s("version"),
         host: s("host"),
@@ -91,6 +106,7 @@ pub fn serve() -> Result<i32> {
             crate::name::printable(&req.version)
         ));
     }
+    check_identity(&req.expect)?;
     let path = crate::cli::beside_me(bin)?;
     if payload.is_empty() && quick(&req.argv) {
         // Nothing to feed and nothing that waits: become the binary, one
@@ -117,6 +133,30 @@ pub fn serve() -> Result<i32> {
         let _ = f.join();
     }
     code
+}
+
+/// Each expected worker is here under its name with the id the
+/// controller recorded: one that went, and a later one that took the name,
+/// are not the controller's (status 3), and nothing is run for them.
+fn check_identity(expect: &[(String, String)]) -> Result<()> {
+    use crate::worker::{Lookup, Worker};
+    if expect.is_empty() {
+        return Ok(());
+    }
+    let dir = crate::workerdir::WorkerDir::from_env()?;
+    for (name, id) in expect {
+        crate::name::validate(name)?;
+        let found = match Worker::lookup(&dir, name)? {
+            Lookup::Registered(w) => w.meta.csd_id().map(str::to_string),
+            Lookup::Pending(p) => p.marker.csd_id,
+        };
+        if found.as_deref() != Some(id.as_str()) {
+            return Err(Error::NoSuchWorker(format!(
+                "the worker named '{name}' here is not the one the controller launched (another took the name)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A call that ends by itself at once: nothing to end if the controller goes.

@@ -34,6 +34,7 @@ pub fn launch(dir: &WorkerDir, req: &RemoteLaunch) -> Result<(std::path::PathBuf
         cwd: req.cwd.clone(),
         remote_path: target.remote_path.clone(),
         launched_at: crate::time::now_iso(),
+        csd_id: None,
     };
     let replacing = {
         let _lock = dir.lock()?;
@@ -68,7 +69,7 @@ pub fn launch(dir: &WorkerDir, req: &RemoteLaunch) -> Result<(std::path::PathBuf
         Some(old) => old.write(dir),
         None => dir.remove_file(&Record::path(dir, name)),
     };
-    let asked = Request { argv, stdin: Vec::new(), check_version: true };
+    let asked = Request { argv, stdin: Vec::new(), check_version: true, expect: Vec::new() };
     let code = match capture(dir, &target, &asked) {
         Ok((code, _remote_shim)) => code,
         Err(e) => {
@@ -80,6 +81,23 @@ pub fn launch(dir: &WorkerDir, req: &RemoteLaunch) -> Result<(std::path::PathBuf
         undo(dir)?;
         return Ok((std::path::PathBuf::new(), code));
     }
+    // The host's id for the worker, kept so no later worker of the name
+    // there is taken for ours.
+    let asked = Request::new(vec!["csd-status".into(), "--json".into(), name.to_string()]);
+    let id = match capture(dir, &target, &asked) {
+        Ok((0, out)) => serde_json::from_slice::<serde_json::Value>(&out)
+            .ok()
+            .and_then(|v| v.get("csd_id").and_then(|i| i.as_str()).map(str::to_string))
+            .filter(|id| crate::name::validate(id).is_ok()),
+        _ => None,
+    };
+    if id.is_none() {
+        crate::cli::note(format!(
+            "csd-launch: host '{}' gave no id for '{name}'; calls will not check it is the same worker",
+            req.host
+        ));
+    }
+    Record { csd_id: id, ..record }.write(dir)?;
     let shim = dir.write_shim(name, &crate::cli::beside_me("csd")?)?;
     Ok((shim, code))
 }
@@ -107,7 +125,7 @@ fn refuse_local_name(dir: &WorkerDir, name: &str) -> Result<()> {
 /// changes nothing here.
 pub fn stop(dir: &WorkerDir, record: &Record) -> Result<i32> {
     let target = record.target()?;
-    let code = run(dir, &target, &Request::new(vec!["csd-stop".into(), record.name.clone()]))?;
+    let code = run(dir, &target, &record.request(vec!["csd-stop".into(), record.name.clone()], Vec::new()))?;
     if code == EXIT_OK || code == EXIT_NO_WORKER {
         record.remove(dir)?;
     }
@@ -126,7 +144,7 @@ pub fn stop(dir: &WorkerDir, record: &Record) -> Result<i32> {
 pub fn handoff(dir: &WorkerDir, record: &Record) -> Result<i32> {
     let target = record.target()?;
     let argv = vec!["csd-stop".into(), "--handoff".into(), record.name.clone()];
-    let (code, out) = capture(dir, &target, &Request::new(argv))?;
+    let (code, out) = capture(dir, &target, &record.request(argv, Vec::new()))?;
     if code != EXIT_OK {
         return Ok(code);
     }
