@@ -153,14 +153,10 @@ pub enum Out<'a> {
 }
 
 /// Relay every call's output to `out` as it comes (the call's index and
-/// the bytes, then its end) until every call has ended; `out` returning false, a signal,
-/// or `deadline` (if given) hangs the rest up. Each call's exit is then
+/// the bytes, then its end) until every call has ended; `out` returning
+/// false, or a signal, hangs the rest up. Each call's exit is then
 /// read with [`Running::finish`].
-pub fn pump(
-    runs: &mut [Running],
-    deadline: Option<Instant>,
-    mut out: impl FnMut(usize, Out) -> Result<bool>,
-) -> Result<()> {
+pub fn pump(runs: &mut [Running], mut out: impl FnMut(usize, Out) -> Result<bool>) -> Result<()> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut buf = vec![0u8; 64 * 1024];
     let result = loop {
@@ -171,16 +167,8 @@ pub fn pump(
         if open.is_empty() {
             break Ok(());
         }
-        let wait = match deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break Err(Error::Timeout("remote calls did not end in time".into()));
-                }
-                PollTimeout::try_from(left.as_millis().min(60_000) as i32 + 1).unwrap_or(PollTimeout::MAX)
-            }
-            None => PollTimeout::try_from(60_000).unwrap_or(PollTimeout::MAX),
-        };
+        // Woken by output, an end, or a signal; the timeout is a backstop.
+        let wait = PollTimeout::try_from(60_000).unwrap_or(PollTimeout::MAX);
         let ready: Vec<usize> = {
             let mut fds: Vec<PollFd> = open
                 .iter()
@@ -260,7 +248,7 @@ fn reap_within(runs: &mut [Running], limit: Duration) {
 pub fn run(dir: &WorkerDir, target: &Target, req: &Request) -> Result<i32> {
     crate::signals::install()?;
     let mut runs = [Running::start(dir, target, req)?];
-    pump(&mut runs, None, |_, said| match said {
+    pump(&mut runs, |_, said| match said {
         Out::Bytes(b) => crate::cli::say(b).map(|_| true),
         Out::Ended(_) => Ok(true),
     })?;
@@ -272,7 +260,7 @@ pub fn capture(dir: &WorkerDir, target: &Target, req: &Request) -> Result<(i32, 
     crate::signals::install()?;
     let mut runs = [Running::start(dir, target, req)?];
     let mut kept = Vec::new();
-    pump(&mut runs, None, |_, said| {
+    pump(&mut runs, |_, said| {
         if let Out::Bytes(b) = said {
             kept.extend_from_slice(b);
         }
