@@ -572,3 +572,27 @@ fn a_worker_that_took_the_name_on_the_host_is_never_taken_for_ours() {
     );
     assert_code(&r.host.run_as_user(&["csd-stop", "rw"]), 0);
 }
+
+/// Ctrl-C at the controller mid-converse: csd dies of the signal, the host
+/// ends what it ran for the call (the connection's stdin closed), and the
+/// worker itself goes on with its turn.
+#[test]
+fn an_interrupted_controller_leaves_nothing_of_its_call_on_the_host() {
+    use std::os::unix::process::ExitStatusExt;
+    let r = Rig::fake();
+    r.launch_remote("rw");
+    let conv =
+        r.w.cmd("csd").args(["--worker", "rw", "converse", "sleep:4", "30"]).stderr(Stdio::piped()).spawn().unwrap();
+    let working = eventually(Duration::from_secs(10), || {
+        (stdout(&r.host.run_as_user(&["csd-status", "rw"])) == "working\n").then_some(())
+    });
+    assert!(working.is_some());
+    assert!(!r.host_csd_processes().is_empty(), "the converse should be running on the host");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(conv.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let o = conv.wait_with_output().unwrap();
+    assert_eq!(o.status.signal(), Some(2), "{:?} {}", o.status, stderr(&o));
+    let left = eventually(Duration::from_secs(8), || r.host_csd_processes().is_empty().then_some(()));
+    assert!(left.is_some(), "left on the host: {:?}", r.host_csd_processes());
+    assert_code(&r.csd(&["--worker", "rw", "wait-for-turn", "20"]), 0);
+    assert_code(&r.csd(&["--worker", "rw", "stop"]), 0);
+}
