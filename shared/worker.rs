@@ -473,9 +473,7 @@ pub fn unregistered_names(dir: &WorkerDir, metas: &[Meta]) -> Result<Vec<String>
         .chain(dir.shim_names()?)
         // A remote worker's shim is its record's, not debris.
         .filter(|n| {
-            crate::name::validate(n).is_ok()
-                && !metas.iter().any(|m| &m.tmux_name == n)
-                && !crate::remote::holds(dir, n)
+            crate::name::validate(n).is_ok() && !metas.iter().any(|m| &m.tmux_name == n) && !dir.holds_remote(n)
         })
         .collect();
     names.sort();

@@ -7,6 +7,7 @@
 //!   <sid>.events.jsonl    one event per line
 //!   <sid>.tally           what status has counted so far (`tally`)
 //!   <name>.harness        harness of a worker that has not registered yet
+//!   <name>.remote         a worker on another machine (`remote::Record`)
 //!   bin/<name>            the per-worker shim
 //!   homes/<name>/         per-worker harness home (Codex, Pi)
 //! ```
@@ -216,6 +217,17 @@ impl WorkerDir {
 
     pub fn harness_marker_path(&self, name: &str) -> PathBuf {
         self.root.join(format!("{name}.harness"))
+    }
+
+    /// The record of a worker on another machine (`remote::Record`).
+    pub fn remote_record_path(&self, name: &str) -> PathBuf {
+        self.root.join(format!("{name}.remote"))
+    }
+
+    /// Whether `name` is a remote worker's: a record, good or bad, holds it
+    /// (and its shim, which is then no local worker's debris).
+    pub fn holds_remote(&self, name: &str) -> bool {
+        crate::name::validate(name).is_ok() && fs::symlink_metadata(self.remote_record_path(name)).is_ok()
     }
 
     /// File names in the dir, or none when it does not exist yet.

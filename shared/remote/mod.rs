@@ -52,7 +52,7 @@ pub struct Record {
 
 impl Record {
     pub fn path(dir: &WorkerDir, name: &str) -> PathBuf {
-        dir.root().join(format!("{name}.remote"))
+        dir.remote_record_path(name)
     }
 
     /// The record of `name`, if it has one. A record that does not hold up
@@ -174,7 +174,7 @@ pub fn spans_hosts(dir: &WorkerDir) -> Result<bool> {
 
 /// Whether `name` is a remote worker's (a record, good or bad, holds it).
 pub fn holds(dir: &WorkerDir, name: &str) -> bool {
-    crate::name::validate(name).is_ok() && std::fs::symlink_metadata(Record::path(dir, name)).is_ok()
+    dir.holds_remote(name)
 }
 
 /// Where csd is on a host: the directory holding its binaries. Kept to
