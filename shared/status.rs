@@ -50,20 +50,16 @@ impl Row {
     pub fn of(worker: &Worker, status: Status) -> Row {
         let (dir, meta) = (&worker.dir, &worker.meta);
         let mut row = Row {
-            status,
-            harness: meta.harness.as_str().to_string(),
-            name: meta.tmux_name.clone(),
             session_id: meta.session_id.clone(),
-            shim: dir.shim_path(&meta.tmux_name).display().to_string(),
             cwd: meta.cwd.clone(),
             events: dir.events_path(&meta.session_id).display().to_string(),
-            since: None,
-            tool: None,
-            prompt_line: None,
-            tokens: Tokens::UNKNOWN,
-            problems: Vec::new(),
-            host: None,
             csd_id: meta.csd_id().map(str::to_string),
+            ..Row::bare(
+                status,
+                meta.harness.as_str(),
+                &meta.tmux_name,
+                dir.shim_path(&meta.tmux_name).display().to_string(),
+            )
         };
         let name = &meta.tmux_name;
         match worker.events().last() {
