@@ -115,10 +115,7 @@ impl Running {
         let status = self.reap()?;
         match &self.target {
             Some(t) => exit_code(t, status),
-            None => {
-                use std::os::unix::process::ExitStatusExt;
-                Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
-            }
+            None => Ok(super::exit_code_of(status)),
         }
     }
 }
@@ -226,20 +223,7 @@ pub fn pump(runs: &mut [Running], mut out: impl FnMut(usize, Out) -> Result<bool
 fn reap_within(runs: &mut [Running], limit: Duration) {
     let until = Instant::now() + limit;
     for r in runs.iter_mut() {
-        loop {
-            match r.child.try_wait() {
-                Ok(Some(s)) => {
-                    r.status = Some(s);
-                    break;
-                }
-                Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(5)),
-                _ => {
-                    let _ = r.child.kill();
-                    r.status = r.child.wait().ok();
-                    break;
-                }
-            }
-        }
+        r.status = super::wait_or_kill(&mut r.child, until);
     }
 }
 

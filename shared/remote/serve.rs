@@ -9,6 +9,7 @@
 //! SIGTERM (it undoes what it started, as for a Ctrl-C), and SIGKILL if it
 //! has not ended within 5 s.
 
+use super::exit_code_of;
 use crate::error::{usage, Error, Result};
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -196,7 +197,7 @@ fn supervise(child: &mut Child, input: BorrowedFd) -> Result<i32> {
     let pidfd = crate::watch::pidfd_open(child.id() as i32);
     loop {
         if let Some(s) = child.try_wait().map_err(|e| Error::Io("waiting".into(), e))? {
-            return Ok(code_of(s));
+            return Ok(exit_code_of(s));
         }
         if crate::signals::received().is_some() {
             return Ok(end(child));
@@ -226,22 +227,7 @@ fn supervise(child: &mut Child, input: BorrowedFd) -> Result<i32> {
 fn end(child: &mut Child) -> i32 {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-    let until = Instant::now() + GRACE;
-    loop {
-        match child.try_wait() {
-            Ok(Some(s)) => return code_of(s),
-            Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                return child.wait().map(code_of).unwrap_or(137);
-            }
-        }
-    }
-}
-
-fn code_of(s: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+    super::wait_or_kill(child, Instant::now() + GRACE).map_or(137, exit_code_of)
 }
 
 #[cfg(test)]
