@@ -153,19 +153,18 @@ pub fn prune(dir: &WorkerDir) -> Result<(Vec<String>, super::Notes)> {
 }
 
 /// Worker names grouped by the host they are on.
-pub type ByHost = Vec<(Target, Vec<String>)>;
+pub type ByHost = Vec<(Target, Vec<Record>)>;
 
-/// The names that are remote workers', grouped by host, and the rest.
+/// The names that are remote workers' (their records, grouped by host), and the rest.
 pub fn split(dir: &WorkerDir, names: &[String]) -> Result<(Vec<String>, ByHost)> {
     let (mut here, mut recs) = (Vec::new(), Vec::new());
     for n in names {
-        match super::holds(dir, n).then(|| Record::read(dir, n)).transpose()?.flatten() {
+        match Record::read(dir, n)? {
             Some(r) => recs.push(r),
             None => here.push(n.clone()),
         }
     }
-    let hosts = by_host(recs)?.into_values().map(|(t, rs)| (t, rs.into_iter().map(|r| r.name).collect())).collect();
-    Ok((here, hosts))
+    Ok((here, by_host(recs)?.into_values().collect()))
 }
 
 /// `csd-wait --any/--all` over workers here and on hosts: the same wait on
@@ -183,21 +182,20 @@ pub fn wait(dir: &WorkerDir, here: &[String], hosts: &ByHost, any: bool, timeout
         runs.push(Running::local(c)?);
         members.push(here.to_vec());
     }
-    for (target, names) in hosts {
+    for (target, recs) in hosts {
+        let names: Vec<String> = recs.iter().map(|r| r.name.clone()).collect();
         let mut argv = vec!["csd-wait".to_string(), mode.into(), "-t".into(), secs.clone()];
         argv.extend(names.iter().cloned());
         let mut req = Request::new(argv);
-        for n in names {
-            req.expect.extend(Record::read(dir, n)?.and_then(|r| r.csd_id).map(|id| (n.clone(), id)));
-        }
+        req.expect.extend(recs.iter().filter_map(Record::identity));
         match Running::start(dir, target, &req) {
             Ok(r) => {
                 runs.push(r);
-                members.push(names.clone());
+                members.push(names);
             }
             Err(e) => {
                 crate::cli::note(format!("csd-wait: {e}"));
-                for n in names {
+                for n in &names {
                     crate::cli::say(format!("{n}\tunreachable\n"))?;
                 }
                 code = EXIT_FAILURE;

@@ -125,12 +125,12 @@ impl Record {
     /// A request to run `argv` on the host for this worker, checked there
     /// to be this worker.
     pub fn request(&self, argv: Vec<String>, stdin: Vec<u8>) -> call::Request {
-        call::Request {
-            argv,
-            stdin,
-            check_version: false,
-            expect: self.csd_id.iter().map(|id| (self.name.clone(), id.clone())).collect(),
-        }
+        call::Request { argv, stdin, check_version: false, expect: self.identity().into_iter().collect() }
+    }
+
+    /// `(name, csd_id)`, for the host to check, when the host gave an id.
+    pub fn identity(&self) -> Option<(String, String)> {
+        self.csd_id.as_ref().map(|id| (self.name.clone(), id.clone()))
     }
 
     /// How to reach csd on the worker's host: `CSD_REMOTE_PATH` when set,
