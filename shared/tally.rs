@@ -101,7 +101,7 @@ impl Tokens {
     }
 
     /// Each of the four keys, a count or null; nothing else holds up.
-    fn from_json(v: &Value) -> Option<Tokens> {
+    pub fn from_json(v: &Value) -> Option<Tokens> {
         let o = v.as_object()?;
         let mut f = [None; 4];
         for (slot, key) in f.iter_mut().zip(KEYS) {

@@ -111,7 +111,6 @@ fn absent(dir: &WorkerDir, rec: &Record, status: Status) -> Row {
 fn row_of(dir: &WorkerDir, rec: &Record, v: &Value) -> Row {
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let status = s("status").and_then(|n| Status::from_name(&n)).unwrap_or(Status::Unknown);
-    let t = |k: &str| v.get("tokens").and_then(|t| t.get(k)).and_then(Value::as_u64);
     Row {
         status,
         harness: s("harness").unwrap_or_else(|| rec.harness.clone()),
@@ -121,12 +120,7 @@ fn row_of(dir: &WorkerDir, rec: &Record, v: &Value) -> Row {
         since: s("since"),
         tool: s("tool"),
         prompt_line: v.get("prompt_line").and_then(Value::as_u64),
-        tokens: Tokens {
-            input: t("input"),
-            output: t("output"),
-            cache_read: t("cache_read"),
-            cache_write: t("cache_write"),
-        },
+        tokens: v.get("tokens").and_then(Tokens::from_json).unwrap_or(Tokens::UNKNOWN),
         ..absent(dir, rec, status)
     }
 }
