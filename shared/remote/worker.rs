@@ -69,7 +69,7 @@ pub fn launch(dir: &WorkerDir, req: &RemoteLaunch) -> Result<(std::path::PathBuf
         Some(old) => old.write(dir),
         None => dir.remove_file(&Record::path(dir, name)),
     };
-    let asked = Request { argv, stdin: Vec::new(), check_version: true, expect: Vec::new() };
+    let asked = Request { check_version: true, ..Request::new(argv) };
     let code = match capture(dir, &target, &asked) {
         Ok((code, _remote_shim)) => code,
         Err(e) => {
