@@ -594,5 +594,29 @@ fn an_interrupted_controller_leaves_nothing_of_its_call_on_the_host() {
     let left = eventually(Duration::from_secs(8), || r.host_csd_processes().is_empty().then_some(()));
     assert!(left.is_some(), "left on the host: {:?}", r.host_csd_processes());
     assert_code(&r.csd(&["--worker", "rw", "wait-for-turn", "20"]), 0);
+
+    // A reader that goes away (`| head -1`) ends a remote follow at once and
+    // quietly, with no new event to write needed, and nothing left there.
+    let mut follow =
+        r.w.cmd("csd")
+            .args(["--worker", "rw", "read-events", "--follow"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    assert!(lines.next().unwrap().unwrap().contains("session_start"));
+    drop(lines);
+    let ended = eventually(Duration::from_secs(5), || follow.try_wait().unwrap());
+    let Some(status) = ended else {
+        follow.kill().unwrap();
+        panic!("a remote follow outlived its reader");
+    };
+    assert_eq!(status.code(), Some(0));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut follow.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.is_empty(), "{err}");
+    let left = eventually(Duration::from_secs(8), || r.host_csd_processes().is_empty().then_some(()));
+    assert!(left.is_some(), "left on the host: {:?}", r.host_csd_processes());
     assert_code(&r.csd(&["--worker", "rw", "stop"]), 0);
 }

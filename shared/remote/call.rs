@@ -152,10 +152,14 @@ pub enum Out<'a> {
 /// Relay every call's output to `out` as it comes (the call's index and
 /// the bytes, then its end) until every call has ended; `out` returning
 /// false, or a signal, hangs the rest up. Each call's exit is then
-/// read with [`Running::finish`].
-pub fn pump(runs: &mut [Running], mut out: impl FnMut(usize, Out) -> Result<bool>) -> Result<()> {
+/// read with [`Running::finish`]. With `relay` (`out` writes to our
+/// stdout), a reader that closes our stdout hangs them up at once, as
+/// `Watch::with_stdout` does for a local follower: a quiet follow would
+/// otherwise notice only at its next line.
+pub fn pump(runs: &mut [Running], relay: bool, mut out: impl FnMut(usize, Out) -> Result<bool>) -> Result<()> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut buf = vec![0u8; 64 * 1024];
+    let stdout = std::io::stdout();
     let result = loop {
         if let Err(e) = crate::signals::check() {
             break Err(e);
@@ -174,9 +178,17 @@ pub fn pump(runs: &mut [Running], mut out: impl FnMut(usize, Out) -> Result<bool
             if let Some(fd) = crate::signals::wake_fd() {
                 fds.push(PollFd::new(fd, PollFlags::POLLIN));
             }
+            // POLLERR/POLLHUP come whatever is asked for; asking for nothing
+            // keeps a writable pipe from waking us.
+            if relay {
+                fds.push(PollFd::new(stdout.as_fd(), PollFlags::empty()));
+            }
             match poll(&mut fds, wait) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => break Err(Error::Io("waiting for ssh".into(), e.into())),
+            }
+            if relay && fds.last().and_then(|f| f.revents()).is_some_and(|r| !r.is_empty()) {
+                break Err(Error::Io("writing output".into(), std::io::ErrorKind::BrokenPipe.into()));
             }
             open.iter().zip(&fds).filter(|(_, f)| f.revents().is_some_and(|r| !r.is_empty())).map(|(&i, _)| i).collect()
         };
@@ -232,7 +244,7 @@ fn reap_within(runs: &mut [Running], limit: Duration) {
 pub fn run(dir: &WorkerDir, target: &Target, req: &Request) -> Result<i32> {
     crate::signals::install()?;
     let mut runs = [Running::start(dir, target, req)?];
-    pump(&mut runs, |_, said| match said {
+    pump(&mut runs, true, |_, said| match said {
         Out::Bytes(b) => crate::cli::say(b).map(|_| true),
         Out::Ended(_) => Ok(true),
     })?;
@@ -244,7 +256,7 @@ pub fn capture(dir: &WorkerDir, target: &Target, req: &Request) -> Result<(i32, 
     crate::signals::install()?;
     let mut runs = [Running::start(dir, target, req)?];
     let mut kept = Vec::new();
-    pump(&mut runs, |_, said| {
+    pump(&mut runs, false, |_, said| {
         if let Out::Bytes(b) = said {
             kept.extend_from_slice(b);
         }

@@ -201,7 +201,7 @@ pub fn wait(dir: &WorkerDir, here: &[String], hosts: &ByHost, any: bool, timeout
     let mut printed: Vec<String> = Vec::new();
     let mut ends: Vec<Option<i32>> = vec![None; runs.len()];
     crate::signals::install()?;
-    pump(&mut runs, |i, said| {
+    pump(&mut runs, true, |i, said| {
         let bytes = match said {
             Out::Bytes(b) => b,
             Out::Ended(Ok(c)) => {
@@ -295,7 +295,7 @@ pub fn events(dir: &WorkerDir, only: Option<&str>, last: Option<u64>, follow: bo
     let mut backlog: Vec<(String, String, usize, Vec<u8>)> = Vec::new();
     crate::signals::install()?;
     let mut n = 0usize;
-    pump(&mut runs, |i, said| {
+    pump(&mut runs, true, |i, said| {
         let bytes = match said {
             Out::Bytes(b) => b,
             Out::Ended(Ok(c)) => {
