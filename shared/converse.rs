@@ -3,8 +3,8 @@
 //! which a lagging transcript may still show last).
 
 use crate::error::{failed, Error, Result};
-use crate::event::StopReason;
 use crate::submit::{submit_to, Submitted, Timing};
+use crate::verdict::Verdict;
 use crate::wait::wait_for_event;
 use crate::worker::{Lookup, Worker};
 use crate::workerdir::WorkerDir;
@@ -29,20 +29,17 @@ pub struct Sent {
 pub struct Reply {
     /// The assistant's final text, or with `with_turn` the turn as markdown.
     pub text: String,
-    /// Why the turn ended, when its stop says.
-    pub reason: Option<StopReason>,
+    /// How the turn ended (its stop line's verdict).
+    pub verdict: Verdict,
 }
 
 impl Reply {
-    /// A turn that ended without finishing (Codex: a failed model request,
-    /// an interrupt) is a failure, whatever it left on the page.
+    /// A turn that ended other than done (failed, interrupted, blocked) is
+    /// an error with an exit status of its own, whatever it left on the page.
     pub fn verdict(&self, name: &str) -> Result<()> {
-        match self.reason {
-            Some(StopReason::Error) => Err(failed(format!("worker '{name}': its turn failed (see above)"))),
-            Some(StopReason::Interrupted) => {
-                Err(failed(format!("worker '{name}': its turn was interrupted (see above)")))
-            }
-            _ => Ok(()),
+        match self.verdict.to_error(name) {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 }
@@ -161,6 +158,13 @@ pub fn reply(sent: &Sent, prompt: &[u8], timeout: Duration, with_turn: bool) -> 
     if ended.kind == crate::event::EventKind::SessionEnd {
         return Err(Error::Gone(format!("worker '{}' ended its session before answering", worker.name())));
     }
+    let verdict = Verdict::of_line(&ended.line);
+    if verdict != Verdict::Done {
+        // A turn that did not finish may have no reply to wait for: say why
+        // it ended at once (with the turn, the reason read-turn ends with).
+        let text = if with_turn { verdict.markdown() } else { String::new() };
+        return Ok(Reply { text, verdict });
+    }
     // A prompt that joined the running turn is answered by that turn, which
     // opened before the baseline, with another prompt.
     let text = if joined {
@@ -168,7 +172,7 @@ pub fn reply(sent: &Sent, prompt: &[u8], timeout: Duration, with_turn: bool) -> 
     } else {
         read_reply(worker, sent.since, Some(&String::from_utf8_lossy(prompt)), with_turn)?
     };
-    Ok(Reply { text, reason: StopReason::of_line(&ended.line) })
+    Ok(Reply { text, verdict })
 }
 
 /// Where the worker's transcript ends before the prompt goes in: the turn the

@@ -475,10 +475,9 @@ fn check(mut row: Row, world: &World, timeout: Duration, keep: bool) -> Row {
             if found.kind == crate::event::EventKind::SessionEnd {
                 return Err(failed("the session ended instead of the turn"));
             }
-            match crate::event::StopReason::of_line(&found.line) {
-                Some(crate::event::StopReason::Error) => Err(failed("the turn failed")),
-                Some(crate::event::StopReason::Interrupted) => Err(failed("the turn was interrupted")),
-                _ => Ok(String::new()),
+            match crate::verdict::Verdict::of_line(&found.line) {
+                crate::verdict::Verdict::Done => Ok(String::new()),
+                v => Err(failed(v.describe(w.name()))),
             }
         })?;
         step(&mut row, "read_turn", || {

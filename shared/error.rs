@@ -6,7 +6,10 @@
 //! | 1    | failure (the worker or the harness did not do what we asked) |
 //! | 2    | usage error or bad input (nothing was touched)             |
 //! | 3    | no such worker                                             |
-//! | 4    | the worker's tmux session is gone (it died while we waited) |
+//! | 4    | the worker's tmux session is gone (it died while we waited; a CLI that crashed mid-turn) |
+//! | 5    | the turn failed: the model API or the CLI reported an error |
+//! | 6    | the worker is blocked: it waits on a person (a question, a dialog) |
+//! | 7    | the turn was interrupted (Escape or Ctrl-C in the pane)    |
 //! | 124  | timed out (as timeout(1))                                  |
 //! | 128+N | killed by signal N, after undoing what it had started     |
 //!
@@ -21,6 +24,9 @@ pub const EXIT_FAILURE: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_NO_WORKER: i32 = 3;
 pub const EXIT_GONE: i32 = 4;
+pub const EXIT_FAILED: i32 = 5;
+pub const EXIT_BLOCKED: i32 = 6;
+pub const EXIT_INTERRUPTED: i32 = 7;
 pub const EXIT_TIMEOUT: i32 = 124;
 
 #[derive(Debug)]
@@ -35,6 +41,9 @@ pub enum Error {
     Timeout(String),
     /// Anything else that went wrong, with context.
     Failed(String),
+    /// A turn that ended other than done (`verdict::Verdict::to_error`): its
+    /// exit status (`EXIT_FAILED`, `EXIT_BLOCKED`, `EXIT_INTERRUPTED`) and why.
+    Turn(i32, String),
     /// An I/O error with what we were doing when it happened.
     Io(String, io::Error),
     /// SIGINT, SIGTERM or SIGHUP came (the number); `main` undoes what
@@ -52,6 +61,7 @@ impl Error {
             Error::Gone(_) => EXIT_GONE,
             Error::Timeout(_) => EXIT_TIMEOUT,
             Error::Failed(_) | Error::Io(..) => EXIT_FAILURE,
+            Error::Turn(code, _) => *code,
             Error::Signal(sig) => 128 + sig,
         }
     }
@@ -68,9 +78,12 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(m) | Error::NoSuchWorker(m) | Error::Gone(m) | Error::Timeout(m) | Error::Failed(m) => {
-                f.write_str(m)
-            }
+            Error::Usage(m)
+            | Error::NoSuchWorker(m)
+            | Error::Gone(m)
+            | Error::Timeout(m)
+            | Error::Failed(m)
+            | Error::Turn(_, m) => f.write_str(m),
             Error::Io(ctx, e) => write!(f, "{ctx}: {e}"),
             Error::Signal(sig) => {
                 let name = nix::sys::signal::Signal::try_from(*sig).map(|s| s.as_str()).unwrap_or("a signal");

@@ -1,6 +1,7 @@
 //! The six lifecycle events, as v4 writes them: one JSON object per line,
 //! `{"event":"…","ts":"…", …}`.
 
+use crate::verdict::Verdict;
 use serde_json::{json, Map, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,13 +87,12 @@ pub enum Event {
         ts: String,
         tool: String,
     },
-    /// `reason` is set when the turn did not end normally: `interrupted`
-    /// (Codex's Interrupt hook) or `error` (a failed model request, read
-    /// from Codex's rollout). `turn_id`: the Codex turn a stop csd wrote
-    /// itself settles (an extra field v4's readers ignore).
+    /// `verdict`: how the turn ended (`crate::verdict`: done, failed,
+    /// interrupted, crashed, blocked), in fields v4's readers ignore.
+    /// `turn_id`: the Codex turn a stop csd wrote itself settles.
     Stop {
         ts: String,
-        reason: Option<StopReason>,
+        verdict: Verdict,
         turn_id: Option<String>,
     },
     SessionEnd {
@@ -135,7 +135,8 @@ impl Event {
             EventKind::PostToolUse => Event::PostToolUse { ts, tool: text("tool_name") },
             EventKind::Stop => {
                 let interrupted = payload.get("hook_event_name").and_then(Value::as_str) == Some("Interrupt");
-                Event::Stop { ts, reason: interrupted.then_some(StopReason::Interrupted), turn_id: None }
+                let verdict = if interrupted { Verdict::Interrupted } else { Verdict::Done };
+                Event::Stop { ts, verdict, turn_id: None }
             }
             EventKind::SessionEnd => Event::SessionEnd { ts },
         }
@@ -151,15 +152,15 @@ impl Event {
             }
             Event::PostToolUse { ts, tool } => json!({"event": name, "ts": ts, "tool": tool}),
             Event::UserPromptSubmit { ts, turn_id: Some(turn) } => json!({"event": name, "ts": ts, "turn_id": turn}),
-            Event::Stop { ts, reason, turn_id } => {
-                let mut v = json!({"event": name, "ts": ts});
-                if let Some(r) = reason {
-                    v["reason"] = r.as_str().into();
-                }
+            Event::Stop { ts, verdict, turn_id } => {
+                let mut v = Map::new();
+                v.insert("event".into(), name.into());
+                v.insert("ts".into(), ts.as_str().into());
+                verdict.write_into(&mut v);
                 if let Some(t) = turn_id {
-                    v["turn_id"] = t.as_str().into();
+                    v.insert("turn_id".into(), t.as_str().into());
                 }
-                v
+                Value::Object(v)
             }
             Event::SessionStart { ts, cwd: None }
             | Event::UserPromptSubmit { ts, turn_id: None }
@@ -168,46 +169,6 @@ impl Event {
         let mut line = serde_json::to_vec(&v).expect("a JSON value always serializes");
         line.push(b'\n');
         line
-    }
-}
-
-/// Why a turn ended, when a stop says: the `reason` field of a stop line.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StopReason {
-    /// It finished (Codex's task_complete without an error).
-    EndTurn,
-    /// The user (or csd) interrupted it: Codex's Interrupt hook, or a turn
-    /// the rollout shows aborted as interrupted.
-    Interrupted,
-    /// It failed: a model request that failed (Codex's rollout).
-    Error,
-    /// Another reason a harness gave (an aborted turn's own word), kept as written.
-    Other(String),
-}
-
-impl StopReason {
-    pub fn parse(s: &str) -> StopReason {
-        match s {
-            "end_turn" => StopReason::EndTurn,
-            "interrupted" => StopReason::Interrupted,
-            "error" => StopReason::Error,
-            other => StopReason::Other(other.to_string()),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        match self {
-            StopReason::EndTurn => "end_turn",
-            StopReason::Interrupted => "interrupted",
-            StopReason::Error => "error",
-            StopReason::Other(s) => s,
-        }
-    }
-
-    /// The reason a stop line gives, if any.
-    pub fn of_line(line: &[u8]) -> Option<StopReason> {
-        let v: Value = serde_json::from_slice(line).ok()?;
-        v.get("reason")?.as_str().map(StopReason::parse)
     }
 }
 

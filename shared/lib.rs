@@ -45,6 +45,7 @@ pub mod time;
 pub mod tmux;
 pub mod transcript;
 pub mod turn;
+pub mod verdict;
 pub mod wait;
 pub mod watch;
 pub mod worker;

@@ -15,8 +15,9 @@
 
 use super::{user_home, Harness, HarnessKind, IdStrategy, Launch, Mode};
 use crate::error::{failed, Context, Error, Result};
-use crate::event::{Event, EventKind, StopReason};
+use crate::event::{Event, EventKind};
 use crate::tmux::{shell_quote, Tmux};
+use crate::verdict::{Failure, Verdict};
 use crate::worker::{Meta, Worker};
 use crate::workerdir::WorkerDir;
 use serde_json::Value as Json;
@@ -455,13 +456,13 @@ pub fn settle_unreported_turn_end(worker: &Worker) -> Result<()> {
     let log = worker.events();
     let Some(turn_id) = open_turn(&log)? else { return Ok(()) };
     let Some(rollout) = super::transcript_of(worker)? else { return Ok(()) };
-    let Some(reason) = rollout_turn_end(&rollout, &turn_id) else { return Ok(()) };
+    let Some(verdict) = rollout_turn_end(&rollout, &turn_id) else { return Ok(()) };
     let appender = log.lock(crate::eventlog::LOCK_WAIT)?;
     // Not had in time: leave it to the next reader rather than guess.
     if !appender.locked() || open_turn(&log)?.as_deref() != Some(turn_id.as_str()) {
         return Ok(());
     }
-    appender.append(&Event::Stop { ts: crate::time::now_iso(), reason: Some(reason), turn_id: Some(turn_id) })
+    appender.append(&Event::Stop { ts: crate::time::now_iso(), verdict, turn_id: Some(turn_id) })
 }
 
 /// The Codex turn the log says runs: its last event is the prompt or a tool
@@ -479,7 +480,7 @@ fn open_turn(log: &crate::eventlog::EventLog) -> Result<Option<String>> {
 /// How the rollout says turn `turn_id` ended (`error`, `interrupted`), or
 /// `None` while it runs. Only the rollout's tail is read: the end of the
 /// turn the log is waiting on is near the end of the file.
-pub fn rollout_turn_end(rollout: &Path, turn_id: &str) -> Option<StopReason> {
+pub fn rollout_turn_end(rollout: &Path, turn_id: &str) -> Option<Verdict> {
     use std::io::{Read, Seek, SeekFrom};
     const TAIL: u64 = 256 * 1024;
     let mut f = crate::safefile::open_read(rollout).ok()?;
@@ -497,9 +498,19 @@ pub fn rollout_turn_end(rollout: &Path, turn_id: &str) -> Option<StopReason> {
             continue;
         }
         match p["type"].as_str() {
-            Some("task_complete") if !p["error"].is_null() => return Some(StopReason::Error),
-            Some("task_complete") => return Some(StopReason::EndTurn),
-            Some("turn_aborted") => return Some(StopReason::parse(p["reason"].as_str().unwrap_or("aborted"))),
+            Some("task_complete") if !p["error"].is_null() => {
+                let message = match &p["error"] {
+                    Json::String(s) => s.clone(),
+                    e => e.get("message").and_then(Json::as_str).map(str::to_string).unwrap_or_else(|| e.to_string()),
+                };
+                return Some(Verdict::Failed(Failure { kind: "unknown".into(), message, ..Default::default() }));
+            }
+            Some("task_complete") => return Some(Verdict::Done),
+            Some("turn_aborted") if p["reason"] == "interrupted" => return Some(Verdict::Interrupted),
+            Some("turn_aborted") => {
+                let reason = p["reason"].as_str().unwrap_or("aborted").to_string();
+                return Some(Verdict::Failed(Failure { kind: reason, ..Default::default() }));
+            }
             Some("task_started") => return None,
             _ => {}
         }
@@ -656,9 +667,9 @@ bogus = 1
         assert_eq!(rollout_turn_end(&p, "T2"), None);
         let failed_turn = line("task_started", "") + &line("task_complete", ",\"error\":{\"message\":\"x\"}");
         std::fs::write(&p, failed_turn).unwrap();
-        assert_eq!(rollout_turn_end(&p, "T2"), Some(StopReason::Error));
+        assert_eq!(rollout_turn_end(&p, "T2").map(|v| v.word()), Some("failed"));
         std::fs::write(&p, line("turn_aborted", ",\"reason\":\"interrupted\"")).unwrap();
-        assert_eq!(rollout_turn_end(&p, "T2"), Some(StopReason::Interrupted));
+        assert_eq!(rollout_turn_end(&p, "T2"), Some(Verdict::Interrupted));
         assert_eq!(rollout_turn_end(&p, "T1"), None);
     }
 }
