@@ -24,13 +24,14 @@ fn main() {
 fn run(mut p: lexopt::Parser) -> Result<i32> {
     // A signal must not leave a prompt half-submitted (see submit_to).
     csd::signals::install()?;
-    let (mut converse, mut with_turn, mut want_receipt) = (false, false, false);
+    let (mut converse, mut with_turn, mut want_receipt, mut command) = (false, false, false, false);
     let mut positional: Vec<OsString> = Vec::new();
     while let Some(arg) = p.next()? {
         match arg {
             Long("converse") => converse = true,
             Long("with-turn") => with_turn = true,
             Long("receipt") => want_receipt = true,
+            Long("command") => command = true,
             Short('h') => return print_help(&TOOL.short_help()),
             Long("help") => return print_help(&TOOL.long_help()),
             Short('V') | Long("version") => return print_version(TOOL.name),
@@ -44,12 +45,17 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     if want_receipt && converse {
         return Err(usage("--receipt and --converse do not go together (converse waits for the turn itself)"));
     }
+    if command && (converse || want_receipt || with_turn) {
+        return Err(usage("--command goes alone: a CLI command has no turn to wait for or receipt"));
+    }
     let max = if converse || want_receipt { 3 } else { 2 };
     if positional.len() < 2 || positional.len() > max {
         let shape = if converse {
             "--converse WORKER PROMPT [TIMEOUT]"
         } else if want_receipt {
             "--receipt WORKER PROMPT [TIMEOUT]"
+        } else if command {
+            "--command WORKER COMMAND"
         } else {
             "WORKER PROMPT"
         };
@@ -67,6 +73,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         argv.extend(converse.then(|| "--converse".to_string()));
         argv.extend(with_turn.then(|| "--with-turn".to_string()));
         argv.extend(want_receipt.then(|| "--receipt".to_string()));
+        argv.extend(command.then(|| "--command".to_string()));
         argv.extend([name.clone(), "-".into()]);
         argv.extend(timeout_arg.map(|t| t.to_string_lossy().into_owned()));
         // `-` drops one final newline: this one.
@@ -74,6 +81,11 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         if let Some(code) = csd::remote::call::forward(&dir, &name, argv, stdin)? {
             return Ok(code);
         }
+    }
+    if command {
+        let command = String::from_utf8(prompt).map_err(|_| usage("COMMAND is not UTF-8"))?;
+        csd::submit::run_command(&dir, &name, &command, &Timing::from_env()?)?;
+        return Ok(0);
     }
     let started = Instant::now();
     let sent = send(&dir, &name, &prompt, &Timing::from_env()?, converse || want_receipt)?;

@@ -3,7 +3,7 @@
 
 use csd::cli::{main_with, print_help, print_version, utf8};
 use csd::error::{failed, usage, Error, Result};
-use csd::transcript::{last_turn, transcript_path};
+use csd::transcript::{last_turn_settled, transcript_path};
 use csd::turn::render_markdown;
 use csd::worker::Lookup;
 use csd::workerdir::WorkerDir;
@@ -47,7 +47,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let text = if path {
         format!("{}\n", transcript_path(&worker)?.display())
     } else {
-        render_markdown(&last_turn(&worker)?, full)
+        render_markdown(&last_turn_settled(&worker)?, full)
     };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes()).map_err(|e| Error::Io("writing the turn".into(), e))?;

@@ -24,6 +24,27 @@
 import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
+/** shared/harness/pi.rs `TEXT_MARK`. */
+const TEXT_MARK = "[csd:text]";
+
+/**
+ * shared/event.rs `prompt_digest`: 64-bit FNV-1a, in hex, of the prompt's
+ * UTF-8 without whitespace, paste markers or zero-width characters, so a
+ * sender knows its own submission whatever Pi did to tabs and edges.
+ */
+function promptDigest(prompt: string): string {
+  let text = prompt;
+  for (;;) {
+    const next = text.split("\x1b[200~").join("").split("\x1b[201~").join("");
+    if (next === text) break;
+    text = next;
+  }
+  let h = 0xcbf29ce484222325n;
+  const bytes = new TextEncoder().encode(text.replace(/[\s\u0085\u200b\u200c\u200d\u2060\ufeff]/gu, ""));
+  for (const b of bytes) h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return h.toString(16).padStart(16, "0");
+}
+
 /** The slice of Pi's ExtensionAPI we use (declared here: no npm dependency). */
 interface PiApi {
   on(event: string, handler: (event: any, ctx: PiContext) => unknown): void;
@@ -177,7 +198,13 @@ export default function csd(pi: PiApi): void {
 
   pi.on("input", (event, ctx) => {
     // rpc and extension input is machinery, not a prompt given to the worker.
-    if (event?.source === "interactive") record(ctx, { event: "user_prompt_submit" });
+    if (event?.source !== "interactive") return undefined;
+    const raw = typeof event?.text === "string" ? event.text : "";
+    // csd put TEXT_MARK before a prompt Pi would have run as a command
+    // (`!…`, `/…`): the model gets the prompt without it.
+    const text = raw.startsWith(TEXT_MARK) ? raw.slice(TEXT_MARK.length) : raw;
+    record(ctx, { event: "user_prompt_submit", prompt_digest: promptDigest(text) });
+    return text === raw ? undefined : { action: "transform", text };
   });
 
   pi.on("tool_call", (event, ctx) => {

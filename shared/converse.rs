@@ -101,7 +101,7 @@ pub fn taken(sent: &Sent, prompt: &[u8], deadline: Instant) -> Result<Taken> {
             return Ok(Taken::Joined { from });
         }
         let tick = (Instant::now() + JOIN_LOOK).min(deadline);
-        match wait_for_event(worker, from, tick, |k| h.confirms_submission(k)) {
+        match crate::wait::wait_for_line(worker, from, tick, crate::submit::own_submission(h, prompt)) {
             Ok(_) if joined()? => return Ok(Taken::Joined { from }),
             Ok(found) => return Ok(Taken::Own { next: found.next }),
             Err(Error::Timeout(_)) if Instant::now() < deadline => {}

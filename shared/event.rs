@@ -77,6 +77,9 @@ pub enum Event {
     UserPromptSubmit {
         ts: String,
         turn_id: Option<String>,
+        /// `prompt_digest` of the prompt the harness took, when its payload
+        /// names it: a sender knows its own submission by it.
+        prompt: Option<String>,
     },
     PreToolUse {
         ts: String,
@@ -122,7 +125,8 @@ impl Event {
             }
             EventKind::UserPromptSubmit => {
                 let turn = text("turn_id");
-                Event::UserPromptSubmit { ts, turn_id: (!turn.is_empty()).then_some(turn) }
+                let prompt = payload.get("prompt").and_then(Value::as_str).map(prompt_digest);
+                Event::UserPromptSubmit { ts, turn_id: (!turn.is_empty()).then_some(turn), prompt }
             }
             EventKind::PreToolUse => Event::PreToolUse {
                 ts,
@@ -151,7 +155,18 @@ impl Event {
                 json!({"event": name, "ts": ts, "tool": tool, "tool_input": tool_input})
             }
             Event::PostToolUse { ts, tool } => json!({"event": name, "ts": ts, "tool": tool}),
-            Event::UserPromptSubmit { ts, turn_id: Some(turn) } => json!({"event": name, "ts": ts, "turn_id": turn}),
+            Event::UserPromptSubmit { ts, turn_id, prompt } => {
+                let mut v = Map::new();
+                v.insert("event".into(), name.into());
+                v.insert("ts".into(), ts.as_str().into());
+                if let Some(t) = turn_id {
+                    v.insert("turn_id".into(), t.as_str().into());
+                }
+                if let Some(p) = prompt {
+                    v.insert("prompt_digest".into(), p.as_str().into());
+                }
+                Value::Object(v)
+            }
             Event::Stop { ts, verdict, turn_id } => {
                 let mut v = Map::new();
                 v.insert("event".into(), name.into());
@@ -162,14 +177,42 @@ impl Event {
                 }
                 Value::Object(v)
             }
-            Event::SessionStart { ts, cwd: None }
-            | Event::UserPromptSubmit { ts, turn_id: None }
-            | Event::SessionEnd { ts } => json!({"event": name, "ts": ts}),
+            Event::SessionStart { ts, cwd: None } | Event::SessionEnd { ts } => json!({"event": name, "ts": ts}),
         };
         let mut line = serde_json::to_vec(&v).expect("a JSON value always serializes");
         line.push(b'\n');
         line
     }
+}
+
+/// A prompt's fingerprint as its `user_prompt_submit` line records it
+/// (`prompt_digest`): 64-bit FNV-1a, in hex, of its UTF-8 without any
+/// whitespace, paste markers or zero-width characters, since every harness
+/// trims, re-wraps or expands tabs in what it was given (Pi turns a tab into
+/// four spaces) and csd may add an invisible guard. Telling one sender's
+/// prompt from another's needs no more; pi-extension/index.ts computes the
+/// same.
+pub fn prompt_digest(prompt: &str) -> String {
+    let stripped = crate::harness::strip_paste_markers(prompt.as_bytes());
+    let text = String::from_utf8_lossy(&stripped);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut buf = [0u8; 4];
+    for c in text.chars().filter(|c| !c.is_whitespace() && !ZERO_WIDTH.contains(c)) {
+        for b in c.encode_utf8(&mut buf).bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// Invisible characters csd may put before a prompt (see
+/// `harness::claude`) or a harness may drop: never part of a digest.
+pub const ZERO_WIDTH: [char; 5] = ['\u{200b}', '\u{200c}', '\u{200d}', '\u{2060}', '\u{feff}'];
+
+/// The `prompt_digest` a `user_prompt_submit` line records, if any.
+pub fn digest_of_line(line: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(line).ok()?;
+    Some(v.get("prompt_digest")?.as_str()?.to_string())
 }
 
 /// The kind of a raw log line, or `None` for a torn or garbage line.
@@ -198,5 +241,23 @@ mod tests {
         assert_eq!(kind_of_line(b"{\"event\":\"stop\",\"ts\":\"20"), None);
         assert_eq!(kind_of_line(b"{\"event\":\"bogus\"}"), None);
         assert_eq!(kind_of_line(b"[]"), None);
+    }
+
+    #[test]
+    fn a_prompt_digest_survives_what_harnesses_do_to_whitespace() {
+        let d = prompt_digest("!touch X\n\tplease");
+        assert_eq!(d, prompt_digest("  !touch X\n    please "));
+        assert_eq!(d, prompt_digest("\u{200b}!touch X\x1b[201~\nplease"));
+        assert_ne!(d, prompt_digest("!touch Y\nplease"));
+        assert_eq!(prompt_digest(""), "cbf29ce484222325");
+        // FNV-1a of "a", as any implementation (the Pi extension's) gives it.
+        assert_eq!(prompt_digest("a"), "af63dc4c8601ec8c");
+        let line = Event::UserPromptSubmit { ts: "t".into(), turn_id: None, prompt: Some(d.clone()) }.to_line();
+        assert_eq!(digest_of_line(&line), Some(d));
+        assert_eq!(
+            std::str::from_utf8(&Event::UserPromptSubmit { ts: "t".into(), turn_id: None, prompt: None }.to_line())
+                .unwrap(),
+            "{\"event\":\"user_prompt_submit\",\"ts\":\"t\"}\n"
+        );
     }
 }

@@ -87,6 +87,18 @@ impl EventLog {
         Ok(found)
     }
 
+    /// The last valid event that `wanted` accepts.
+    pub fn last_matching(&self, wanted: impl Fn(EventKind) -> bool) -> Result<Option<(EventKind, Vec<u8>)>> {
+        let mut found = None;
+        self.scan_back(|kind, line| {
+            if wanted(kind) {
+                found = Some((kind, line.to_vec()));
+            }
+            found.is_none()
+        })?;
+        Ok(found)
+    }
+
     /// The last `n` valid events (of `only` kind, when given), oldest first,
     /// and the offset where they end: the baseline for reading what follows.
     pub fn tail(&self, n: u64, only: Option<EventKind>) -> Result<(Vec<Vec<u8>>, u64)> {

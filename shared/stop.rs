@@ -47,6 +47,10 @@ pub fn stop(worker: &Worker) -> Result<Stopped> {
     Ok(how)
 }
 
+/// How long stop waits for a send in progress (its own submit timeout is
+/// 10 s by default) before it quits the harness anyway.
+const SEND_WAIT: Duration = Duration::from_secs(12);
+
 /// Ask the harness to quit, wait for its session_end (woken by inotify) and
 /// for the pane to close; kill the session (by its id, so only that one) if
 /// it outlives the grace period.
@@ -54,6 +58,13 @@ fn end_session(worker: &Worker) -> Result<()> {
     let tmux = worker.tmux()?;
     // A harness we cannot ask (unknown, or its quit keys failed) is killed.
     let harness = HarnessKind::of_meta(&worker.meta).ok().map(HarnessKind::driver);
+    // A send going in holds the worker's send lock until its prompt is
+    // taken: the quit command must not land in its half-made input.
+    let lock = worker.dir.send_lock(worker.name(), Instant::now() + SEND_WAIT);
+    if let (Err(Error::Timeout(_)), Some(h)) = (&lock, harness) {
+        // A send that outlived its own timeout: clear what it typed first.
+        let _ = h.clear_input(&tmux, worker.name(), b"");
+    }
     let from = worker.events().end()?;
     if let Some(h) = harness.filter(|h| h.quit(&tmux, worker.name()).is_ok()) {
         match wait_for_event(worker, from, Instant::now() + h.stop_grace(), |k| k == EventKind::SessionEnd) {

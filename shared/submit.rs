@@ -6,10 +6,19 @@
 //! says it took the prompt. The baseline is taken before the paste, so a
 //! confirmation that lands while we are still pressing keys is not missed.
 //! A prompt is never pasted twice.
+//!
+//! One prompt goes into a worker at a time: the worker's send lock
+//! (`WorkerDir::send_lock`) is held from before the paste until the
+//! prompt's own `user_prompt_submit` (known by its `prompt_digest`) lands,
+//! so two senders never splice their prompts into one, and neither is
+//! confirmed by the other's submission. A prompt that is not taken is
+//! cleared from the input before the lock is let go.
 
 use crate::error::{failed, Error, Result};
-use crate::harness::HarnessKind;
-use crate::wait::{await_registration, wait_for_event};
+use crate::event::EventKind;
+use crate::harness::{Harness, HarnessKind};
+use crate::tmux::Tmux;
+use crate::wait::{await_registration, wait_for_line};
 use crate::worker::{register_timeout, Lookup, Pending, Status, Worker};
 use std::time::{Duration, Instant};
 
@@ -51,6 +60,12 @@ impl Timing {
 /// worker's input for the next send to be appended to. The signal then ends
 /// the command.
 pub fn submit_to(found: Lookup, prompt: &[u8], timing: &Timing) -> Result<(Worker, Submitted)> {
+    let (dir, name) = match &found {
+        Lookup::Registered(w) => (w.dir.clone(), w.name().to_string()),
+        Lookup::Pending(p) => (p.dir.clone(), p.name.clone()),
+    };
+    // Held until this prompt is confirmed (or cleared): see the module doc.
+    let _lock = dir.send_lock(&name, Instant::now() + timing.timeout)?;
     let done = match found {
         Lookup::Registered(w) => submit(&w, prompt, timing).map(|s| (w, s)),
         Lookup::Pending(p) => submit_first(&p, prompt, timing),
@@ -87,7 +102,7 @@ fn confirm_first(
     prompt: &[u8],
     timing: &Timing,
 ) -> Result<(Worker, Submitted)> {
-    h.paste(tmux, &p.name, prompt)?;
+    put(h, tmux, &p.name, prompt)?;
     let deadline = Instant::now() + register_timeout()?;
     // As in `submit`: soon at first (an Enter right after start-up may be
     // dropped), then every retry interval.
@@ -106,15 +121,16 @@ fn confirm_first(
     let until = Instant::now() + timing.timeout;
     loop {
         let tick = (Instant::now() + timing.retry_interval).min(until);
-        match wait_for_event(&worker, 0, tick, |k| h.confirms_submission(k)) {
+        match wait_for_line(&worker, 0, tick, own_submission(h, prompt)) {
             Ok(found) => return Ok((worker, Submitted::Confirmed { next: found.next })),
             Err(Error::Timeout(_)) if Instant::now() < until => tmux.send_keys(&p.name, &[h.submit_key()])?,
             Err(Error::Timeout(_)) => {
+                let left = left_in_input(h, tmux, &p.name, prompt);
                 return Err(failed(format!(
-                    "worker '{}' registered but did not confirm its first prompt within {}s",
+                    "worker '{}' registered but did not confirm its first prompt within {}s; {left}",
                     p.name,
                     timing.timeout.as_secs_f64()
-                )))
+                )));
             }
             Err(e) => return Err(e),
         }
@@ -145,7 +161,7 @@ fn confirm(
     let name = worker.name();
     let log = worker.events();
     let from = log.end()?;
-    h.paste(tmux, name, prompt)?;
+    put(h, tmux, name, prompt)?;
     let deadline = Instant::now() + timing.timeout;
     // Claude Code drops an Enter that comes within a moment of its start-up,
     // so the first retries come soon (an Enter on an empty input is a no-op),
@@ -155,7 +171,7 @@ fn confirm(
         tmux.send_keys(name, &[h.submit_key()])?;
         let tick = (Instant::now() + gap).min(deadline);
         gap = (gap * 2).min(timing.retry_interval);
-        match wait_for_event(worker, from, tick, |k| h.confirms_submission(k)) {
+        match wait_for_line(worker, from, tick, own_submission(h, prompt)) {
             Ok(found) => return Ok(Submitted::Confirmed { next: found.next }),
             Err(Error::Timeout(_)) if was_working && h.shows_queued(&tmux.capture(name, false)?) => {
                 return Ok(Submitted::Queued { from });
@@ -171,14 +187,73 @@ fn confirm(
     if was_working && !turn_ended_since(worker, from)? {
         return Ok(Submitted::Queued { from });
     }
+    let left = left_in_input(h, tmux, name, prompt);
     Err(failed(format!(
-        "worker '{name}' did not confirm the prompt within {}s (pasted once, {} pressed every {}s); \
+        "worker '{name}' did not confirm the prompt within {}s (pasted once, {} pressed every {}s); {left}; \
          raise CSD_SUBMIT_TIMEOUT if the machine is slow, or look at the pane: {}",
         timing.timeout.as_secs_f64(),
         h.submit_key(),
         timing.retry_interval.as_secs_f64(),
         tmux.attach_command(name)
     )))
+}
+
+/// `csd-send --command`: type a CLI command into worker `name`.
+pub fn run_command(dir: &crate::workerdir::WorkerDir, name: &str, command: &str, timing: &Timing) -> Result<()> {
+    match crate::harness::lookup(dir, name)? {
+        Lookup::Registered(w) => send_command(&w, command, timing),
+        Lookup::Pending(p) => Err(failed(format!(
+            "worker '{}' has not registered yet ({} mints its session id on the first prompt): send it a prompt first",
+            p.name,
+            p.marker.harness.as_str()
+        ))),
+    }
+}
+
+/// Type one of the CLI's own commands into the registered worker `w`
+/// (`csd-send --command`), under its send lock like any prompt.
+pub fn send_command(w: &Worker, command: &str, timing: &Timing) -> Result<()> {
+    if command.contains(['\n', '\r']) || command.chars().any(char::is_control) {
+        return Err(crate::error::usage("a command is one line, without control characters"));
+    }
+    let h = HarnessKind::of_meta(&w.meta)?.driver();
+    let _lock = w.dir.send_lock(w.name(), Instant::now() + timing.timeout)?;
+    if !w.is_alive()? {
+        return Err(Error::Gone(format!("worker '{}': its tmux session is gone", w.name())));
+    }
+    crate::signals::check()?;
+    crate::signals::deferred(|| h.type_command(&w.tmux()?, w.name(), command))
+}
+
+/// Put the prompt in as text for the model (`Harness::put_prompt`); say on
+/// stderr when the harness made csd change it.
+fn put(h: &dyn Harness, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<()> {
+    if let Some(note) = h.put_prompt(tmux, name, prompt)? {
+        crate::cli::note(format!("csd-send: '{name}': {note}"));
+    }
+    Ok(())
+}
+
+/// The test for this prompt's own submission: the harness's confirming
+/// event, carrying this prompt's digest (a line without one, from a hook
+/// that did not name the prompt, is taken as it always was).
+pub fn own_submission<'h>(h: &'h dyn Harness, prompt: &[u8]) -> impl Fn(EventKind, &[u8]) -> bool + 'h {
+    let digest = crate::event::prompt_digest(&String::from_utf8_lossy(prompt));
+    move |kind, line| h.confirms_submission(kind) && crate::event::digest_of_line(line).is_none_or(|d| d == digest)
+}
+
+/// Empty the input of a prompt that was not taken, and say what is left.
+fn left_in_input(h: &dyn Harness, tmux: &Tmux, name: &str, prompt: &[u8]) -> String {
+    match h.clear_input(tmux, name, prompt) {
+        Ok(Some(true)) => "csd cleared the prompt from its input (the input is empty)".into(),
+        Ok(Some(false)) => format!(
+            "csd tried to clear the prompt from its input but the screen still shows text there: \
+             clear it by hand (attach, Ctrl-U) before the next send: {}",
+            tmux.attach_command(name)
+        ),
+        Ok(None) => "csd cleared the prompt from its input (Ctrl-U; the screen cannot confirm it)".into(),
+        Err(e) => format!("the prompt may still be in its input (clearing it failed: {e})"),
+    }
 }
 
 fn turn_ended_since(worker: &Worker, from: u64) -> Result<bool> {

@@ -26,6 +26,17 @@ pub fn wait_for_event(
     deadline: Instant,
     wanted: impl Fn(EventKind) -> bool,
 ) -> Result<Found> {
+    wait_for_line(worker, from, deadline, |kind, _| wanted(kind))
+}
+
+/// As `wait_for_event`, for a test that needs the line too (a sender
+/// knowing its own `user_prompt_submit` by the prompt's digest).
+pub fn wait_for_line(
+    worker: &Worker,
+    from: u64,
+    deadline: Instant,
+    wanted: impl Fn(EventKind, &[u8]) -> bool,
+) -> Result<Found> {
     let log = worker.events();
     // Arm the watch before the first read, so an event landing in between
     // still wakes us.
@@ -47,7 +58,7 @@ pub fn wait_for_event(
         crate::harness::settle(worker)?;
         let mut found = None;
         let end = log.read_from(*offset, |kind, line| {
-            if wanted(kind) {
+            if wanted(kind, line) {
                 found = Some((kind, line.to_vec()));
                 return Ok(false);
             }

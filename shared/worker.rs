@@ -382,6 +382,7 @@ pub fn remove_state(dir: &WorkerDir, sid: Option<&str>, name: &str) -> Result<()
     }
     dir.remove_file(&dir.shim_path(name))?;
     dir.remove_file(&dir.harness_marker_path(name))?;
+    dir.remove_file(&dir.send_lock_path(name))?;
     dir.remove_home(name)
 }
 

@@ -12,7 +12,7 @@
 //!   homes/<name>/         per-worker harness home (Codex, Pi)
 //! ```
 
-use crate::error::{failed, Context, Result};
+use crate::error::{failed, Context, Error, Result};
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -219,6 +219,53 @@ impl WorkerDir {
         self.root.join(format!("{name}.harness"))
     }
 
+    /// The file whose lock serialises the sends to worker `name`.
+    pub fn send_lock_path(&self, name: &str) -> PathBuf {
+        self.root.join(format!("{name}.send.lock"))
+    }
+
+    /// Hold the send lock of worker `name` (an exclusive `flock` on
+    /// `<name>.send.lock`): one prompt goes in at a time, and `stop` waits
+    /// for the one going in. Waits until `until`; a sender killed while it
+    /// holds the lock loses it with its descriptor, so no one waits on a
+    /// dead sender. The file is opened without following a link or blocking
+    /// on a FIFO, and must be a regular file of ours.
+    pub fn send_lock(&self, name: &str, until: std::time::Instant) -> Result<SendLock> {
+        use nix::fcntl::{Flock, FlockArg};
+        use std::os::unix::fs::OpenOptionsExt;
+        crate::name::validate(name)?;
+        let path = self.send_lock_path(name);
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc_flags())
+            .open(&path)
+            .context(|| format!("opening {}", path.display()))?;
+        let meta = file.metadata().context(|| format!("reading {}", path.display()))?;
+        if !meta.is_file() || meta.uid() != nix::unistd::getuid().as_raw() {
+            return Err(failed(format!("{} is not a regular file of yours; remove it", path.display())));
+        }
+        loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(held) => return Ok(SendLock { _held: held }),
+                Err((f, nix::errno::Errno::EWOULDBLOCK)) if std::time::Instant::now() < until => {
+                    file = f;
+                    crate::signals::sleep(std::time::Duration::from_millis(5))?;
+                }
+                Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                    return Err(Error::Timeout(format!(
+                        "worker '{name}' is taking another prompt (another csd-send or csd-stop holds {}) \
+                         and it did not finish in time; nothing was typed",
+                        path.display()
+                    )))
+                }
+                Err((_, e)) => return Err(failed(format!("could not lock {}: {e}", path.display()))),
+            }
+        }
+    }
+
     /// The record of a worker on another machine (`remote::Record`).
     pub fn remote_record_path(&self, name: &str) -> PathBuf {
         self.root.join(format!("{name}.remote"))
@@ -264,6 +311,17 @@ impl WorkerDir {
         tmp.persist(path).map_err(|e| e.error).context(|| format!("renaming into {}", path.display()))?;
         Ok(())
     }
+}
+
+/// `O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC`: a link or a FIFO planted as a lock
+/// file is refused, never followed or waited on.
+fn libc_flags() -> i32 {
+    (nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC).bits()
+}
+
+/// A worker's send lock, released on drop (or by the kernel when its holder dies).
+pub struct SendLock {
+    _held: nix::fcntl::Flock<fs::File>,
 }
 
 /// The worker dir's lock, released on drop.

@@ -262,6 +262,62 @@ impl Harness for Claude {
         tmux.paste_raw(name, &super::bracketed(prompt))
     }
 
+    /// Claude Code 2.1.197 (measured, and read in its source): a `!` that
+    /// lands at the start of an empty input switches it to shell mode and
+    /// the line runs in bash, model-less; at submit, a prompt starting with
+    /// `/` is a slash command (`/compact now` compacts), and one that is only
+    /// `exit`, `quit`, `:q`, `:q!`, `:wq` or `:wq!` quits the CLI; an input of
+    /// just `?` opens the shortcuts. `#`, `@`, `&` are text.
+    ///
+    /// A `!` prompt is pasted behind a guard byte (`x!…`: the input is not
+    /// empty when the `!` lands, so it stays a prompt), Home walks the
+    /// cursor back to the very start (each Home at a line's start goes up a
+    /// line) and Delete removes the guard: the model gets the prompt byte for
+    /// byte. The submit-time ones cannot be escaped in the TUI: they get a
+    /// zero-width space (U+200B) in front, which Claude Code's trim keeps.
+    fn put_prompt(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<String>> {
+        let text = super::strip_paste_markers(prompt);
+        let walk = home_walk(&text);
+        if !submit_time_command(&text) && (text.first() != Some(&b'!') || walk.is_some()) {
+            let Some(walk) = walk.filter(|_| text.first() == Some(&b'!')) else {
+                self.paste(tmux, name, &text)?;
+                return Ok(None);
+            };
+            self.paste(tmux, name, &[b"x", &text[..]].concat())?;
+            for _ in 0..walk {
+                // One at a time: Claude Code moves from the cursor it last drew.
+                crate::signals::sleep(KEY_GAP)?;
+                tmux.send_keys(name, &["Home"])?;
+            }
+            crate::signals::sleep(KEY_GAP)?;
+            tmux.send_keys(name, &["DC"])?;
+            return Ok(None);
+        }
+        self.paste(tmux, name, &["\u{200b}".as_bytes(), &text[..]].concat())?;
+        Ok(Some(
+            "Claude Code would take this prompt as its own command (a leading '/', a word that quits, \
+             a long '!' prompt): csd put a zero-width space (U+200B) before it so the model gets it as text; \
+             to run a command use csd-send --command"
+                .into(),
+        ))
+    }
+
+    /// Ctrl-U twice a line empties Claude Code's input (Ctrl-L only
+    /// redraws; Escape twice clears but interrupts a running turn and, on
+    /// an empty input, opens the rewind menu); the screen then shows `❯`
+    /// alone between the input box's rules.
+    fn clear_input(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<bool>> {
+        tmux.send_keys(name, &super::clear_keys(&[b"x", prompt].concat()))?;
+        let until = Instant::now() + CLEAR_LOOK;
+        loop {
+            let empty = input_box_empty(&tmux.capture(name, false)?);
+            if empty != Some(false) || Instant::now() >= until {
+                return Ok(empty);
+            }
+            crate::signals::sleep(Duration::from_millis(25))?;
+        }
+    }
+
     fn quit(&self, tmux: &Tmux, name: &str) -> Result<()> {
         tmux.send_text(name, "/exit")?;
         tmux.send_keys(name, &["Enter"])
@@ -319,6 +375,45 @@ fn await_input_box(launch: &Launch) {
     }
 }
 
+/// Between the keys of a cursor walk.
+const KEY_GAP: Duration = Duration::from_millis(15);
+/// How long a cleared input may take to show empty.
+const CLEAR_LOOK: Duration = Duration::from_secs(1);
+/// Words Claude Code 2.1.197 takes as "quit" when they are the whole prompt.
+const QUIT_WORDS: [&str; 6] = ["exit", "quit", ":q", ":q!", ":wq", ":wq!"];
+/// A `!` prompt longer than this many screen lines goes in with a
+/// zero-width guard instead of a cursor walk.
+const WALK_MAX: usize = 64;
+
+/// Whether Claude Code acts on `text` at submit time, whatever mode the
+/// input is in: a slash command, a quit word, the `?` help.
+fn submit_time_command(text: &[u8]) -> bool {
+    let t = String::from_utf8_lossy(text);
+    let t = t.trim();
+    t.starts_with('/') || t == "?" || QUIT_WORDS.contains(&t)
+}
+
+/// How many Home presses take the cursor from the end of `text` to its
+/// start: one per screen line, a line counted as wrapping every 20
+/// characters (extra presses at the start do nothing); `None` past WALK_MAX.
+fn home_walk(text: &[u8]) -> Option<usize> {
+    let t = String::from_utf8_lossy(text);
+    let lines: usize = t.split('\n').map(|l| 1 + l.chars().count() / 20).sum();
+    (lines <= WALK_MAX).then_some(lines)
+}
+
+/// Whether Claude Code's input box is empty: the `❯` line under the box's
+/// top rule holds nothing and the bottom rule follows it. `None` when no
+/// input box is on screen (a dialog, a pane too small).
+pub fn input_box_empty(screen: &str) -> Option<bool> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let rule = |l: &str| l.starts_with('─');
+    let at = (1..lines.len()).rev().find(|&i| rule(lines[i - 1]) && lines[i].starts_with('❯'))?;
+    let first = lines[at].trim_start_matches('❯').trim_matches([' ', '\u{a0}']);
+    let closed = lines.get(at + 1).is_some_and(|l| rule(l));
+    Some(first.is_empty() && closed)
+}
+
 /// The prompt line of Claude Code's input box (`❯` at the start of a line).
 pub fn input_box_shown(screen: &str) -> bool {
     screen.lines().any(|l| l == "❯" || l.starts_with("❯ ") || l.starts_with("❯\u{a0}"))
@@ -356,6 +451,28 @@ mod tests {
         assert!(input_box_shown("╰──╯\n❯ \n────\n  ⏵⏵ bypass permissions on"));
         assert!(!input_box_shown(""));
         assert!(!input_box_shown("Accessing workspace:\n ❯ 1. Yes, I trust this folder"));
+    }
+
+    #[test]
+    fn knows_an_empty_input_box() {
+        let rule = "─".repeat(20);
+        assert_eq!(input_box_empty(&format!("● hi\n{rule}\n❯ \n{rule}\n  ⏵⏵ bypass")), Some(true));
+        assert_eq!(input_box_empty(&format!("{rule}\n❯ left over\n{rule}\n")), Some(false));
+        assert_eq!(input_box_empty(&format!("{rule}\n❯ a\n  b\n{rule}\n")), Some(false));
+        assert_eq!(input_box_empty("no box here"), None);
+    }
+
+    #[test]
+    fn knows_what_claude_takes_as_a_command() {
+        for t in ["/compact now", "  /clear", "exit", " quit\n", ":wq!", "?"] {
+            assert!(submit_time_command(t.as_bytes()), "{t}");
+        }
+        for t in ["!touch X", "#note", "@file", "&bg", "exit now", "what?", "a/b"] {
+            assert!(!submit_time_command(t.as_bytes()), "{t}");
+        }
+        assert_eq!(home_walk(b"!touch X"), Some(1));
+        assert_eq!(home_walk(b"!a\nb\nc"), Some(3));
+        assert_eq!(home_walk("x".repeat(5000).as_bytes()), None);
     }
 
     #[test]

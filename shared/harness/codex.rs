@@ -308,6 +308,18 @@ impl Harness for Codex {
         }
     }
 
+    /// Codex 0.169.0 (measured): a `!` at the start of the composer is its
+    /// shell mode (the line runs as a command); a pasted `/status` alone is
+    /// the slash command. A leading space keeps both text, and Codex trims
+    /// it before the model sees the prompt: byte for byte, no note.
+    fn put_prompt(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<String>> {
+        match prompt.first() {
+            Some(b'!' | b'/') => self.paste(tmux, name, &[b" ", prompt].concat()),
+            _ => self.paste(tmux, name, prompt),
+        }
+        .map(|_| None)
+    }
+
     fn quit(&self, tmux: &Tmux, name: &str) -> Result<()> {
         tmux.send_text(name, "/quit")?;
         // An Enter hard on the text's heels is taken before the slash-command

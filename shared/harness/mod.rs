@@ -152,6 +152,38 @@ pub trait Harness: Sync {
         tmux.paste(name, &strip_paste_markers(prompt))
     }
 
+    /// Put `prompt` into the worker's input as text for the model, whatever
+    /// its first byte: never as one of the CLI's own commands (a `!` shell
+    /// line, a `/` command, a word that quits). Default: `paste` as it is.
+    /// Returns a note when the CLI cannot be given the prompt byte for byte
+    /// and csd changed it (what the model then receives).
+    fn put_prompt(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<String>> {
+        self.paste(tmux, name, prompt).map(|_| None)
+    }
+
+    /// Empty the worker's input after a prompt that was not taken (`prompt`
+    /// is what csd put there), so the next one is not appended to it.
+    /// Default: Ctrl-U twice a line (the first kills to the line's start,
+    /// the second joins it to the line above) and a Backspace (which leaves
+    /// a shell mode an empty input is in), in Claude Code, Codex and Pi
+    /// alike. Returns whether the screen shows the input empty afterwards,
+    /// or `None` when this harness's screen cannot tell.
+    fn clear_input(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<bool>> {
+        tmux.send_keys(name, &clear_keys(prompt))?;
+        Ok(None)
+    }
+
+    /// Type one of the CLI's own commands (`/compact`, `/clear`) and submit
+    /// it: what `csd-send --command` means. The input is emptied first.
+    fn type_command(&self, tmux: &Tmux, name: &str, command: &str) -> Result<()> {
+        self.clear_input(tmux, name, command.as_bytes())?;
+        tmux.send_text(name, command)?;
+        // A command's popup must have matched what was typed before Enter
+        // (Codex drops an Enter hard on the text's heels).
+        crate::signals::sleep(COMMAND_SETTLE)?;
+        tmux.send_keys(name, &[self.submit_key()])
+    }
+
     /// The key that submits what was pasted (sent again on each retry).
     fn submit_key(&self) -> &'static str {
         "Enter"
@@ -301,6 +333,19 @@ pub fn user_home() -> Result<PathBuf> {
         .flatten()
         .map(|u| u.dir)
         .ok_or_else(|| failed("cannot find your home directory: HOME is unset and you have no passwd entry"))
+}
+
+/// Between typing a command and pressing Enter.
+pub const COMMAND_SETTLE: Duration = Duration::from_millis(300);
+
+/// `clear_input`'s keys for an input holding `text`: two Ctrl-U a line,
+/// counting a long line as one per 40 bytes (a wrapped line may be killed
+/// a screen line at a time), a few spare, and a Backspace; at most 1000.
+pub fn clear_keys(text: &[u8]) -> Vec<&'static str> {
+    let lines: usize = text.split(|&b| b == b'\n').map(|l| 1 + l.len() / 40).sum();
+    let mut keys = vec!["C-u"; (2 * lines + 4).min(1000)];
+    keys.push("BSpace");
+    keys
 }
 
 const PASTE_START: &[u8] = b"\x1b[200~";

@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 
 pub struct Pi;
 
+/// Put before a prompt Pi would otherwise run as a command; the extension
+/// (pi-extension/index.ts, `TEXT_MARK` there too) takes it off again.
+pub const TEXT_MARK: &str = "[csd:text]";
+
 /// The extension, built into csd and written into each worker's agent dir,
 /// so a worker never depends on where csd's sources were installed.
 pub const EXTENSION_SOURCE: &str = include_str!("../../pi-extension/index.ts");
@@ -206,6 +210,20 @@ impl Harness for Pi {
                 crate::signals::sleep(Duration::from_millis(50))?;
             }
         }
+    }
+
+    /// Pi 0.73.1 trims a submitted line, then runs `!…` in bash and `/…` as
+    /// its own or an extension's command, before any extension sees it.
+    /// Such a prompt goes in behind `TEXT_MARK`, which csd's extension
+    /// removes in its `input` handler (a transform): the model gets the
+    /// prompt as it was. (Pi still expands the operator's own prompt
+    /// templates, `/name`, after that.)
+    fn put_prompt(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<String>> {
+        let text = String::from_utf8_lossy(prompt);
+        if text.trim_start().starts_with(['!', '/']) {
+            return self.paste(tmux, name, &[TEXT_MARK.as_bytes(), prompt].concat()).map(|_| None);
+        }
+        self.paste(tmux, name, prompt).map(|_| None)
     }
 
     /// `/quit` works idle and mid-turn, and Pi then reports session_shutdown

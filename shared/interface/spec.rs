@@ -532,7 +532,12 @@ status 1, with nothing changed here.",
 pub const CSD_SEND: Tool = Tool {
     name: "csd-send",
     summary: "give a csd worker a prompt, or hold a whole exchange",
-    usage: &["WORKER PROMPT", "--receipt WORKER PROMPT [TIMEOUT]", "--converse WORKER [--with-turn] PROMPT [TIMEOUT]"],
+    usage: &[
+        "WORKER PROMPT",
+        "--receipt WORKER PROMPT [TIMEOUT]",
+        "--converse WORKER [--with-turn] PROMPT [TIMEOUT]",
+        "--command WORKER COMMAND",
+    ],
     description: "csd-send puts PROMPT into the worker and returns once the worker has taken it. A PROMPT of - is \
 read from standard input (one final newline dropped). A prompt that starts with - goes after --.
 
@@ -545,6 +550,29 @@ twice.
 
 A worker that is mid-turn holds a submitted prompt until its turn ends. When no confirmation comes while that \
 turn is still going, csd-send says on standard error that the prompt is queued, and succeeds.
+
+A prompt that is not confirmed is cleared from the worker's input before csd-send exits 1, and the error says so \
+(or that the screen still shows text there, and how to clear it), so the next prompt is not appended to it.
+
+# Text, never a command
+
+A prompt is text for the model, whatever its first byte. Each harness has its own way in: Claude Code runs a \
+prompt pasted with a leading ! in bash, takes a leading / as a slash command and exit, quit or :q alone as quit; \
+Codex runs a leading ! as a shell command and a bare /command as its command; Pi runs both ! and / lines itself. \
+csd-send gives each harness the prompt so that the model receives it as a user prompt: byte for byte where the \
+harness allows (a ! prompt in Claude Code goes in behind a guard byte that is then deleted; Codex gets a leading \
+space, which it trims; Pi gets a mark its csd extension takes off again), and otherwise with a zero-width space \
+(U+200B) in front, said on standard error (Claude Code: a prompt starting with /, or only a quit word). To run one \
+of the CLI's own commands, say so: --command WORKER '/compact' types COMMAND into the emptied input and presses \
+Enter; the CLI confirms nothing, so csd-send returns once it is typed.
+
+# One at a time
+
+Sends to one worker are serialised: csd-send holds the worker's send lock (a lock on WORKER.send.lock in the \
+worker directory, which the kernel releases if the sender is killed) from before the paste until its own prompt \
+is confirmed: the user_prompt_submit that carries this prompt's digest, never another sender's. A send that \
+cannot get the lock within CSD_SUBMIT_TIMEOUT exits 124 with nothing typed. csd-stop takes the same lock before \
+it types the harness's quit command.
 
 # Receipts
 
@@ -587,6 +615,13 @@ its path given on standard error.",
             "print the event-log line whose next turn end answers this prompt",
             "for csd-wait --after-line; waits for a queued prompt to be taken (see Receipts)",
         ),
+        flag(
+            None,
+            "command",
+            "type one of the CLI's own commands (/compact, /clear) instead of a prompt",
+            "the input is emptied first, COMMAND typed and Enter pressed; nothing confirms it (see Text, never a \
+             command)",
+        ),
     ],
     operands: &[
         WORKER,
@@ -625,7 +660,7 @@ its path given on standard error.",
         Exit {
             code: "124",
             help: "--converse: the turn did not end within TIMEOUT; --receipt: the queued prompt was not taken \
-                   within TIMEOUT",
+                   within TIMEOUT; another send to the worker held its send lock past CSD_SUBMIT_TIMEOUT",
         },
         Exit { code: "128+N", help: "killed by signal N (a pasted prompt was confirmed first)" },
     ],
@@ -634,6 +669,7 @@ its path given on standard error.",
         Example { command: "git diff | csd-send w1 -", help: "" },
         Example { command: "csd-send --converse w1 \"what did you change, in one line?\" 300", help: "" },
         Example { command: "csd-send --converse w1 --with-turn \"run the tests\" 600 > turn.md", help: "" },
+        Example { command: "csd-send --command w1 /compact", help: "run the CLI's own command, not a prompt" },
     ],
     subcommands: &[],
 };

@@ -32,6 +32,7 @@ use crate::worker::Worker;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// How one harness records a session, line by line. Where the file is, is
 /// the harness's business (`Harness::transcript_path`).
@@ -120,6 +121,52 @@ pub fn last_turn(worker: &Worker) -> Result<Turn> {
     match read_last_turn(&path, format)? {
         Some(turn) => Ok(turn),
         None => Err(failed(format!("no user prompt found in session log {}", path.display()))),
+    }
+}
+
+/// How long `last_turn_settled` waits for a lagging transcript.
+const SETTLE_GRACE: Duration = Duration::from_secs(5);
+
+/// `last_turn`, once the transcript holds the turn the event log's last
+/// turn end ended. Claude Code writes a turn after its Stop hook (seconds
+/// after, on a loaded machine), so a read-turn right after a wait could show
+/// the prompt without its answer, or the turn before. When the log's last
+/// word is a turn end, the transcript's last turn must be complete, carry
+/// the prompt of the log's last user_prompt_submit (by its digest) and,
+/// when the turn was done, a final reply; until then this waits, woken by
+/// the transcript's writes, at most `SETTLE_GRACE`, then gives what is
+/// there. A worker mid-turn, or a transcript already whole, costs no wait.
+pub fn last_turn_settled(worker: &Worker) -> Result<Turn> {
+    use crate::event::EventKind;
+    let log = worker.events();
+    let ended = log.last_matching(|k| k == EventKind::UserPromptSubmit || k.ends_turn())?;
+    let Some((EventKind::Stop, stop)) = ended else { return last_turn(worker) };
+    let done = crate::verdict::Verdict::of_line(&stop) == crate::verdict::Verdict::Done;
+    let digest = log
+        .last_matching(|k| k == EventKind::UserPromptSubmit)?
+        .and_then(|(_, line)| crate::event::digest_of_line(&line));
+    let format = format_for(HarnessKind::of_meta(&worker.meta)?)?;
+    let path = transcript_path(worker)?;
+    let whole = |turn: &Turn| {
+        let prompt_matches = match (&digest, &turn.prompt) {
+            (Some(d), Some(p)) => crate::event::prompt_digest(p) == *d,
+            _ => true,
+        };
+        prompt_matches && (!done || !crate::turn::last_assistant_text(turn).trim().is_empty())
+    };
+    let until = Instant::now() + SETTLE_GRACE;
+    // Armed before the first read, so a write in between still wakes us.
+    let mut watch = crate::watch::Watch::new(&path)?;
+    loop {
+        if let Some((turn, complete)) = read_turn(&path, format, 0)? {
+            if complete && whole(&turn) {
+                return Ok(turn);
+            }
+        }
+        if Instant::now() >= until {
+            return last_turn(worker);
+        }
+        watch.wait(Some(until))?;
     }
 }
 

@@ -20,6 +20,11 @@ Test switches (passed after `--` by csd-launch, so they follow Claude's args):
   --fake-hang-all        never end any turn (as if every prompt were `hang`)
   --fake-record FILE     append each submitted prompt to FILE (one JSON string a line)
 
+Its input keeps a cursor: Home (at a line's start it goes up a line), Delete,
+Backspace, Ctrl-U (at a line's start it joins the line above) act as in
+Claude Code 2.1.197, and a `!` landing at the start of an empty input is
+shell mode: Enter runs the line in /bin/sh, with no hook.
+
 What a prompt asks for (its first word):
   sleep:N   the turn takes N seconds
   toolsleep:N  the turn runs a Bash tool call for N seconds; a prompt
@@ -258,8 +263,11 @@ class Fake:
         sys.stdout.write("\x1b[?2004h")
         sys.stdout.flush()
         buf = b""
-        composer = b""
+        self.composer = ""
+        self.cursor = 0
+        self.bash_mode = False
         in_paste = False
+        pasted = b""
         swallow = 0
         while True:
             timeout = None
@@ -274,35 +282,47 @@ class Fake:
             if not data:
                 return
             buf += data
+            before = (self.composer, self.bash_mode)
             while buf:
                 if in_paste:
                     end = buf.find(PASTE_END)
                     if end < 0:
                         # Keep a possible partial end marker for the next read.
                         keep = len(PASTE_END) - 1
-                        composer += buf[:-keep] if len(buf) > keep else b""
+                        pasted += buf[:-keep] if len(buf) > keep else b""
                         buf = buf[-keep:] if len(buf) > keep else buf
                         break
-                    composer += buf[:end]
+                    pasted += buf[:end]
                     buf = buf[end + len(PASTE_END):]
                     in_paste = False
                     swallow = self.o["swallow"]
-                    self.out(f"[Pasted text: {len(composer)} bytes]")
+                    self.insert(pasted.decode("utf-8", "replace").replace("\r", "\n"), paste=True)
+                    self.out(f"[Pasted text: {len(pasted)} bytes]")
+                    pasted = b""
                     continue
                 if buf.startswith(PASTE_START):
                     in_paste = True
                     buf = buf[len(PASTE_START):]
                     continue
-                if PASTE_START.startswith(buf[:6]) and len(buf) < len(PASTE_START):
-                    break  # a paste marker split across reads
+                if buf.startswith(b"\x1b"):
+                    seq = self.escape(buf)
+                    if seq is None:
+                        break  # an escape sequence split across reads
+                    buf = buf[seq:]
+                    continue
                 c, buf = buf[:1], buf[1:]
                 if c in (b"\r", b"\n"):
                     if swallow > 0:
                         swallow -= 1
                         self.out("(Enter swallowed: still taking the paste)")
                         continue
-                    text = composer.decode("utf-8", "replace").replace("\r", "\n")
-                    composer = b""
+                    text, bash = self.composer, self.bash_mode
+                    self.composer, self.cursor, self.bash_mode = "", 0, False
+                    if bash:
+                        # Like Claude Code's shell mode: bash runs it, no model, no hook.
+                        subprocess.run(["/bin/sh", "-c", text], check=False)
+                        self.out(f"! {text}")
+                        continue
                     if text.strip() == "/exit":
                         self.hook("SessionEnd", reason="prompt_input_exit")
                         self.out(f"Resume this session with:\nclaude --resume {self.sid}")
@@ -310,11 +330,71 @@ class Fake:
                     if text.strip():
                         self.submit(text)
                 elif c == b"\x7f":
-                    composer = composer[:-1]
-                elif c == b"\x1b":
-                    pass
+                    if not self.composer and self.bash_mode:
+                        self.bash_mode = False
+                    elif self.cursor > 0:
+                        self.composer = self.composer[:self.cursor - 1] + self.composer[self.cursor:]
+                        self.cursor -= 1
+                elif c == b"\x15":
+                    start = self.composer.rfind("\n", 0, self.cursor) + 1
+                    if start == self.cursor and self.cursor > 0:
+                        start -= 1  # at a line's start: join it to the line above
+                    self.composer = self.composer[:start] + self.composer[self.cursor:]
+                    self.cursor = start
                 else:
-                    composer += c
+                    self.insert(c.decode("latin-1"), paste=False)
+            if (self.composer, self.bash_mode) != before:
+                self.draw()
+
+    def draw(self):
+        """The input box as Claude Code draws it: `❯` (`!` in shell mode)
+        between two rules."""
+        rule = "─" * 40
+        mark = "!" if self.bash_mode else "❯"
+        self.out(f"{rule}\n{mark} " + self.composer.replace("\n", "\n  ") + f"\n{rule}")
+
+    def insert(self, text, paste):
+        """Text at the cursor. As in Claude Code, a `!` landing at the start
+        of an empty input (or typed at its start) switches to shell mode."""
+        if self.cursor == 0 and text.startswith("!") and (not self.composer or len(text) == 1):
+            self.bash_mode = True
+            text = text[1:]
+            if not paste:
+                return
+        self.composer = self.composer[:self.cursor] + text + self.composer[self.cursor:]
+        self.cursor += len(text)
+
+    def escape(self, buf):
+        """Handle one escape sequence at the start of buf; its length, or
+        None when it is not all there yet. Home (at a line's start: the line
+        above's) and Delete act; the rest are ignored."""
+        if len(buf) < 2:
+            return None
+        if buf[1:2] == b"O":
+            if len(buf) < 3:
+                return None
+            if buf[2:3] in (b"H",):
+                self.home()
+            return 3
+        if buf[1:2] != b"[":
+            return 1
+        i = 2
+        while i < len(buf) and not (0x40 <= buf[i] <= 0x7e):
+            i += 1
+        if i >= len(buf):
+            return None
+        seq = buf[2:i + 1]
+        if seq in (b"1~", b"H", b"7~"):
+            self.home()
+        elif seq == b"3~":
+            self.composer = self.composer[:self.cursor] + self.composer[self.cursor + 1:]
+        return i + 1
+
+    def home(self):
+        start = self.composer.rfind("\n", 0, self.cursor) + 1
+        if start == self.cursor and self.cursor > 0:
+            start = self.composer.rfind("\n", 0, self.cursor - 1) + 1
+        self.cursor = start
 
 
 def main():
