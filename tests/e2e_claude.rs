@@ -935,3 +935,84 @@ fn a_prompt_sent_mid_turn_gets_a_receipt_for_the_turn_that_answers_it() {
     assert!(stdout(&o).contains("fifth-done"), "{}", stdout(&o));
     assert_eq!(stops(&flow), at + 1, "one turn for both");
 }
+
+/// Whether any request's messages hold a user text that is exactly `text`.
+fn model_got_exactly(requests: &[csd::mock::anthropic::Recorded], text: &str) -> bool {
+    requests.iter().any(|r| {
+        r.body["messages"].as_array().into_iter().flatten().filter(|m| m["role"] == "user").any(|m| {
+            m["content"] == text
+                || m["content"].as_array().into_iter().flatten().any(|b| b["type"] == "text" && b["text"] == text)
+        })
+    })
+}
+
+/// Issue 17 item 1 on the real Claude Code 2.1.197: a prompt pasted with a
+/// leading `!` used to run in bash (X created, no model, csd-send exit 1).
+/// Now it reaches the model as that very text, and nothing runs.
+#[test]
+fn a_bang_prompt_reaches_the_real_model_as_text_and_runs_nothing() {
+    let cli = claude_cli();
+    isolate_network();
+    let mut flow = Flow::new(cli);
+    flow.launch("bang");
+    let x = flow.env.path().join("X");
+    let prompt = format!("!touch {}", x.display());
+    let baseline = flow.mock.count();
+    let out = flow.run("csd-send", &["--converse", "bang", &prompt, "60"]);
+    assert_code(&out, 0);
+    assert!(!x.exists(), "the prompt ran as a shell command");
+    assert!(
+        model_got_exactly(&flow.mock.requests_since(baseline), &prompt),
+        "the model did not get the prompt as sent"
+    );
+    let path = stdout(&flow.run("csd-turn", &["bang", "--path"])).trim().to_string();
+    let transcript = std::fs::read_to_string(&path).unwrap();
+    assert!(transcript.contains(&serde_json::to_string(&prompt).unwrap()), "the transcript lacks the exact prompt");
+    // A command is run only when asked for.
+    assert_code(&flow.run("csd-send", &["--command", "bang", "/exit"]), 0);
+    let pid = flow.reaper.0.unwrap();
+    assert!(eventually(TURN, || (!pid_alive(pid)).then_some(())).is_some(), "/exit was not run");
+}
+
+/// Issue 17 item 12 on the real Claude Code: three workers fanned out,
+/// `csd-wait --all`, then `csd-turn` each must show its answer, though the
+/// transcript can lag the Stop hook.
+#[test]
+fn read_turn_right_after_a_fleet_wait_shows_each_whole_turn() {
+    let cli = claude_cli();
+    isolate_network();
+    let flow = Flow::new(cli);
+    let names = ["t-a", "t-b", "t-c"];
+    let launches: Vec<_> =
+        names.iter().map(|n| flow.cmd("csd-launch").arg(n).arg(&flow.project).output().unwrap()).collect();
+    for o in &launches {
+        assert_code(o, 0);
+    }
+    let pids: Vec<KillOnDrop> = names
+        .iter()
+        .map(|n| {
+            KillOnDrop(Some(
+                flow.env
+                    .tmux_ok(["display-message", "-p", "-t", &format!("={n}:"), "#{pane_pid}"])
+                    .trim()
+                    .parse()
+                    .unwrap(),
+            ))
+        })
+        .collect();
+    for n in names {
+        assert_code(&flow.run("csd-send", &[n, &format!("Fan out.\nsay: answer of {n}")]), 0);
+    }
+    let mut wait = vec!["--all"];
+    wait.extend(names);
+    wait.extend(["--timeout", "60"]);
+    assert_code(&flow.run("csd-wait", &wait), 0);
+    for n in names {
+        let turn = stdout(&flow.run("csd-turn", &[n]));
+        assert!(turn.contains(&format!("answer of {n}")), "{n}'s turn lacks its answer:\n{turn}");
+    }
+    for n in names {
+        assert_code(&flow.run("csd-stop", &[n]), 0);
+    }
+    drop(pids);
+}

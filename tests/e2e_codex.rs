@@ -549,3 +549,28 @@ fn a_fleet_of_codex_workers_is_waited_for_in_finish_order() {
         stop(&env, name);
     }
 }
+
+/// Issue 17 item 1 on the real Codex: a prompt starting with `!` is Codex's
+/// shell mode. Through csd it reaches the model as that very text (Codex
+/// trims the space csd puts before it), and nothing runs.
+#[test]
+fn a_bang_prompt_reaches_the_real_model_as_text_and_runs_nothing() {
+    let (mock, env, project) = codex_world();
+    assert_code(&csd(&env, "csd-launch", &["--harness", "codex", "w", project.to_str().unwrap()]), 0);
+    assert_code(&csd(&env, "csd-send", &["--converse", "w", "SAY: warm", TURN]), 0);
+    let x = env.path().join("X");
+    let prompt = format!("!touch {}", x.display());
+    let baseline = mock.count();
+    assert_code(&csd(&env, "csd-send", &["--converse", "w", &prompt, TURN]), 0);
+    assert!(!x.exists(), "the prompt ran as a shell command");
+    let exact = mock.requests_since(baseline).iter().any(|r| {
+        r.body["input"].as_array().into_iter().flatten().any(|m| {
+            m["role"] == "user" && m["content"].as_array().into_iter().flatten().any(|c| c["text"] == prompt.as_str())
+        })
+    });
+    assert!(exact, "the model did not get the prompt as sent");
+    let path = stdout(&csd(&env, "csd-turn", &["w", "--path"])).trim().to_string();
+    let rollout = std::fs::read_to_string(&path).unwrap();
+    assert!(rollout.contains(&serde_json::to_string(&prompt).unwrap()), "the rollout lacks the exact prompt");
+    assert_code(&csd(&env, "csd-stop", &["w"]), 0);
+}

@@ -463,3 +463,32 @@ fn a_fleet_of_pi_workers_is_waited_for_in_finish_order() {
         assert_code(&csd(&env, "csd-stop", &[name]), 0);
     }
 }
+
+/// Issue 17 item 1 on the real Pi: Pi runs a `!` line in bash and a `/`
+/// line as its command. Through csd (a mark csd's extension takes off) the
+/// prompt reaches the model as that very text, and nothing runs.
+#[test]
+fn a_bang_prompt_reaches_the_real_model_as_text_and_runs_nothing() {
+    let (mock, env, _agent, project) = pi_world();
+    grant_consent(&env);
+    assert_code(&csd(&env, "csd-launch", &["--harness", "pi", "w", project.to_str().unwrap()]), 0);
+    let pane_pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=w:", "#{pane_pid}"]).trim().parse().unwrap();
+    let _guard = KillOnDrop(Some(pane_pid));
+    let x = env.path().join("X");
+    for prompt in [format!("!touch {}", x.display()), "/quit and say bye".to_string()] {
+        let baseline = mock.count();
+        assert_code(&csd(&env, "csd-send", &["--converse", "w", &prompt, "60"]), 0);
+        assert!(!x.exists(), "the prompt ran as a shell command");
+        let exact = mock.requests_since(baseline).iter().any(|r| {
+            r.body["messages"].as_array().into_iter().flatten().filter(|m| m["role"] == "user").any(|m| {
+                m["content"] == prompt.as_str()
+                    || m["content"].as_array().into_iter().flatten().any(|b| b["text"] == prompt.as_str())
+            })
+        });
+        assert!(exact, "the model did not get {prompt:?} as sent");
+        let path = stdout(&csd(&env, "csd-turn", &["w", "--path"])).trim().to_string();
+        let session = std::fs::read_to_string(&path).unwrap();
+        assert!(session.contains(&serde_json::to_string(&prompt).unwrap()), "the session lacks {prompt:?}");
+    }
+    assert_code(&csd(&env, "csd-stop", &["w"]), 0);
+}

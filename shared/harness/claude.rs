@@ -284,6 +284,10 @@ impl Harness for Claude {
                 return Ok(None);
             };
             self.paste(tmux, name, &[b"x", &text[..]].concat())?;
+            // A busy Claude Code (just past its trust dialog) takes a while
+            // to draw the paste; keys sent before it has are read against
+            // the input as it was.
+            await_input_line(tmux, name, "x!")?;
             for _ in 0..walk {
                 // One at a time: Claude Code moves from the cursor it last drew.
                 crate::signals::sleep(KEY_GAP)?;
@@ -291,6 +295,7 @@ impl Harness for Claude {
             }
             crate::signals::sleep(KEY_GAP)?;
             tmux.send_keys(name, &["DC"])?;
+            await_input_line(tmux, name, "!")?;
             return Ok(None);
         }
         self.paste(tmux, name, &["\u{200b}".as_bytes(), &text[..]].concat())?;
@@ -376,7 +381,21 @@ fn await_input_box(launch: &Launch) {
 }
 
 /// Between the keys of a cursor walk.
-const KEY_GAP: Duration = Duration::from_millis(15);
+const KEY_GAP: Duration = Duration::from_millis(40);
+
+/// Wait (at most CLEAR_LOOK, best effort) until the input box's first line
+/// starts with `head`.
+fn await_input_line(tmux: &Tmux, name: &str, head: &str) -> Result<()> {
+    let until = Instant::now() + CLEAR_LOOK;
+    let want = format!("❯ {head}");
+    while Instant::now() < until {
+        if tmux.capture(name, false)?.lines().any(|l| l.starts_with(&want)) {
+            return Ok(());
+        }
+        crate::signals::sleep(Duration::from_millis(20))?;
+    }
+    Ok(())
+}
 /// How long a cleared input may take to show empty.
 const CLEAR_LOOK: Duration = Duration::from_secs(1);
 /// Words Claude Code 2.1.197 takes as "quit" when they are the whole prompt.
