@@ -133,7 +133,7 @@ const SETTLE_GRACE: Duration = Duration::from_secs(5);
 /// the prompt without its answer, or the turn before. When the log's last
 /// word is a turn end, the transcript's last turn must be complete, carry
 /// the prompt of the log's last user_prompt_submit (by its digest) and,
-/// when the turn was done, a final reply; until then this waits, woken by
+/// the turn being done, a final reply; until then this waits, woken by
 /// the transcript's writes, at most `SETTLE_GRACE`, then gives what is
 /// there. A worker mid-turn, or a transcript already whole, costs no wait.
 pub fn last_turn_settled(worker: &Worker) -> Result<Turn> {
@@ -141,7 +141,11 @@ pub fn last_turn_settled(worker: &Worker) -> Result<Turn> {
     let log = worker.events();
     let ended = log.last_matching(|k| k == EventKind::UserPromptSubmit || k.ends_turn())?;
     let Some((EventKind::Stop, stop)) = ended else { return last_turn(worker) };
-    let done = crate::verdict::Verdict::of_line(&stop) == crate::verdict::Verdict::Done;
+    if crate::verdict::Verdict::of_line(&stop) != crate::verdict::Verdict::Done {
+        // A turn that failed may never reach the transcript: read-turn
+        // shows its ending from the log without waiting for it.
+        return last_turn(worker);
+    }
     let digest = log
         .last_matching(|k| k == EventKind::UserPromptSubmit)?
         .and_then(|(_, line)| crate::event::digest_of_line(&line));
@@ -152,7 +156,7 @@ pub fn last_turn_settled(worker: &Worker) -> Result<Turn> {
             (Some(d), Some(p)) => crate::event::prompt_digest(p) == *d,
             _ => true,
         };
-        prompt_matches && (!done || !crate::turn::last_assistant_text(turn).trim().is_empty())
+        prompt_matches && !crate::turn::last_assistant_text(turn).trim().is_empty()
     };
     let until = Instant::now() + SETTLE_GRACE;
     // Armed before the first read, so a write in between still wakes us.
