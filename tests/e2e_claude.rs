@@ -1016,3 +1016,40 @@ fn read_turn_right_after_a_fleet_wait_shows_each_whole_turn() {
     }
     drop(pids);
 }
+
+/// Issue 17 item 2 on the real Claude Code: two converses to one worker at
+/// once used to splice or drop a prompt, one sender "confirmed" by the
+/// other's submit. Now each prompt reaches the model once, whole, and each
+/// sender prints the reply to its own.
+#[test]
+fn two_concurrent_converses_to_one_real_worker_each_get_their_own_reply() {
+    let cli = claude_cli();
+    isolate_network();
+    let mut flow = Flow::new(cli);
+    flow.launch("pair");
+    for round in 0..2 {
+        let prompts = [format!("First sender.\nsay: alpha {round}"), format!("Second sender.\nsay: beta {round}")];
+        let kids: Vec<_> = prompts
+            .iter()
+            .map(|p| {
+                flow.cmd("csd-send")
+                    .args(["--converse", "pair", p, "60"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for (kid, word) in kids.into_iter().zip(["alpha", "beta"]) {
+            let out = kid.wait_with_output().unwrap();
+            assert_code(&out, 0);
+            assert_eq!(stdout(&out).trim(), format!("{word} {round}"), "a sender printed another's reply");
+        }
+        for p in &prompts {
+            assert!(model_got_exactly(&flow.mock.requests(), p), "the model never got {p:?} whole");
+        }
+    }
+    let prompts = stdout(&flow.run("csd-events", &["pair", "--type", "user_prompt_submit"]));
+    assert_eq!(prompts.lines().count(), 4, "{prompts}");
+    assert_code(&flow.run("csd-stop", &["pair"]), 0);
+}

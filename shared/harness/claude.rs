@@ -281,6 +281,7 @@ impl Harness for Claude {
         if !submit_time_command(&text) && (text.first() != Some(&b'!') || walk.is_some()) {
             let Some(walk) = walk.filter(|_| text.first() == Some(&b'!')) else {
                 self.paste(tmux, name, &text)?;
+                close_mention_popup(tmux, name, &text)?;
                 return Ok(None);
             };
             self.paste(tmux, name, &[b"x", &text[..]].concat())?;
@@ -383,6 +384,44 @@ fn await_input_box(launch: &Launch) {
 /// Between the keys of a cursor walk.
 const KEY_GAP: Duration = Duration::from_millis(40);
 
+/// How long a paste ending in a mention may take to open its popup.
+const POPUP_LOOK: Duration = Duration::from_millis(400);
+
+/// A prompt whose last line has an `@` can leave the cursor on a mention,
+/// and Claude Code then shows its file and agent popup, where Enter takes
+/// the highlighted pick (`hi @` became `hi @"claude (agent)"`): Escape
+/// closes it (with the popup open, Escape is the popup's, not the chat's).
+fn close_mention_popup(tmux: &Tmux, name: &str, text: &[u8]) -> Result<()> {
+    let last_line = text.rsplit(|&b| b == b'\n').next().unwrap_or_default();
+    if !last_line.contains(&b'@') {
+        return Ok(());
+    }
+    let until = Instant::now() + POPUP_LOOK;
+    while Instant::now() < until {
+        if popup_shown(&tmux.capture(name, false)?) {
+            tmux.send_keys(name, &["Escape"])?;
+            return Ok(());
+        }
+        crate::signals::sleep(Duration::from_millis(25))?;
+    }
+    Ok(())
+}
+
+/// Whether a mention popup hangs under the input box: the first line after
+/// the box's bottom rule is a pick (`+ file`, `* agent`), not the footer.
+pub fn popup_shown(screen: &str) -> bool {
+    let lines: Vec<&str> = screen.lines().collect();
+    let rule = |l: &str| l.starts_with('─');
+    let Some(at) = (1..lines.len()).rev().find(|&i| rule(lines[i - 1]) && lines[i].starts_with('❯')) else {
+        return false;
+    };
+    let Some(bottom) = (at + 1..lines.len()).find(|&i| rule(lines[i])) else { return false };
+    lines[bottom + 1..]
+        .iter()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.starts_with("+ ") || l.starts_with("* "))
+}
+
 /// Wait (at most CLEAR_LOOK, best effort) until the input box's first line
 /// starts with `head`.
 fn await_input_line(tmux: &Tmux, name: &str, head: &str) -> Result<()> {
@@ -479,6 +518,14 @@ mod tests {
         assert_eq!(input_box_empty(&format!("{rule}\n❯ left over\n{rule}\n")), Some(false));
         assert_eq!(input_box_empty(&format!("{rule}\n❯ a\n  b\n{rule}\n")), Some(false));
         assert_eq!(input_box_empty("no box here"), None);
+    }
+
+    #[test]
+    fn sees_a_mention_popup() {
+        let rule = "─".repeat(20);
+        assert!(popup_shown(&format!("{rule}\n❯ hi @\n{rule}\n+ x\n* claude (agent) – Catch-all")));
+        assert!(!popup_shown(&format!("{rule}\n❯ hi @\n{rule}\n  ⏵⏵ bypass permissions on")));
+        assert!(!popup_shown("nothing"));
     }
 
     #[test]

@@ -312,12 +312,21 @@ impl Harness for Codex {
     /// shell mode (the line runs as a command); a pasted `/status` alone is
     /// the slash command. A leading space keeps both text, and Codex trims
     /// it before the model sees the prompt: byte for byte, no note.
+    ///
+    /// A prompt whose last line holds an `@` or a `$` opens the file or
+    /// skill popup, and Enter then inserts its pick instead of submitting
+    /// (`hi @` went in as `hi $imagegen`): Home moves the cursor off the
+    /// word, which closes the popup; Enter still submits all of it.
     fn put_prompt(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<String>> {
         match prompt.first() {
-            Some(b'!' | b'/') => self.paste(tmux, name, &[b" ", prompt].concat()),
-            _ => self.paste(tmux, name, prompt),
+            Some(b'!' | b'/') => self.paste(tmux, name, &[b" ", prompt].concat())?,
+            _ => self.paste(tmux, name, prompt)?,
         }
-        .map(|_| None)
+        let last_line = prompt.rsplit(|&b| b == b'\n').next().unwrap_or_default();
+        if last_line.iter().any(|&b| b == b'@' || b == b'$') {
+            tmux.send_keys(name, &["Home"])?;
+        }
+        Ok(None)
     }
 
     fn quit(&self, tmux: &Tmux, name: &str) -> Result<()> {

@@ -163,11 +163,10 @@ pub trait Harness: Sync {
 
     /// Empty the worker's input after a prompt that was not taken (`prompt`
     /// is what csd put there), so the next one is not appended to it.
-    /// Default: Ctrl-U twice a line (the first kills to the line's start,
-    /// the second joins it to the line above) and a Backspace (which leaves
-    /// a shell mode an empty input is in), in Claude Code, Codex and Pi
-    /// alike. Returns whether the screen shows the input empty afterwards,
-    /// or `None` when this harness's screen cannot tell.
+    /// Default: `clear_keys`, which empty a multi-line input from wherever
+    /// the cursor is in Claude Code, Codex and Pi alike (measured). Returns
+    /// whether the screen shows the input empty afterwards, or `None` when
+    /// this harness's screen cannot tell.
     fn clear_input(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<bool>> {
         tmux.send_keys(name, &clear_keys(prompt))?;
         Ok(None)
@@ -338,12 +337,17 @@ pub fn user_home() -> Result<PathBuf> {
 /// Between typing a command and pressing Enter.
 pub const COMMAND_SETTLE: Duration = Duration::from_millis(300);
 
-/// `clear_input`'s keys for an input holding `text`: two Ctrl-U a line,
-/// counting a long line as one per 40 bytes (a wrapped line may be killed
-/// a screen line at a time), a few spare, and a Backspace; at most 1000.
+/// `clear_input`'s keys for an input holding `text`: Ctrl-U, Ctrl-K
+/// once a line, a long line counted as one per 40 bytes (a wrapped line may
+/// go a screen line at a time), and two spare, then a Backspace (which
+/// leaves a shell mode an empty input is in). In all three CLIs Ctrl-U
+/// kills to the line's start or, at its start, joins it to the line above;
+/// Ctrl-K kills to its end or, at its end, joins the line below: so the
+/// pairs empty the input from wherever the cursor is (a Ctrl-U alone keeps
+/// what is after the cursor). At most 1000 keys.
 pub fn clear_keys(text: &[u8]) -> Vec<&'static str> {
     let lines: usize = text.split(|&b| b == b'\n').map(|l| 1 + l.len() / 40).sum();
-    let mut keys = vec!["C-u"; (2 * lines + 4).min(1000)];
+    let mut keys: Vec<&str> = ["C-u", "C-k"].repeat((lines + 2).min(500));
     keys.push("BSpace");
     keys
 }

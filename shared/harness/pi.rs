@@ -24,6 +24,21 @@ pub struct Pi;
 /// (pi-extension/index.ts, `TEXT_MARK` there too) takes it off again.
 pub const TEXT_MARK: &str = "[csd:text]";
 
+/// Whether Pi's editor is empty: its last two full-width rules (`─` only)
+/// touch. `None` when the screen shows fewer than two.
+pub fn editor_empty(screen: &str) -> Option<bool> {
+    let rules: Vec<usize> = screen
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty() && l.chars().all(|c| c == '─'))
+        .map(|(i, _)| i)
+        .collect();
+    match rules.as_slice() {
+        [.., a, b] => Some(b - a == 1),
+        _ => None,
+    }
+}
+
 /// The extension, built into csd and written into each worker's agent dir,
 /// so a worker never depends on where csd's sources were installed.
 pub const EXTENSION_SOURCE: &str = include_str!("../../pi-extension/index.ts");
@@ -226,6 +241,20 @@ impl Harness for Pi {
         self.paste(tmux, name, prompt).map(|_| None)
     }
 
+    /// `clear_keys` (Pi's Ctrl-C would clear too, but twice on an empty
+    /// editor it quits); the editor is empty when its two rules touch.
+    fn clear_input(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<bool>> {
+        tmux.send_keys(name, &super::clear_keys(prompt))?;
+        let until = Instant::now() + Duration::from_secs(1);
+        loop {
+            let empty = editor_empty(&tmux.capture(name, false)?);
+            if empty != Some(false) || Instant::now() >= until {
+                return Ok(empty);
+            }
+            crate::signals::sleep(Duration::from_millis(25))?;
+        }
+    }
+
     /// `/quit` works idle and mid-turn, and Pi then reports session_shutdown
     /// (our session_end). tmux's kill-session (SIGHUP) would skip it.
     fn quit(&self, tmux: &Tmux, name: &str) -> Result<()> {
@@ -268,6 +297,14 @@ impl Harness for Pi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sees_an_empty_editor() {
+        let rule = "─".repeat(30);
+        assert_eq!(editor_empty(&format!("hi\n{rule}\n{rule}\n/tmp/p\n")), Some(true));
+        assert_eq!(editor_empty(&format!("{rule}\nleft over\n{rule}\n")), Some(false));
+        assert_eq!(editor_empty("no editor"), None);
+    }
 
     #[test]
     fn session_dir_names_match_pi() {

@@ -21,7 +21,8 @@ Test switches (passed after `--` by csd-launch, so they follow Claude's args):
   --fake-record FILE     append each submitted prompt to FILE (one JSON string a line)
 
 Its input keeps a cursor: Home (at a line's start it goes up a line), Delete,
-Backspace, Ctrl-U (at a line's start it joins the line above) act as in
+Backspace, Ctrl-U (at a line's start it joins the line above), Ctrl-K (at a
+line's end it joins the line below) act as in
 Claude Code 2.1.197, and a `!` landing at the start of an empty input is
 shell mode: Enter runs the line in /bin/sh, with no hook.
 
@@ -335,6 +336,12 @@ class Fake:
                     elif self.cursor > 0:
                         self.composer = self.composer[:self.cursor - 1] + self.composer[self.cursor:]
                         self.cursor -= 1
+                elif c == b"\x0b":
+                    end = self.composer.find("\n", self.cursor)
+                    end = len(self.composer) if end < 0 else end
+                    if end == self.cursor and end < len(self.composer):
+                        end += 1  # at a line's end: join the line below
+                    self.composer = self.composer[:self.cursor] + self.composer[end:]
                 elif c == b"\x15":
                     start = self.composer.rfind("\n", 0, self.cursor) + 1
                     if start == self.cursor and self.cursor > 0:
