@@ -29,6 +29,8 @@ What a prompt asks for (its first word):
   die       exit in the middle of the turn (after a tool starts)
   hang      never end the turn
   tool      run a Bash tool call before replying
+  bash:     run the rest of the prompt through /bin/sh as a Bash tool call
+            (e.g. `bash: nohup sleep 1000 &`), waiting for the shell to exit
 anything else: the reply is "Reply: " + the prompt's first line.
 """
 
@@ -209,6 +211,13 @@ class Fake:
             seconds = float(word[10:])
             self.in_tool = True
             self.hook("PreToolUse", tool_name="Bash", tool_input={"command": f"sleep {seconds}"})
+        if word == "bash:":
+            command = prompt.split("bash:", 1)[1].strip()
+            self.hook("PreToolUse", tool_name="Bash", tool_input={"command": command})
+            subprocess.run(["/bin/sh", "-c", command], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            self.hook("PostToolUse", tool_name="Bash", tool_input={"command": command},
+                      tool_response={"stdout": "", "stderr": "", "interrupted": False})
         if word in ("tool", "die"):
             self.hook("PreToolUse", tool_name="Bash", tool_input={"command": "echo hi", "description": "say hi"})
             if word == "die":
