@@ -60,6 +60,10 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let prompt = read_prompt(positional.next().expect("counted"))?;
     let timeout_arg = positional.next();
     let timeout = timeout_arg.clone().map(|t| parse_seconds(t, "TIMEOUT")).transpose()?;
+    if let Some(t) = timeout {
+        // A hung tmux server must not hold us past our own TIMEOUT.
+        csd::tmux::cap_calls(t);
+    }
     let dir = WorkerDir::from_env()?;
     if csd::remote::holds(&dir, &name) {
         // The prompt goes on stdin: never on the host's command line.

@@ -53,6 +53,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         return Err(usage(format!("unexpected argument '{}'", csd::name::printable(&extra))));
     }
     let deadline = Instant::now() + timeout;
+    csd::tmux::cap_calls(timeout);
     let name = worker.ok_or_else(|| usage("missing WORKER"))?;
     let dir = WorkerDir::from_env()?;
     if let Some(code) = csd::remote::call::forward_as_is(&dir, TOOL.name, &name)? {

@@ -15,6 +15,7 @@
 //! declared interface (`interface`). Lower modules never call up into
 //! higher ones.
 
+pub mod bounded;
 pub mod cli;
 pub mod consent;
 pub mod converse;
@@ -40,6 +41,7 @@ pub mod signals;
 pub mod status;
 pub mod stop;
 pub mod submit;
+pub mod sweep;
 pub mod tally;
 pub mod time;
 pub mod tmux;

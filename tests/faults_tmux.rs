@@ -200,6 +200,8 @@ fn a_wait_on_a_worker_already_gone_is_gone_at_once() {
         "tmux_socket": w.env.socket_path(), "csd_id": "0f0f0f0f-1111-4222-8333-444455556666",
     });
     std::fs::write(w.env.worker_dir.join("sid-2.meta"), meta.to_string()).unwrap();
+    std::fs::write(w.env.events_path("sid-2"), "{\"event\":\"session_start\",\"ts\":\"2026-01-01T00:00:00Z\"}\n")
+        .unwrap();
     for name in ["w1", "w2"] {
         for timeout in ["1", "2", "30"] {
             let o = within(Duration::from_millis(1500), w.env.cmd("csd-wait").args([name, timeout]));
@@ -255,6 +257,8 @@ fn stop_ends_what_the_worker_started_and_nothing_else() {
     let o = within(Duration::from_secs(15), w.env.cmd("csd-stop").arg("w1"));
     assert_code(&o, 0);
     assert!(stdout(&o).contains("stopped"), "{}", stdout(&o));
+    // The nohup'd sleep, the daemonised one, and the daemonised shell with its sleep.
+    assert!(stderr(&o).contains("csd-stop: ended 4 processes worker 'w1' had started: "), "{}", stderr(&o));
     for (what, pid) in [("nohup", a), ("setsid nohup", b), ("below a daemon", c)] {
         assert!(
             eventually(Duration::from_secs(2), || (!pid_alive(pid)).then_some(())).is_some(),

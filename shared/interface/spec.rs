@@ -39,6 +39,12 @@ const ENV_TMUX_SOCKET: Var = Var {
            socket path",
 };
 
+const ENV_TMUX_TIMEOUT: Var = Var {
+    name: "CSD_TMUX_TIMEOUT_MS",
+    help: "how long one tmux call may take before its server counts as hung, an error naming it (default 5000; \
+           never longer than the command's own TIMEOUT)",
+};
+
 const ENV_REMOTE_PATH: Var = Var {
     name: "CSD_REMOTE_PATH",
     help: "on a remote worker's host, the directory holding the csd binaries, when they are not on its PATH",
@@ -110,7 +116,7 @@ for its workers and makes the status 1.",
         ),
     ],
     operands: &[WORKER, Operand { name: "TIMEOUT", complete: Complete::Nothing, help: "seconds to wait (default 60)" }],
-    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET],
+    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET, ENV_TMUX_TIMEOUT],
     exits: &[
         Exit {
             code: "0",
@@ -179,7 +185,7 @@ them where each shell looks.",
         "a shim supplies it; given twice, it is a usage error",
     )],
     operands: &[],
-    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET],
+    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET, ENV_TMUX_TIMEOUT],
     exits: &[
         EXIT_OK,
         EXIT_FAILED,
@@ -482,6 +488,7 @@ status 1, with nothing changed here.",
             help: "the tmux server to start workers on: a label (under $TMUX_TMPDIR or /tmp, as tmux -L finds it) \
                    or a socket path; unset, the server of $TMUX or the default one",
         },
+        ENV_TMUX_TIMEOUT,
         Var { name: "CSD_CLAUDE_BIN", help: "the claude binary (default: found on PATH)" },
         Var { name: "CSD_CODEX_BIN", help: "the codex binary (default: found on PATH)" },
         Var { name: "CSD_PI_BIN", help: "the pi binary (default: found on PATH)" },
@@ -600,6 +607,7 @@ its path given on standard error.",
     ],
     env: &[
         ENV_WORKER_DIR,
+        ENV_TMUX_TIMEOUT,
         Var { name: "CSD_SUBMIT_TIMEOUT", help: "seconds to wait for the confirmation (default 10)" },
         Var { name: "CSD_SUBMIT_RETRY_INTERVAL", help: "seconds between Enter presses (default 2)" },
         Var {
@@ -696,7 +704,7 @@ printed as they come from each, and --last N applies to each host's replay.",
         flag(Some('a'), "all", "every worker's events, merged, each naming its worker", ""),
     ],
     operands: &[WORKER],
-    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET],
+    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET, ENV_TMUX_TIMEOUT],
     exits: &[
         EXIT_OK,
         Exit { code: "1", help: "failure (for example an unreadable worker dir, or a log that is not a regular file)" },
@@ -822,7 +830,7 @@ they are not taken for gone.",
         flag(None, "session-id", "print the worker's session id", ""),
     ],
     operands: &[WORKER],
-    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET],
+    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET, ENV_TMUX_TIMEOUT],
     exits: &[
         EXIT_OK,
         Exit {
@@ -851,7 +859,12 @@ pub const CSD_STOP: Tool = Tool {
     description: "With WORKER (a name or a session id), csd-stop asks its harness to quit (/exit for Claude Code, \
 /quit for Codex and Pi), waits for its session_end event (woken by inotify) and for its pane to close, and kills \
 the tmux session if it outlives the harness's grace period. It kills only the session stamped as the worker's, by \
-its server-wide id, never a session that took the name since. It then removes the worker's meta, event log, shim, \
+its server-wide id, never a session that took the name since. What the worker started and left running (a \
+dev server started with nohup ... &, a daemon started with setsid) is ended after the harness: SIGTERM, 2 s, then SIGKILL, each process \
+named on standard error (\"ended N processes worker 'NAME' had started: PID (COMMAND), ...\"). Only processes \
+/proc proves the worker's are touched: the pane's process and its descendants, what runs in its pane's terminal \
+session, and daemons (parent 1) whose environment carries the worker's CSD_WORKER_ID, with their descendants; \
+never another user's, a tmux process, or the stopping process and its ancestors. It then removes the worker's meta, event log, shim, \
 harness marker and per-worker home ($CSD_WORKER_DIR/homes/NAME, where Codex and Pi workers keep their staged \
 configuration and credentials). A worker whose tmux session is already gone just has its state removed. A worker \
 launched under a harness that had not yet minted its session id is stopped by its name. When tmux cannot be \
@@ -876,7 +889,7 @@ such worker (status 3).",
         ),
     ],
     operands: &[WORKER],
-    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET],
+    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET, ENV_TMUX_TIMEOUT],
     exits: &[
         EXIT_OK,
         Exit {
