@@ -30,17 +30,22 @@ pub fn wait_for_event(
     // Arm the watch before the first read, so an event landing in between
     // still wakes us.
     let witness = crate::harness::turn_witness(worker);
-    let arm = || -> Result<Watch> {
+    // The watch, and whether it watches the pane's process.
+    let arm = || -> Result<(Watch, bool)> {
         let mut watch = Watch::new(log.path())?;
         if let Some(w) = &witness {
             watch = watch.also(w);
         }
-        if let Some(pid) = worker.pane_pid()? {
+        let pid = worker.pane_pid()?;
+        if let Some(pid) = pid {
             watch = watch.with_process(pid);
         }
-        Ok(watch)
+        Ok((watch, pid.is_some()))
     };
-    let mut watch = arm()?;
+    let (mut watch, watching) = arm()?;
+    // No process to watch: the worker may be gone already, and a wait on a
+    // gone worker says so at once, whatever its timeout.
+    let mut look_now = !watching;
     let mut offset = from;
     let scan = |offset: &mut u64| -> Result<Option<Found>> {
         // A turn end only the harness's own files show goes into the log first.
@@ -61,7 +66,8 @@ pub fn wait_for_event(
             return Ok(f);
         }
         let tick = (Instant::now() + LIVENESS_TICK).min(deadline);
-        match watch.wait(Some(tick))? {
+        let wake = if std::mem::take(&mut look_now) { Wake::Timeout } else { watch.wait(Some(tick))? };
+        match wake {
             Wake::Changed | Wake::OutputClosed => {}
             Wake::Timeout if Instant::now() >= deadline => {
                 return match scan(&mut offset)? {
@@ -80,7 +86,7 @@ pub fn wait_for_event(
                 }
                 if wake == Wake::ProcessExited {
                     // The session lives on with a new process (a respawned pane).
-                    watch = arm()?;
+                    watch = arm()?.0;
                 }
             }
         }
@@ -89,11 +95,14 @@ pub fn wait_for_event(
 
 /// After the pane's process exited (`process_exited`) or a liveness tick:
 /// whether the worker's session is gone. tmux closes a session a moment
-/// after its last process, so an exit is given a second to show.
+/// after its last process, so an exit is given a second to show. The pane
+/// mark answers first, as it does for status: a pane process still running
+/// on its open terminal is alive, whatever tmux's socket says (a /tmp
+/// cleaner may have removed it).
 pub fn session_ended(worker: &Worker, process_exited: bool) -> Result<bool> {
     let tries = if process_exited { 40 } else { 1 };
     for i in 0..tries {
-        if worker.session()?.is_none() {
+        if !worker.is_alive()? {
             return Ok(true);
         }
         if i + 1 < tries {
