@@ -274,3 +274,48 @@ fn stop_ends_what_the_worker_started_and_nothing_else() {
     assert_code(&w.env.run("csd-stop", ["w2"]), 0);
     assert!(eventually(Duration::from_secs(2), || (!pid_alive(d)).then_some(())).is_some());
 }
+
+// ---- 7. a worker follows its CLI into a new session ----
+
+#[test]
+fn clear_moves_the_worker_to_its_new_session_and_nothing_else_moves_it() {
+    let w = World::new();
+    let old = w.up("w1", &[]);
+    assert_code(&w.send(&["--converse", "w1", "before", "20"]), 0);
+    let id = w.metas()[0]["csd_id"].as_str().unwrap().to_string();
+    let hook = |sid: &str, source: &str, worker_id: &str| {
+        let payload = serde_json::json!({"session_id": sid, "hook_event_name": "SessionStart", "source": source,
+            "cwd": w.proj, "transcript_path": w.env.path().join("t.jsonl")});
+        let mut c = w.env.cmd("csd-hook");
+        c.env("CSD_WORKER_ID", worker_id).env("CSD_TMUX_SOCKET", w.env.socket_path());
+        use std::io::Write;
+        let mut child = c.stdin(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(payload.to_string().as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success());
+    };
+    // A CLI the worker runs inside its pane starts (source startup), and
+    // another worker's pane clears: neither moves w1.
+    hook("1111aaaa-0000-4000-8000-000000000001", "startup", &id);
+    hook("1111aaaa-0000-4000-8000-000000000002", "clear", "0f0f0f0f-1111-4222-8333-444455556666");
+    assert_eq!(w.sid("w1"), old);
+    assert_eq!(w.metas().len(), 1);
+
+    let lines = std::fs::read_to_string(w.env.events_path(&old)).unwrap().lines().count();
+    w.env.tmux_ok(["send-keys", "-t", "=w1:", "-l", "/clear"]);
+    w.env.tmux_ok(["send-keys", "-t", "=w1:", "Enter"]);
+    let new = eventually(Duration::from_secs(10), || Some(w.sid("w1")).filter(|s| s != &old)).expect("no move");
+    assert_eq!(w.metas().len(), 1, "{:?}", w.metas());
+    assert!(!w.env.events_path(&old).exists());
+    let log = std::fs::read_to_string(w.env.events_path(&new)).unwrap();
+    assert_eq!(log.lines().count(), lines + 1, "carried over, session_end of the clear left out:\n{log}");
+    assert!(log.lines().last().unwrap().contains("session_start"), "{log}");
+    assert_eq!(stdout(&w.env.run("csd-status", ["w1"])).trim(), "idle");
+    let o = w.send(&["--converse", "w1", "after", "20"]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "Reply: after\n");
+    let list = stdout(&w.env.run("csd-status", ["--list"]));
+    assert_eq!(list.lines().filter(|l| l.contains("\tw1\t")).count(), 1, "{list}");
+    assert!(w.env.worker_dir.join("bin/w1").exists());
+    assert_code(&w.cmd("csd-stop").arg("w1").output().unwrap(), 0);
+    w.assert_no_worker_state();
+}

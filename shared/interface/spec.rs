@@ -926,6 +926,13 @@ own session id registers the worker: on its first event the meta is written (ato
 that worker (its TMUX_NAME.harness marker exists). It records the pane's CSD_TMUX_SOCKET as tmux_socket and its \
 CSD_WORKER_ID as csd_id, the stamp on the worker's tmux session.
 
+A worker follows its CLI into a new session: Claude Code's /clear ends the session (SessionEnd, reason clear: not \
+logged, the worker has not ended) and starts one under a new id (SessionStart, source clear). A SessionStart for a \
+session csd does not know, with source clear, resume, compact or fork, from the pane of a worker (its \
+CSD_WORKER_ID and CSD_TMUX_SOCKET name that worker's meta) moves the worker to the new id: a new meta (moved_from \
+names the old id), the event log carried over, the old meta and tally removed, the shim unchanged. A CLI the \
+worker runs inside its pane starts with source startup and moves nothing.
+
 Standard input is read for at most 5 seconds and 8 MiB; the rest of a larger payload is read and dropped, and its \
 leading fields still name the event.",
     options: &[],

@@ -312,6 +312,15 @@ class Fake:
                         continue
                     text = composer.decode("utf-8", "replace").replace("\r", "\n")
                     composer = b""
+                    if text.strip() == "/clear":
+                        # As Claude Code 2.1.197: the old session ends, a new one (new id) starts.
+                        self.hook("SessionEnd", reason="clear")
+                        self.sid = str(uuid.uuid4())
+                        self.transcript = os.path.join(os.path.dirname(self.transcript), self.sid + ".jsonl")
+                        self.write({"type": "mode", "mode": "normal"})
+                        self.hook("SessionStart", source="clear")
+                        self.out("(cleared)")
+                        continue
                     if text.strip() == "/exit":
                         self.hook("SessionEnd", reason="prompt_input_exit")
                         self.out(f"Resume this session with:\nclaude --resume {self.sid}")
