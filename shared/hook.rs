@@ -128,7 +128,7 @@ pub fn handle(payload: &Map<String, Value>, identity: Option<&Identity>) -> Opti
         // its first prompt: that session never was a worker's, and a meta
         // born of it would outlive a stop that is removing the worker.
         None if kind == EventKind::SessionEnd => return None,
-        None if kind == EventKind::SessionStart && follow_new_session(&dir, sid, payload).is_some() => {}
+        None if kind == EventKind::SessionStart && follow_new_session(&dir, sid, payload, identity).is_some() => {}
         None => register(&dir, sid, identity?, payload)?,
         Some(meta) if kind == EventKind::SessionStart => note_transcript(&dir, meta, payload),
         // The CLI goes on, in the session it starts next: the worker has not ended.
@@ -163,19 +163,31 @@ fn moving_on(meta: &Meta, payload: &Map<String, Value>) -> bool {
         && std::env::var("CSD_WORKER_ID").ok().as_deref().is_some_and(|id| meta.csd_id() == Some(id))
 }
 
-/// Follow a worker's CLI into the session it moved to (`/clear` mints a new
-/// session id): a SessionStart from the worker's own pane, for a session
-/// csd does not know, with a source that says the CLI went on rather than
-/// started (a nested CLI the worker runs starts with `startup`). The worker
-/// stays one worker: a new meta under the new id, its event log carried
-/// over (line numbers go on), the old meta and tally removed; the shim,
-/// which names the worker, is unchanged.
-fn follow_new_session(dir: &WorkerDir, sid: &str, payload: &Map<String, Value>) -> Option<()> {
+/// Follow a worker's CLI into the session it moved to (Claude Code's
+/// `/clear`, Codex's `/new`, both mint a new session id): a SessionStart
+/// from the worker's own pane, for a session csd does not know, while the
+/// worker is idle. Its source says the CLI went on rather than started
+/// (Claude: `clear`, …); Codex says `startup` even after `/new`, so for a
+/// harness that registers by name its hook's name must be the worker's. A
+/// CLI the worker runs in a tool call starts while the worker is working,
+/// and moves nothing. The worker stays one worker: a new meta under the new
+/// id, its event log carried over (line numbers go on), the old meta and
+/// tally removed; the shim, which names the worker, is unchanged.
+fn follow_new_session(dir: &WorkerDir, sid: &str, payload: &Map<String, Value>, by: Option<&Identity>) -> Option<()> {
     let source = payload.get("source").and_then(Value::as_str)?;
-    if !MOVED_SOURCES.contains(&source) {
+    let old = pane_worker(dir).filter(|m| m.session_id != sid)?;
+    let named = by.is_some_and(|id| id.tmux_name == old.tmux_name);
+    if !MOVED_SOURCES.contains(&source) && !named {
         return None;
     }
-    let old = pane_worker(dir).filter(|m| m.session_id != sid)?;
+    let idle = match EventLog::new(dir.events_path(&old.session_id)).last() {
+        Ok(Some((kind, _))) => crate::worker::Status::after(kind) == crate::worker::Status::Idle,
+        Ok(None) => true,
+        Err(_) => false,
+    };
+    if !idle {
+        return None;
+    }
     let mut meta = old.clone();
     meta.session_id = sid.to_string();
     meta.extra.remove("transcript_path");

@@ -26,13 +26,14 @@ pub fn wait_for_event(
     deadline: Instant,
     wanted: impl Fn(EventKind) -> bool,
 ) -> Result<Found> {
-    let log = worker.events();
+    // Where the worker's log is; it moves with the worker (see `follow_move`).
+    let log = std::cell::RefCell::new(worker.events());
     // Arm the watch before the first read, so an event landing in between
     // still wakes us.
     let witness = crate::harness::turn_witness(worker);
     // The watch, and whether it watches the pane's process.
     let arm = || -> Result<(Watch, bool)> {
-        let mut watch = Watch::new(log.path())?;
+        let mut watch = Watch::new(log.borrow().path())?;
         if let Some(w) = &witness {
             watch = watch.also(w);
         }
@@ -50,8 +51,9 @@ pub fn wait_for_event(
     let scan = |offset: &mut u64| -> Result<Option<Found>> {
         // A turn end only the harness's own files show goes into the log first.
         crate::harness::settle(worker)?;
+        follow_move(worker, &log)?;
         let mut found = None;
-        let end = log.read_from(*offset, |kind, line| {
+        let end = log.borrow().read_from(*offset, |kind, line| {
             if wanted(kind) {
                 found = Some((kind, line.to_vec()));
                 return Ok(false);
@@ -91,6 +93,17 @@ pub fn wait_for_event(
             }
         }
     }
+}
+
+/// A log gone from under a waiter whose worker moved to a new session (the
+/// hook carried it over, byte for byte, under the new id): read on there.
+fn follow_move(worker: &Worker, log: &std::cell::RefCell<crate::eventlog::EventLog>) -> Result<()> {
+    if !log.borrow().exists() {
+        if let Some(moved) = worker.moved()? {
+            *log.borrow_mut() = moved.events();
+        }
+    }
+    Ok(())
 }
 
 /// After the pane's process exited (`process_exited`) or a liveness tick:

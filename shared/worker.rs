@@ -363,6 +363,24 @@ impl Worker {
         })
     }
 
+    /// The worker as it is now if its CLI moved it to a new session since
+    /// this was read (Codex's `/new` does so on the next prompt): its meta is
+    /// gone, and the hook's new meta names its session as `moved_from`.
+    pub fn moved(&self) -> Result<Option<Worker>> {
+        if self.meta_path().exists() {
+            return Ok(None);
+        }
+        let sid = self.meta.session_id.as_str();
+        Ok(list_metas(&self.dir)?
+            .into_iter()
+            .find(|m| {
+                m.extra_str("moved_from") == Some(sid)
+                    && m.tmux_name == self.meta.tmux_name
+                    && m.csd_id() == self.meta.csd_id()
+            })
+            .map(|meta| Worker { dir: self.dir.clone(), meta }))
+    }
+
     /// Remove everything csd keeps for this worker: meta, events, tally,
     /// shim, harness marker and per-worker home.
     pub fn remove_state(&self) -> Result<()> {

@@ -928,10 +928,11 @@ CSD_WORKER_ID as csd_id, the stamp on the worker's tmux session.
 
 A worker follows its CLI into a new session: Claude Code's /clear ends the session (SessionEnd, reason clear: not \
 logged, the worker has not ended) and starts one under a new id (SessionStart, source clear). A SessionStart for a \
-session csd does not know, with source clear, resume, compact or fork, from the pane of a worker (its \
-CSD_WORKER_ID and CSD_TMUX_SOCKET name that worker's meta) moves the worker to the new id: a new meta (moved_from \
-names the old id), the event log carried over, the old meta and tally removed, the shim unchanged. A CLI the \
-worker runs inside its pane starts with source startup and moves nothing.
+session csd does not know, from the pane of an idle worker (its CSD_WORKER_ID and CSD_TMUX_SOCKET name that \
+worker's meta), with source clear, resume, compact or fork (or, from a hook given TMUX_NAME, for that worker: \
+Codex says startup after /new), moves the worker to the new id: a new meta (moved_from names the old id), the \
+event log carried over, the old meta and tally removed, the shim unchanged. A CLI the worker runs in a tool call \
+starts while the worker is working, and moves nothing.
 
 Standard input is read for at most 5 seconds and 8 MiB; the rest of a larger payload is read and dropped, and its \
 leading fields still name the event.",
