@@ -159,7 +159,29 @@ fn signal(p: &Proc, sig: Signal) -> bool {
     rc == 0
 }
 
-/// `3 (sleep), 4 (sh)`: what a stop ended, for its report.
+/// `3 (sleep), 4 (sh)`: what a stop ended, for its report. A process names
+/// itself: its name is escaped, never written to a terminal as it is.
 pub fn describe(procs: &[Proc]) -> String {
-    procs.iter().map(|p| format!("{} ({})", p.pid, p.comm)).collect::<Vec<_>>().join(", ")
+    procs.iter().map(|p| format!("{} ({})", p.pid, crate::name::printable(&p.comm))).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn a_process_is_found_with_what_it_started_and_never_ourselves() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let me = process(std::process::id() as i32).unwrap();
+        let found = find(&me, None, &[]);
+        // We lead no session here, but our child descends from us: it is found, we are not.
+        assert!(found.iter().any(|p| p.pid == child.id() as i32), "{found:?}");
+        assert!(!found.iter().any(|p| p.pid == me.pid));
+        let ended = end(&found.into_iter().filter(|p| p.pid == child.id() as i32).collect::<Vec<_>>(), TERM_GRACE);
+        assert_eq!(ended.len(), 1);
+        assert!(child.wait().unwrap().signal().is_some());
+        let named = Proc { comm: "evil\x1b[2J".into(), ..me };
+        assert!(!describe(&[named]).contains('\x1b'));
+    }
 }
