@@ -967,9 +967,12 @@ fn a_worker_follows_its_session_through_clear() {
         )
     };
     assert!(!flow.env.worker_dir.join(format!("{old}.meta")).exists(), "the old meta is left");
-    let log = log_lines(&flow.env, &new);
-    assert!(log.len() > lines_before, "the log was not carried over: {log:?}");
-    assert_eq!(log.last().unwrap()["event"], "session_start", "{log:?}");
+    // The hook writes the new meta, then carries the log over, then appends.
+    let carried = eventually(Duration::from_secs(5), || {
+        let log = log_lines(&flow.env, &new);
+        (log.len() == lines_before + 1 && log.last().is_some_and(|e| e["event"] == "session_start")).then_some(())
+    });
+    assert!(carried.is_some(), "the log was not carried over: {:?}", log_lines(&flow.env, &new));
     assert_eq!(stdout(&flow.run("csd-status", &["clr"])).trim(), "idle");
 
     let (reply, _) = flow.converse("clr", "After the clear.\nsay: second answer");

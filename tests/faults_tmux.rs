@@ -306,9 +306,13 @@ fn clear_moves_the_worker_to_its_new_session_and_nothing_else_moves_it() {
     let new = eventually(Duration::from_secs(10), || Some(w.sid("w1")).filter(|s| s != &old)).expect("no move");
     assert_eq!(w.metas().len(), 1, "{:?}", w.metas());
     assert!(!w.env.events_path(&old).exists());
-    let log = std::fs::read_to_string(w.env.events_path(&new)).unwrap();
-    assert_eq!(log.lines().count(), lines + 1, "carried over, session_end of the clear left out:\n{log}");
-    assert!(log.lines().last().unwrap().contains("session_start"), "{log}");
+    // The hook writes the new meta, then carries the log over, then appends.
+    let read = || std::fs::read_to_string(w.env.events_path(&new)).unwrap_or_default();
+    let carried = eventually(Duration::from_secs(5), || {
+        let log = read();
+        (log.lines().count() == lines + 1 && log.lines().last().unwrap().contains("session_start")).then_some(())
+    });
+    assert!(carried.is_some(), "carried over, session_end of the clear left out:\n{}", read());
     assert_eq!(stdout(&w.env.run("csd-status", ["w1"])).trim(), "idle");
     let o = w.send(&["--converse", "w1", "after", "20"]);
     assert_code(&o, 0);
