@@ -356,8 +356,15 @@ impl Worker {
     /// What its last event says, taking its session as there: the caller
     /// (`harness::status`) has asked, and asking tmux twice costs a spawn.
     /// Turn ends only a harness's own files show are not looked for here.
+    /// After an event that could not be written (a full disk) the log's last
+    /// word is no longer the worker's: unknown (`EventLog::refuse_lost` says
+    /// why), until the next event is written. A send still goes in.
     pub fn status_of_log(&self) -> Result<Status> {
-        Ok(match self.events().last()? {
+        let log = self.events();
+        if log.lost().is_some() {
+            return Ok(Status::Unknown);
+        }
+        Ok(match log.last()? {
             Some((kind, _)) => Status::after(kind),
             None => Status::Unknown,
         })
@@ -378,6 +385,7 @@ pub fn remove_state(dir: &WorkerDir, sid: Option<&str>, name: &str) -> Result<()
         crate::name::validate(sid)?;
         dir.remove_file(&dir.meta_path(sid))?;
         dir.remove_file(&dir.events_path(sid))?;
+        dir.remove_file(&EventLog::new(dir.events_path(sid)).lost_path())?;
         dir.remove_file(&dir.tally_path(sid))?;
     }
     dir.remove_file(&dir.shim_path(name))?;
