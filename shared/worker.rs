@@ -207,12 +207,21 @@ pub fn register_timeout() -> Result<std::time::Duration> {
 }
 
 /// The session tmux calls `name`, if it is the one stamped `id`. A record
-/// without an id (launched before stamps) owns only an unstamped session.
-pub fn owned_session(tmux: &Tmux, name: &str, id: Option<&str>) -> Result<Option<Session>> {
-    Ok(tmux.probe(name)?.filter(|s| match id {
-        Some(id) => s.stamp == id,
-        None => s.stamp.is_empty(),
-    }))
+/// without an id (launched before stamps) owns only an unstamped session,
+/// and, when it knows its session id (`legacy_sid`: a v4 meta), only one
+/// whose pane names that id (`names_session_id`): tmux maps `a.b` and `a_b`
+/// to one session, so a stale meta must not take somebody's own.
+pub fn owned_session(tmux: &Tmux, name: &str, id: Option<&str>, legacy_sid: Option<&str>) -> Result<Option<Session>> {
+    let Some(s) = tmux.probe(name)? else { return Ok(None) };
+    match (id, legacy_sid) {
+        (Some(id), _) => Ok((s.stamp == id).then_some(s)),
+        (None, _) if !s.stamp.is_empty() => Ok(None),
+        (None, None) => Ok(Some(s)),
+        (None, Some(sid)) => match s.pane_pid {
+            Some(pid) if crate::proctree::names_arg(pid, sid)? => Ok(Some(s)),
+            _ => Ok(None),
+        },
+    }
 }
 
 impl Pending {
@@ -222,7 +231,7 @@ impl Pending {
 
     /// Its tmux session, proven by its stamp.
     pub fn session(&self) -> Result<Option<Session>> {
-        owned_session(&self.tmux()?, &self.name, self.marker.csd_id.as_deref())
+        owned_session(&self.tmux()?, &self.name, self.marker.csd_id.as_deref(), None)
     }
 
     pub fn is_alive(&self) -> Result<bool> {
@@ -317,7 +326,7 @@ impl Worker {
     /// Its tmux session, proven by its stamp; `None` when tmux has none that
     /// is this worker's. An error when tmux could not be asked.
     pub fn session(&self) -> Result<Option<Session>> {
-        owned_session(&self.tmux()?, self.name(), self.meta.csd_id())
+        owned_session(&self.tmux()?, self.name(), self.meta.csd_id(), Some(&self.meta.session_id))
     }
 
     /// Whether the worker's tmux session is there. The pane process recorded
