@@ -175,6 +175,11 @@ function appendWhole(path: string, line: string): void {
       const last = Buffer.alloc(1);
       if (readSync(fd, last, 0, 1, before - 1) === 1 && last[0] !== 0x0a) data = Buffer.concat([Buffer.from("\n"), data]);
     }
+    // The marker of an event lost before goes first: a reader that sees this
+    // event must not find it still there (made again below if this one is lost).
+    try {
+      unlinkSync(lost);
+    } catch {}
     let written = 0;
     let why = "";
     try {
@@ -182,20 +187,16 @@ function appendWhole(path: string, line: string): void {
     } catch (e) {
       why = String((e as Error)?.message ?? e);
     }
-    if (written === data.length) {
-      try {
-        unlinkSync(lost);
-      } catch {}
-      return;
-    }
+    if (written === data.length) return;
+    // Cut back first (no lock here: only our own bytes may go), so a waiter
+    // the marker wakes finds the log whole.
+    if (fstatSync(fd).size === before + written) ftruncateSync(fd, before);
     try {
       // Created empty even when the reason finds no room.
       writeFileSync(lost, `at ${now()}: ${why || `short write: ${written} of ${data.length} bytes, the disk is full?`}\n`, {
         mode: 0o600,
       });
     } catch {}
-    // No lock here: only our own bytes may go.
-    if (fstatSync(fd).size === before + written) ftruncateSync(fd, before);
   } finally {
     closeSync(fd);
   }

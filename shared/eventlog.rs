@@ -88,6 +88,38 @@ impl EventLog {
         self.lock(LOCK_WAIT)?.append(ev)
     }
 
+    /// End the turn the log shows open (its last event is a prompt or a tool
+    /// call) with a stop of `verdict`, for a turn end no hook reported (a
+    /// CLI that died, an interrupt only its transcript shows). The look and
+    /// the append happen under the lock every append takes, so a hook's own
+    /// stop landing meanwhile is never followed by a second one. Whether it
+    /// appended.
+    pub fn end_open_turn(&self, verdict: crate::verdict::Verdict) -> Result<bool> {
+        let open = |log: &EventLog| -> Result<bool> {
+            Ok(matches!(
+                log.last()?,
+                Some((EventKind::UserPromptSubmit | EventKind::PreToolUse | EventKind::PostToolUse, _))
+            ))
+        };
+        if !open(self)? {
+            return Ok(false);
+        }
+        // A log removed meanwhile (the worker stopped) is not made again.
+        let file = match safefile::open_append_existing(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e).context(|| format!("opening {}", self.path.display())),
+        };
+        let locked = flock_within(&file, LOCK_WAIT).context(|| format!("locking {}", self.path.display()))?;
+        let appender = Appender { file, path: self.path.clone(), locked };
+        // Not had in time: leave it to the next reader rather than guess.
+        if !appender.locked() || !open(self)? {
+            return Ok(false);
+        }
+        appender.append(&Event::Stop { ts: crate::time::now_iso(), verdict, turn_id: None })?;
+        Ok(true)
+    }
+
     /// Open the log for appending (creating it) and take its exclusive lock,
     /// waiting at most `wait`; `Appender::locked` says whether it was had.
     pub fn lock(&self, wait: Duration) -> Result<Appender> {
@@ -268,16 +300,20 @@ impl Appender {
         }
         // write_all would split a short write into two syscalls and so could
         // splice; a short write on a regular file means the disk is full.
+        // The marker of an event lost before goes first: a reader that sees
+        // this event must not find it still there (it is made again below if
+        // this one is lost too).
+        let _ = std::fs::remove_file(self.lost_path());
         let (written, why) = match (&self.file).write(&line) {
-            Ok(n) if n == line.len() => {
-                let _ = std::fs::remove_file(self.lost_path());
-                return Ok(());
-            }
+            Ok(n) if n == line.len() => return Ok(()),
             Ok(n) => (n as u64, format!("short write: {n} of {} bytes, the disk is full?", line.len())),
             Err(e) => (0, e.to_string()),
         };
-        self.mark_lost(&why);
+        // Cut back first: a waiter the marker wakes must find the log whole.
         self.cut_back(before, written);
+        self.mark_lost(&why);
+        // Wake waiters on the log itself too (IN_ATTRIB), whatever woke them before.
+        let _ = self.file.set_modified(std::time::SystemTime::now());
         Err(crate::error::failed(format!("could not append to {}: {why}", self.path.display())))
     }
 
@@ -294,8 +330,7 @@ impl Appender {
 
     /// Take back a short write: the log ends where it did. Without the lock
     /// another writer may have appended after us, and only our own bytes
-    /// may go. Truncating also wakes waiters (inotify's IN_MODIFY), who then
-    /// find the marker.
+    /// may go.
     fn cut_back(&self, before: u64, written: u64) {
         let Ok(now) = self.file.metadata().map(|m| m.len()) else { return };
         if self.locked || now == before + written {
