@@ -13,7 +13,7 @@
 //!   homes/<name>/         per-worker harness home (Codex, Pi)
 //! ```
 
-use crate::error::{failed, usage, Context, Result};
+use crate::error::{failed, Context, Result};
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -47,7 +47,7 @@ impl WorkerDir {
             _ => root,
         };
         if root.as_os_str().is_empty() || root.components().any(|c| c == std::path::Component::ParentDir) {
-            return Err(usage(format!("worker dir '{}' must be a plain path (no '..')", root.display())));
+            return Err(crate::error::usage(format!("worker dir '{}' must be a plain path (no '..')", root.display())));
         }
         let root = absolute(root)?;
         let dir = WorkerDir { root };
@@ -268,17 +268,6 @@ impl WorkerDir {
     }
 }
 
-/// `root` from `/`: the dir's path goes into every worker's pane, whose cwd
-/// is the worker's, and into its shim, which may run from anywhere.
-fn absolute(root: PathBuf) -> Result<PathBuf> {
-    if root.is_absolute() {
-        return Ok(root);
-    }
-    let here = std::env::current_dir().context(|| format!("resolving worker dir '{}'", root.display()))?;
-    // `./x` would keep its `.` through join.
-    Ok(here.join(root.components().filter(|c| *c != std::path::Component::CurDir).collect::<PathBuf>()))
-}
-
 /// The worker dir's lock, released on drop.
 pub struct DirLock {
     _held: nix::fcntl::Flock<fs::File>,
@@ -300,6 +289,17 @@ pub fn remove_tree_if_present(path: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).context(|| format!("removing {}", path.display())),
     }
+}
+
+/// `root` from `/`: the dir's path goes into every worker's pane, whose cwd
+/// is the worker's, and into its shim, which may run from anywhere.
+fn absolute(root: PathBuf) -> Result<PathBuf> {
+    if root.is_absolute() {
+        return Ok(root);
+    }
+    let here = std::env::current_dir().context(|| format!("resolving worker dir '{}'", root.display()))?;
+    // `./x` would keep its `.` through join.
+    Ok(here.join(root.components().filter(|c| *c != std::path::Component::CurDir).collect::<PathBuf>()))
 }
 
 impl WorkerDir {
