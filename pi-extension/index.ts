@@ -21,20 +21,7 @@
  * The facts it relies on were measured against pi 0.73.1: docs/harness-pi.md.
  */
 
-import {
-  closeSync,
-  existsSync,
-  fstatSync,
-  ftruncateSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  renameSync,
-  unlinkSync,
-  writeFileSync,
-  writeSync,
-} from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** The slice of Pi's ExtensionAPI we use (declared here: no npm dependency). */
@@ -157,6 +144,9 @@ function dropOldSessions(w: Worker, sid: string): void {
     }
   }
 }
+
+// The appender's own: it looks at the log's last byte and cuts back a short write.
+import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 
 /**
  * Append `line` as one write, whole or not at all, as csd-hook does
