@@ -21,7 +21,7 @@
  * The facts it relies on were measured against pi 0.73.1: docs/harness-pi.md.
  */
 
-import { existsSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** The slice of Pi's ExtensionAPI we use (declared here: no npm dependency). */
