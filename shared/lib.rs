@@ -15,6 +15,7 @@
 //! declared interface (`interface`). Lower modules never call up into
 //! higher ones.
 
+pub mod bounded;
 pub mod cli;
 pub mod consent;
 pub mod converse;
@@ -33,6 +34,7 @@ pub mod launch;
 pub mod lines;
 pub mod mock;
 pub mod name;
+pub mod proctree;
 pub mod remote;
 pub mod revlines;
 pub mod safefile;
@@ -40,6 +42,7 @@ pub mod signals;
 pub mod status;
 pub mod stop;
 pub mod submit;
+pub mod sweep;
 pub mod tally;
 pub mod time;
 pub mod tmux;

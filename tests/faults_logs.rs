@@ -392,7 +392,8 @@ fn a_late_settler_never_ends_the_next_turn() {
     let meta = json!({"tmux_name": "cw", "session_id": "sid-c", "cwd": env.path(), "harness": "codex",
                       "tmux_socket": env.socket, "transcript_path": rollout});
     std::fs::write(env.worker_dir.join("sid-c.meta"), meta.to_string()).unwrap();
-    env.tmux_ok(["new-session", "-d", "-s", "cw", "--", "sleep", "600"]);
+    // Unstamped, as an older csd left it: its command line names its session id.
+    env.tmux_ok(["new-session", "-d", "-s", "cw", "--", "bash", "-c", "exec -a 'sleep sid-c' sleep 600"]);
     let log = env.events_path("sid-c");
     std::fs::write(
         &log,
@@ -434,7 +435,7 @@ fn a_late_settler_never_ends_the_next_turn() {
     let kinds: Vec<&str> = evs.iter().map(|e| e["event"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["session_start", "user_prompt_submit", "stop", "user_prompt_submit"], "{evs:?}");
     assert_eq!(evs[2]["turn_id"], "T1", "the synthetic stop names the turn it settles: {}", evs[2]);
-    assert_eq!(evs[2]["reason"], "error");
+    assert_eq!(evs[2]["reason"], "failed");
     assert_eq!(stdout(&a).trim(), "working", "T2 runs");
 }
 
