@@ -83,10 +83,13 @@ fn tmux_off_path_is_an_error_and_the_worker_is_left_running() {
     assert_eq!(stdout(&o).trim(), "idle", "{}", stderr(&o));
 
     assert!(w.env.has_session("w1") && w.env.has_session("w2"), "the workers must still run");
-    // list may leave its counts (`<sid>.tally`, a cache it rebuilds at will),
-    // never touch a worker's state.
-    let state: Vec<_> =
-        files_under(&w.env.worker_dir).into_iter().filter(|f| f.extension().is_none_or(|e| e != "tally")).collect();
+    // list may leave its counts (`<sid>.tally`, a cache it rebuilds at will)
+    // and send its lock file (`<name>.send.lock`, empty), never touch a
+    // worker's state.
+    let state: Vec<_> = files_under(&w.env.worker_dir)
+        .into_iter()
+        .filter(|f| f.extension().is_none_or(|e| e != "tally" && e != "lock"))
+        .collect();
     assert_eq!(state, before, "nothing may change");
     assert_eq!(w.sid("w1"), sid);
 }
