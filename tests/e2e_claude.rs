@@ -956,18 +956,25 @@ fn a_bang_prompt_reaches_the_real_model_as_text_and_runs_nothing() {
     let mut flow = Flow::new(cli);
     flow.launch("bang");
     let x = flow.env.path().join("X");
-    let prompt = format!("!touch {}", x.display());
-    let baseline = flow.mock.count();
-    let out = flow.run("csd-send", &["--converse", "bang", &prompt, "60"]);
-    assert_code(&out, 0);
-    assert!(!x.exists(), "the prompt ran as a shell command");
-    assert!(
-        model_got_exactly(&flow.mock.requests_since(baseline), &prompt),
-        "the model did not get the prompt as sent"
-    );
-    let path = stdout(&flow.run("csd-turn", &["bang", "--path"])).trim().to_string();
-    let transcript = std::fs::read_to_string(&path).unwrap();
-    assert!(transcript.contains(&serde_json::to_string(&prompt).unwrap()), "the transcript lacks the exact prompt");
+    // The issue's own case too: `printf '!touch X\nplease review\n' | csd-send W -`.
+    for prompt in [format!("!touch {}", x.display()), format!("!touch {}\nplease review", x.display())] {
+        let baseline = flow.mock.count();
+        let mut child = flow
+            .cmd("csd-send")
+            .args(["--converse", "bang", "-", "60"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), format!("{prompt}\n").as_bytes()).unwrap();
+        assert_code(&child.wait_with_output().unwrap(), 0);
+        assert!(!x.exists(), "the prompt ran as a shell command");
+        assert!(model_got_exactly(&flow.mock.requests_since(baseline), &prompt), "the model did not get {prompt:?}");
+        let path = stdout(&flow.run("csd-turn", &["bang", "--path"])).trim().to_string();
+        let transcript = std::fs::read_to_string(&path).unwrap();
+        assert!(transcript.contains(&serde_json::to_string(&prompt).unwrap()), "the transcript lacks {prompt:?}");
+    }
     // A command is run only when asked for.
     assert_code(&flow.run("csd-send", &["--command", "bang", "/exit"]), 0);
     let pid = flow.reaper.0.unwrap();

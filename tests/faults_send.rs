@@ -235,6 +235,31 @@ fn a_killed_senders_lock_is_released() {
     assert!(stderr(&o).contains("send.lock"), "{}", stderr(&o));
 }
 
+/// A send that cannot get the worker's send lock within its timeout types
+/// nothing and says why (exit 124).
+#[test]
+fn a_send_that_cannot_get_the_lock_types_nothing() {
+    let w = World::new();
+    let record = w.record();
+    w.up("w1", &["--fake-record", record.to_str().unwrap()]);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(w.env.worker_dir.join("w1.send.lock"))
+        .unwrap();
+    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).unwrap();
+    let started = Instant::now();
+    let o = w.cmd("csd-send").env("CSD_SUBMIT_TIMEOUT", "1").args(["w1", "blocked prompt"]).output().unwrap();
+    assert_code(&o, 124);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(stderr(&o).contains("taking another prompt") && stderr(&o).contains("nothing was typed"), "{}", stderr(&o));
+    drop(held);
+    let o = w.send(&["--converse", "w1", "free now", "20"]);
+    assert_code(&o, 0);
+    assert_eq!(w.recorded(), ["free now"], "the blocked send typed something");
+}
+
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     assert!(eventually(Duration::from_secs(10), || f().then_some(())).is_some(), "timed out waiting for {what}");
 }
