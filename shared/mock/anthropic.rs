@@ -67,6 +67,8 @@ const RESET_HEADERS: [&str; 4] = [
     "anthropic-ratelimit-input-tokens-reset",
     "anthropic-ratelimit-output-tokens-reset",
 ];
+/// How Claude Code marks a turn the user interrupted.
+const INTERRUPTED: &str = "[Request interrupted by user";
 /// The tool `ask:` calls.
 pub const ASK_TOOL: &str = "AskUserQuestion";
 
@@ -310,8 +312,14 @@ fn classify_skipping(body: &Value, config: &Config, spent: &dyn Fn(&str) -> bool
     };
     let content = last_user.get("content").unwrap_or(&Value::Null);
     if let Some(blocks) = content.as_array() {
+        // A tool call the user interrupted comes back as a refusal, with the
+        // user's next prompt after it: that prompt is what is answered.
+        let interrupted = blocks.iter().any(|b| b["text"].as_str().is_some_and(|t| t.starts_with(INTERRUPTED)));
         if let Some(result) = blocks.iter().find(|b| b.get("type").and_then(Value::as_str) == Some("tool_result")) {
-            return (Answer::AfterToolResult { output: text_of(result.get("content").unwrap_or(&Value::Null)) }, None);
+            let output = text_of(result.get("content").unwrap_or(&Value::Null));
+            if !interrupted {
+                return (Answer::AfterToolResult { output }, None);
+            }
         }
     }
     let text = text_of(content);
