@@ -178,6 +178,9 @@ fn the_mock_answers_by_the_prompts_directives() {
     assert_eq!(classify(ask(json!("x\nfail:529"), &tools)), Answer::Failed(Failure::Status(529)));
     assert_eq!(classify(ask(json!("fail:stream"), &tools)), Answer::Failed(Failure::Stream));
     assert_eq!(classify(ask(json!("fail:nonsense\nsay: ok"), &tools)), Answer::Said("ok".into()));
+    assert_eq!(Failure::parse_times("500 x3"), Some((Failure::Status(500), 3)));
+    assert_eq!(Failure::parse_times("reset"), Some((Failure::Reset, 1)));
+    assert_eq!(Failure::parse_times("500 x0"), None);
     let asking = json!([{"name": "Bash"}, {"name": "AskUserQuestion"}]);
     assert_eq!(
         classify(ask(json!("ask: Which? | A | B"), &asking)),
@@ -1058,6 +1061,13 @@ fn a_failure_the_cli_retries_away_ends_the_turn_done() {
     let stops: Vec<Value> = log_lines(&flow.env, &sid).into_iter().filter(|e| e["event"] == "stop").collect();
     assert_eq!(stops.len(), 2, "{stops:?}");
     assert!(stops.iter().all(|s| s.get("reason").is_none()), "{stops:?}");
+    // Once its retries are spent, the failure is the turn's.
+    let before = flow.mock.count();
+    let o = flow.run("csd-send", &["--converse", "r", "Fail twice.\nfail:500 x2\nsay: too-late", "60"]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let tries = flow.mock.requests_since(before).into_iter().filter(|r| matches!(r.answer, Answer::Failed(_))).count();
+    assert_eq!(tries, 2, "one request and one retry");
+    assert_eq!(last_stop(&flow.env, &sid)["error"]["kind"], "server_error");
 }
 
 /// Send `keys` to the worker's pane once `ready` holds of its log, and
