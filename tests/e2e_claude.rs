@@ -1124,8 +1124,19 @@ fn escape_in_the_pane_ends_the_turn_interrupted() {
     assert!(in_request < Duration::from_secs(5), "converse took {in_request:?} after the Escape");
     assert_eq!(last_stop(&flow.env, &sid)["reason"], "interrupted");
     assert_eq!(stdout(&flow.run("csd-status", &["i"])).trim(), "idle");
+    // Claude Code put the prompt back into the input box; the next one is
+    // sent alone, not joined to it.
+    let (reply, _) = flow.converse("i", "Fresh start.\nsay: after-the-second-interrupt");
+    assert_eq!(reply.trim(), "after-the-second-interrupt");
+    let transcript = stdout(&flow.run("csd-turn", &["i", "--path"])).trim().to_string();
+    let raw = std::fs::read_to_string(&transcript).unwrap();
+    let last_prompt =
+        raw.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).rev().find_map(|v| {
+            (v["type"] == "user").then(|| v["message"]["content"].as_str().map(str::to_string)).flatten()
+        });
+    assert_eq!(last_prompt.as_deref(), Some("Fresh start.\nsay: after-the-second-interrupt"));
     let stops = log_lines(&flow.env, &sid).iter().filter(|e| e["event"] == "stop").count();
-    assert_eq!(stops, 3, "{:?}", log_lines(&flow.env, &sid));
+    assert_eq!(stops, 4, "{:?}", log_lines(&flow.env, &sid));
     eprintln!("claude: Escape during a tool call → converse exit 7 after {}", ms(in_tool));
     eprintln!("claude: Escape during the model request → converse exit 7 after {}", ms(in_request));
 }
