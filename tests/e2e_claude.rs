@@ -184,7 +184,7 @@ fn the_mock_answers_by_the_prompts_directives() {
     let asking = json!([{"name": "Bash"}, {"name": "AskUserQuestion"}]);
     assert_eq!(
         classify(ask(json!("ask: Which? | A | B"), &asking)),
-        Answer::Ask { question: "Which?".into(), options: vec!["A".into(), "B".into()] }
+        Answer::Ask { questions: vec![("Which?".into(), vec!["A".into(), "B".into()])] }
     );
     assert_eq!(classify(ask(json!("ask: Which? | A | B"), &tools)), Answer::Default);
 
@@ -1207,6 +1207,24 @@ fn a_question_blocks_the_turn_and_answer_picks_the_option() {
     let again = flow.run("csd-send", &["--answer", "a", "1"]);
     assert_code(&again, 2);
     assert!(stderr(&again).contains("no pending question"), "{}", stderr(&again));
+
+    // A form of two questions: one N each, then its review is submitted.
+    let form = "Two things.\nask: Which color? | Red | Green | Blue\nask: Which size? | Small | Large";
+    let o = flow.run("csd-send", &["--converse", "a", form, "60"]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    let n = log_lines(&flow.env, &sid).len();
+    assert_code(&flow.run("csd-send", &["--answer", "a", "3"]), 2);
+    assert_code(&flow.run("csd-send", &["--answer", "a", "3", "3"]), 2);
+    let before = flow.mock.count();
+    assert_code(&flow.run("csd-send", &["--answer", "a", "3", "2"]), 0);
+    assert_code(&flow.run("csd-wait", &["a", "60", "--after-line", &n.to_string()]), 0);
+    let result = flow.mock.requests_since(before).into_iter().find_map(|r| match r.answer {
+        Answer::AfterToolResult { output } => Some(output),
+        _ => None,
+    });
+    let result = result.expect("the model never saw the answers");
+    assert!(result.contains("\"Which color?\"=\"Blue\"") && result.contains("\"Which size?\"=\"Large\""), "{result}");
+    assert!(last_stop(&flow.env, &sid).get("reason").is_none());
     eprintln!("claude: question → converse exit 6 {} after the mock's answer", ms(latency));
     eprintln!("claude: csd-send --answer took {}", ms(took));
 }

@@ -303,29 +303,44 @@ impl Harness for Claude {
         super::claude_turn::settle(worker)
     }
 
-    /// AskUserQuestion's dialog lists the options numbered from 1; with one
-    /// question, the option's digit picks it and submits the form at once
-    /// (measured on 2.1.197: no review step). The digit is typed only once
-    /// the option's row is on screen, or it would land in the input box.
+    /// AskUserQuestion's dialog shows one question at a time, its options
+    /// numbered from 1: the option's digit picks it and moves on; after the
+    /// last question a form of several shows a review ("1. Submit answers"),
+    /// submitted with Enter, while a single question is submitted by its
+    /// digit (measured on 2.1.197). Each key is typed only once what it
+    /// answers is on screen, or it would land in the next step (or the
+    /// input box).
     fn answer(
         &self,
         tmux: &Tmux,
         name: &str,
         block: &crate::verdict::Block,
-        n: usize,
+        picks: &[usize],
         deadline: Instant,
     ) -> Result<()> {
-        let label = &block.questions[0].options[n - 1].label;
-        loop {
-            let screen = tmux.capture(name, false)?;
-            if super::claude_turn::option_row_shown(&screen, n, label) {
-                return tmux.send_keys(name, &[&n.to_string()]);
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::Timeout(format!("worker '{name}': its question is not on screen")));
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        for (q, &n) in block.questions.iter().zip(picks) {
+            let label = &q.options[n - 1].label;
+            await_screen(tmux, name, deadline, |s| super::claude_turn::question_shown(s, &q.question, n, label))?;
+            tmux.send_keys(name, &[&n.to_string()])?;
         }
+        if block.questions.len() > 1 {
+            await_screen(tmux, name, deadline, super::claude_turn::review_shown)?;
+            tmux.send_keys(name, &["Enter"])?;
+        }
+        Ok(())
+    }
+}
+
+/// Wait until the pane shows what `shown` looks for (or `deadline` passes).
+fn await_screen(tmux: &Tmux, name: &str, deadline: Instant, shown: impl Fn(&str) -> bool) -> Result<()> {
+    loop {
+        if shown(&tmux.capture(name, false)?) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Timeout(format!("worker '{name}': its question is not on screen")));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

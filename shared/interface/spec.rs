@@ -341,8 +341,8 @@ them where each shell looks.",
             bin: "csd-send",
             pre: &["--answer"],
             per_worker: true,
-            usage: "N",
-            summary: "pick option N of the question the worker waits on",
+            usage: "N...",
+            summary: "pick option N of the question the worker waits on (one N per question)",
         },
         Sub {
             name: "wait-for-turn",
@@ -603,7 +603,7 @@ pub const CSD_SEND: Tool = Tool {
         "WORKER PROMPT",
         "--receipt WORKER PROMPT [TIMEOUT]",
         "--converse WORKER [--with-turn] PROMPT [TIMEOUT]",
-        "--answer WORKER N",
+        "--answer WORKER N...",
     ],
     description: "csd-send puts PROMPT into the worker and returns once the worker has taken it. A PROMPT of - is \
 read from standard input (one final newline dropped). A prompt that starts with - goes after --.
@@ -659,10 +659,10 @@ A worker can stop to ask a question with options (Claude Code's AskUserQuestion)
 (status 6 for a converse or wait), and csd-status --json shows the question and its options. csd-send --answer \
 WORKER N picks option N (counted from 1, as listed) and returns once the worker has taken the answer (its \
 post_tool_use, at most CSD_SUBMIT_TIMEOUT seconds); the turn then goes on and ends with a stop of its own, which \
-csd-wait waits for. Without a pending question, or with N out of range, nothing is typed and the status is 2. A \
-form of several questions at once is refused (answer it in the pane).",
+csd-wait waits for. A form of several questions takes one N for each, in order. Without a pending question, with \
+an N out of range or a count of Ns other than the number of questions, nothing is typed and the status is 2.",
     options: &[
-        flag(None, "answer", "pick option N of the question the worker waits on", "see Answers"),
+        flag(None, "answer", "pick option N of the question the worker waits on", "one N per question; see Answers"),
         flag(None, "converse", "wait for the turn and print the reply", ""),
         flag(None, "with-turn", "with --converse: print the whole turn as markdown", ""),
         flag(
@@ -704,7 +704,7 @@ form of several questions at once is refused (answer it in the pane).",
         },
         Exit {
             code: "2",
-            help: "usage error or bad input (an empty prompt; --answer: no pending question, or N out of range)",
+            help: "usage error or bad input (an empty prompt; --answer: no pending question, an N out of range)",
         },
         EXIT_NO_WORKER,
         Exit { code: "4", help: "the worker's tmux session is gone (it died, crashed or was stopped mid-turn)" },
