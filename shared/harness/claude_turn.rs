@@ -168,6 +168,13 @@ pub fn turn_tail(path: &Path, prompt_id: Option<&str>, since: i64) -> TurnTail {
         return tail;
     }
     for line in buf.split(|&b| b == b'\n').rev() {
+        // Only user and assistant lines matter: the rest (attachments,
+        // snapshots, progress) are not parsed.
+        if memchr::memmem::find(line, b"\"type\":\"assistant\"").is_none()
+            && memchr::memmem::find(line, b"\"type\":\"user\"").is_none()
+        {
+            continue;
+        }
         let Ok(v) = serde_json::from_slice::<Value>(line) else { continue };
         let ms = v.get("timestamp").and_then(Value::as_str).and_then(iso_millis);
         let ours = match (prompt_id, v.get("promptId").and_then(Value::as_str)) {
