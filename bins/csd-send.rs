@@ -68,6 +68,10 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let prompt = read_prompt(positional.next().expect("counted"))?;
     let timeout_arg = positional.next();
     let timeout = timeout_arg.clone().map(|t| parse_seconds(t, "TIMEOUT")).transpose()?;
+    if let Some(t) = timeout {
+        // A hung tmux server must not hold us past our own TIMEOUT.
+        csd::tmux::cap_calls(t);
+    }
     let dir = WorkerDir::from_env()?;
     if csd::remote::holds(&dir, &name) {
         // The prompt goes on stdin: never on the host's command line.
@@ -168,7 +172,8 @@ fn read_prompt(arg: OsString) -> Result<Vec<u8>> {
     } else {
         arg.into_vec()
     };
-    if prompt.iter().all(u8::is_ascii_whitespace) {
+    // Paste markers are removed before the paste: a prompt of nothing else is empty.
+    if csd::harness::strip_paste_markers(&prompt).iter().all(u8::is_ascii_whitespace) {
         return Err(usage("the prompt is empty"));
     }
     prompt.shrink_to_fit();
