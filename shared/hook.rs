@@ -135,6 +135,8 @@ pub fn handle(payload: &Map<String, Value>, identity: Option<&Identity>) -> Opti
         None if kind == Some(EventKind::SessionStart) && follow_new_session(&dir, sid, payload, identity).is_some() => {
             read_meta(&dir, sid).ok()??
         }
+        // Only a lifecycle event registers a worker.
+        None if kind.is_none() => return None,
         None => register(&dir, sid, identity?, payload)?,
         Some(meta) if kind == Some(EventKind::SessionStart) => note_transcript(&dir, meta, payload),
         // The CLI goes on, in the session it starts next: the worker has not ended.

@@ -1290,3 +1290,56 @@ fn a_worker_follows_its_session_through_clear() {
         .collect();
     assert!(left.is_empty(), "stop left state behind: {left:?}");
 }
+
+/// The hook's side, through the real csd-hook with the payloads 2.1.197
+/// sent (no CLI needed): StopFailure is a failed stop; a dialog blocks an
+/// open turn once (its 6-s notification, or a second dialog hook, adds
+/// nothing, nor does one after the turn ended); idle_prompt blocks nothing;
+/// the prompt's id is kept as the turn's.
+#[test]
+fn claude_hooks_become_verdicts_once_and_only_in_an_open_turn() {
+    let env = TestEnv::new();
+    env.fake_worker("h", "sid-h", &[]);
+    let hook = |event: &str, extra: Value| {
+        let mut p =
+            json!({"session_id": "sid-h", "transcript_path": "/x.jsonl", "cwd": "/p", "hook_event_name": event});
+        p.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let o = env.hook(&p);
+        assert_code(&o, 0);
+        assert!(o.stdout.is_empty() && o.stderr.is_empty());
+    };
+    let tail = || log_lines(&env, "sid-h");
+    hook("UserPromptSubmit", json!({"prompt": "x", "prompt_id": "p-1"}));
+    assert_eq!(tail()[0]["turn_id"], "p-1");
+    hook("StopFailure", json!({"error": "server_error", "last_assistant_message": "API Error: 529 Overloaded."}));
+    let stop = tail().pop().unwrap();
+    assert_eq!((stop["reason"].as_str(), stop["error"]["kind"].as_str()), (Some("failed"), Some("overloaded")));
+    assert_eq!(stop["error"]["status"], 529);
+    // After the turn ended, a dialog's late notification blocks nothing.
+    hook("Notification", json!({"message": "Claude needs your permission", "notification_type": "permission_prompt"}));
+    hook("Notification", json!({"message": "Claude is waiting for your input", "notification_type": "idle_prompt"}));
+    assert_eq!(tail().len(), 2, "{:?}", tail());
+
+    hook("UserPromptSubmit", json!({"prompt": "y", "prompt_id": "p-2"}));
+    hook("PreToolUse", json!({"tool_name": "Bash", "tool_input": {"command": "rm -rf build"}}));
+    hook("PermissionRequest", json!({"tool_name": "Bash", "tool_input": {"command": "rm -rf build"}}));
+    hook("Notification", json!({"message": "Claude needs your permission", "notification_type": "permission_prompt"}));
+    let lines = tail();
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    assert_eq!(lines[4]["reason"], "blocked");
+    assert_eq!(lines[4]["blocked"]["on"], "permission");
+    assert_eq!(stdout(&env.run("csd-status", ["h"])).trim(), "gone", "no pane: the log alone is not read as live");
+
+    hook("PostToolUse", json!({"tool_name": "Bash"}));
+    hook("UserPromptSubmit", json!({"prompt": "z", "prompt_id": "p-3"}));
+    let questions = json!({"questions": [{"question": "Which?", "header": "H", "multiSelect": false,
+        "options": [{"label": "A", "description": "a"}, {"label": "B", "description": "b"}]}]});
+    hook("PreToolUse", json!({"tool_name": "AskUserQuestion", "tool_input": questions}));
+    hook("PermissionRequest", json!({"tool_name": "AskUserQuestion", "tool_input": questions}));
+    let lines = tail();
+    let kinds: Vec<&str> = lines[6..].iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["user_prompt_submit", "pre_tool_use", "stop"], "{lines:?}");
+    let blocked = &lines.last().unwrap()["blocked"];
+    assert_eq!(blocked["on"], "question");
+    assert_eq!(blocked["questions"][0]["options"][1]["label"], "B");
+}
