@@ -1225,6 +1225,19 @@ fn a_question_blocks_the_turn_and_answer_picks_the_option() {
     let result = result.expect("the model never saw the answers");
     assert!(result.contains("\"Which color?\"=\"Blue\"") && result.contains("\"Which size?\"=\"Large\""), "{result}");
     assert!(last_stop(&flow.env, &sid).get("reason").is_none());
+
+    // A person who takes the pane and declines the question (Esc) ends the
+    // turn interrupted.
+    let o = flow.run("csd-send", &["--converse", "a", "Once more.\nask: Which pet? | Cat | Dog", "60"]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    let n = log_lines(&flow.env, &sid).len();
+    let shown = eventually(TURN, || flow.env.pane("a").contains("1. Cat").then_some(()));
+    assert!(shown.is_some(), "{}", flow.env.pane("a"));
+    flow.env.tmux_ok(["send-keys", "-t", "=a:", "Escape"]);
+    let declined = flow.run("csd-wait", &["a", "30", "--after-line", &n.to_string()]);
+    assert_code(&declined, 7);
+    assert_eq!(last_stop(&flow.env, &sid)["reason"], "interrupted");
+    assert_eq!(stdout(&flow.run("csd-status", &["a"])).trim(), "idle");
     eprintln!("claude: question → converse exit 6 {} after the mock's answer", ms(latency));
     eprintln!("claude: csd-send --answer took {}", ms(took));
 }
