@@ -278,9 +278,16 @@ pub fn prompt_put_back(screen: &str) -> bool {
     let rule = |l: &&str| l.chars().count() >= 20 && l.chars().all(|c| c == '─');
     let rules: Vec<usize> = lines.iter().enumerate().filter(|(_, l)| rule(l)).map(|(i, _)| i).collect();
     let [.., top, bottom] = rules[..] else { return false };
-    lines[top + 1..bottom].first().is_some_and(|first| {
-        first.strip_prefix('❯').is_some_and(|rest| !rest.trim_matches(|c: char| c.is_whitespace()).is_empty())
-    })
+    // The spinner line (`✻ Burrowing…`) just above the box: still running,
+    // whatever a narrow footer left out.
+    let spinner = lines[top.saturating_sub(3)..top].iter().any(|l| {
+        let t = l.trim_start();
+        t.starts_with(['·', '✢', '✳', '✶', '✻', '✽', '*']) && t.contains('…')
+    });
+    !spinner
+        && lines[top + 1..bottom].first().is_some_and(|first| {
+            first.strip_prefix('❯').is_some_and(|rest| !rest.trim_matches(|c: char| c.is_whitespace()).is_empty())
+        })
 }
 
 /// Whether AskUserQuestion's dialog shows `question` with option `n` as
@@ -376,6 +383,9 @@ mod tests {
             "❯ w\n✻ Burrowing…\n{RULE}\n❯ typed ahead\n{RULE}\n  ⏵⏵ bypass permissions on · esc to interrupt · ← for agents"
         );
         assert!(!prompt_put_back(&running));
+        // A narrow pane cuts the footer; the spinner still says it runs.
+        let narrow = format!("❯ w\n✻ Burrowing…\n  ⎿  Tip: plan first\n{RULE}\n❯ typed ahead\n{RULE}\n  ⏵⏵ bypass…");
+        assert!(!prompt_put_back(&narrow));
         let idle_empty = format!("❯ w\n● done\n{RULE}\n❯ \n{RULE}\n  ⏵⏵ bypass permissions on");
         assert!(!prompt_put_back(&idle_empty));
         // A dialog in place of the input box is no prompt put back.
