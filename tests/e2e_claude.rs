@@ -1180,6 +1180,9 @@ fn a_question_blocks_the_turn_and_answer_picks_the_option() {
         assert_code(&o, 2);
         assert!(!stderr(&o).is_empty());
     }
+    let dispatched = flow.run("csd", &["--worker", "a", "answer", "9"]);
+    assert_code(&dispatched, 2);
+    assert!(stderr(&dispatched).contains("1..3"), "{}", stderr(&dispatched));
     assert_eq!(log_lines(&flow.env, &sid).len(), n, "a refused answer typed nothing");
     let answered = Instant::now();
     let o = flow.run("csd-send", &["--answer", "a", "2"]);
