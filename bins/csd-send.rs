@@ -137,7 +137,8 @@ fn read_prompt(arg: OsString) -> Result<Vec<u8>> {
     } else {
         arg.into_vec()
     };
-    if prompt.iter().all(u8::is_ascii_whitespace) {
+    // Paste markers are removed before the paste: a prompt of nothing else is empty.
+    if csd::harness::strip_paste_markers(&prompt).iter().all(u8::is_ascii_whitespace) {
         return Err(usage("the prompt is empty"));
     }
     prompt.shrink_to_fit();

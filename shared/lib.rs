@@ -34,6 +34,7 @@ pub mod launch;
 pub mod lines;
 pub mod mock;
 pub mod name;
+pub mod proctree;
 pub mod remote;
 pub mod revlines;
 pub mod safefile;

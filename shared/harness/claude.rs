@@ -49,6 +49,23 @@ const TRUST_LOOK: Duration = Duration::from_millis(200);
 /// And afterwards, until the worker is up (a slow machine can draw it late).
 const LATE_LOOK: Duration = Duration::from_secs(1);
 
+/// A plugin subdir, 0755 whatever the umask (under umask 000 it would be
+/// 0777: anyone could swap the hooks). One of ours an older csd left wider
+/// is narrowed; a `CSD_PLUGIN_DIR`'s own dirs are left as they are.
+fn make_plugin_subdir(path: &Path, ours: bool) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(path)
+        .map_err(|e| Error::Io(format!("creating {}", path.display()), e))?;
+    if ours {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| Error::Io(format!("setting mode of {}", path.display()), e))?;
+    }
+    Ok(())
+}
+
 impl Claude {
     /// `$CSD_PLUGIN_DIR`, or the plugin csd-launch writes into the worker dir.
     pub fn plugin_dir(dir: &WorkerDir) -> (PathBuf, bool) {
@@ -78,13 +95,13 @@ impl Claude {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Reports a csd worker's lifecycle events to csd-hook",
         });
-        if root == dir.root().join("plugin") {
+        let ours = root == dir.root().join("plugin");
+        if ours {
             // Ours: held to the worker dir's rules (not a symlink, not writable by others).
             dir.subdir("plugin")?;
         }
         for sub in [".claude-plugin", "hooks"] {
-            std::fs::create_dir_all(root.join(sub))
-                .map_err(|e| Error::Io(format!("creating {}", root.join(sub).display()), e))?;
+            make_plugin_subdir(&root.join(sub), ours)?;
         }
         let pretty = |v: &serde_json::Value| serde_json::to_vec_pretty(v).expect("a JSON value always serializes");
         dir.write_atomic(&root.join(".claude-plugin/plugin.json"), &pretty(&manifest), 0o644)?;
