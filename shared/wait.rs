@@ -63,7 +63,7 @@ pub fn wait_for_event(
         *offset = end;
         if found.is_none() && wanted(EventKind::Stop) {
             // The turn's end may be the event a full disk swallowed.
-            log.refuse_lost(worker.name())?;
+            log.borrow().refuse_lost(worker.name())?;
         }
         Ok(found.map(|(kind, line)| Found { kind, line, next: end }))
     };
