@@ -11,56 +11,19 @@
 //! server may carry the id of the worker whose launch started it), init,
 //! nor the stopping process or its ancestors (a worker may stop itself).
 
+use crate::proctree::read as read_proc;
+pub use crate::proctree::Proc;
 use nix::sys::signal::Signal;
 use std::collections::{HashMap, HashSet};
-use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 /// How long what the worker started gets to end on SIGTERM before SIGKILL.
 pub const TERM_GRACE: Duration = Duration::from_secs(2);
 
-/// One process, as /proc shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Proc {
-    pub pid: i32,
-    ppid: i32,
-    sid: i32,
-    /// Start time (clock ticks since boot): tells this process from a later one with its pid.
-    start: u64,
-    pub comm: String,
-}
-
 /// Every live process of our user, zombies aside.
 fn table() -> Vec<Proc> {
     let uid = nix::unistd::geteuid().as_raw();
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
-    for e in dir.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        if e.metadata().ok().map(|m| m.uid()) != Some(uid) {
-            continue;
-        }
-        out.extend(read_proc(pid));
-    }
-    out
-}
-
-fn read_proc(pid: i32) -> Option<Proc> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name, in parentheses, may hold spaces and parentheses.
-    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
-    let comm = stat.get(open + 1..close)?.to_string();
-    let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    if f.first() == Some(&"Z") {
-        return None;
-    }
-    Some(Proc {
-        pid,
-        ppid: f.get(1)?.parse().ok()?,
-        sid: f.get(3)?.parse().ok()?,
-        start: f.get(19)?.parse().ok()?,
-        comm,
-    })
+    crate::proctree::processes(Some(uid))
 }
 
 /// Whether the process's environment (as it was at exec) sets `CSD_WORKER_ID` to `id`.
