@@ -58,13 +58,17 @@ pub fn find(pane: &Proc, worker_id: Option<&str>, known: &[Proc]) -> Vec<Proc> {
     let all = table();
     let by_pid: HashMap<i32, &Proc> = all.iter().map(|p| (p.pid, p)).collect();
     let spared = ourselves(&by_pid);
-    let still = |k: &Proc| by_pid.get(&k.pid).is_some_and(|p| p.start == k.start);
+    // A tmux process is never the worker's, nor a way to what is below it: a
+    // server that a worker's csd-launch started carries the worker's id, and
+    // its panes are other workers' and other people's.
+    let tmux = |p: &Proc| p.comm.starts_with("tmux");
+    let still = |k: &Proc| by_pid.get(&k.pid).is_some_and(|p| p.start == k.start && !tmux(p));
     let mut ours: HashSet<i32> = known.iter().chain([pane]).filter(|k| still(k)).map(|k| k.pid).collect();
     // A session's id is its leader's pid, which the kernel does not hand out
     // again while the session has members; a process now holding that pid
     // with another start time means the session is over and its id free.
     let session_over = by_pid.get(&pane.pid).is_some_and(|p| p.start != pane.start);
-    for p in &all {
+    for p in all.iter().filter(|p| !tmux(p)) {
         let in_session = p.sid == pane.pid && !session_over;
         let daemon = p.ppid == 1 && worker_id.is_some_and(|id| carries_id(p.pid, id));
         if in_session || daemon {
@@ -75,17 +79,14 @@ pub fn find(pane: &Proc, worker_id: Option<&str>, known: &[Proc]) -> Vec<Proc> {
     let mut grew = true;
     while grew {
         grew = false;
-        for p in &all {
+        for p in all.iter().filter(|p| !tmux(p)) {
             if !ours.contains(&p.pid) && ours.contains(&p.ppid) {
                 ours.insert(p.pid);
                 grew = true;
             }
         }
     }
-    let mut found: Vec<Proc> = all
-        .into_iter()
-        .filter(|p| ours.contains(&p.pid) && !spared.contains(&p.pid) && !p.comm.starts_with("tmux"))
-        .collect();
+    let mut found: Vec<Proc> = all.into_iter().filter(|p| ours.contains(&p.pid) && !spared.contains(&p.pid)).collect();
     found.sort_by_key(|p| p.pid);
     found
 }
