@@ -85,7 +85,7 @@ pub fn wait_for_event(
                 if session_ended(worker, wake == Wake::ProcessExited)? {
                     // The last hook of a dying harness may land just after.
                     crate::signals::sleep(Duration::from_millis(50))?;
-                    record_crash(worker)?;
+                    record_crash(&log.borrow())?;
                     return match scan(&mut offset)? {
                         Some(f) => Ok(f),
                         None => Err(Error::Gone(format!("worker '{}': its tmux session is gone", worker.name()))),
@@ -114,9 +114,9 @@ fn follow_move(worker: &Worker, log: &std::cell::RefCell<crate::eventlog::EventL
 /// A worker whose session ended while its log shows a turn running: its CLI
 /// exited or died mid-turn. Say so in the log, as the turn's end, so every
 /// reader of stops (`csd-events --type stop`, a fleet's stream) sees it.
-fn record_crash(worker: &Worker) -> Result<()> {
+fn record_crash(log: &crate::eventlog::EventLog) -> Result<()> {
     let verdict = crate::verdict::Verdict::Crashed("its tmux session ended mid-turn".into());
-    match worker.events().end_open_turn(verdict) {
+    match log.end_open_turn(verdict) {
         Ok(_) => Ok(()),
         // The log may be gone with the worker (a stop removed it): nothing
         // left to tell.
