@@ -195,41 +195,23 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     assert_eq!(pre["tool"], "apply_patch", "{pre}");
 
     // A failed model request ends the turn (no Stop hook fires): no hang.
+    // (Every kind of failure, and the interrupt: the tests below.)
     let out = csd(&env, "csd-send", &["--converse", "w", "FAIL: 500", TURN]);
-    assert_code(&out, 1);
-    assert!(stdout(&out).contains("Turn failed"), "{}", stdout(&out));
-    assert!(stderr(&out).contains("its turn failed"), "{}", stderr(&out));
+    assert_code(&out, 5);
+    assert!(stderr(&out).contains("its turn failed: server_error (HTTP 500)"), "{}", stderr(&out));
     let last = events(&env).pop().unwrap();
-    assert_eq!((last["event"].as_str(), last["reason"].as_str()), (Some("stop"), Some("error")), "{last}");
+    assert_eq!((last["event"].as_str(), last["reason"].as_str()), (Some("stop"), Some("failed")), "{last}");
     assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
 
     // ... and for wait-for-turn, which the rollout wakes.
     let after = events(&env).len().to_string();
     assert_code(&csd(&env, "csd-send", &["w", "FAIL: 502"]), 0);
     let out = csd(&env, "csd-wait", &["w", "20", "--after-line", &after]);
-    assert_code(&out, 0);
+    // 0 while csd-wait reads no verdict, 5 (failed) once it does.
+    assert!(matches!(out.status.code(), Some(0 | 5)), "{out:?}");
     let ended: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    assert_eq!(ended["reason"], "error", "{ended}");
-
-    // An interrupt ends the turn for converse (and wait-for-turn).
-    let mut converse = env.cmd("csd-send");
-    converse.args(["--converse", "w", "SLEEP: 30\nSAY: too late", TURN]).stdout(std::process::Stdio::piped());
-    converse.stderr(std::process::Stdio::piped());
-    converse.env("CSD_CODEX_BIN", codex_cli());
-    let child = converse.spawn().unwrap();
-    let working = eventually(Duration::from_secs(20), || {
-        (stdout(&csd(&env, "csd-status", &["w"])).trim() == "working").then_some(())
-    });
-    assert!(working.is_some(), "the SLEEP turn never showed as working:\n{}", env.pane("w"));
-    let interrupted = Instant::now();
-    env.tmux_ok(["send-keys", "-t", "=w:", "Escape"]);
-    let out = child.wait_with_output().unwrap();
-    assert!(interrupted.elapsed() < Duration::from_secs(10), "converse hung after the interrupt");
-    assert_code(&out, 1);
-    assert!(stdout(&out).contains("Turn interrupted"), "{}", stdout(&out));
-    assert!(stderr(&out).contains("its turn was interrupted"), "{}", stderr(&out));
-    let last = events(&env).pop().unwrap();
-    assert_eq!((last["event"].as_str(), last["reason"].as_str()), (Some("stop"), Some("interrupted")), "{last}");
+    assert_eq!((ended["reason"].as_str(), ended["error"]["kind"].as_str()), (Some("failed"), Some("server_error")));
+    assert_eq!(ended["error"]["status"], 502, "{ended}");
 
     // Stop: /quit, then nothing left: no files, no processes.
     let pane_pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=w:", "#{pane_pid}"]).trim().parse().unwrap();
@@ -460,7 +442,7 @@ fn the_mock_answers_by_the_prompts_directives() {
         Answer::Shell { command: "echo hi".into() }
     );
     assert_eq!(openai::classify(&ask(vec![user("PATCH: a.txt")])), Answer::Patch { path: "a.txt".into() });
-    assert_eq!(openai::classify(&ask(vec![user("FAIL: 503")])), Answer::Failed(503));
+    assert_eq!(openai::classify(&ask(vec![user("FAIL: 503")])), Answer::Failed(openai::Fault::Status(503)));
     assert_eq!(openai::classify(&ask(vec![user("SAY: hi there")])), Answer::Said("hi there".into()));
     // The prompt is the last message Codex did not write itself.
     let aborted = user("<turn_aborted>\nThe user interrupted the previous turn on purpose.</turn_aborted>");
@@ -548,4 +530,116 @@ fn a_fleet_of_codex_workers_is_waited_for_in_finish_order() {
     for name in ["c1", "c2"] {
         stop(&env, name);
     }
+}
+
+/// The last stop line of the worker's log.
+fn last_stop(env: &TestEnv) -> Value {
+    events(env).into_iter().rfind(|e| e["event"] == "stop").expect("a stop line")
+}
+
+/// Converse `prompt` with worker `w`; its output, how long it took, and how
+/// long after the mock's last answer it returned (the CLI shows a failure
+/// within milliseconds of that answer).
+fn converse_timed(env: &TestEnv, mock: &MockOpenAi, prompt: &str) -> (Output, Duration, Duration) {
+    let before = mock.count();
+    let started = Instant::now();
+    let out = csd(env, "csd-send", &["--converse", "w", prompt, TURN]);
+    let took = started.elapsed();
+    let answered = mock.requests_since(before).iter().map(|r| r.answered).max().unwrap_or(started);
+    (out, took, (started + took).saturating_duration_since(answered))
+}
+
+/// Every way the model API fails, as the real Codex CLI meets it: the stop
+/// line carries the verdict (kind, status, message; the reset time of a
+/// usage limit), converse exits 5 at once, the worker is idle after, and the
+/// next prompt is answered. Codex's retries are off in this world
+/// (`request_max_retries = stream_max_retries = 0`), so each failure ends
+/// the turn at its first answer.
+#[test]
+fn every_codex_failure_ends_its_turn_with_a_verdict_at_once() {
+    let (mock, env, project) = codex_world();
+    assert_code(&csd(&env, "csd-launch", &["--harness", "codex", "w", project.to_str().unwrap()]), 0);
+    assert_code(&csd(&env, "csd-send", &["--converse", "w", "SAY: warm", TURN]), 0);
+    let cases: [(&str, &str, Option<u16>); 9] = [
+        ("fail:400", "invalid_request", Some(400)),
+        ("fail:401", "authentication_failed", Some(401)),
+        ("fail:429", "rate_limit", Some(429)),
+        ("fail:usage", "usage_limit", Some(429)),
+        ("fail:500", "server_error", Some(500)),
+        ("fail:529", "overloaded", Some(529)),
+        ("fail:overloaded", "overloaded", None),
+        ("fail:stream", "server_error", None),
+        ("fail:reset", "network", None),
+    ];
+    for (i, (directive, kind, status)) in cases.iter().enumerate() {
+        let (out, took, after_answer) = converse_timed(&env, &mock, directive);
+        eprintln!(
+            "codex: {directive}: converse exited {:?} after {took:?}, {after_answer:?} after the mock's answer",
+            out.status.code()
+        );
+        assert_code(&out, 5);
+        assert!(took < Duration::from_secs(5), "{directive}: converse took {took:?}");
+        let stop = last_stop(&env);
+        assert_eq!(stop["reason"], "failed", "{directive}: {stop}");
+        assert_eq!(stop["error"]["kind"], *kind, "{directive}: {stop}");
+        assert_eq!(stop["error"]["status"].as_u64().map(|s| s as u16), *status, "{directive}: {stop}");
+        assert!(!stop["error"]["message"].as_str().unwrap_or("").is_empty(), "{directive}: {stop}");
+        assert!(stop["turn_id"].is_string(), "{directive}: {stop}");
+        assert!(stderr(&out).contains(&format!("its turn failed: {kind}")), "{directive}: {}", stderr(&out));
+        if *directive == "fail:usage" {
+            // Codex recorded the plan's window at 100 % with its reset.
+            let at = csd::time::parse_iso(stop["error"]["retry_at"].as_str().unwrap()).unwrap();
+            let expected = csd::time::now_unix() + openai::USAGE_RESET;
+            assert!((at - expected).abs() < 60, "{stop}");
+        } else {
+            assert!(stop["error"].get("retry_at").is_none(), "{directive}: {stop}");
+        }
+        assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle", "{directive}");
+        // The worker takes the next prompt and answers it.
+        let reply = format!("answered-after-{i}");
+        let out = csd(&env, "csd-send", &["--converse", "w", &format!("SAY: {reply}"), TURN]);
+        assert_code(&out, 0);
+        assert_eq!(stdout(&out).trim(), reply, "{directive}");
+        assert!(last_stop(&env).get("reason").is_none(), "{}", last_stop(&env));
+    }
+    // The usage limit's model-switch offer never showed (csd's config hides
+    // it): it would have taken the next prompt's Enter as "switch".
+    assert!(!env.pane("w").contains("Switch to"), "{}", env.pane("w"));
+    assert_code(&csd(&env, "csd-stop", &["w"]), 0);
+}
+
+/// Escape mid-turn (the model still answering): Codex's Interrupt hook ends
+/// the turn as interrupted, converse exits 7 at once, the next prompt is
+/// answered.
+#[test]
+fn an_interrupted_codex_turn_is_told_as_interrupted() {
+    let (_mock, env, project) = codex_world();
+    assert_code(&csd(&env, "csd-launch", &["--harness", "codex", "w", project.to_str().unwrap()]), 0);
+    assert_code(&csd(&env, "csd-send", &["--converse", "w", "SAY: warm", TURN]), 0);
+    let mut converse = env.cmd("csd-send");
+    converse.args(["--converse", "w", "wait:30\nSAY: too late", TURN]);
+    converse
+        .env("CSD_CODEX_BIN", codex_cli())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = converse.spawn().unwrap();
+    let working = eventually(Duration::from_secs(20), || {
+        (stdout(&csd(&env, "csd-status", &["w"])).trim() == "working").then_some(())
+    });
+    assert!(working.is_some(), "the turn never showed as working:\n{}", env.pane("w"));
+    std::thread::sleep(Duration::from_millis(300));
+    let pressed = Instant::now();
+    env.tmux_ok(["send-keys", "-t", "=w:", "Escape"]);
+    let out = child.wait_with_output().unwrap();
+    eprintln!("codex: Escape to converse's exit {:?}", pressed.elapsed());
+    assert!(pressed.elapsed() < Duration::from_secs(3), "converse took {:?} after Escape", pressed.elapsed());
+    assert_code(&out, 7);
+    assert!(stderr(&out).contains("its turn was interrupted"), "{}", stderr(&out));
+    let stop = last_stop(&env);
+    assert_eq!(stop["reason"], "interrupted", "{stop}");
+    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
+    let out = csd(&env, "csd-send", &["--converse", "w", "SAY: after the interrupt", TURN]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "after the interrupt");
+    assert_code(&csd(&env, "csd-stop", &["w"]), 0);
 }
