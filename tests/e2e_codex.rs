@@ -643,3 +643,56 @@ fn an_interrupted_codex_turn_is_told_as_interrupted() {
     assert_eq!(stdout(&out).trim(), "after the interrupt");
     assert_code(&csd(&env, "csd-stop", &["w"]), 0);
 }
+
+/// Codex 0.169 lets the model ask (`request_user_input`) only in Plan mode
+/// (in Default mode the tool answers "unavailable in Default mode" and the
+/// turn goes on). A person who put the worker in Plan mode (Shift+Tab) gets a
+/// question that waits on them: the turn is blocked, with the question and
+/// its options; the digit of an option answers it and the turn goes on.
+#[test]
+fn a_codex_question_blocks_the_turn_until_an_option_is_picked() {
+    let (mock, env, project) = codex_world();
+    assert_code(&csd(&env, "csd-launch", &["--harness", "codex", "w", project.to_str().unwrap()]), 0);
+    // Default mode: the question tool is refused, the turn ends done.
+    let out = csd(&env, "csd-send", &["--converse", "w", "ASK: Which colour?", TURN]);
+    assert_code(&out, 0);
+    assert!(last_stop(&env).get("reason").is_none(), "{}", last_stop(&env));
+    let refused = mock.requests().into_iter().rfind(|r| r.answer == Answer::AfterTool).unwrap();
+    assert!(refused.body["input"].to_string().contains("unavailable in Default mode"), "{}", refused.body["input"]);
+
+    env.tmux_ok(["send-keys", "-t", "=w:", "BTab"]);
+    let plan = eventually(Duration::from_secs(10), || env.pane("w").contains("Plan mode").then_some(()));
+    assert!(plan.is_some(), "{}", env.pane("w"));
+    let started = Instant::now();
+    let out = csd(&env, "csd-send", &["--converse", "w", "ASK: Which colour?\nSAY: picked", TURN]);
+    eprintln!("codex: question to converse's exit {:?}", started.elapsed());
+    assert_code(&out, 6);
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let stop = last_stop(&env);
+    assert_eq!(stop["reason"], "blocked", "{stop}");
+    assert_eq!(
+        stop["blocked"],
+        json!({"on": "question", "questions": [{"question": "Which colour?", "header": "Pick", "multi_select": false,
+            "options": [{"label": "Red", "description": "the first"}, {"label": "Blue", "description": "the second"}]}]}),
+        "{stop}"
+    );
+    assert!(stderr(&out).contains("blocked on a question: Which colour?"), "{}", stderr(&out));
+    assert!(env.pane("w").contains("Which colour?"), "{}", env.pane("w"));
+    // Looking again adds nothing: one blocked stop per question.
+    let lines = events(&env).len();
+    let _ = csd(&env, "csd-status", &["w"]);
+    assert_eq!(events(&env).len(), lines);
+
+    // The option's digit answers (what `csd-send --answer w 2` is to press).
+    let after = lines.to_string();
+    env.tmux_ok(["send-keys", "-t", "=w:", "2"]);
+    let out = csd(&env, "csd-wait", &["w", "20", "--after-line", &after]);
+    assert_code(&out, 0);
+    let k = kinds(&env);
+    assert_eq!(&k[k.len() - 4..], ["pre_tool_use", "stop", "post_tool_use", "stop"], "{k:?}");
+    assert!(last_stop(&env).get("reason").is_none(), "{}", last_stop(&env));
+    let answered = mock.requests().into_iter().rfind(|r| r.answer == Answer::AfterTool).unwrap();
+    assert!(answered.body["input"].to_string().contains("Blue"), "{}", answered.body["input"]);
+    assert!(stdout(&csd(&env, "csd-turn", &["w"])).contains("picked"));
+    assert_code(&csd(&env, "csd-stop", &["w"]), 0);
+}

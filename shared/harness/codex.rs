@@ -450,23 +450,82 @@ fn exited_early(tmux: &Tmux, name: &str) -> Error {
 /// `error` in the rollout, and no Stop hook. When the log says the worker is
 /// working on turn T and the rollout says T is over, record the `stop` the
 /// hook never sent (naming T), so status, wait and converse see the turn end.
+/// Likewise a question the model asks (`request_user_input`) in Plan mode:
+/// its PreToolUse is the log's last line while Codex waits for the answer,
+/// and a `blocked` stop with the questions says so; the answer's PostToolUse
+/// and the turn's own end follow. (In Default mode Codex 0.169 fires the
+/// same PreToolUse, then refuses the call at once and the turn goes on: the
+/// turn's mode, from the rollout, tells the two apart.)
 ///
 /// The check and the append happen under the log's lock, which every append
 /// takes: a settler that read the log before another settler ended T and the
 /// next prompt opened T2 would otherwise append its stop after T2's prompt,
 /// ending T2 for anyone waiting on it. Under the lock the log is read again
-/// and the stop goes in only if T is still the open turn.
+/// and the stop goes in only if T is still the open turn, and is still
+/// waiting on the same question.
 pub fn settle_unreported_turn_end(worker: &Worker) -> Result<()> {
     let log = worker.events();
     let Some(turn_id) = open_turn(&log)? else { return Ok(()) };
-    let Some(rollout) = super::transcript_of(worker)? else { return Ok(()) };
-    let Some(verdict) = rollout_turn_end(&rollout, &turn_id) else { return Ok(()) };
+    let rollout = super::transcript_of(worker)?;
+    let ended = rollout.as_deref().and_then(|r| rollout_turn_end(r, &turn_id));
+    let asked = match (&ended, rollout.as_deref()) {
+        (None, Some(r)) => question_asked(&log)?.filter(|_| turn_mode(r, &turn_id).as_deref() == Some("plan")),
+        _ => None,
+    };
+    let Some(verdict) = ended.or_else(|| asked.clone().map(Verdict::Blocked)) else { return Ok(()) };
     let appender = log.lock(crate::eventlog::LOCK_WAIT)?;
     // Not had in time: leave it to the next reader rather than guess.
     if !appender.locked() || open_turn(&log)?.as_deref() != Some(turn_id.as_str()) {
         return Ok(());
     }
+    if asked.is_some() && question_asked(&log)? != asked {
+        return Ok(());
+    }
     appender.append(&Event::Stop { ts: crate::time::now_iso(), verdict, turn_id: Some(turn_id) })
+}
+
+/// The collaboration mode turn `turn_id` runs in (`default`, `plan`), from
+/// its `turn_context` in the rollout's tail.
+fn turn_mode(rollout: &Path, turn_id: &str) -> Option<String> {
+    let buf = read_tail(rollout)?;
+    buf.split(|&b| b == b'\n').rev().find_map(|line| {
+        memchr::memmem::find(line, b"\"turn_context\"")?;
+        let v = serde_json::from_slice::<Json>(line).ok()?;
+        let p = &v["payload"];
+        (v["type"] == "turn_context" && p["turn_id"] == turn_id)
+            .then(|| p["collaboration_mode"]["mode"].as_str().map(str::to_string))
+            .flatten()
+    })
+}
+
+/// The last 256 KiB of the rollout: the turn the log waits on ends there.
+fn read_tail(rollout: &Path) -> Option<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 256 * 1024;
+    let mut f = crate::safefile::open_read(rollout).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).ok()?;
+    Some(buf)
+}
+
+/// The questions Codex waits on: the log's last line is the PreToolUse of
+/// `request_user_input` (`tool_input.questions`: `id`, `header`,
+/// `question`, `options: [{label, description}]`; Codex's own "None of the
+/// above" row is not among them).
+fn question_asked(log: &crate::eventlog::EventLog) -> Result<Option<crate::verdict::Block>> {
+    let Some((EventKind::PreToolUse, line)) = log.last()? else { return Ok(None) };
+    let Ok(v) = serde_json::from_slice::<Json>(&line) else { return Ok(None) };
+    if v["tool"] != "request_user_input" {
+        return Ok(None);
+    }
+    let questions = v["tool_input"]["questions"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    Ok(Some(crate::verdict::Block {
+        on: "question".into(),
+        message: None,
+        questions: questions.iter().filter_map(crate::verdict::Question::from_json).collect(),
+    }))
 }
 
 /// The Codex turn the log says runs: its last event is the prompt or a tool
@@ -485,13 +544,7 @@ fn open_turn(log: &crate::eventlog::EventLog) -> Result<Option<String>> {
 /// the rollout's tail is read: the end of the turn the log is waiting on is
 /// near the end of the file.
 pub fn rollout_turn_end(rollout: &Path, turn_id: &str) -> Option<Verdict> {
-    use std::io::{Read, Seek, SeekFrom};
-    const TAIL: u64 = 256 * 1024;
-    let mut f = crate::safefile::open_read(rollout).ok()?;
-    let len = f.metadata().ok()?.len();
-    f.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
-    let mut buf = Vec::new();
-    f.read_to_end(&mut buf).ok()?;
+    let buf = read_tail(rollout)?;
     let mut lines = buf.split(|&b| b == b'\n').rev();
     for line in lines.by_ref() {
         if memchr::memmem::find(line, turn_id.as_bytes()).is_none() {
