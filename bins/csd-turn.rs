@@ -47,7 +47,17 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let text = if path {
         format!("{}\n", transcript_path(&worker)?.display())
     } else {
-        render_markdown(&last_turn(&worker)?, full)
+        // A turn that did not finish ends with why: the error, the
+        // interruption, or the question it waits on.
+        // A turn that failed before the harness wrote it down still has
+        // its ending to show.
+        let ending = worker.last_verdict()?.markdown();
+        match last_turn(&worker) {
+            Ok(turn) if ending.is_empty() => render_markdown(&turn, full),
+            Ok(turn) => format!("{}\n{ending}", render_markdown(&turn, full)),
+            Err(_) if !ending.is_empty() => format!("---\n\n{ending}"),
+            Err(e) => return Err(e),
+        }
     };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes()).map_err(|e| Error::Io("writing the turn".into(), e))?;

@@ -2,8 +2,8 @@
 //! or (`--any`, `--all`) until any or all of several workers have answered.
 
 use csd::cli::{main_with, parse_count, parse_seconds, print_help, print_version, say, utf8};
-use csd::error::{usage, Error, Result, EXIT_GONE};
-use csd::fleet::{self, Finish, Until};
+use csd::error::{usage, Error, Result};
+use csd::fleet::{self, Until};
 use csd::wait::{await_registration, wait_for_event};
 use csd::worker::Lookup;
 use csd::workerdir::WorkerDir;
@@ -18,13 +18,14 @@ fn main() {
 }
 
 fn run(mut p: lexopt::Parser) -> Result<i32> {
-    let (mut after_line, mut fleet, mut timeout_flag) = (None, None, None);
+    let (mut after_line, mut fleet, mut timeout_flag, mut ready) = (None, None, None, false);
     let mut positional: Vec<String> = Vec::new();
     while let Some(arg) = p.next()? {
         match arg {
             Long("after-line") => after_line = Some(parse_count(p.value()?, "--after-line")?),
             Long("any") => fleet = Some(Until::Any),
             Long("all") => fleet = Some(Until::All),
+            Long("ready") => ready = true,
             Short('t') | Long("timeout") => timeout_flag = Some(parse_seconds(p.value()?, "--timeout")?),
             Short('h') => return print_help(&TOOL.short_help()),
             Long("help") => return print_help(&TOOL.long_help()),
@@ -32,6 +33,12 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             Value(v) => positional.push(utf8(v, "argument")?),
             _ => return Err(arg.unexpected().into()),
         }
+    }
+    if ready {
+        if after_line.is_some() || fleet.is_some() {
+            return Err(usage("--ready goes alone: not with --after-line, --any or --all"));
+        }
+        return wait_ready(&positional, timeout_flag.unwrap_or(DEFAULT_TIMEOUT));
     }
     if let Some(until) = fleet {
         if after_line.is_some() {
@@ -73,12 +80,18 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     };
     let found = wait_for_event(&worker, from, deadline, |k| k.ends_turn()).map_err(|e| timed_out(e, &name, timeout))?;
     say([&found.line[..], b"\n"].concat())?;
-    Ok(0)
+    // A turn that failed, was interrupted or waits on a person: the line is
+    // printed all the same, the exit status and stderr say which.
+    match csd::verdict::Verdict::of_line(&found.line).to_error(&name) {
+        Some(e) => Err(e),
+        None => Ok(0),
+    }
 }
 
-/// `NAME<TAB>HOW` per worker as it finishes; 0 when every line was idle, 4
-/// when one was gone or terminated, 124 (the names still working on stderr)
-/// on timeout.
+/// `NAME<TAB>HOW[<TAB>WHY]` per worker as it finishes; 0 when every line
+/// was idle, else the status of the first that was not (4 gone or
+/// terminated, 5 failed or limited, 6 blocked, 7 interrupted), 124 (the
+/// names still working on stderr) on timeout.
 fn wait_fleet(names: &[String], until: Until, timeout: Duration) -> Result<i32> {
     let dir = WorkerDir::from_env()?;
     if csd::remote::spans_hosts(&dir)? {
@@ -89,16 +102,43 @@ fn wait_fleet(names: &[String], until: Until, timeout: Duration) -> Result<i32> 
     }
     let mut code = 0;
     let done = fleet::wait(&dir, names, until, Instant::now() + timeout, |name, how| {
-        if how != Finish::Idle {
-            code = EXIT_GONE;
+        if code == 0 {
+            code = how.exit_code();
         }
-        say(format!("{name}\t{}\n", how.name()))
+        say(how.line(name))
     });
     match done {
         Ok(()) => Ok(code),
         Err(Error::Timeout(m)) => Err(Error::Timeout(format!("{m} (after {}s)", timeout.as_secs_f64()))),
         Err(e) => Err(e),
     }
+}
+
+/// `NAME<TAB>STATUS` per worker once none is limited.
+fn wait_ready(names: &[String], timeout: Duration) -> Result<i32> {
+    if names.is_empty() {
+        return Err(usage("--ready needs at least one WORKER"));
+    }
+    let deadline = Instant::now() + timeout;
+    let dir = WorkerDir::from_env()?;
+    if let [name] = names {
+        if let Some(code) = csd::remote::call::forward_as_is(&dir, TOOL.name, name)? {
+            return Ok(code);
+        }
+    }
+    let mut workers = Vec::new();
+    for name in names {
+        match csd::harness::lookup(&dir, name)? {
+            Lookup::Registered(w) => workers.push(w),
+            // Not registered yet: it has had no turn, so no limit.
+            Lookup::Pending(_) => {}
+        }
+    }
+    let statuses = csd::wait::until_ready(&workers, deadline)?;
+    for (w, s) in workers.iter().zip(statuses) {
+        say(format!("{}\t{}\n", w.name(), s.name()))?;
+    }
+    Ok(0)
 }
 
 fn timed_out(e: Error, name: &str, timeout: Duration) -> Error {

@@ -52,6 +52,38 @@ impl EventLog {
         self.lock(LOCK_WAIT)?.append(ev)
     }
 
+    /// End the turn the log shows open (its last event is a prompt or a tool
+    /// call) with a stop of `verdict`, for a turn end no hook reported (a
+    /// CLI that died, an interrupt only its transcript shows). The look and
+    /// the append happen under the lock every append takes, so a hook's own
+    /// stop landing meanwhile is never followed by a second one. Whether it
+    /// appended.
+    pub fn end_open_turn(&self, verdict: crate::verdict::Verdict) -> Result<bool> {
+        let open = |log: &EventLog| -> Result<bool> {
+            Ok(matches!(
+                log.last()?,
+                Some((EventKind::UserPromptSubmit | EventKind::PreToolUse | EventKind::PostToolUse, _))
+            ))
+        };
+        if !open(self)? {
+            return Ok(false);
+        }
+        // A log removed meanwhile (the worker stopped) is not made again.
+        let file = match safefile::open_append_existing(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e).context(|| format!("opening {}", self.path.display())),
+        };
+        let locked = flock_within(&file, LOCK_WAIT).context(|| format!("locking {}", self.path.display()))?;
+        let appender = Appender { file, path: self.path.clone(), locked };
+        // Not had in time: leave it to the next reader rather than guess.
+        if !appender.locked() || !open(self)? {
+            return Ok(false);
+        }
+        appender.append(&Event::Stop { ts: crate::time::now_iso(), verdict, turn_id: None })?;
+        Ok(true)
+    }
+
     /// Open the log for appending (creating it) and take its exclusive lock,
     /// waiting at most `wait`; `Appender::locked` says whether it was had.
     pub fn lock(&self, wait: Duration) -> Result<Appender> {

@@ -10,6 +10,7 @@
 
 use crate::error::{Error, Result};
 use crate::event::{kind_of_line, EventKind};
+use crate::verdict::Verdict;
 use crate::watch::{Wake, Watch, LIVENESS_TICK};
 use crate::worker::{scan_metas, Lookup, Status, Worker};
 use crate::workerdir::WorkerDir;
@@ -21,10 +22,13 @@ use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 /// How a worker of a fleet wait finished.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Finish {
     /// It answered its latest prompt (or had none to answer).
     Idle,
+    /// Its latest turn ended other than done: failed, interrupted, blocked
+    /// (and `limited`: failed on a limit that lifts at a known time).
+    Ended(Verdict),
     /// Its session ended (session_end) with its tmux session still there.
     Terminated,
     /// Its tmux session is gone.
@@ -32,13 +36,50 @@ pub enum Finish {
 }
 
 impl Finish {
-    pub fn name(self) -> &'static str {
+    /// The word a fleet wait prints after the name.
+    pub fn name(&self) -> &'static str {
         match self {
             Finish::Idle => "idle",
+            Finish::Ended(v) if is_limited(v) => "limited",
+            Finish::Ended(v) => v.word(),
             Finish::Terminated => "terminated",
             Finish::Gone => "gone",
         }
     }
+
+    /// `NAME<TAB>HOW`, and a third column saying why for a turn that did
+    /// not finish.
+    pub fn line(&self, name: &str) -> String {
+        match self {
+            Finish::Ended(v) => format!("{name}\t{}\t{}\n", self.name(), v.describe(name)),
+            _ => format!("{name}\t{}\n", self.name()),
+        }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Finish::Idle => crate::error::EXIT_OK,
+            Finish::Ended(v) => v.exit_code(),
+            Finish::Terminated | Finish::Gone => crate::error::EXIT_GONE,
+        }
+    }
+
+    /// The exit status a fleet line's HOW word stands for (a remote host's
+    /// lines are read back by it): unknown words count as gone.
+    pub fn code_of_word(how: &str) -> i32 {
+        use crate::error::*;
+        match how {
+            "idle" => EXIT_OK,
+            "failed" | "limited" => EXIT_FAILED,
+            "blocked" => EXIT_BLOCKED,
+            "interrupted" => EXIT_INTERRUPTED,
+            _ => EXIT_GONE,
+        }
+    }
+}
+
+fn is_limited(v: &Verdict) -> bool {
+    v.limited_until().and_then(crate::time::parse_iso).is_some_and(|t| t > crate::time::now_unix())
 }
 
 /// Wait for the first of the workers to finish, or for all of them.
@@ -62,7 +103,11 @@ impl Member {
             Member::Pending(p) => Some(if p.is_alive()? { Finish::Idle } else { Finish::Gone }),
             Member::Registered(w) => match crate::harness::status(w)? {
                 Status::Working => None,
-                Status::Idle | Status::Unknown | Status::Unreachable => Some(Finish::Idle),
+                Status::Idle | Status::Blocked | Status::Limited => Some(match w.last_verdict()? {
+                    Verdict::Done => Finish::Idle,
+                    v => Finish::Ended(v),
+                }),
+                Status::Unknown | Status::Unreachable => Some(Finish::Idle),
                 Status::Terminated => Some(Finish::Terminated),
                 Status::Gone => Some(Finish::Gone),
             },

@@ -31,6 +31,14 @@ pub fn open_append(path: &Path, mode: u32) -> io::Result<File> {
     open_checked(path, &o)
 }
 
+/// `open_append` of a file that must already be there: a late writer never
+/// recreates a file someone removed (a stopped worker's log).
+pub fn open_append_existing(path: &Path) -> io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.append(true);
+    open_checked(path, &o)
+}
+
 /// All of a regular file, refusing one over `cap` bytes (a meta is a few
 /// hundred bytes; a huge one is not a meta, and must not cost its size).
 pub fn read_capped(path: &Path, cap: u64) -> io::Result<Vec<u8>> {

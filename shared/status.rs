@@ -43,6 +43,10 @@ pub struct Row {
     /// The worker's id (the stamp on its tmux session): what a controller
     /// on another machine checks to know this worker is the one it launched.
     pub csd_id: Option<String>,
+    /// How the turn the worker last ended ended (`Verdict::to_json`), when
+    /// its log ends with that turn's stop; `None` while it works or before
+    /// any turn.
+    pub last_turn: Option<Value>,
 }
 
 impl Row {
@@ -68,6 +72,9 @@ impl Row {
                 row.since = v.get("ts").and_then(Value::as_str).map(str::to_string);
                 if kind == EventKind::PreToolUse && status == Status::Working {
                     row.tool = v.get("tool").and_then(Value::as_str).map(str::to_string);
+                }
+                if let (EventKind::Stop, Value::Object(stop)) = (kind, &v) {
+                    row.last_turn = Some(crate::verdict::Verdict::of_object(stop).to_json());
                 }
             }
             Ok(None) => {}
@@ -121,6 +128,7 @@ impl Row {
             problems: Vec::new(),
             host: None,
             csd_id: None,
+            last_turn: None,
         }
     }
 
@@ -140,6 +148,7 @@ impl Row {
             "events": self.events,
             "host": self.host,
             "csd_id": self.csd_id,
+            "last_turn": self.last_turn,
         })
     }
 

@@ -128,6 +128,12 @@ pub fn submit(worker: &Worker, prompt: &[u8], timing: &Timing) -> Result<Submitt
     let was_working = match crate::harness::status(worker)? {
         Status::Gone => return Err(Error::Gone(format!("worker '{name}': its tmux session is gone"))),
         Status::Terminated => return Err(failed(format!("worker '{name}' has ended its session (session_end)"))),
+        // Its screen shows a question or a dialog: typed text would land in
+        // it, not in the prompt.
+        Status::Blocked => {
+            let why = worker.last_verdict()?.describe(name);
+            return Err(Error::Turn(crate::error::EXIT_BLOCKED, format!("{why}; nothing was sent")));
+        }
         s => s == Status::Working,
     };
     crate::signals::check()?;

@@ -73,6 +73,7 @@ pub fn wait_for_event(
                 if session_ended(worker, wake == Wake::ProcessExited)? {
                     // The last hook of a dying harness may land just after.
                     crate::signals::sleep(Duration::from_millis(50))?;
+                    record_crash(worker)?;
                     return match scan(&mut offset)? {
                         Some(f) => Ok(f),
                         None => Err(Error::Gone(format!("worker '{}': its tmux session is gone", worker.name()))),
@@ -84,6 +85,20 @@ pub fn wait_for_event(
                 }
             }
         }
+    }
+}
+
+/// A worker whose session ended while its log shows a turn running: its CLI
+/// exited or died mid-turn. Say so in the log, as the turn's end, so every
+/// reader of stops (`csd-events --type stop`, a fleet's stream) sees it.
+fn record_crash(worker: &Worker) -> Result<()> {
+    let verdict = crate::verdict::Verdict::Crashed("its tmux session ended mid-turn".into());
+    match worker.events().end_open_turn(verdict) {
+        Ok(_) => Ok(()),
+        // The log may be gone with the worker (a stop removed it): nothing
+        // left to tell.
+        Err(crate::error::Error::Io(..)) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
@@ -139,5 +154,38 @@ pub fn await_registration(p: &Pending, deadline: Instant) -> Result<Worker> {
             }
             _ => {}
         }
+    }
+}
+
+/// Block until none of `workers` is `limited` (its last turn failed on a
+/// rate or usage limit whose reset time is still ahead), by sleeping until
+/// the latest reset: no wake-ups, no polling, so a fleet of limited workers
+/// costs nothing while it waits. A reset after `deadline` is a timeout at
+/// once, saying when. Returns each worker's status once ready.
+pub fn until_ready(workers: &[Worker], deadline: Instant) -> Result<Vec<crate::worker::Status>> {
+    loop {
+        let mut latest: Option<(i64, &str)> = None;
+        let mut statuses = Vec::new();
+        for w in workers {
+            let status = crate::harness::status(w)?;
+            if status == crate::worker::Status::Limited {
+                if let Some(t) = w.last_verdict()?.limited_until().and_then(crate::time::parse_iso) {
+                    if latest.is_none_or(|(l, _)| t > l) {
+                        latest = Some((t, w.name()));
+                    }
+                }
+            }
+            statuses.push(status);
+        }
+        let Some((until, name)) = latest else { return Ok(statuses) };
+        let left = Duration::from_secs(until.saturating_sub(crate::time::now_unix()).max(0) as u64);
+        if Instant::now() + left > deadline {
+            return Err(Error::Timeout(format!(
+                "worker '{name}' is limited until {}, after the timeout",
+                crate::time::iso_from_unix(until)
+            )));
+        }
+        // A second past the reset: the API's clock and ours agree to the second.
+        crate::signals::sleep(left + Duration::from_secs(1))?;
     }
 }

@@ -148,6 +148,11 @@ pub enum Status {
     Unknown,
     /// A remote worker whose host did not answer: not known to be gone.
     Unreachable,
+    /// Its turn waits on a person: a question, a dialog (`verdict::Block`).
+    Blocked,
+    /// Its last turn failed on a rate or usage limit that lifts at a known
+    /// time, still ahead; it takes prompts, which would likely fail again.
+    Limited,
 }
 
 impl Status {
@@ -159,13 +164,45 @@ impl Status {
             Status::Gone => "gone",
             Status::Unknown => "unknown",
             Status::Unreachable => "unreachable",
+            Status::Blocked => "blocked",
+            Status::Limited => "limited",
         }
     }
 
+    pub const ALL: [Status; 8] = [
+        Status::Idle,
+        Status::Working,
+        Status::Terminated,
+        Status::Gone,
+        Status::Unknown,
+        Status::Unreachable,
+        Status::Blocked,
+        Status::Limited,
+    ];
+
     pub fn from_name(name: &str) -> Option<Status> {
-        [Status::Idle, Status::Working, Status::Terminated, Status::Gone, Status::Unknown, Status::Unreachable]
-            .into_iter()
-            .find(|s| s.name() == name)
+        Status::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The status a log ending in `line` (of `kind`) shows: a stop's verdict
+    /// decides between idle, blocked and limited.
+    pub fn after_line(kind: EventKind, line: &[u8]) -> Status {
+        if kind != EventKind::Stop {
+            return Status::after(kind);
+        }
+        let verdict = crate::verdict::Verdict::of_line(line);
+        match &verdict {
+            crate::verdict::Verdict::Blocked(_) => Status::Blocked,
+            v => match v.limited_until().and_then(crate::time::parse_iso) {
+                Some(until) if until > crate::time::now_unix() => Status::Limited,
+                _ => Status::Idle,
+            },
+        }
+    }
+
+    /// Whether a prompt sent now is taken at once (not held for a turn).
+    pub fn takes_prompts(self) -> bool {
+        matches!(self, Status::Idle | Status::Limited | Status::Unknown)
     }
 
     pub fn after(kind: EventKind) -> Status {
@@ -358,8 +395,17 @@ impl Worker {
     /// Turn ends only a harness's own files show are not looked for here.
     pub fn status_of_log(&self) -> Result<Status> {
         Ok(match self.events().last()? {
-            Some((kind, _)) => Status::after(kind),
+            Some((kind, line)) => Status::after_line(kind, &line),
             None => Status::Unknown,
+        })
+    }
+
+    /// The verdict of the turn end the log ends with (done when it ends in
+    /// anything but a stop).
+    pub fn last_verdict(&self) -> Result<crate::verdict::Verdict> {
+        Ok(match self.events().last()? {
+            Some((EventKind::Stop, line)) => crate::verdict::Verdict::of_line(&line),
+            _ => crate::verdict::Verdict::Done,
         })
     }
 

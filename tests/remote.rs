@@ -620,3 +620,50 @@ fn an_interrupted_controller_leaves_nothing_of_its_call_on_the_host() {
     assert!(left.is_some(), "left on the host: {:?}", r.host_csd_processes());
     assert_code(&r.csd(&["--worker", "rw", "stop"]), 0);
 }
+
+#[test]
+fn a_remote_workers_verdict_crosses_ssh_with_its_exit_status() {
+    let r = Rig::fake();
+    r.w.up("l1", &[]);
+    r.launch_remote("r1");
+    assert_code(&r.csd(&["--worker", "r1", "send", "hang"]), 0);
+    // The host's log gets the failed stop its harness's hook would write.
+    let meta = std::fs::read_dir(r.host.worker_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "meta"))
+        .expect("the host keeps the worker's meta");
+    let sid = meta.file_stem().unwrap().to_str().unwrap().to_string();
+    let log = r.host.worker_dir().join(format!("{sid}.events.jsonl"));
+    let line = serde_json::json!({"event": "stop", "ts": "2026-12-06T03:00:00Z", "reason": "failed",
+        "error": {"kind": "overloaded", "message": "Overloaded", "status": 529}});
+    let mut wait =
+        r.w.cmd("csd-wait").args(["r1", "20"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()).unwrap();
+    let landed = Instant::now();
+    let status = wait.wait().unwrap();
+    eprintln!("the remote wait returned {:?} after the stop landed", landed.elapsed());
+    assert_eq!(status.code(), Some(5));
+    let mut err = String::new();
+    std::io::Read::read_to_string(wait.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("its turn failed: overloaded (HTTP 529)"), "{err}");
+    let row: Value = serde_json::from_slice(&r.csd(&["--worker", "r1", "status", "--json"]).stdout).unwrap();
+    assert_eq!(row["last_turn"]["verdict"], "failed");
+    // A fleet wait across the host and here: the line says why, the status
+    // is the failure's.
+    let o = r.w.cmd("csd-wait").args(["--all", "r1", "l1", "-t", "10"]).output().unwrap();
+    assert_code(&o, 5);
+    assert!(stdout(&o).contains("r1\tfailed\tworker 'r1': its turn failed: overloaded"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("l1\tidle\n"), "{}", stdout(&o));
+    let o = r.w.cmd("csd-wait").args(["--any", "r1", "-t", "10"]).output().unwrap();
+    assert_code(&o, 5);
+    let list: Vec<Value> = serde_json::from_slice(&r.csd(&["list", "--json"]).stdout).unwrap();
+    let r1 = list.iter().find(|v| v["name"] == "r1").unwrap();
+    assert_eq!(r1["last_turn"]["error"]["kind"], "overloaded");
+    for w in ["l1", "r1"] {
+        assert_code(&r.csd(&["--worker", w, "stop"]), 0);
+    }
+}

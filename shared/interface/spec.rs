@@ -55,11 +55,27 @@ const EXIT_USAGE: Exit = Exit { code: "2", help: "usage error or bad input; noth
 const EXIT_NO_WORKER: Exit = Exit { code: "3", help: "no such worker" };
 const EXIT_GONE: Exit = Exit { code: "4", help: "the worker's tmux session is gone" };
 const EXIT_TIMEOUT: Exit = Exit { code: "124", help: "timed out" };
+const EXIT_TURN_FAILED: Exit = Exit {
+    code: "5",
+    help: "the turn failed: the model API or the CLI reported an error (a rate or usage limit, an overload, a \
+           rejected key, a server error); why, and when to retry if it was said, on standard error",
+};
+const EXIT_TURN_BLOCKED: Exit = Exit {
+    code: "6",
+    help: "the worker is blocked: it waits on a person (a question it asked, a dialog); csd-send --answer picks \
+           an option of a question",
+};
+const EXIT_TURN_INTERRUPTED: Exit =
+    Exit { code: "7", help: "the turn was interrupted (Escape or Ctrl-C in the worker's pane)" };
 
 pub const CSD_WAIT: Tool = Tool {
     name: "csd-wait",
     summary: "wait for a csd worker to end its turn",
-    usage: &["WORKER [TIMEOUT] [--after-line N]", "--any|--all WORKER... [--timeout SECS]"],
+    usage: &[
+        "WORKER [TIMEOUT] [--after-line N]",
+        "--any|--all WORKER... [--timeout SECS]",
+        "--ready WORKER... [--timeout SECS]",
+    ],
     description: "Block until WORKER logs its next stop or session_end event, then print that event as one JSON \
 line. TIMEOUT is in seconds (default 60; fractions allowed).
 
@@ -74,21 +90,39 @@ process and, as a backstop, its tmux session: when the worker dies it returns at
 sleeping out the timeout. Only a session stamped as the worker's counts; tmux that cannot be asked is a failure \
 (status 1), never taken for a dead worker.
 
+# How the turn ended
+
+The stop line says how the turn ended, and the exit status follows it: 0 done; 5 failed (the line's \"reason\" \
+is \"failed\" and its \"error\" gives the kind, such as rate_limit, overloaded, authentication_failed or \
+server_error, the message, the HTTP status and, when the API or the CLI said, \"retry_at\"); 6 blocked (the \
+worker waits on a person: \"blocked\" says on what, and a question's options); 7 interrupted (Escape or Ctrl-C in \
+its pane); 4 crashed (its CLI exited mid-turn: csd writes that stop itself). Each returns as soon as the worker \
+shows it, not at the timeout, and says why in one line on standard error. A blocked turn goes on once answered \
+and ends with a stop of its own.
+
 # Many workers
 
 With --any or --all, csd-wait waits until the named workers have answered their latest prompts (not for a next \
 turn end): a worker already idle counts at once, and a worker that dies counts too. It prints one line per \
-worker as it finishes, flushed at once, NAME, a tab, and how: idle, terminated (its session ended) or gone (its \
-tmux session is gone). --any exits after the first line, --all after the last. The status is 0 when every line \
-said idle, 4 when any said gone or terminated, and 124 on timeout, with the names still working on standard \
-error. One inotify watch of the worker dir and one pidfd per pane wake it for all of them: no polling.
+worker as it finishes, flushed at once, NAME, a tab, and how: idle, failed, limited (failed on a rate or usage \
+limit whose reset is still ahead), interrupted or blocked (then a tab and why, on the same line), terminated (its \
+session ended) or gone (its tmux session is gone). --any exits after the first line, --all after the last. The \
+status is 0 when every line said idle, else that of the first line that did not (4 gone or terminated, 5 failed \
+or limited, 6 blocked, 7 interrupted), and 124 on timeout, with the names still working on standard error. One inotify watch of the worker dir and one pidfd per pane wake it for all of them: no polling.
 
 # Remote workers
 
 For a remote worker (csd-launch --host), csd-wait runs on its host, over ssh, and wakes there; its line and \
 exit status come back unchanged. A fleet wait over workers on several hosts runs one wait per host (and one \
 here), all at once, and prints each line as it comes; a host that cannot be reached prints NAME<TAB>unreachable \
-for its workers and makes the status 1.",
+for its workers and makes the status 1.
+
+# Limits
+
+A worker whose last turn failed on a rate or usage limit with a known reset time is limited (csd-status). \
+--ready waits until none of the WORKERs is: it sleeps until the latest reset time has passed, without waking \
+in between, so a fleet of limited workers costs nothing while it waits, then prints NAME, a tab and the status \
+of each. When a reset comes after the timeout it exits 124 at once, saying when.",
     options: &[
         valued(
             None,
@@ -100,6 +134,12 @@ for its workers and makes the status 1.",
         ),
         flag(None, "any", "wait until any one of the WORKERs has answered", ""),
         flag(None, "all", "wait until all the WORKERs have answered", ""),
+        flag(
+            None,
+            "ready",
+            "wait until no WORKER is limited (its rate or usage limit has reset)",
+            "sleeps until the latest reset time; exits 124 at once if that is after the timeout",
+        ),
         valued(
             Some('t'),
             "timeout",
@@ -119,8 +159,19 @@ for its workers and makes the status 1.",
         EXIT_FAILED,
         Exit { code: "2", help: "usage error: an invalid name, or a timeout that is not a positive number" },
         EXIT_NO_WORKER,
-        Exit { code: "4", help: "the worker's tmux session is gone (--any, --all: a line said gone or terminated)" },
-        Exit { code: "124", help: "the timeout passed first (--any, --all: the names still working on stderr)" },
+        Exit {
+            code: "4",
+            help: "the worker's tmux session is gone, or its CLI crashed mid-turn (--any, --all: a line said gone or \
+                   terminated)",
+        },
+        EXIT_TURN_FAILED,
+        EXIT_TURN_BLOCKED,
+        EXIT_TURN_INTERRUPTED,
+        Exit {
+            code: "124",
+            help: "the timeout passed first (--any, --all: the names still working on stderr; --ready: a reset \
+                   after the timeout)",
+        },
     ],
     examples: &[
         Example { command: "csd-send w1 \"fix the failing test\" && csd-wait w1 600 && csd-turn w1", help: "" },
@@ -238,6 +289,14 @@ them where each shell looks.",
             summary: "wait until any one of the workers has answered",
         },
         Sub {
+            name: "wait-ready",
+            bin: "csd-wait",
+            pre: &["--ready"],
+            per_worker: false,
+            usage: "WORKER... [--timeout SECS]",
+            summary: "sleep until no worker is limited (its rate or usage limit has reset)",
+        },
+        Sub {
             name: "events",
             bin: "csd-events",
             pre: &["--all"],
@@ -291,7 +350,7 @@ them where each shell looks.",
             pre: &[],
             per_worker: true,
             usage: "[--json]",
-            summary: "idle, working, terminated, gone or unknown",
+            summary: "idle, working, blocked, limited, terminated, gone or unknown",
         },
         Sub {
             name: "session-id",
@@ -574,8 +633,10 @@ With --converse, csd-send then waits for the turn the prompt started to end (at 
 120) and prints the worker's reply: the assistant's final text, or with --with-turn the whole turn as markdown, as \
 csd-turn(1) prints it. A queued prompt's turn is waited for after the current one; a prompt the worker folded \
 into its running turn (see Receipts) is answered by that turn. When the worker's tmux session \
-ends meanwhile (it died, or was stopped under it), csd-send returns at once with status 4. A turn that failed or \
-was interrupted (Codex) prints what it showed and exits 1. When the timeout passes and CSD_CONVERSE_DIAG_FILE is \
+ends meanwhile (it died, or was stopped under it), csd-send returns at once with status 4. A turn that failed \
+(the model API's error: exit 5), waits on a person (a question, a dialog: exit 6) or was interrupted (exit 7) \
+returns as soon as the worker shows it, with why on standard error (with --with-turn, also as the end of the \
+markdown). A worker that is blocked takes no prompt: csd-send exits 6 and sends nothing. When the timeout passes and CSD_CONVERSE_DIAG_FILE is \
 set, a post-mortem is written there (processes, the worker's pane, the tails of its transcript and event log) and \
 its path given on standard error.",
     options: &[
@@ -616,12 +677,14 @@ its path given on standard error.",
         },
         Exit {
             code: "1",
-            help: "failure: the worker did not confirm the prompt, no reply was found, the turn failed or was \
-                   interrupted (what it showed is still printed), or tmux could not be asked",
+            help: "failure: the worker did not confirm the prompt, no reply was found, or tmux could not be asked",
         },
         Exit { code: "2", help: "usage error or bad input (an empty prompt)" },
         EXIT_NO_WORKER,
-        Exit { code: "4", help: "the worker's tmux session is gone (it died, or was stopped mid-turn)" },
+        Exit { code: "4", help: "the worker's tmux session is gone (it died, crashed or was stopped mid-turn)" },
+        EXIT_TURN_FAILED,
+        Exit { code: "6", help: "the worker is blocked on a question or a dialog (nothing is sent to it then)" },
+        EXIT_TURN_INTERRUPTED,
         Exit {
             code: "124",
             help: "--converse: the turn did not end within TIMEOUT; --receipt: the queued prompt was not taken \
@@ -740,7 +803,11 @@ The turn is printed as markdown, each piece followed by a blank line:
 
 Lines nobody typed do not open a turn and are not shown: Claude Code's echoes of slash commands \
 (<command-...>, <local-command-...>), meta caveats and compaction summaries. Lines that are not JSON, such as a \
-last line torn by a crash, are skipped.",
+last line torn by a crash, are skipped.
+
+A turn that did not finish ends with why, after a blank line: **Turn failed:** with the error's kind, HTTP \
+status, message and retry time; **Turn interrupted.**; **The CLI exited mid-turn.**; or **Blocked on a \
+question.** with each question and its numbered options.",
     options: &[
         flag(None, "full", "print tool results whole", ""),
         flag(None, "path", "print the path of the worker's transcript and exit", ""),
@@ -773,6 +840,11 @@ pub const CSD_STATUS: Tool = Tool {
   idle        waiting for a prompt: its last event is stop or session_start,
               or its harness (Codex) has not minted its session id yet
   working     in a turn: user_prompt_submit, pre_tool_use or post_tool_use
+  blocked     its turn waits on a person: a question it asked, a dialog
+              (answer a question with csd-send --answer)
+  limited     its last turn failed on a rate or usage limit whose reset time
+              is still ahead (csd-wait --ready sleeps until then); it takes
+              prompts, which would likely fail until then
   terminated  its session ended (session_end) while its tmux session is there
   gone        no tmux session stamped as this worker's exists
   unknown     it has logged no event yet
@@ -816,7 +888,10 @@ they are not taken for gone.",
              message's usage), 0 before the transcript has any, null where the harness does not record a count \
              or the transcript cannot be read (why goes to standard error); and tmux_name, shim and events as \
              before; host, a remote worker's destination or null; csd_id, the worker's id (the stamp on its \
-             tmux session), or null for a worker an older csd launched. The counts are kept in <session id>.tally in the worker dir, so each call reads only what \
+             tmux session), or null for a worker an older csd launched; last_turn, how the turn it last ended ended, \
+             when its log ends with that turn's stop (else null): {verdict: done, failed, interrupted, crashed \
+             or blocked, and error {kind, message, status, retry_at}, message, or blocked {on, message, \
+             questions [{question, header, options [{label, description}], multi_select}]} as they apply}. The counts are kept in <session id>.tally in the worker dir, so each call reads only what \
              the log and the transcript gained since the last one",
         ),
         flag(None, "session-id", "print the worker's session id", ""),

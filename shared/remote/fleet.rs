@@ -121,6 +121,7 @@ fn row_of(dir: &WorkerDir, rec: &Record, v: &Value) -> Row {
         tool: s("tool"),
         prompt_line: v.get("prompt_line").and_then(Value::as_u64),
         tokens: v.get("tokens").and_then(Tokens::from_json).unwrap_or(Tokens::UNKNOWN),
+        last_turn: v.get("last_turn").filter(|t| t.is_object()).cloned(),
         ..absent(dir, rec, status)
     }
 }
@@ -226,9 +227,10 @@ pub fn wait(dir: &WorkerDir, here: &[String], hosts: &ByHost, any: bool, timeout
             if let Some(tab) = memchr::memchr(b'\t', &line) {
                 printed.push(String::from_utf8_lossy(&line[..tab]).into_owned());
             }
-            let idle = line.ends_with(b"\tidle\n");
             if any {
-                first = Some(if idle { EXIT_OK } else { EXIT_GONE });
+                let how = String::from_utf8_lossy(&line);
+                let how = how.trim_end_matches('\n').split('\t').nth(1).unwrap_or("");
+                first = Some(crate::fleet::Finish::code_of_word(how));
                 return Ok(false);
             }
         }
