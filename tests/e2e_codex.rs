@@ -207,8 +207,7 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     let after = events(&env).len().to_string();
     assert_code(&csd(&env, "csd-send", &["w", "FAIL: 502"]), 0);
     let out = csd(&env, "csd-wait", &["w", "20", "--after-line", &after]);
-    // 0 while csd-wait reads no verdict, 5 (failed) once it does.
-    assert!(matches!(out.status.code(), Some(0 | 5)), "{out:?}");
+    assert_code(&out, 5);
     let ended: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!((ended["reason"].as_str(), ended["error"]["kind"].as_str()), (Some("failed"), Some("server_error")));
     assert_eq!(ended["error"]["status"], 502, "{ended}");
@@ -594,7 +593,13 @@ fn every_codex_failure_ends_its_turn_with_a_verdict_at_once() {
         } else {
             assert!(stop["error"].get("retry_at").is_none(), "{directive}: {stop}");
         }
-        assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle", "{directive}");
+        // A usage limit with its reset ahead leaves the worker limited (it
+        // takes prompts, which fail until then); every other failure idle.
+        let expected = if *directive == "fail:usage" { "limited" } else { "idle" };
+        assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), expected, "{directive}");
+        let row: Value = serde_json::from_str(&stdout(&csd(&env, "csd-status", &["--json", "w"]))).unwrap();
+        assert_eq!(row["last_turn"]["verdict"], "failed", "{row}");
+        assert_eq!(row["last_turn"]["error"], stop["error"], "{row}");
         // The worker takes the next prompt and answers it.
         let reply = format!("answered-after-{i}");
         let out = csd(&env, "csd-send", &["--converse", "w", &format!("SAY: {reply}"), TURN]);
@@ -680,7 +685,9 @@ fn a_codex_question_blocks_the_turn_until_an_option_is_picked() {
     assert!(env.pane("w").contains("Which colour?"), "{}", env.pane("w"));
     // Looking again adds nothing: one blocked stop per question.
     let lines = events(&env).len();
-    let _ = csd(&env, "csd-status", &["w"]);
+    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "blocked");
+    let row: Value = serde_json::from_str(&stdout(&csd(&env, "csd-status", &["--json", "w"]))).unwrap();
+    assert_eq!(row["last_turn"]["blocked"], stop["blocked"], "{row}");
     assert_eq!(events(&env).len(), lines);
 
     // The option's digit answers (what `csd-send --answer w 2` is to press).
