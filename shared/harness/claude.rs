@@ -36,9 +36,22 @@ const PROVIDER_SWITCHES: [&str; 6] = [
 /// the child-session mark turns transcript writing off.
 const ALWAYS_EMPTY: [&str; 3] = ["CLAUDE_CODE_SSE_PORT", "CLAUDE_CODE_SESSION_ID", "CLAUDE_CODE_CHILD_SESSION"];
 
-/// The lifecycle hooks the plugin registers; each runs csd-hook.
-pub const HOOK_EVENTS: [&str; 6] =
-    ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"];
+/// The hooks the plugin registers; each runs csd-hook. Besides the six
+/// lifecycle events: StopFailure (fired instead of Stop when a model request
+/// failed), PermissionRequest and Elicitation (a dialog opens: the worker
+/// waits on a person), Notification (the same, 6 s later, as a backstop).
+pub const HOOK_EVENTS: [&str; 10] = [
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PostToolUse",
+    "Stop",
+    "SessionEnd",
+    "StopFailure",
+    "PermissionRequest",
+    "Elicitation",
+    "Notification",
+];
 
 /// Printed by Claude Code when `--dangerously-skip-permissions` meets uid 0.
 const ROOT_REFUSAL: &str = "cannot be used with root/sudo privileges";
@@ -184,9 +197,6 @@ impl Harness for Claude {
             "--settings".into(),
             r#"{"skipDangerousModePermissionPrompt":true}"#.into(),
             "--dangerously-skip-permissions".into(),
-            // A worker must never stop to ask its controller a multiple-choice question.
-            "--disallowed-tools".into(),
-            "AskUserQuestion".into(),
         ];
         argv.extend(launch.extra_args.iter().cloned());
         Ok(argv)
@@ -276,6 +286,40 @@ impl Harness for Claude {
             return Some(PathBuf::from(p));
         }
         Some(Self::default_transcript(home, &meta.cwd, &meta.session_id))
+    }
+
+    /// The transcript: an interrupt during a tool call shows there first.
+    fn turn_witness(&self, worker: &crate::worker::Worker) -> Option<PathBuf> {
+        super::transcript_of(worker).ok().flatten()
+    }
+
+    fn settle(&self, worker: &crate::worker::Worker) -> Result<()> {
+        super::claude_turn::settle(worker)
+    }
+
+    /// AskUserQuestion's dialog lists the options numbered from 1; with one
+    /// question, the option's digit picks it and submits the form at once
+    /// (measured on 2.1.197: no review step). The digit is typed only once
+    /// the option's row is on screen, or it would land in the input box.
+    fn answer(
+        &self,
+        tmux: &Tmux,
+        name: &str,
+        block: &crate::verdict::Block,
+        n: usize,
+        deadline: Instant,
+    ) -> Result<()> {
+        let label = &block.questions[0].options[n - 1].label;
+        loop {
+            let screen = tmux.capture(name, false)?;
+            if super::claude_turn::option_row_shown(&screen, n, label) {
+                return tmux.send_keys(name, &[&n.to_string()]);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout(format!("worker '{name}': its question is not on screen")));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
