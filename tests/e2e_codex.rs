@@ -442,6 +442,11 @@ fn the_mock_answers_by_the_prompts_directives() {
     );
     assert_eq!(openai::classify(&ask(vec![user("PATCH: a.txt")])), Answer::Patch { path: "a.txt".into() });
     assert_eq!(openai::classify(&ask(vec![user("FAIL: 503")])), Answer::Failed(openai::Fault::Status(503)));
+    assert_eq!(openai::classify(&ask(vec![user("fail:usage")])), Answer::Failed(openai::Fault::UsageLimit));
+    assert_eq!(openai::classify(&ask(vec![user("x\nfail:reset")])), Answer::Failed(openai::Fault::Reset));
+    assert_eq!(openai::classify(&ask(vec![user("ask: Which?")])), Answer::Ask("Which?".into()));
+    // A directive's word inside another word is no directive.
+    assert_eq!(openai::classify(&ask(vec![user("The task: nothing")])), Answer::Default);
     assert_eq!(openai::classify(&ask(vec![user("SAY: hi there")])), Answer::Said("hi there".into()));
     // The prompt is the last message Codex did not write itself.
     let aborted = user("<turn_aborted>\nThe user interrupted the previous turn on purpose.</turn_aborted>");

@@ -180,14 +180,17 @@ pub fn prompt_of(body: &Value) -> Option<String> {
 }
 
 /// `KEY: value` (or `key:value`, the words the Anthropic mock reads, with
-/// `wait` for `SLEEP`) anywhere in the prompt, the value running to the
-/// line's end.
+/// `wait` for `SLEEP`) anywhere in the prompt but inside a word (`task:` is
+/// not `ask:`), the value running to the line's end.
 fn directive(prompt: &str, key: &str) -> Option<String> {
     let lower = if key == "SLEEP" { "wait".to_string() } else { key.to_ascii_lowercase() };
     [key, lower.as_str()].iter().find_map(|k| {
         let tag = format!("{k}:");
-        let at = prompt.find(&tag)? + tag.len();
-        Some(prompt[at..].lines().next().unwrap_or("").trim().to_string())
+        let at = prompt
+            .match_indices(&tag)
+            .map(|(i, _)| i)
+            .find(|&i| !prompt[..i].chars().next_back().is_some_and(char::is_alphanumeric))?;
+        Some(prompt[at + tag.len()..].lines().next().unwrap_or("").trim().to_string())
     })
 }
 
