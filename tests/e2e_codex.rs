@@ -695,9 +695,12 @@ fn a_codex_question_blocks_the_turn_until_an_option_is_picked() {
     assert_eq!(row["last_turn"]["blocked"], stop["blocked"], "{row}");
     assert_eq!(events(&env).len(), lines);
 
-    // The option's digit answers (what `csd-send --answer w 2` is to press).
+    // csd-send --answer picks option 2 (Codex: its digit) and returns once
+    // Codex took it; the turn goes on and ends with its own stop.
     let after = lines.to_string();
-    env.tmux_ok(["send-keys", "-t", "=w:", "2"]);
+    assert_code(&csd(&env, "csd-send", &["--answer", "w", "3"]), 2);
+    let out = csd(&env, "csd-send", &["--answer", "w", "2"]);
+    assert_code(&out, 0);
     let out = csd(&env, "csd-wait", &["w", "20", "--after-line", &after]);
     assert_code(&out, 0);
     let k = kinds(&env);

@@ -357,6 +357,41 @@ impl Harness for Codex {
     fn settle(&self, worker: &Worker) -> Result<()> {
         settle_unreported_turn_end(worker)
     }
+
+    /// Codex's question (Plan mode's `request_user_input`) lists the options
+    /// as `› 1. Red  the first`; an option's digit picks it and submits at
+    /// once. Typed only once that row is drawn: a digit sent before would
+    /// land in the composer.
+    fn answer(
+        &self,
+        tmux: &Tmux,
+        name: &str,
+        block: &crate::verdict::Block,
+        n: usize,
+        deadline: Instant,
+    ) -> Result<()> {
+        let label = &block.questions[0].options[n - 1].label;
+        if n > 9 {
+            return Err(crate::error::usage(format!("Codex picks options 1..9 by their digit, not {n}")));
+        }
+        loop {
+            if option_row_shown(&tmux.capture(name, false)?, n, label) {
+                return tmux.send_keys(name, &[&n.to_string()]);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout(format!("worker '{name}': its question is not on screen")));
+            }
+            std::thread::sleep(LOOK);
+        }
+    }
+}
+
+/// Whether Codex's question screen shows option `n` as `n. <label>` (the
+/// selected row marked `›`).
+pub fn option_row_shown(screen: &str, n: usize, label: &str) -> bool {
+    let row = format!("{n}. {label}");
+    screen.contains("Question")
+        && screen.lines().any(|l| l.trim_start().trim_start_matches('›').trim_start().starts_with(&row))
 }
 
 /// What the pane shows while Codex starts.
@@ -728,6 +763,15 @@ mod tests {
         let tilde = "  GPT-5.5 low · ~/proj\n  ? for shortcuts\n";
         assert_eq!(read_screen(tilde, "/home/u/proj", Some(Path::new("/home/u"))), Screen::Ready);
         assert_eq!(read_screen("Sign in with ChatGPT", "/w", None), Screen::SignIn);
+    }
+
+    #[test]
+    fn a_questions_option_row_is_found_by_its_digit_and_label() {
+        let screen = "› ASK: Which colour?\n  Question 1/1 (1 unanswered)\n  Which colour?\n  \
+            › 1. Red                the first\n    2. Blue               the second\n";
+        assert!(option_row_shown(screen, 1, "Red") && option_row_shown(screen, 2, "Blue"));
+        assert!(!option_row_shown(screen, 2, "Red"));
+        assert!(!option_row_shown("› 2. Blue", 2, "Blue"), "no question on screen");
     }
 
     #[test]
