@@ -202,6 +202,14 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     let last = events(&env).pop().unwrap();
     assert_eq!((last["event"].as_str(), last["reason"].as_str()), (Some("stop"), Some("failed")), "{last}");
     assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
+    // read-turn: the prompt, then why the turn ended, once.
+    let turn = stdout(&csd(&env, "csd-turn", &["w"]));
+    assert!(turn.contains("**Prompt:** FAIL: 500"), "{turn}");
+    assert_eq!(turn.matches("**Turn failed:**").count(), 1, "{turn}");
+    assert!(
+        turn.contains("**Turn failed:** server_error (HTTP 500): We’re currently experiencing high demand"),
+        "{turn}"
+    );
 
     // ... and for wait-for-turn, which the rollout wakes.
     let after = events(&env).len().to_string();
@@ -648,6 +656,9 @@ fn an_interrupted_codex_turn_is_told_as_interrupted() {
     let stop = last_stop(&env);
     assert_eq!(stop["reason"], "interrupted", "{stop}");
     assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
+    let turn = stdout(&csd(&env, "csd-turn", &["w"]));
+    assert!(turn.contains("**Prompt:** wait:30") && turn.ends_with("**Turn interrupted.**\n"), "{turn}");
+    assert_eq!(turn.matches("interrupted").count(), 1, "{turn}");
     let out = csd(&env, "csd-send", &["--converse", "w", "SAY: after the interrupt", TURN]);
     assert_code(&out, 0);
     assert_eq!(stdout(&out).trim(), "after the interrupt");

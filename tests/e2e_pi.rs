@@ -525,6 +525,10 @@ fn every_pi_failure_ends_its_turn_with_a_verdict_at_once() {
         assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle", "{directive}");
         let row: Value = serde_json::from_str(&stdout(&csd(&env, "csd-status", &["--json", "w"]))).unwrap();
         assert_eq!(row["last_turn"]["error"], stop["error"], "{row}");
+        let turn = stdout(&csd(&env, "csd-turn", &["w"]));
+        assert!(turn.contains(&format!("**Prompt:** {directive}")), "{turn}");
+        assert_eq!(turn.matches("**Turn failed:**").count(), 1, "{turn}");
+        assert!(turn.contains(&format!("**Turn failed:** {kind}")), "{turn}");
         let reply = format!("answered-after-{i}");
         let out = csd(&env, "csd-send", &["--converse", "w", &format!("say: {reply}"), "30"]);
         assert_code(&out, 0);
@@ -577,6 +581,8 @@ fn a_pi_retry_is_not_a_turn_end_and_escape_is_an_interrupt() {
     assert!(stderr(&out).contains("its turn was interrupted"), "{}", stderr(&out));
     assert_eq!(last_stop(&env, &sid)["reason"], "interrupted");
     assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
+    let turn = stdout(&csd(&env, "csd-turn", &["w"]));
+    assert!(turn.contains("**Prompt:** wait: 30") && turn.ends_with("**Turn interrupted.**\n"), "{turn}");
     let out = csd(&env, "csd-send", &["--converse", "w", "say: after the interrupt", "30"]);
     assert_code(&out, 0);
     assert_eq!(stdout(&out).trim(), "after the interrupt");
