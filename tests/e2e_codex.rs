@@ -539,6 +539,16 @@ fn a_fleet_of_codex_workers_is_waited_for_in_finish_order() {
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["worker"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(workers, ["c2", "c1"], "{all}");
+    // A failed turn is told as its worker ends, with why, while the other
+    // works on; the wait exits 5.
+    assert_code(&csd(&env, "csd-send", &["c1", "Slow.\nRUN: sleep 3; echo c1-done"]), 0);
+    assert_code(&csd(&env, "csd-send", &["c2", "fail:529"]), 0);
+    let o = csd(&env, "csd-wait", &["--all", "c1", "c2", "-t", TURN]);
+    assert_code(&o, 5);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("c2\tfailed\tworker 'c2': its turn failed: overloaded (HTTP 529)"), "{out}");
+    assert_eq!(lines[1..], ["c1\tidle"], "{out}");
     for name in ["c1", "c2"] {
         stop(&env, name);
     }

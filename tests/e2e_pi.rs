@@ -459,6 +459,20 @@ fn a_fleet_of_pi_workers_is_waited_for_in_finish_order() {
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["worker"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(workers, ["p2", "p1"], "{all}");
+    // A failed turn is told as its worker ends, with why, while the other
+    // works on; the wait exits 5. (A rejected key: Pi's default retry
+    // settings do not retry it.)
+    assert_code(&csd(&env, "csd-send", &["p1", "Slow.\nrun: sleep 3; echo p1-done"]), 0);
+    assert_code(&csd(&env, "csd-send", &["p2", "fail:401"]), 0);
+    let o = csd(&env, "csd-wait", &["--all", "p1", "p2", "-t", "60"]);
+    assert_code(&o, 5);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("p2\tfailed\tworker 'p2': its turn failed: authentication_failed (HTTP 401)"),
+        "{out}"
+    );
+    assert_eq!(lines[1..], ["p1\tidle"], "{out}");
     for name in ["p1", "p2"] {
         assert_code(&csd(&env, "csd-stop", &[name]), 0);
     }
