@@ -302,7 +302,10 @@ function stopFor(messages: unknown, ctx: PiContext): Record<string, unknown> | n
   if (wait === null) return error;
   // Escape during Pi's backoff cancels the retry with no agent_end: if no
   // retry has begun by then, the turn ended with this error.
-  retry.watchdog = setTimeout(() => record(ctx, error), wait);
+  retry.watchdog = setTimeout(() => {
+    retry.attempts = 0;
+    record(ctx, error);
+  }, wait);
   retry.watchdog.unref?.();
   return null;
 }
@@ -322,6 +325,9 @@ export default function csd(pi: PiApi): void {
   });
 
   pi.on("input", (event, ctx) => {
+    // Every prompt starts with Pi's retry count at 0: an answer, giving up
+    // and a cancelled retry all reset it.
+    retry.attempts = 0;
     // rpc and extension input is machinery, not a prompt given to the worker.
     if (event?.source === "interactive") record(ctx, { event: "user_prompt_submit" });
   });
