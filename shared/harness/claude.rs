@@ -268,7 +268,13 @@ impl Harness for Claude {
     /// (adopt) asks after its SessionStart hook: a multi-line prompt pasted in
     /// between arrived as keystrokes, each newline submitting one line as its
     /// own prompt. Claude Code reads the markers either way.
+    ///
+    /// A turn interrupted before the model said anything leaves its prompt
+    /// in the input box (Claude Code puts it back for editing): pasted after
+    /// it, the new prompt would be sent joined to the old. It is cleared
+    /// first, with Ctrl-C (which, with text in the input, only clears it).
     fn paste(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<()> {
+        clear_put_back_prompt(tmux, name)?;
         tmux.paste_raw(name, &super::bracketed(prompt))
     }
 
@@ -361,6 +367,26 @@ fn await_input_box(launch: &Launch) {
         }
         std::thread::sleep(Duration::from_millis(25));
     }
+}
+
+/// How long to wait for Ctrl-C to clear a put-back prompt.
+const CLEAR_WAIT: Duration = Duration::from_secs(2);
+
+/// Clear the input box of a prompt an interrupt put back (see `paste`); a
+/// no-op (one look at the screen) otherwise.
+fn clear_put_back_prompt(tmux: &Tmux, name: &str) -> Result<()> {
+    if !super::claude_turn::prompt_put_back(&tmux.capture(name, false)?) {
+        return Ok(());
+    }
+    tmux.send_keys(name, &["C-c"])?;
+    let until = Instant::now() + CLEAR_WAIT;
+    while super::claude_turn::prompt_put_back(&tmux.capture(name, false)?) {
+        if Instant::now() >= until {
+            return Err(failed(format!("worker '{name}': its input box holds text that Ctrl-C did not clear")));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    Ok(())
 }
 
 /// The prompt line of Claude Code's input box (`❯` at the start of a line).

@@ -41,6 +41,12 @@ pub fn hook_events(name: &str, ts: &str, payload: &Map<String, Value>) -> Option
         }))
     };
     match name {
+        // Its prompt_id is on the transcript's lines of the turn (the prompt,
+        // an interrupt's mark): the turn's id, as Codex's turn_id is.
+        "UserPromptSubmit" => {
+            let id = text("prompt_id");
+            Some(vec![Event::UserPromptSubmit { ts: ts.to_string(), turn_id: (!id.is_empty()).then_some(id) }])
+        }
         "StopFailure" => Some(vec![stop(Verdict::Failed(stop_failure(payload)))]),
         "PreToolUse" if text("tool_name") == ASK_TOOL => {
             let pre = Event::from_payload(crate::event::EventKind::PreToolUse, ts.to_string(), payload);
@@ -145,10 +151,13 @@ pub struct TurnTail {
 /// The transcript marker Claude Code writes when the user interrupts.
 const INTERRUPT_MARK: &str = "[Request interrupted by user";
 
-/// Read the transcript at `path` back to the last prompt. `since`: the unix
-/// second of the open turn's `user_prompt_submit`; an interrupt before it
-/// belongs to an earlier turn.
-pub fn turn_tail(path: &Path, since: i64) -> TurnTail {
+/// Read the transcript at `path` back to the open turn's prompt: the
+/// prompt line whose `promptId` is `prompt_id` (Claude Code's id of the
+/// turn, which the interrupt's mark carries too), or without an id the last
+/// prompt, whose interrupt counts from second `since` (the turn's
+/// user_prompt_submit) on. A turn whose prompt is not written yet reads as
+/// nothing.
+pub fn turn_tail(path: &Path, prompt_id: Option<&str>, since: i64) -> TurnTail {
     use std::io::{Read, Seek, SeekFrom};
     const TAIL: u64 = 256 * 1024;
     let mut tail = TurnTail::default();
@@ -161,32 +170,39 @@ pub fn turn_tail(path: &Path, since: i64) -> TurnTail {
     for line in buf.split(|&b| b == b'\n').rev() {
         let Ok(v) = serde_json::from_slice::<Value>(line) else { continue };
         let ms = v.get("timestamp").and_then(Value::as_str).and_then(iso_millis);
+        let ours = match (prompt_id, v.get("promptId").and_then(Value::as_str)) {
+            (Some(want), Some(id)) => id == want,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
         match v.get("type").and_then(Value::as_str) {
             Some("assistant") => tail.answered = true,
-            Some("user") if v.get("isMeta").and_then(Value::as_bool) != Some(true) => {
-                let content = &v["message"]["content"];
-                let text = match content {
-                    Value::String(s) => Some(s.as_str()),
-                    Value::Array(blocks) if blocks.iter().all(|b| b["type"] == "text") => {
-                        blocks.first().and_then(|b| b["text"].as_str())
-                    }
-                    _ => None,
-                };
-                match text {
-                    Some(t) if t.starts_with(INTERRUPT_MARK) => {
-                        tail.interrupted |= ms.is_some_and(|ms| ms / 1000 >= since);
-                    }
-                    Some(_) => {
-                        tail.prompt_ms = ms;
-                        return tail;
-                    }
-                    None => {}
+            Some("user") if v.get("isMeta").and_then(Value::as_bool) != Some(true) => match prompt_text(&v) {
+                Some(t) if t.starts_with(INTERRUPT_MARK) => {
+                    tail.interrupted |= ours && (prompt_id.is_some() || ms.is_some_and(|ms| ms / 1000 >= since));
                 }
-            }
+                Some(_) if ours => {
+                    tail.prompt_ms = ms;
+                    return tail;
+                }
+                // Another turn's prompt: this turn's is not written yet.
+                Some(_) => return TurnTail::default(),
+                None => {}
+            },
             _ => {}
         }
     }
-    tail
+    TurnTail::default()
+}
+
+/// The text of a user line that is a prompt or an interrupt's mark (not a
+/// tool result).
+fn prompt_text(v: &Value) -> Option<&str> {
+    match &v["message"]["content"] {
+        Value::String(s) => Some(s.as_str()),
+        Value::Array(blocks) if blocks.iter().all(|b| b["type"] == "text") => blocks.first()?["text"].as_str(),
+        _ => None,
+    }
 }
 
 /// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS.mmmZ`.
@@ -221,12 +237,9 @@ pub fn settle(worker: &Worker) -> Result<()> {
     }
     let Some(path) = super::transcript_of(worker)? else { return Ok(()) };
     let (prompts, _) = log.tail(1, Some(EventKind::UserPromptSubmit))?;
-    let since = prompts
-        .first()
-        .and_then(|l| serde_json::from_slice::<Value>(l).ok())
-        .and_then(|v| v.get("ts").and_then(Value::as_str).and_then(crate::time::parse_iso))
-        .unwrap_or(i64::MAX);
-    let tail = turn_tail(&path, since);
+    let prompt = prompts.first().and_then(|l| serde_json::from_slice::<Value>(l).ok()).unwrap_or(Value::Null);
+    let since = prompt.get("ts").and_then(Value::as_str).and_then(crate::time::parse_iso).unwrap_or(i64::MAX);
+    let tail = turn_tail(&path, prompt.get("turn_id").and_then(Value::as_str), since);
     let interrupted = tail.interrupted
         || (kind == EventKind::UserPromptSubmit
             && !tail.answered
@@ -335,5 +348,52 @@ mod tests {
         assert_eq!(n("elicitation_dialog").len(), 1);
         let plain = json!({"hook_event_name": "PreToolUse", "tool_name": "Bash"});
         assert_eq!(hook_events("PreToolUse", "T", plain.as_object().unwrap()), None);
+    }
+
+    const RULE: &str = "────────────────────────────────────────";
+
+    #[test]
+    fn the_pane_shows_a_prompt_put_back_only_when_idle() {
+        let idle_with_prompt = format!(
+            "❯ earlier\n● answer\n{RULE}\n❯ w\n  wait: 20\n{RULE}\n  ⏵⏵ bypass permissions on (shift+tab to cycle)"
+        );
+        assert!(prompt_put_back(&idle_with_prompt));
+        let running = format!(
+            "❯ w\n✻ Burrowing…\n{RULE}\n❯ typed ahead\n{RULE}\n  ⏵⏵ bypass permissions on · esc to interrupt · ← for agents"
+        );
+        assert!(!prompt_put_back(&running));
+        let idle_empty = format!("❯ w\n● done\n{RULE}\n❯ \n{RULE}\n  ⏵⏵ bypass permissions on");
+        assert!(!prompt_put_back(&idle_empty));
+        // A dialog in place of the input box is no prompt put back.
+        let dialog = format!("{RULE}\n ☐ Mock\nWhich color?\n❯ 1. Red\n{RULE}\n  5. Chat about this");
+        assert!(!prompt_put_back(&dialog));
+        assert!(option_row_shown(&dialog, 1, "Red"));
+        assert!(!option_row_shown(&dialog, 2, "Red"));
+    }
+
+    #[test]
+    fn an_interrupt_counts_for_its_own_turn_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let line = |v: Value| v.to_string() + "\n";
+        let user = |id: &str, text: &str, ts: &str| {
+            line(json!({"type": "user", "promptId": id, "timestamp": ts, "message": {"role": "user", "content": text}}))
+        };
+        let mark = |id: &str, ts: &str| {
+            line(json!({"type": "user", "promptId": id, "timestamp": ts,
+                "message": {"role": "user", "content": [{"type": "text", "text": "[Request interrupted by user for tool use]"}]}}))
+        };
+        let assistant = line(json!({"type": "assistant", "timestamp": "2026-12-06T03:00:01.000Z", "message": {}}));
+        let t =
+            [user("A", "first", "2026-12-06T03:00:00.100Z"), assistant.clone(), mark("A", "2026-12-06T03:00:02.000Z")]
+                .concat();
+        std::fs::write(&path, &t).unwrap();
+        let a = turn_tail(&path, Some("A"), 0);
+        assert!(a.interrupted && a.answered, "{a:?}");
+        // Turn B opened in the same second; its prompt is not written yet.
+        assert_eq!(turn_tail(&path, Some("B"), 0), TurnTail::default());
+        std::fs::write(&path, t + &user("B", "second", "2026-12-06T03:00:02.300Z")).unwrap();
+        let b = turn_tail(&path, Some("B"), 0);
+        assert!(!b.interrupted && !b.answered && b.prompt_ms.is_some(), "{b:?}");
     }
 }

@@ -27,10 +27,11 @@
 //!   the message started;
 //! - `fail:reset`: the connection is dropped (RST) once the request is read.
 //!
-//! A failure is served once per prompt: a client that retries (Claude Code
-//! does, `CLAUDE_CODE_MAX_RETRIES`, 10 by default) gets the ordinary answer
-//! on its retry, and a later prompt in the same conversation, whose request
-//! still carries the failed one, is not failed again.
+//! A failure is served once per prompt (`fail:WORD xN`: N times): a client
+//! that retries (Claude Code does, `CLAUDE_CODE_MAX_RETRIES`, 10 by default)
+//! gets the ordinary answer on its next try, and a later prompt in the same
+//! conversation, whose request still carries the failed one, is not failed
+//! again.
 //!
 //! Every answer reports usage as the real API does (streamed: input and cache
 //! counts in `message_start`, the final `output_tokens` in `message_delta`),
@@ -67,6 +68,8 @@ const RESET_HEADERS: [&str; 4] = [
     "anthropic-ratelimit-input-tokens-reset",
     "anthropic-ratelimit-output-tokens-reset",
 ];
+/// How Claude Code marks a turn the user interrupted.
+const INTERRUPTED: &str = "[Request interrupted by user";
 /// The tool `ask:` calls.
 pub const ASK_TOOL: &str = "AskUserQuestion";
 
@@ -121,6 +124,16 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// `WORD` or `WORD xN` after `fail:`: the failure, and how many requests
+    /// of its prompt get it (1 unless told).
+    pub fn parse_times(rest: &str) -> Option<(Failure, u32)> {
+        let (word, times) = match rest.trim().split_once(" x") {
+            Some((w, n)) => (w, n.trim().parse().ok().filter(|n| *n > 0)?),
+            None => (rest, 1),
+        };
+        Some((Failure::parse(word)?, times))
+    }
+
     /// The word after `fail:`; `None` for one the mock does not know.
     pub fn parse(word: &str) -> Option<Failure> {
         match word.trim() {
@@ -147,8 +160,9 @@ pub struct Config {
     /// real API often does): Claude Code then writes the message as two
     /// lines with one id and one usage.
     pub lead_text: Option<String>,
-    /// The prompts whose `fail:` was served already (each fails once).
-    pub spent: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// How many times each prompt's `fail:` was served (it is served once,
+    /// or N times for `fail:WORD xN`).
+    pub spent: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
 }
 
 impl Config {
@@ -283,19 +297,19 @@ fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
 }
 
 /// Decide what to answer from the last *user* message (Claude may append a
-/// system-role element after it). A `fail:` of a prompt in `config.spent`
-/// was served already and counts for nothing.
+/// system-role element after it). A `fail:` served as often as it says
+/// (`config.spent`) counts for nothing.
 pub fn classify(body: &Value, config: &Config) -> Answer {
     let spent = config.spent.lock().unwrap().clone();
-    classify_skipping(body, config, &|prompt| spent.contains(prompt)).0
+    classify_skipping(body, config, &|prompt, times| spent.get(prompt).is_some_and(|n| *n >= times)).0
 }
 
-/// `classify`, marking the prompt whose `fail:` it serves as spent.
+/// `classify`, counting the `fail:` it serves against its prompt.
 fn classify_and_spend(body: &Value, config: &Config) -> Answer {
     let mut spent = config.spent.lock().unwrap();
-    let (answer, prompt) = classify_skipping(body, config, &|p| spent.contains(p));
+    let (answer, prompt) = classify_skipping(body, config, &|p, times| spent.get(p).is_some_and(|n| *n >= times));
     if let (Answer::Failed(_), Some(p)) = (&answer, prompt) {
-        spent.insert(p);
+        *spent.entry(p).or_default() += 1;
     }
     answer
 }
@@ -303,15 +317,21 @@ fn classify_and_spend(body: &Value, config: &Config) -> Answer {
 /// The answer, and for a `fail:` the text of the prompt (content block) it
 /// came from. Blocks are looked at one by one: a prompt sent after a failed
 /// one can be merged with it into one user message.
-fn classify_skipping(body: &Value, config: &Config, spent: &dyn Fn(&str) -> bool) -> (Answer, Option<String>) {
+fn classify_skipping(body: &Value, config: &Config, spent: &dyn Fn(&str, u32) -> bool) -> (Answer, Option<String>) {
     let messages = body.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
     let Some(last_user) = messages.iter().rev().find(|m| m.get("role").and_then(Value::as_str) == Some("user")) else {
         return (Answer::Default, None);
     };
     let content = last_user.get("content").unwrap_or(&Value::Null);
     if let Some(blocks) = content.as_array() {
+        // A tool call the user interrupted comes back as a refusal, with the
+        // user's next prompt after it: that prompt is what is answered.
+        let interrupted = blocks.iter().any(|b| b["text"].as_str().is_some_and(|t| t.starts_with(INTERRUPTED)));
         if let Some(result) = blocks.iter().find(|b| b.get("type").and_then(Value::as_str) == Some("tool_result")) {
-            return (Answer::AfterToolResult { output: text_of(result.get("content").unwrap_or(&Value::Null)) }, None);
+            let output = text_of(result.get("content").unwrap_or(&Value::Null));
+            if !interrupted {
+                return (Answer::AfterToolResult { output }, None);
+            }
         }
     }
     let text = text_of(content);
@@ -346,8 +366,8 @@ fn classify_skipping(body: &Value, config: &Config, spent: &dyn Fn(&str) -> bool
                     let options = parts.map(str::to_string).collect();
                     return (Answer::Ask { question: q.to_string(), options }, None);
                 }
-            } else if let Some(how) = line.strip_prefix("fail:").and_then(Failure::parse) {
-                if !spent(prompt) {
+            } else if let Some((how, times)) = line.strip_prefix("fail:").and_then(Failure::parse_times) {
+                if !spent(prompt, times) {
                     return (Answer::Failed(how), Some(prompt.to_string()));
                 }
             }
