@@ -602,3 +602,36 @@ fn a_pi_retry_is_not_a_turn_end_and_escape_is_an_interrupt() {
     assert_eq!(stdout(&out).trim(), "after the interrupt");
     assert_code(&csd(&env, "csd-stop", &["w"]), 0);
 }
+
+/// Escape while Pi waits to retry ("Retrying (1/1) in 2s... (escape to
+/// cancel)") cancels the retry without any agent_end: the extension's
+/// watchdog ends the turn with the error once the backoff (plus 3 s) passed
+/// with no retry begun. Slow by design: the backoff is the point.
+#[test]
+fn escape_during_pis_retry_backoff_ends_the_turn_with_its_error() {
+    let (mock, env, agent, project) = pi_world();
+    let settings =
+        json!({"retry": {"enabled": true, "maxRetries": 1, "baseDelayMs": 2000, "provider": {"maxRetries": 0}}});
+    let sid = launch_with_settings(&env, &agent, &project, settings);
+    let before = mock.count();
+    let started = Instant::now();
+    assert_code(&csd(&env, "csd-send", &["w", "fail:529\nsay: never asked for"]), 0);
+    let retrying = eventually(Duration::from_secs(10), || env.pane("w").contains("Retrying").then_some(()));
+    assert!(retrying.is_some(), "{}", env.pane("w"));
+    env.tmux_ok(["send-keys", "-t", "=w:", "Escape"]);
+    let ended =
+        eventually(Duration::from_secs(10), || events(&env, &sid).last().filter(|e| e["event"] == "stop").cloned());
+    eprintln!("pi: a cancelled retry's turn ended {:?} after the prompt", started.elapsed());
+    let stop = ended.expect("the cancelled retry's turn never ended");
+    assert_eq!(
+        (stop["reason"].as_str(), stop["error"]["kind"].as_str()),
+        (Some("failed"), Some("overloaded")),
+        "{stop}"
+    );
+    assert_eq!(mock.requests_since(before).len(), 1, "the retry was cancelled");
+    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
+    let out = csd(&env, "csd-send", &["--converse", "w", "say: on we go", "30"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "on we go");
+    assert_code(&csd(&env, "csd-stop", &["w"]), 0);
+}
