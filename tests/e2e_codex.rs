@@ -582,6 +582,22 @@ fn every_codex_failure_ends_its_turn_with_a_verdict_at_once() {
     let (mock, env, project) = codex_world();
     assert_code(&csd(&env, "csd-launch", &["--harness", "codex", "w", project.to_str().unwrap()]), 0);
     assert_code(&csd(&env, "csd-send", &["--converse", "w", "SAY: warm", TURN]), 0);
+    // A follower of the log sees each failed stop as it lands, though no
+    // hook wrote it (csd-events settles the rollout's turn end itself).
+    let mut follower = env.cmd("csd-events");
+    follower.args(["--follow", "--type", "stop", "w"]).env("CSD_CODEX_BIN", codex_cli());
+    let mut follower = follower.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let _reap = KillOnDrop(Some(follower.id() as i32));
+    let followed = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let reader = {
+        let (out, followed) = (follower.stdout.take().unwrap(), followed.clone());
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                followed.lock().unwrap().push(serde_json::from_str(&line).unwrap_or(Value::Null));
+            }
+        })
+    };
     let cases: [(&str, &str, Option<u16>); 9] = [
         ("fail:400", "invalid_request", Some(400)),
         ("fail:401", "authentication_failed", Some(401)),
@@ -608,6 +624,11 @@ fn every_codex_failure_ends_its_turn_with_a_verdict_at_once() {
         assert!(!stop["error"]["message"].as_str().unwrap_or("").is_empty(), "{directive}: {stop}");
         assert!(stop["turn_id"].is_string(), "{directive}: {stop}");
         assert!(stderr(&out).contains(&format!("its turn failed: {kind}")), "{directive}: {}", stderr(&out));
+        // Nobody but the follower looks: it must settle the turn end itself.
+        let seen = eventually(Duration::from_secs(2), || {
+            followed.lock().unwrap().iter().any(|e| e["turn_id"] == stop["turn_id"]).then_some(())
+        });
+        assert!(seen.is_some(), "{directive}: the follower did not print {stop}: {:?}", followed.lock().unwrap());
         if *directive == "fail:usage" {
             // Codex recorded the plan's window at 100 % with its reset.
             let at = csd::time::parse_iso(stop["error"]["retry_at"].as_str().unwrap()).unwrap();
@@ -633,7 +654,20 @@ fn every_codex_failure_ends_its_turn_with_a_verdict_at_once() {
     // The usage limit's model-switch offer never showed (csd's config hides
     // it): it would have taken the next prompt's Enter as "switch".
     assert!(!env.pane("w").contains("Switch to"), "{}", env.pane("w"));
+    // With no one waiting (a plain send), the follower alone tells the end.
+    let before = followed.lock().unwrap().len();
+    let sent = Instant::now();
+    assert_code(&csd(&env, "csd-send", &["w", "fail:500"]), 0);
+    let seen = eventually(Duration::from_secs(3), || (followed.lock().unwrap().len() > before).then_some(()));
+    eprintln!("codex: a follower printed the failed stop {:?} after the send", sent.elapsed());
+    assert!(seen.is_some(), "the follower never printed the turn end");
+    assert_eq!(followed.lock().unwrap()[before]["error"]["kind"], "server_error");
     assert_code(&csd(&env, "csd-stop", &["w"]), 0);
+    // The follower ends with the worker, having printed every turn end once.
+    assert!(follower.wait().is_ok());
+    reader.join().unwrap();
+    let stops = followed.lock().unwrap().clone();
+    assert_eq!(stops.len(), 2 + 2 * cases.len(), "{stops:?}");
 }
 
 /// Escape mid-turn (the model still answering): Codex's Interrupt hook ends
