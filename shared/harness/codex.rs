@@ -370,10 +370,10 @@ impl Harness for Codex {
         n: usize,
         deadline: Instant,
     ) -> Result<()> {
-        let label = &block.questions[0].options[n - 1].label;
         if n > 9 {
             return Err(crate::error::usage(format!("Codex picks options 1..9 by their digit, not {n}")));
         }
+        let label = &block.questions[0].options[n - 1].label;
         loop {
             if option_row_shown(&tmux.capture(name, false)?, n, label) {
                 return tmux.send_keys(name, &[&n.to_string()]);
