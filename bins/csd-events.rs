@@ -89,7 +89,8 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             None => w,
         })
     };
-    let mut watch = match (follow, worker.pane_pid()?) {
+    let pane_pid = if follow { worker.pane_pid()? } else { None };
+    let mut watch = match (follow, pane_pid) {
         (false, _) => None,
         (true, Some(pid)) => Some(watch_log()?.with_process(pid)),
         (true, None) => Some(watch_log()?),
@@ -124,8 +125,14 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     out.flush().map_err(write_err)?;
     let Some(watch) = watch.as_mut() else { return Ok(0) };
     let mut seen_file = log.exists();
+    // No process to watch: the worker may be gone already; say so at once.
+    let mut look_now = pane_pid.is_none();
     loop {
-        let wake = watch.wait(Some(Instant::now() + LIVENESS_TICK))?;
+        let wake = if std::mem::take(&mut look_now) {
+            Wake::Timeout
+        } else {
+            watch.wait(Some(Instant::now() + LIVENESS_TICK))?
+        };
         if wake == Wake::OutputClosed {
             return Ok(0);
         }

@@ -3,7 +3,7 @@
 //! the reply), or give one and print its receipt (`--receipt W PROMPT
 //! [TIMEOUT]`: the event-log line after which the first turn end answers it,
 //! for `csd-wait --after-line`). PROMPT `-` reads it from stdin. `--answer W
-//! N` picks option N of the question the worker is blocked on.
+//! N…` picks option N of the question the worker is blocked on.
 
 use csd::cli::{main_with, note, parse_seconds, print_help, print_version, say, utf8};
 use csd::converse::{receipt, reply, send, taken, Taken, CONVERSE_TIMEOUT};
@@ -68,6 +68,10 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let prompt = read_prompt(positional.next().expect("counted"))?;
     let timeout_arg = positional.next();
     let timeout = timeout_arg.clone().map(|t| parse_seconds(t, "TIMEOUT")).transpose()?;
+    if let Some(t) = timeout {
+        // A hung tmux server must not hold us past our own TIMEOUT.
+        csd::tmux::cap_calls(t);
+    }
     let dir = WorkerDir::from_env()?;
     if csd::remote::holds(&dir, &name) {
         // The prompt goes on stdin: never on the host's command line.
@@ -122,22 +126,30 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     Ok(0)
 }
 
-/// `--answer WORKER N`: pick option N of the worker's pending question, and
-/// return once the worker took it (within CSD_SUBMIT_TIMEOUT).
+/// `--answer WORKER N…`: pick option N of the worker's pending question (one
+/// N per question of its form), and return once the worker took it (within
+/// CSD_SUBMIT_TIMEOUT).
 fn run_answer(positional: Vec<OsString>) -> Result<i32> {
-    let [name, n] = <[OsString; 2]>::try_from(positional)
-        .map_err(|p| usage(format!("expected --answer WORKER N, got {} argument(s)", p.len())))?;
-    let name = utf8(name, "WORKER")?;
-    let n = utf8(n, "N")?;
-    let n: usize = n.parse().map_err(|_| usage(format!("N must be an option's number (1, 2, …), not '{n}'")))?;
+    if positional.len() < 2 {
+        return Err(usage(format!("expected --answer WORKER N..., got {} argument(s)", positional.len())));
+    }
+    let mut positional = positional.into_iter();
+    let name = utf8(positional.next().expect("counted"), "WORKER")?;
+    let picks = positional
+        .map(|n| {
+            let n = utf8(n, "N")?;
+            n.parse::<usize>().map_err(|_| usage(format!("N must be an option's number (1, 2, …), not '{n}'")))
+        })
+        .collect::<Result<Vec<usize>>>()?;
     let dir = WorkerDir::from_env()?;
     if csd::remote::holds(&dir, &name) {
-        let argv = vec![TOOL.name.to_string(), "--answer".into(), name.clone(), n.to_string()];
+        let mut argv = vec![TOOL.name.to_string(), "--answer".into(), name.clone()];
+        argv.extend(picks.iter().map(usize::to_string));
         if let Some(code) = csd::remote::call::forward(&dir, &name, argv, Vec::new())? {
             return Ok(code);
         }
     }
-    csd::answer::answer(&dir, &name, n, Timing::from_env()?.timeout)?;
+    csd::answer::answer(&dir, &name, &picks, Timing::from_env()?.timeout)?;
     Ok(0)
 }
 
@@ -160,7 +172,8 @@ fn read_prompt(arg: OsString) -> Result<Vec<u8>> {
     } else {
         arg.into_vec()
     };
-    if prompt.iter().all(u8::is_ascii_whitespace) {
+    // Paste markers are removed before the paste: a prompt of nothing else is empty.
+    if csd::harness::strip_paste_markers(&prompt).iter().all(u8::is_ascii_whitespace) {
         return Err(usage("the prompt is empty"));
     }
     prompt.shrink_to_fit();

@@ -46,8 +46,13 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         return Ok(code);
     }
     let found = csd::harness::lookup(&dir, &name)?;
+    if let (Mode::SessionId, Lookup::Registered(w)) = (&mode, &found) {
+        // The id is in the meta: what the worker is doing need not be known.
+        say(format!("{}\n", w.meta.session_id))?;
+        return Ok(0);
+    }
     let (status, harness) = match &found {
-        Lookup::Registered(w) => (csd::harness::status(w)?, w.meta.harness.as_str().to_string()),
+        Lookup::Registered(w) => (csd::status::status_or_lost(w)?, w.meta.harness.as_str().to_string()),
         Lookup::Pending(p) => (status_of_pending(p)?, p.marker.harness.as_str().to_string()),
     };
     match (mode, &found) {

@@ -49,18 +49,35 @@ fn run_stop(dir: &WorkerDir, name: &str) -> Result<i32> {
     }
     let line = match csd::worker::Worker::lookup(dir, name)? {
         Lookup::Registered(w) => {
-            let how = stop(&w)?;
-            let how = if how == Stopped::Stopped { "stopped" } else { "was already gone; its state is removed" };
+            let how = said(w.name(), stop(&w)?);
             format!("Worker {} ({}) {how}.\n", w.name(), w.meta.session_id)
         }
         Lookup::Pending(p) => {
-            let how = stop_pending(&p)?;
-            let how = if how == Stopped::Stopped { "stopped" } else { "was already gone; its state is removed" };
+            let how = said(&p.name, stop_pending(&p)?);
             format!("Worker {} (not yet registered) {how}.\n", p.name)
         }
     };
     say(line)?;
     Ok(0)
+}
+
+/// How a stop went, in words; what the worker had started and the stop
+/// ended goes to stderr.
+fn said(name: &str, how: Stopped) -> &'static str {
+    match how {
+        Stopped::Stopped { ended } => {
+            if !ended.is_empty() {
+                note(format!(
+                    "csd-stop: ended {} process{} worker '{name}' had started: {}",
+                    ended.len(),
+                    if ended.len() == 1 { "" } else { "es" },
+                    csd::sweep::describe(&ended)
+                ));
+            }
+            "stopped"
+        }
+        Stopped::WasGone => "was already gone; its state is removed",
+    }
 }
 
 fn handoff(dir: &WorkerDir, name: &str) -> Result<i32> {

@@ -23,8 +23,8 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     while let Some(arg) = p.next()? {
         match arg {
             Long("after-line") => after_line = Some(parse_count(p.value()?, "--after-line")?),
-            Long("any") => fleet = Some(Until::Any),
-            Long("all") => fleet = Some(Until::All),
+            Long("any") => fleet = Some(one_of(fleet, Until::Any)?),
+            Long("all") => fleet = Some(one_of(fleet, Until::All)?),
             Long("ready") => ready = true,
             Short('t') | Long("timeout") => timeout_flag = Some(parse_seconds(p.value()?, "--timeout")?),
             Short('h') => return print_help(&TOOL.short_help()),
@@ -60,6 +60,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         return Err(usage(format!("unexpected argument '{}'", csd::name::printable(&extra))));
     }
     let deadline = Instant::now() + timeout;
+    csd::tmux::cap_calls(timeout);
     let name = worker.ok_or_else(|| usage("missing WORKER"))?;
     let dir = WorkerDir::from_env()?;
     if let Some(code) = csd::remote::call::forward_as_is(&dir, TOOL.name, &name)? {
@@ -148,5 +149,13 @@ fn timed_out(e: Error, name: &str, timeout: Duration) -> Error {
             timeout.as_secs_f64()
         )),
         e => e,
+    }
+}
+
+/// `--any` and `--all` ask different things: given both, which was meant?
+fn one_of(before: Option<Until>, now: Until) -> Result<Until> {
+    match before {
+        Some(b) if b != now => Err(usage("--any and --all do not go together: give one")),
+        _ => Ok(now),
     }
 }

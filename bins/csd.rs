@@ -71,7 +71,7 @@ fn run(args: Vec<OsString>) -> Result<i32> {
     let mut argv: Vec<OsString> = route.pre.iter().map(OsString::from).collect();
     match (route.per_worker, worker) {
         (true, Some(w)) => {
-            csd::name::validate(&w)?;
+            csd::name::worker_ref(&w)?;
             if let Some(code) = remote_direct(route.bin, &argv, &w, &rest)? {
                 return Ok(code);
             }

@@ -142,11 +142,58 @@ function ownSessions(w: Worker): string[] {
  */
 function dropOldSessions(w: Worker, sid: string): void {
   for (const old of ownSessions(w).filter((s) => s !== sid)) {
-    for (const file of [`${old}.meta`, `${old}.events.jsonl`, `${old}.tally`]) {
+    for (const file of [`${old}.meta`, `${old}.events.jsonl`, `${old}.events.lost`, `${old}.tally`]) {
       try {
         unlinkSync(join(w.dir, file));
       } catch {}
     }
+  }
+}
+
+// The appender's own: it looks at the log's last byte and cuts back a short write.
+import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
+
+/**
+ * Append `line` as one write, whole or not at all, as csd-hook does
+ * (shared/eventlog.rs): a torn last line someone left is ended with a newline
+ * first, so it never swallows this event; a short write (a full disk) is cut
+ * back and leaves `<sid>.events.lost`, which tells csd the worker's state is
+ * not known, until an append is whole again.
+ */
+function appendWhole(path: string, line: string): void {
+  const lost = path.replace(/\.jsonl$/, ".lost");
+  const fd = openSync(path, "a+", 0o600);
+  try {
+    const before = fstatSync(fd).size;
+    let data = Buffer.from(line);
+    if (before > 0) {
+      const last = Buffer.alloc(1);
+      if (readSync(fd, last, 0, 1, before - 1) === 1 && last[0] !== 0x0a) data = Buffer.concat([Buffer.from("\n"), data]);
+    }
+    // The marker of an event lost before goes first: a reader that sees this
+    // event must not find it still there (made again below if this one is lost).
+    try {
+      unlinkSync(lost);
+    } catch {}
+    let written = 0;
+    let why = "";
+    try {
+      written = writeSync(fd, data);
+    } catch (e) {
+      why = String((e as Error)?.message ?? e);
+    }
+    if (written === data.length) return;
+    // Cut back first (no lock here: only our own bytes may go), so a waiter
+    // the marker wakes finds the log whole.
+    if (fstatSync(fd).size === before + written) ftruncateSync(fd, before);
+    try {
+      // Created empty even when the reason finds no room.
+      writeFileSync(lost, `at ${now()}: ${why || `short write: ${written} of ${data.length} bytes, the disk is full?`}\n`, {
+        mode: 0o600,
+      });
+    } catch {}
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -160,7 +207,7 @@ function record(ctx: PiContext, event: Record<string, unknown>): void {
     // Only into this worker's own log (a meta of another name is not ours).
     if (existsSync(metaPath(w, sid)) ? readMeta(w, sid).tmux_name !== w.name : !register(w, sid, ctx)) return;
     const line = JSON.stringify({ event: event.event, ts: now(), ...event }) + "\n";
-    appendFileSync(join(w.dir, `${sid}.events.jsonl`), line, { mode: 0o600 });
+    appendWhole(join(w.dir, `${sid}.events.jsonl`), line);
   } catch {
     // Losing an event is better than hurting the worker.
   }

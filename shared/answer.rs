@@ -1,5 +1,6 @@
-//! `csd-send --answer WORKER N`: pick option N of the question a worker is
-//! blocked on, and return once the worker took the answer.
+//! `csd-send --answer WORKER N…`: pick option N of the question a worker is
+//! blocked on (one N per question of its form), and return once the worker
+//! took the answer.
 //!
 //! The pending question is the worker's last log line: a `blocked` stop on a
 //! `question` (Claude Code's AskUserQuestion). The harness types the answer
@@ -30,29 +31,37 @@ pub fn pending_question(worker: &crate::worker::Worker) -> Result<Block> {
     }
 }
 
-/// Answer with option `n` (1-based) and wait (up to `timeout`) for the
-/// worker's confirmation. Refused (exit 2) without a pending question or
-/// with `n` out of range.
-pub fn answer(dir: &WorkerDir, name: &str, n: usize, timeout: Duration) -> Result<()> {
+/// Answer with option `picks[i]` (1-based) of question i, one pick per
+/// question, and wait (up to `timeout`) for the worker's confirmation.
+/// Refused (exit 2) without a pending question, with a pick out of range,
+/// or with a count of picks other than the number of questions.
+pub fn answer(dir: &WorkerDir, name: &str, picks: &[usize], timeout: Duration) -> Result<()> {
     let worker = crate::harness::resolve(dir, name)?;
     if !worker.is_alive()? {
         return Err(Error::Gone(format!("worker '{name}': its tmux session is gone")));
     }
     let block = pending_question(&worker)?;
-    let q = &block.questions[0];
-    if block.questions.len() > 1 {
+    if picks.len() != block.questions.len() {
         return Err(usage(format!(
-            "worker '{name}' asks {} questions at once; csd-send --answer picks an option of a single question",
-            block.questions.len()
+            "worker '{name}' asks {} question(s): give one N for each, in order (got {})",
+            block.questions.len(),
+            picks.len()
         )));
     }
-    if n == 0 || n > q.options.len() {
-        return Err(usage(format!("N must be 1..{} (the question has {} options)", q.options.len(), q.options.len())));
+    for (i, (q, &n)) in block.questions.iter().zip(picks).enumerate() {
+        if n == 0 || n > q.options.len() {
+            return Err(usage(format!(
+                "N for question {} must be 1..{} (it has {} options)",
+                i + 1,
+                q.options.len(),
+                q.options.len()
+            )));
+        }
     }
     let baseline = worker.events().end()?;
     let deadline = Instant::now() + timeout;
     let harness = crate::harness::HarnessKind::of_meta(&worker.meta)?.driver();
-    harness.answer(&worker.tmux()?, worker.name(), &block, n, deadline)?;
+    harness.answer(&worker.tmux()?, worker.name(), &block, picks, deadline)?;
     let took =
         crate::wait::wait_for_event(&worker, baseline, deadline, |k| k == EventKind::PostToolUse || k.ends_turn())
             .map_err(|e| match e {

@@ -56,7 +56,14 @@ pub fn send(dir: &WorkerDir, name: &str, prompt: &[u8], timing: &Timing, baselin
         Lookup::Registered(w) if baseline => transcript_baseline(w)?,
         _ => 0,
     };
+    let before = match &found {
+        Lookup::Registered(w) => Some(w.meta.session_id.clone()),
+        Lookup::Pending(_) => None,
+    };
     let (worker, submitted) = submit_to(found, prompt, timing)?;
+    // A prompt that moved the worker to a new session (Codex after /new)
+    // opened that session's transcript: all of it is this turn's.
+    let since = if before.is_some_and(|sid| sid != worker.meta.session_id) { 0 } else { since };
     Ok(Sent { worker, submitted, since })
 }
 

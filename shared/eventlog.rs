@@ -7,6 +7,15 @@
 //! log and then appends (Codex's settler) can do both under the lock with
 //! nothing landing in between.
 //!
+//! An append is whole or nothing: a short write (a full disk) is cut back
+//! to where it began, and a torn tail left by anyone else (a crash mid-write,
+//! an older writer) is ended with a newline before the next event, so it
+//! never swallows that event. An event that could not be written leaves a
+//! marker, `<sid>.events.lost`, until one is written again: the worker's
+//! state is then unknown, and status and waits say so rather than show the
+//! turn running forever. The marker is an empty file at worst, which a full
+//! disk still has room for (an inode, no data block).
+//!
 //! Readers never trust a line: one that is not a complete, known event (torn
 //! by a crash, garbage, or over `lines::LINE_CAP`) is skipped. Reading "the
 //! last N" walks backwards from the end (`revlines`), so its cost does not
@@ -45,6 +54,33 @@ impl EventLog {
     /// if it is not a regular file).
     pub fn exists(&self) -> bool {
         self.path.symlink_metadata().is_ok()
+    }
+
+    /// `<sid>.events.lost`: there while the latest event could not be written.
+    pub fn lost_path(&self) -> PathBuf {
+        self.path.with_extension("lost")
+    }
+
+    /// Why the latest event could not be written, when it could not be (and
+    /// none has been since).
+    pub fn lost(&self) -> Option<String> {
+        let path = self.lost_path();
+        std::fs::symlink_metadata(&path).ok()?;
+        let why = safefile::read_capped(&path, 4096).ok().and_then(|b| String::from_utf8(b).ok());
+        Some(why.map(|w| w.trim().to_string()).filter(|w| !w.is_empty()).unwrap_or_else(|| "the disk is full?".into()))
+    }
+
+    /// An error naming the worker when its latest event could not be
+    /// written: what its log says is not what it is doing.
+    pub fn refuse_lost(&self, name: &str) -> Result<()> {
+        match self.lost() {
+            None => Ok(()),
+            Some(why) => Err(crate::error::failed(format!(
+                "worker '{name}': an event could not be written to {} ({why}); what it is doing is not known \
+                 until it logs another (free space there, then send it a prompt)",
+                self.path.display()
+            ))),
+        }
     }
 
     /// Append one event as one `write(2)`, under the log's lock.
@@ -252,21 +288,70 @@ impl Appender {
         self.locked
     }
 
-    /// Append one event as one `write(2)`.
+    /// Append one event as one `write(2)`, whole or not at all; a torn tail
+    /// is ended first, in the same write.
     pub fn append(&self, ev: &Event) -> Result<()> {
-        let line = ev.to_line();
-        // write_all would split a short write into two syscalls and so could
-        // splice; a short write on a regular file means the disk is full, which
-        // we report rather than paper over.
-        let n = (&self.file).write(&line).context(|| format!("appending to {}", self.path.display()))?;
-        if n != line.len() {
-            return Err(crate::error::failed(format!(
-                "short write to {} ({n} of {} bytes): disk full?",
-                self.path.display(),
-                line.len()
-            )));
+        let what = || format!("appending to {}", self.path.display());
+        let before = self.file.metadata().context(what)?.len();
+        let mut line = ev.to_line();
+        // A tail that cannot be read is taken for whole: the event goes in regardless.
+        if before > 0 && self.last_byte(before).is_ok_and(|b| b != b'\n') {
+            line.insert(0, b'\n');
         }
-        Ok(())
+        // write_all would split a short write into two syscalls and so could
+        // splice; a short write on a regular file means the disk is full.
+        // The marker of an event lost before goes first: a reader that sees
+        // this event must not find it still there (it is made again below if
+        // this one is lost too).
+        let _ = std::fs::remove_file(self.lost_path());
+        let (written, why) = match (&self.file).write(&line) {
+            Ok(n) if n == line.len() => return Ok(()),
+            Ok(n) => (n as u64, format!("short write: {n} of {} bytes, the disk is full?", line.len())),
+            Err(e) => (0, e.to_string()),
+        };
+        // Cut back first: a waiter the marker wakes must find the log whole.
+        self.cut_back(before, written);
+        self.mark_lost(&why);
+        // Wake waiters on the log itself too (IN_ATTRIB), whatever woke them before.
+        let _ = self.file.set_modified(std::time::SystemTime::now());
+        Err(crate::error::failed(format!("could not append to {}: {why}", self.path.display())))
+    }
+
+    fn lost_path(&self) -> PathBuf {
+        self.path.with_extension("lost")
+    }
+
+    fn last_byte(&self, len: u64) -> std::io::Result<u8> {
+        use std::os::unix::fs::FileExt;
+        let mut b = [0u8];
+        self.file.read_exact_at(&mut b, len - 1)?;
+        Ok(b[0])
+    }
+
+    /// Take back a short write: the log ends where it did. Without the lock
+    /// another writer may have appended after us, and only our own bytes
+    /// may go.
+    fn cut_back(&self, before: u64, written: u64) {
+        let Ok(now) = self.file.metadata().map(|m| m.len()) else { return };
+        if self.locked || now == before + written {
+            let _ = self.file.set_len(before.min(now));
+        }
+    }
+
+    /// Leave `<sid>.events.lost` saying why: created empty first (all a full
+    /// disk may allow), the reason written into it if there is room.
+    fn mark_lost(&self, why: &str) {
+        use std::os::unix::fs::OpenOptionsExt;
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+            .open(self.lost_path());
+        if let Ok(mut f) = opened {
+            let _ = writeln!(f, "at {}: {why}", crate::time::now_iso());
+        }
     }
 }
 

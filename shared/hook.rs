@@ -132,8 +132,13 @@ pub fn handle(payload: &Map<String, Value>, identity: Option<&Identity>) -> Opti
         // its first prompt: that session never was a worker's, and a meta
         // born of it would outlive a stop that is removing the worker.
         None if kind == Some(EventKind::SessionEnd) => return None,
+        None if kind == Some(EventKind::SessionStart) && follow_new_session(&dir, sid, payload, identity).is_some() => {
+            read_meta(&dir, sid).ok()??
+        }
         None => register(&dir, sid, identity?, payload)?,
         Some(meta) if kind == Some(EventKind::SessionStart) => note_transcript(&dir, meta, payload),
+        // The CLI goes on, in the session it starts next: the worker has not ended.
+        Some(meta) if kind == Some(EventKind::SessionEnd) && moving_on(&meta, payload) => return None,
         Some(meta) => meta,
     };
     let ts = crate::time::now_iso();
@@ -172,6 +177,68 @@ fn append_events(log: &EventLog, events: Vec<Event>) -> Option<Event> {
         last = Some(ev);
     }
     last
+}
+
+/// What a CLI's SessionStart says when it goes on in a session it did not
+/// start in (Claude Code's and Codex's `/clear`, a resume from inside the
+/// CLI, a compaction into a new session, Codex's fork).
+const MOVED_SOURCES: [&str; 4] = ["clear", "resume", "compact", "fork"];
+
+/// The worker whose pane this hook runs in: the meta stamped with the
+/// `CSD_WORKER_ID` (and on the `CSD_TMUX_SOCKET`) csd-launch pinned in the
+/// pane, which every process of it inherits.
+fn pane_worker(dir: &WorkerDir) -> Option<Meta> {
+    let id = std::env::var("CSD_WORKER_ID").ok().filter(|id| crate::name::validate(id).is_ok())?;
+    let socket = std::env::var("CSD_TMUX_SOCKET").ok().filter(|s| !s.is_empty());
+    crate::worker::list_metas(dir).ok()?.into_iter().find(|m| {
+        m.csd_id() == Some(id.as_str()) && socket.as_deref().is_none_or(|s| m.extra_str("tmux_socket") == Some(s))
+    })
+}
+
+/// A worker's CLI ending its session to go on in a new one (`/clear`): its
+/// own pane's CLI says so, with the reason `clear`.
+fn moving_on(meta: &Meta, payload: &Map<String, Value>) -> bool {
+    payload.get("reason").and_then(Value::as_str) == Some("clear")
+        && std::env::var("CSD_WORKER_ID").ok().as_deref().is_some_and(|id| meta.csd_id() == Some(id))
+}
+
+/// Follow a worker's CLI into the session it moved to (Claude Code's
+/// `/clear`, Codex's `/new`, both mint a new session id): a SessionStart
+/// from the worker's own pane, for a session csd does not know, while the
+/// worker is idle. Its source says the CLI went on rather than started
+/// (Claude: `clear`, …); Codex says `startup` even after `/new`, so for a
+/// harness that registers by name its hook's name must be the worker's. A
+/// CLI the worker runs in a tool call starts while the worker is working,
+/// and moves nothing. The worker stays one worker: a new meta under the new
+/// id, its event log carried over (line numbers go on), the old meta and
+/// tally removed; the shim, which names the worker, is unchanged.
+fn follow_new_session(dir: &WorkerDir, sid: &str, payload: &Map<String, Value>, by: Option<&Identity>) -> Option<()> {
+    let source = payload.get("source").and_then(Value::as_str)?;
+    let old = pane_worker(dir).filter(|m| m.session_id != sid)?;
+    let named = by.is_some_and(|id| id.tmux_name == old.tmux_name);
+    if !MOVED_SOURCES.contains(&source) && !named {
+        return None;
+    }
+    let idle = match EventLog::new(dir.events_path(&old.session_id)).last() {
+        Ok(Some((kind, _))) => crate::worker::Status::after(kind) == crate::worker::Status::Idle,
+        Ok(None) => true,
+        Err(_) => false,
+    };
+    if !idle {
+        return None;
+    }
+    let mut meta = old.clone();
+    meta.session_id = sid.to_string();
+    meta.extra.remove("transcript_path");
+    if let Some(t) = payload.get("transcript_path").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        meta.extra.insert("transcript_path".into(), t.into());
+    }
+    meta.extra.insert("moved_from".into(), old.session_id.clone().into());
+    write_meta(dir, &meta).ok()?;
+    let _ = std::fs::rename(dir.events_path(&old.session_id), dir.events_path(sid));
+    let _ = dir.remove_file(&dir.tally_path(&old.session_id));
+    let _ = dir.remove_file(&dir.meta_path(&old.session_id));
+    Some(())
 }
 
 /// Record where the harness writes its transcript, as the harness says, so

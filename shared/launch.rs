@@ -40,12 +40,8 @@ pub fn start(req: &Request) -> Result<Started> {
     if req.mode == Mode::Adopt && !h.supports_adopt() {
         return Err(usage(format!("--adopt is not possible for {} workers", req.harness.name())));
     }
-    if !crate::consent::granted()? {
-        return Err(failed(
-            "csd needs one-time consent before it starts workers (they run without permission prompts); \
-             run: csd grant-consent",
-        ));
-    }
+    refuse_identity_args(req.harness, &req.extra_args)?;
+    refuse_without_consent()?;
     let dir = WorkerDir::from_env()?;
     let tmux = Tmux::from_env()?;
     Tmux::check_version()?;
@@ -66,6 +62,7 @@ pub fn start(req: &Request) -> Result<Started> {
             r.host
         )));
     }
+    refuse_name_of_a_session(&dir, name, session_id.as_deref())?;
     let respawn = match req.mode {
         Mode::Launch => {
             clear_name(&dir, &tmux, name, None)?;
@@ -342,11 +339,15 @@ fn refuse_adopt_clash(dir: &WorkerDir, name: &str, sid: &str, h: &dyn Harness) -
             )));
         }
     }
-    if let Some(m) = crate::worker::read_meta(dir, sid)?.filter(|m| m.tmux_name != name) {
+    if let Some(m) = crate::worker::read_meta(dir, sid)? {
         let other = Worker { dir: dir.clone(), meta: m };
-        if other.is_alive()? {
+        // Only a pane its harness has left (kept by remain-on-exit) is
+        // respawned in place: a running one is in the middle of its work.
+        let kept_dead = other.name() == name && other.tmux()?.pane_dead(name) == Some(true);
+        if other.is_alive()? && !kept_dead {
             return Err(failed(format!(
-                "session {sid} is already running as worker '{}'; stop it before adopting it as '{name}'",
+                "session {sid} is already running as worker '{}'; stop it (csd --worker {} stop) before adopting it",
+                other.name(),
                 other.name()
             )));
         }
@@ -361,6 +362,75 @@ fn refuse_adopt_clash(dir: &WorkerDir, name: &str, sid: &str, h: &dyn Harness) -
         }
     }
     Ok(())
+}
+
+/// A name that is some worker's session id (or, adopting, a session id that
+/// is some worker's name) would make a WORKER argument mean two workers.
+fn refuse_name_of_a_session(dir: &WorkerDir, name: &str, sid: Option<&str>) -> Result<()> {
+    for m in list_metas(dir)? {
+        if m.session_id == name {
+            return Err(usage(format!(
+                "'{name}' is the session id of worker '{}': a worker's name may not be a session id; pick another name",
+                m.tmux_name
+            )));
+        }
+        if sid == Some(m.tmux_name.as_str()) && m.tmux_name != name {
+            return Err(usage(format!("session id '{}' is the name of another worker; stop it first", m.tmux_name)));
+        }
+    }
+    Ok(())
+}
+
+/// Arguments for the harness that set or pick its session: csd gives the
+/// worker its session (`--session-id`, `--resume` and the like), and a
+/// second one would start a session csd does not know, or wait out the
+/// start timeout for one that never reports in.
+fn refuse_identity_args(kind: HarnessKind, args: &[String]) -> Result<()> {
+    let (options, words): (&[&str], &[&str]) = match kind {
+        HarnessKind::Claude => {
+            (&["--session-id", "--resume", "-r", "--continue", "-c", "--fork-session", "--from-pr"], &[])
+        }
+        HarnessKind::Codex => (&["--last"], &["resume", "fork"]),
+        HarnessKind::Pi => {
+            (&["--session", "--session-dir", "--continue", "-c", "--resume", "-r", "--fork", "--no-session"], &[])
+        }
+    };
+    let found = args.iter().find(|a| {
+        let opt = a.split_once('=').map_or(a.as_str(), |(o, _)| o);
+        (a.starts_with('-') && options.contains(&opt)) || words.contains(&a.as_str())
+    });
+    match found {
+        Some(a) => Err(usage(format!(
+            "harness argument '{}' picks the worker's session: csd does that ({}); leave it out",
+            crate::name::printable(a),
+            match kind {
+                HarnessKind::Claude => "launch assigns one, --adopt resumes one",
+                _ => "--adopt resumes a session",
+            }
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Consent is a file under the user's home; without HOME, which home that
+/// is may surprise, so the error says where it looked.
+fn refuse_without_consent() -> Result<()> {
+    if crate::consent::granted()? {
+        return Ok(());
+    }
+    let home_unset = std::env::var_os("HOME").is_none_or(|h| h.is_empty());
+    Err(failed(format!(
+        "csd needs one-time consent before it starts workers (they run without permission prompts); \
+         run: csd grant-consent{}",
+        if home_unset {
+            format!(
+                " (HOME is not set: looked for {}, under the home the password database gives; set HOME)",
+                crate::consent::path()?.display()
+            )
+        } else {
+            String::new()
+        }
+    )))
 }
 
 /// Undo a failed start: keep the pane's last lines for the error, end the

@@ -17,6 +17,7 @@
 //! higher ones.
 
 pub mod answer;
+pub mod bounded;
 pub mod cli;
 pub mod consent;
 pub mod converse;
@@ -35,6 +36,7 @@ pub mod launch;
 pub mod lines;
 pub mod mock;
 pub mod name;
+pub mod proctree;
 pub mod remote;
 pub mod revlines;
 pub mod safefile;
@@ -42,6 +44,7 @@ pub mod signals;
 pub mod status;
 pub mod stop;
 pub mod submit;
+pub mod sweep;
 pub mod tally;
 pub mod time;
 pub mod tmux;

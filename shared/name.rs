@@ -27,6 +27,28 @@ pub fn validate(name: &str) -> Result<&str> {
     Ok(name)
 }
 
+/// How a WORKER argument names a session id rather than a name: `sid:ID`.
+/// A name never holds `:`, so the two can never be taken for each other.
+pub const SID_PREFIX: &str = "sid:";
+
+/// What a WORKER argument names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkerRef<'a> {
+    /// A bare argument: a worker's name (or, when no worker has that name,
+    /// its session id, as v4 took it).
+    Name(&'a str),
+    /// `sid:ID`: the worker whose session id is ID, never a name.
+    SessionId(&'a str),
+}
+
+/// A WORKER argument, checked as a name is (exit 2 when it does not hold up).
+pub fn worker_ref(arg: &str) -> Result<WorkerRef<'_>> {
+    match arg.strip_prefix(SID_PREFIX) {
+        Some(sid) => Ok(WorkerRef::SessionId(validate(sid)?)),
+        None => Ok(WorkerRef::Name(validate(arg)?)),
+    }
+}
+
 /// tmux turns `.` in a session name into `_`; we name the session the way tmux
 /// will, so `has-session` and targets find it.
 pub fn tmux_session(name: &str) -> String {
@@ -50,6 +72,15 @@ mod tests {
     fn accepts_the_charset() {
         for n in ["w1", "a.b", "A_b-9", "x", &"a".repeat(64)] {
             assert!(validate(n).is_ok(), "{n}");
+        }
+    }
+
+    #[test]
+    fn a_session_id_is_named_only_by_its_prefix() {
+        assert_eq!(worker_ref("w1").unwrap(), WorkerRef::Name("w1"));
+        assert_eq!(worker_ref("sid:abc-1").unwrap(), WorkerRef::SessionId("abc-1"));
+        for bad in ["sid:", "sid:../x", "sid:-t", "x:y", "sid:sid:a"] {
+            assert!(worker_ref(bad).is_err(), "{bad}");
         }
     }
 

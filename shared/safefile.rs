@@ -24,10 +24,11 @@ pub fn open_read(path: &Path) -> io::Result<File> {
     open_checked(path, &o)
 }
 
-/// Open `path` for appending (`O_APPEND | O_CREAT`, `mode` when created).
+/// Open `path` for appending (`O_APPEND | O_CREAT`, `mode` when created),
+/// and for reading: an appender looks at the last byte before it writes.
 pub fn open_append(path: &Path, mode: u32) -> io::Result<File> {
     let mut o = OpenOptions::new();
-    o.append(true).create(true).mode(mode);
+    o.read(true).append(true).create(true).mode(mode);
     open_checked(path, &o)
 }
 
@@ -35,7 +36,7 @@ pub fn open_append(path: &Path, mode: u32) -> io::Result<File> {
 /// recreates a file someone removed (a stopped worker's log).
 pub fn open_append_existing(path: &Path) -> io::Result<File> {
     let mut o = OpenOptions::new();
-    o.append(true);
+    o.read(true).append(true);
     open_checked(path, &o)
 }
 

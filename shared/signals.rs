@@ -74,6 +74,14 @@ pub fn wake_fd() -> Option<BorrowedFd<'static>> {
     (fd >= 0 && !DEFERRING.load(Ordering::SeqCst)).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
+/// The pipe as `wake_fd` gives it, but inside [`deferred`] too: for a call
+/// that is not cut by a signal but must learn of one (see `bounded`).
+pub fn any_wake_fd() -> Option<BorrowedFd<'static>> {
+    let fd: RawFd = PIPE_READ.load(Ordering::SeqCst);
+    // SAFETY: the pipe is opened once and never closed while the process runs.
+    (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
+}
+
 /// Run `f` to its end whatever signals come meanwhile (they are still
 /// recorded, and [`check`] reports them afterwards).
 pub fn deferred<T>(f: impl FnOnce() -> T) -> T {

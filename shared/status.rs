@@ -158,15 +158,47 @@ impl Row {
         format!(
             "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{tokens}\t{}\n",
             self.status.name(),
-            self.harness,
+            table_cell(&self.harness),
             self.name,
             self.session_id,
-            self.shim,
-            self.cwd,
-            self.tool.as_deref().unwrap_or("-"),
+            table_cell(&self.shim),
+            table_cell(&self.cwd),
+            table_cell(self.tool.as_deref().unwrap_or("-")),
             self.host.as_deref().unwrap_or("-"),
         )
     }
+}
+
+/// `harness::status`, or an error saying why it is not known when the
+/// worker's latest event could not be written (a full disk): never the
+/// `working` its log last said.
+pub fn status_or_lost(worker: &Worker) -> Result<Status> {
+    let status = crate::harness::status(worker)?;
+    if status == Status::Unknown {
+        worker.events().refuse_lost(worker.name())?;
+    }
+    Ok(status)
+}
+
+/// A cell of `csd list`'s table, one line and free of tabs whatever a
+/// directory is called: `\` → `\\`, newline → `\n`, tab → `\t`, carriage
+/// return → `\r`, any other control character → `\xHH`.
+pub fn table_cell(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c == '\\' || c.is_control()) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.into()
 }
 
 /// A pending worker sits at an empty prompt: idle while its session lives.
@@ -211,7 +243,7 @@ pub fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool) -> Result<Listing
     };
     for meta in scan.metas.iter().filter(|m| matches(&m.tmux_name)) {
         let worker = Worker { dir: dir.clone(), meta: meta.clone() };
-        keep(&mut out, crate::harness::status(&worker), &meta.tmux_name, &|s| Row::of(&worker, s));
+        keep(&mut out, status_or_lost(&worker), &meta.tmux_name, &|s| Row::of(&worker, s));
     }
     for name in unregistered_names(dir, &scan.metas)?.into_iter().filter(|n| matches(n)) {
         let marker = match read_marker(dir, &name) {

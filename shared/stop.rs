@@ -2,11 +2,15 @@
 //! prune what dead workers left behind. Both remove state only for a worker
 //! proven dead: a session tmux could not be asked about is an error, never
 //! "gone", and a session that is not the worker's (another stamp, or
-//! somebody's own session under that name) is never killed.
+//! somebody's own session under that name) is never killed. What the
+//! worker started and left running (`nohup … &` in its pane) is ended after
+//! its harness (`sweep`).
 
 use crate::error::{Error, Result};
 use crate::event::EventKind;
 use crate::harness::HarnessKind;
+use crate::sweep::Proc;
+use crate::tmux::Session;
 use crate::wait::wait_for_event;
 use crate::worker::{read_marker, remove_state, scan_metas, unregistered_names, Pending, Worker};
 use crate::workerdir::WorkerDir;
@@ -19,8 +23,9 @@ const EXIT_GRACE: Duration = Duration::from_secs(3);
 /// How a stop went.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Stopped {
-    /// It was running and is stopped now.
-    Stopped,
+    /// It was running and is stopped now; `ended` is what it had started
+    /// that outlived its harness and was ended after it.
+    Stopped { ended: Vec<Proc> },
     /// Its session was already gone; its state is removed.
     WasGone,
 }
@@ -28,9 +33,9 @@ pub enum Stopped {
 /// Stop a registered worker and remove its state.
 pub fn stop(worker: &Worker) -> Result<Stopped> {
     let how = match worker.session()? {
-        Some(_) => {
-            end_session(worker)?;
-            Stopped::Stopped
+        // The session's stamp proved the id: the processes carrying it are the worker's.
+        Some(session) => {
+            Stopped::Stopped { ended: ending_what_it_started(&session, worker.meta.csd_id(), || end_session(worker))? }
         }
         None if worker.is_alive()? => {
             // The pane mark says it runs, but tmux shows no session of ours:
@@ -73,12 +78,24 @@ fn end_session(worker: &Worker) -> Result<()> {
     Ok(())
 }
 
+/// Run `end` (which ends the worker's session), then end what the worker
+/// had started that outlived it. What it started is seen before `end`, while
+/// the pane's process still leads it; returns what was ended.
+fn ending_what_it_started(session: &Session, id: Option<&str>, end: impl FnOnce() -> Result<()>) -> Result<Vec<Proc>> {
+    let pane = session.pane_pid.and_then(crate::sweep::process);
+    let before = pane.as_ref().map(|p| crate::sweep::find(p, id, &[])).unwrap_or_default();
+    end()?;
+    let Some(pane) = pane else { return Ok(Vec::new()) };
+    let left = crate::sweep::find(&pane, id, &before);
+    Ok(crate::signals::deferred(|| crate::sweep::end(&left, crate::sweep::TERM_GRACE)))
+}
+
 /// A worker whose harness never minted its id: nothing to quit politely.
 pub fn stop_pending(p: &Pending) -> Result<Stopped> {
     let how = match p.session()? {
         Some(s) => {
-            p.tmux()?.kill(&s)?;
-            Stopped::Stopped
+            let tmux = p.tmux()?;
+            Stopped::Stopped { ended: ending_what_it_started(&s, p.marker.csd_id.as_deref(), || tmux.kill(&s))? }
         }
         None => Stopped::WasGone,
     };

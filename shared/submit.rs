@@ -52,7 +52,8 @@ impl Timing {
 /// the command.
 pub fn submit_to(found: Lookup, prompt: &[u8], timing: &Timing) -> Result<(Worker, Submitted)> {
     let done = match found {
-        Lookup::Registered(w) => submit(&w, prompt, timing).map(|s| (w, s)),
+        // The prompt may have moved the worker to a new session (Codex after /new).
+        Lookup::Registered(w) => submit(&w, prompt, timing).and_then(|s| Ok((w.moved()?.unwrap_or(w), s))),
         Lookup::Pending(p) => submit_first(&p, prompt, timing),
     };
     crate::signals::check()?;

@@ -9,20 +9,51 @@
 //! "tmux could not be asked" (not installed, a socket we may not use, an
 //! unknown option) is an error, never "the session is gone": only tmux
 //! saying so, or its server provably not running, is an absence.
+//!
+//! Every call has a deadline (`CSD_TMUX_TIMEOUT_MS`, and no longer than a
+//! command's own TIMEOUT, [`cap_calls`]) and ends at a signal: a server that
+//! does not answer is an error naming it, and once one call to it has timed
+//! out, the command asks it nothing more.
 
 use crate::error::{failed, usage, Context, Error, Result};
 use crate::name::tmux_session;
 use std::ffi::{OsStr, OsString};
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The user option every session csd creates carries: the worker's id.
 pub const STAMP_OPTION: &str = "@csd_id";
 /// `new-session -e` and the formats csd reads came with tmux 3.2.
 pub const MIN_VERSION: (u32, u32) = (3, 2);
+/// How long one tmux call may take (`CSD_TMUX_TIMEOUT_MS`): a healthy server
+/// answers in milliseconds, even on a loaded machine.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A command's own TIMEOUT, in ms (0: none): no tmux call waits longer.
+static CALL_CAP_MS: AtomicU64 = AtomicU64::new(0);
+/// Servers that let a call time out in this process: asked nothing more.
+static UNANSWERED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// No tmux call of this process waits longer than `limit` (a command's own
+/// TIMEOUT, when shorter than `CSD_TMUX_TIMEOUT_MS`).
+pub fn cap_calls(limit: Duration) {
+    let ms = limit.as_millis().clamp(1, u64::MAX as u128) as u64;
+    CALL_CAP_MS.store(ms, Ordering::SeqCst);
+}
+
+/// How long the next tmux call may take.
+fn call_timeout() -> Result<Duration> {
+    let knob = crate::knobs::millis("CSD_TMUX_TIMEOUT_MS", CALL_TIMEOUT)?;
+    Ok(match CALL_CAP_MS.load(Ordering::SeqCst) {
+        0 => knob,
+        cap => knob.min(Duration::from_millis(cap)),
+    })
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tmux {
@@ -138,8 +169,39 @@ impl Tmux {
     }
 
     fn output(&self, args: Args) -> Result<Output> {
+        self.call(&args.0, None)
+    }
+
+    /// Run one tmux command (with `input` on its stdin) to its deadline.
+    fn call(&self, args: &[OsString], input: Option<&[u8]>) -> Result<Output> {
         crate::signals::check()?;
-        self.command().args(&args.0).output().map_err(spawn_error)
+        let limit = call_timeout()?;
+        let known = UNANSWERED.lock().map(|s| s.contains(&self.socket)).unwrap_or(false);
+        if known {
+            return Err(self.unanswered(limit));
+        }
+        let mut c = self.command();
+        c.args(args);
+        match crate::bounded::run(c, input, Instant::now() + limit).map_err(spawn_error)? {
+            crate::bounded::Ended::Exited(out) => Ok(out),
+            crate::bounded::Ended::Signalled(sig) => Err(Error::Signal(sig)),
+            crate::bounded::Ended::Expired => {
+                if let Ok(mut s) = UNANSWERED.lock() {
+                    s.push(self.socket.clone());
+                }
+                Err(self.unanswered(limit))
+            }
+        }
+    }
+
+    /// A server that does not answer (stopped, wedged) is named, and is
+    /// never taken for a gone session.
+    fn unanswered(&self, limit: Duration) -> Error {
+        failed(format!(
+            "tmux server at {} did not answer within {}s (stopped or hung? raise CSD_TMUX_TIMEOUT_MS if it is only slow)",
+            self.socket.display(),
+            limit.as_secs_f64()
+        ))
     }
 
     fn run_ok(&self, what: &str, args: Args) -> Result<Output> {
@@ -344,21 +406,11 @@ impl Tmux {
     }
 
     fn paste_buffer(&self, name: &str, data: &[u8], bracket_if_asked: bool) -> Result<()> {
-        crate::signals::check()?;
         let buffer = format!("csd-{}-{}", tmux_session(name), std::process::id());
-        let mut child = self
-            .command()
-            .args(["load-buffer", "-b", &buffer, "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(spawn_error)?;
-        let mut stdin = child.stdin.take().expect("stdin was piped");
-        let wrote = stdin.write_all(data);
-        drop(stdin);
-        let out = child.wait_with_output().context(|| "running tmux load-buffer".into())?;
-        wrote.context(|| "feeding the prompt to tmux".into())?;
+        // Fed on stdin as the client reads it: a client whose server does not
+        // answer reads nothing, and must not block us on a full pipe.
+        let load = Args::new("load-buffer").args(["-b", &buffer, "-"]);
+        let out = self.call(&load.0, Some(data))?;
         if !out.status.success() {
             return Err(failed(format!("tmux load-buffer failed: {}", stderr_line(&out))));
         }

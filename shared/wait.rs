@@ -26,27 +26,34 @@ pub fn wait_for_event(
     deadline: Instant,
     wanted: impl Fn(EventKind) -> bool,
 ) -> Result<Found> {
-    let log = worker.events();
+    // Where the worker's log is; it moves with the worker (see `follow_move`).
+    let log = std::cell::RefCell::new(worker.events());
     // Arm the watch before the first read, so an event landing in between
     // still wakes us.
     let witness = crate::harness::turn_witness(worker);
-    let arm = || -> Result<Watch> {
-        let mut watch = Watch::new(log.path())?;
+    // The watch, and whether it watches the pane's process.
+    let arm = || -> Result<(Watch, bool)> {
+        let mut watch = Watch::new(log.borrow().path())?;
         if let Some(w) = &witness {
             watch = watch.also(w);
         }
-        if let Some(pid) = worker.pane_pid()? {
+        let pid = worker.pane_pid()?;
+        if let Some(pid) = pid {
             watch = watch.with_process(pid);
         }
-        Ok(watch)
+        Ok((watch, pid.is_some()))
     };
-    let mut watch = arm()?;
+    let (mut watch, watching) = arm()?;
+    // No process to watch: the worker may be gone already, and a wait on a
+    // gone worker says so at once, whatever its timeout.
+    let mut look_now = !watching;
     let mut offset = from;
     let scan = |offset: &mut u64| -> Result<Option<Found>> {
         // A turn end only the harness's own files show goes into the log first.
         crate::harness::settle(worker)?;
+        follow_move(worker, &log)?;
         let mut found = None;
-        let end = log.read_from(*offset, |kind, line| {
+        let end = log.borrow().read_from(*offset, |kind, line| {
             if wanted(kind) {
                 found = Some((kind, line.to_vec()));
                 return Ok(false);
@@ -54,6 +61,10 @@ pub fn wait_for_event(
             Ok(true)
         })?;
         *offset = end;
+        if found.is_none() && wanted(EventKind::Stop) {
+            // The turn's end may be the event a full disk swallowed.
+            log.borrow().refuse_lost(worker.name())?;
+        }
         Ok(found.map(|(kind, line)| Found { kind, line, next: end }))
     };
     loop {
@@ -61,7 +72,8 @@ pub fn wait_for_event(
             return Ok(f);
         }
         let tick = (Instant::now() + LIVENESS_TICK).min(deadline);
-        match watch.wait(Some(tick))? {
+        let wake = if std::mem::take(&mut look_now) { Wake::Timeout } else { watch.wait(Some(tick))? };
+        match wake {
             Wake::Changed | Wake::OutputClosed => {}
             Wake::Timeout if Instant::now() >= deadline => {
                 return match scan(&mut offset)? {
@@ -73,7 +85,7 @@ pub fn wait_for_event(
                 if session_ended(worker, wake == Wake::ProcessExited)? {
                     // The last hook of a dying harness may land just after.
                     crate::signals::sleep(Duration::from_millis(50))?;
-                    record_crash(worker)?;
+                    record_crash(&log.borrow())?;
                     return match scan(&mut offset)? {
                         Some(f) => Ok(f),
                         None => Err(Error::Gone(format!("worker '{}': its tmux session is gone", worker.name()))),
@@ -81,19 +93,30 @@ pub fn wait_for_event(
                 }
                 if wake == Wake::ProcessExited {
                     // The session lives on with a new process (a respawned pane).
-                    watch = arm()?;
+                    watch = arm()?.0;
                 }
             }
         }
     }
 }
 
+/// A log gone from under a waiter whose worker moved to a new session (the
+/// hook carried it over, byte for byte, under the new id): read on there.
+fn follow_move(worker: &Worker, log: &std::cell::RefCell<crate::eventlog::EventLog>) -> Result<()> {
+    if !log.borrow().exists() {
+        if let Some(moved) = worker.moved()? {
+            *log.borrow_mut() = moved.events();
+        }
+    }
+    Ok(())
+}
+
 /// A worker whose session ended while its log shows a turn running: its CLI
 /// exited or died mid-turn. Say so in the log, as the turn's end, so every
 /// reader of stops (`csd-events --type stop`, a fleet's stream) sees it.
-fn record_crash(worker: &Worker) -> Result<()> {
+fn record_crash(log: &crate::eventlog::EventLog) -> Result<()> {
     let verdict = crate::verdict::Verdict::Crashed("its tmux session ended mid-turn".into());
-    match worker.events().end_open_turn(verdict) {
+    match log.end_open_turn(verdict) {
         Ok(_) => Ok(()),
         // The log may be gone with the worker (a stop removed it): nothing
         // left to tell.
@@ -104,11 +127,14 @@ fn record_crash(worker: &Worker) -> Result<()> {
 
 /// After the pane's process exited (`process_exited`) or a liveness tick:
 /// whether the worker's session is gone. tmux closes a session a moment
-/// after its last process, so an exit is given a second to show.
+/// after its last process, so an exit is given a second to show. The pane
+/// mark answers first, as it does for status: a pane process still running
+/// on its open terminal is alive, whatever tmux's socket says (a /tmp
+/// cleaner may have removed it).
 pub fn session_ended(worker: &Worker, process_exited: bool) -> Result<bool> {
     let tries = if process_exited { 40 } else { 1 };
     for i in 0..tries {
-        if worker.session()?.is_none() {
+        if !worker.is_alive()? {
             return Ok(true);
         }
         if i + 1 < tries {

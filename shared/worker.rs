@@ -15,6 +15,7 @@ use crate::error::{failed, usage, Error, Result};
 use crate::event::EventKind;
 use crate::eventlog::EventLog;
 use crate::kind::HarnessName;
+use crate::name::WorkerRef;
 use crate::tmux::{Session, Tmux};
 use crate::workerdir::WorkerDir;
 use serde_json::{Map, Value};
@@ -244,12 +245,21 @@ pub fn register_timeout() -> Result<std::time::Duration> {
 }
 
 /// The session tmux calls `name`, if it is the one stamped `id`. A record
-/// without an id (launched before stamps) owns only an unstamped session.
-pub fn owned_session(tmux: &Tmux, name: &str, id: Option<&str>) -> Result<Option<Session>> {
-    Ok(tmux.probe(name)?.filter(|s| match id {
-        Some(id) => s.stamp == id,
-        None => s.stamp.is_empty(),
-    }))
+/// without an id (launched before stamps) owns only an unstamped session,
+/// and, when it knows its session id (`legacy_sid`: a v4 meta), only one
+/// whose pane names that id (`names_session_id`): tmux maps `a.b` and `a_b`
+/// to one session, so a stale meta must not take somebody's own.
+pub fn owned_session(tmux: &Tmux, name: &str, id: Option<&str>, legacy_sid: Option<&str>) -> Result<Option<Session>> {
+    let Some(s) = tmux.probe(name)? else { return Ok(None) };
+    match (id, legacy_sid) {
+        (Some(id), _) => Ok((s.stamp == id).then_some(s)),
+        (None, _) if !s.stamp.is_empty() => Ok(None),
+        (None, None) => Ok(Some(s)),
+        (None, Some(sid)) => match s.pane_pid {
+            Some(pid) if crate::proctree::names_arg(pid, sid)? => Ok(Some(s)),
+            _ => Ok(None),
+        },
+    }
 }
 
 impl Pending {
@@ -259,7 +269,7 @@ impl Pending {
 
     /// Its tmux session, proven by its stamp.
     pub fn session(&self) -> Result<Option<Session>> {
-        owned_session(&self.tmux()?, &self.name, self.marker.csd_id.as_deref())
+        owned_session(&self.tmux()?, &self.name, self.marker.csd_id.as_deref(), None)
     }
 
     pub fn is_alive(&self) -> Result<bool> {
@@ -276,32 +286,68 @@ impl Pending {
 }
 
 impl Worker {
-    /// Find a worker by session id or by name. Several metas under one name
-    /// (a worker adopted under the name of one that died) resolve to the
-    /// one whose session runs, never to whichever the directory lists first.
-    pub fn resolve(dir: &WorkerDir, name_or_sid: &str) -> Result<Worker> {
-        crate::name::validate(name_or_sid)?;
-        if let Some(meta) = read_meta(dir, name_or_sid)? {
-            return Ok(Worker { dir: dir.clone(), meta });
+    /// Find a registered worker by a WORKER argument (`name::worker_ref`):
+    /// by name first, by session id only as `sid:ID` or when no worker has
+    /// that name. Several metas under one name (a worker adopted under the
+    /// name of one that died) resolve to the one whose session runs, never
+    /// to whichever the directory lists first.
+    pub fn resolve(dir: &WorkerDir, arg: &str) -> Result<Worker> {
+        match Worker::lookup(dir, arg)? {
+            Lookup::Registered(w) => Ok(w),
+            Lookup::Pending(_) => Err(Error::no_worker(arg)),
         }
+    }
+
+    /// A registered worker, or a launched one still waiting for its
+    /// harness to mint a session id: the worker of that name (registered,
+    /// else pending), else, for a bare argument no name answers to, the one
+    /// whose session id it is.
+    pub fn lookup(dir: &WorkerDir, arg: &str) -> Result<Lookup> {
+        let name = match crate::name::worker_ref(arg)? {
+            WorkerRef::SessionId(sid) => {
+                let meta = read_meta(dir, sid)?.ok_or_else(|| Error::no_worker(arg))?;
+                return Ok(Lookup::Registered(Worker { dir: dir.clone(), meta }));
+            }
+            WorkerRef::Name(name) => name,
+        };
+        let skipped = match Worker::by_name(dir, name)? {
+            Ok(w) => return Ok(Lookup::Registered(w)),
+            Err(skipped) => skipped,
+        };
+        if let Some(marker) = read_marker(dir, name)? {
+            return Ok(Lookup::Pending(Pending { dir: dir.clone(), name: name.to_string(), marker }));
+        }
+        // v4 took a session id where a name goes; launch refuses a name that
+        // is a session id, so this answers only when no name does.
+        if let Some(meta) = read_meta(dir, name)? {
+            return Ok(Lookup::Registered(Worker { dir: dir.clone(), meta }));
+        }
+        if skipped.is_empty() {
+            return Err(Error::no_worker(name));
+        }
+        Err(Error::NoSuchWorker(format!(
+            "no worker known as '{name}' ({} did not hold up and {} skipped: {})",
+            if skipped.len() == 1 { "a meta" } else { "some metas" },
+            if skipped.len() == 1 { "was" } else { "were" },
+            skipped.join(", ")
+        )))
+    }
+
+    /// The registered worker named `name`, or the metas that were skipped
+    /// as not holding up (one of them may have been it).
+    fn by_name(dir: &WorkerDir, name: &str) -> Result<std::result::Result<Worker, Vec<String>>> {
         let scan = scan_metas(dir)?;
         let mut named: Vec<Worker> = scan
             .metas
             .into_iter()
-            .filter(|m| m.tmux_name == name_or_sid)
+            .filter(|m| m.tmux_name == name)
             .map(|meta| Worker { dir: dir.clone(), meta })
             .collect();
-        if named.is_empty() && !scan.skipped.is_empty() {
-            let files: Vec<&str> = scan.skipped.iter().map(|(f, _)| f.as_str()).collect();
-            return Err(Error::NoSuchWorker(format!(
-                "no worker known as '{name_or_sid}' ({} did not hold up and {} skipped: {})",
-                if files.len() == 1 { "a meta" } else { "some metas" },
-                if files.len() == 1 { "was" } else { "were" },
-                files.join(", ")
-            )));
+        if named.is_empty() {
+            return Ok(Err(scan.skipped.into_iter().map(|(f, _)| f).collect()));
         }
-        if named.len() <= 1 {
-            return named.pop().ok_or_else(|| Error::no_worker(name_or_sid));
+        if named.len() == 1 {
+            return Ok(Ok(named.pop().expect("counted")));
         }
         let mut alive = Vec::new();
         for w in named.iter() {
@@ -309,30 +355,15 @@ impl Worker {
         }
         if alive.iter().filter(|a| **a).count() == 1 {
             let i = alive.iter().position(|a| *a).expect("counted");
-            return Ok(named.swap_remove(i));
+            return Ok(Ok(named.swap_remove(i)));
         }
         let sids: Vec<&str> = named.iter().map(|w| w.meta.session_id.as_str()).collect();
         Err(failed(format!(
-            "{} metas name worker '{name_or_sid}' ({}) and {} of them runs; name it by session id, or run 'csd prune'",
+            "{} metas name worker '{name}' ({}) and {} of them runs; name it by session id (sid:ID), or run 'csd prune'",
             named.len(),
             sids.join(", "),
             if alive.iter().any(|a| *a) { "more than one" } else { "none" }
         )))
-    }
-
-    /// A registered worker, or a launched one still waiting for its
-    /// harness to mint a session id.
-    pub fn lookup(dir: &WorkerDir, name_or_sid: &str) -> Result<Lookup> {
-        match Worker::resolve(dir, name_or_sid) {
-            Err(Error::NoSuchWorker(m)) => match read_marker(dir, name_or_sid)? {
-                Some(marker) => {
-                    Ok(Lookup::Pending(Pending { dir: dir.clone(), name: name_or_sid.to_string(), marker }))
-                }
-                None => Err(Error::NoSuchWorker(m)),
-            },
-            Ok(w) => Ok(Lookup::Registered(w)),
-            Err(e) => Err(e),
-        }
     }
 
     pub fn name(&self) -> &str {
@@ -354,7 +385,7 @@ impl Worker {
     /// Its tmux session, proven by its stamp; `None` when tmux has none that
     /// is this worker's. An error when tmux could not be asked.
     pub fn session(&self) -> Result<Option<Session>> {
-        owned_session(&self.tmux()?, self.name(), self.meta.csd_id())
+        owned_session(&self.tmux()?, self.name(), self.meta.csd_id(), Some(&self.meta.session_id))
     }
 
     /// Whether the worker's tmux session is there. The pane process recorded
@@ -393,11 +424,36 @@ impl Worker {
     /// What its last event says, taking its session as there: the caller
     /// (`harness::status`) has asked, and asking tmux twice costs a spawn.
     /// Turn ends only a harness's own files show are not looked for here.
+    /// After an event that could not be written (a full disk) the log's last
+    /// word is no longer the worker's: unknown (`EventLog::refuse_lost` says
+    /// why), until the next event is written. A send still goes in.
     pub fn status_of_log(&self) -> Result<Status> {
-        Ok(match self.events().last()? {
+        let log = self.events();
+        if log.lost().is_some() {
+            return Ok(Status::Unknown);
+        }
+        Ok(match log.last()? {
             Some((kind, line)) => Status::after_line(kind, &line),
             None => Status::Unknown,
         })
+    }
+
+    /// The worker as it is now if its CLI moved it to a new session since
+    /// this was read (Codex's `/new` does so on the next prompt): its meta is
+    /// gone, and the hook's new meta names its session as `moved_from`.
+    pub fn moved(&self) -> Result<Option<Worker>> {
+        if self.meta_path().exists() {
+            return Ok(None);
+        }
+        let sid = self.meta.session_id.as_str();
+        Ok(list_metas(&self.dir)?
+            .into_iter()
+            .find(|m| {
+                m.extra_str("moved_from") == Some(sid)
+                    && m.tmux_name == self.meta.tmux_name
+                    && m.csd_id() == self.meta.csd_id()
+            })
+            .map(|meta| Worker { dir: self.dir.clone(), meta }))
     }
 
     /// The verdict of the turn end the log ends with (done when it ends in
@@ -424,6 +480,7 @@ pub fn remove_state(dir: &WorkerDir, sid: Option<&str>, name: &str) -> Result<()
         crate::name::validate(sid)?;
         dir.remove_file(&dir.meta_path(sid))?;
         dir.remove_file(&dir.events_path(sid))?;
+        dir.remove_file(&EventLog::new(dir.events_path(sid)).lost_path())?;
         dir.remove_file(&dir.tally_path(sid))?;
     }
     dir.remove_file(&dir.shim_path(name))?;

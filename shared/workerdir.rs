@@ -5,6 +5,7 @@
 //! $CSD_WORKER_DIR (default /tmp/csd-workers, mode 0700)
 //!   <sid>.meta            JSON: tmux_name, session_id, cwd, harness, …
 //!   <sid>.events.jsonl    one event per line
+//!   <sid>.events.lost     there while the latest event could not be written
 //!   <sid>.tally           what status has counted so far (`tally`)
 //!   <name>.harness        harness of a worker that has not registered yet
 //!   <name>.remote         a worker on another machine (`remote::Record`)
@@ -46,8 +47,9 @@ impl WorkerDir {
             _ => root,
         };
         if root.as_os_str().is_empty() || root.components().any(|c| c == std::path::Component::ParentDir) {
-            return Err(failed(format!("worker dir '{}' must be a plain path (no '..')", root.display())));
+            return Err(crate::error::usage(format!("worker dir '{}' must be a plain path (no '..')", root.display())));
         }
+        let root = absolute(root)?;
         let dir = WorkerDir { root };
         dir.check(&dir.root)?;
         Ok(dir)
@@ -289,16 +291,36 @@ pub fn remove_tree_if_present(path: &Path) -> Result<()> {
     }
 }
 
+/// `root` from `/`: the dir's path goes into every worker's pane, whose cwd
+/// is the worker's, and into its shim, which may run from anywhere.
+fn absolute(root: PathBuf) -> Result<PathBuf> {
+    if root.is_absolute() {
+        return Ok(root);
+    }
+    let here = std::env::current_dir().context(|| format!("resolving worker dir '{}'", root.display()))?;
+    // `./x` would keep its `.` through join.
+    Ok(here.join(root.components().filter(|c| *c != std::path::Component::CurDir).collect::<PathBuf>()))
+}
+
 impl WorkerDir {
-    /// Write the per-worker shim `bin/<name>`: a two-line sh script that runs
-    /// `csd --worker <name> "$@"`. The name has passed `name::validate`, so it
-    /// needs no quoting; the csd path is quoted.
+    /// Write the per-worker shim `bin/<name>`: a tiny sh script that runs
+    /// `csd --worker <name> "$@"` with `CSD_WORKER_DIR` pinned to this dir,
+    /// so it drives the worker it was made for whatever the caller's
+    /// environment names. The name has passed `name::validate`, so it needs
+    /// no quoting; the paths are quoted. (Shims without the pin, from an
+    /// older csd, take the dir from the environment and keep working.)
     pub fn write_shim(&self, name: &str, csd: &Path) -> Result<PathBuf> {
         crate::name::validate(name)?;
-        let csd = csd.to_str().ok_or_else(|| failed(format!("csd's path {} is not UTF-8", csd.display())))?;
+        let utf8 = |p: &Path, what: &str| {
+            p.to_str()
+                .map(crate::tmux::shell_quote)
+                .ok_or_else(|| failed(format!("{what} {} is not UTF-8", p.display())))
+        };
         let script = format!(
-            "#!/bin/sh\n# csd worker shim: every subcommand goes to this worker.\nexec {} --worker {name} \"$@\"\n",
-            crate::tmux::shell_quote(csd)
+            "#!/bin/sh\n# csd worker shim: every subcommand goes to this worker, in this worker dir.\n\
+             CSD_WORKER_DIR={}\nexport CSD_WORKER_DIR\nexec {} --worker {name} \"$@\"\n",
+            utf8(&self.root, "the worker dir's path")?,
+            utf8(csd, "csd's path")?
         );
         let path = self.shim_path(name);
         self.write_atomic(&path, script.as_bytes(), 0o755)?;

@@ -184,7 +184,7 @@ fn the_mock_answers_by_the_prompts_directives() {
     let asking = json!([{"name": "Bash"}, {"name": "AskUserQuestion"}]);
     assert_eq!(
         classify(ask(json!("ask: Which? | A | B"), &asking)),
-        Answer::Ask { question: "Which?".into(), options: vec!["A".into(), "B".into()] }
+        Answer::Ask { questions: vec![("Which?".into(), vec!["A".into(), "B".into()])] }
     );
     assert_eq!(classify(ask(json!("ask: Which? | A | B"), &tools)), Answer::Default);
 
@@ -1207,6 +1207,86 @@ fn a_question_blocks_the_turn_and_answer_picks_the_option() {
     let again = flow.run("csd-send", &["--answer", "a", "1"]);
     assert_code(&again, 2);
     assert!(stderr(&again).contains("no pending question"), "{}", stderr(&again));
+
+    // A form of two questions: one N each, then its review is submitted.
+    let form = "Two things.\nask: Which color? | Red | Green | Blue\nask: Which size? | Small | Large";
+    let o = flow.run("csd-send", &["--converse", "a", form, "60"]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    let n = log_lines(&flow.env, &sid).len();
+    assert_code(&flow.run("csd-send", &["--answer", "a", "3"]), 2);
+    assert_code(&flow.run("csd-send", &["--answer", "a", "3", "3"]), 2);
+    let before = flow.mock.count();
+    assert_code(&flow.run("csd-send", &["--answer", "a", "3", "2"]), 0);
+    assert_code(&flow.run("csd-wait", &["a", "60", "--after-line", &n.to_string()]), 0);
+    let result = flow.mock.requests_since(before).into_iter().find_map(|r| match r.answer {
+        Answer::AfterToolResult { output } => Some(output),
+        _ => None,
+    });
+    let result = result.expect("the model never saw the answers");
+    assert!(result.contains("\"Which color?\"=\"Blue\"") && result.contains("\"Which size?\"=\"Large\""), "{result}");
+    assert!(last_stop(&flow.env, &sid).get("reason").is_none());
     eprintln!("claude: question → converse exit 6 {} after the mock's answer", ms(latency));
     eprintln!("claude: csd-send --answer took {}", ms(took));
+}
+/// `/clear` makes Claude Code start a new session (a new id, SessionEnd
+/// with reason `clear` for the old one, SessionStart with source `clear` for
+/// the new): the worker follows it and stays one worker, whose next
+/// converse works, whose status is idle, and which `list` shows once.
+#[test]
+fn a_worker_follows_its_session_through_clear() {
+    let cli = claude_cli();
+    isolate_network();
+    let mut flow = Flow::new(cli);
+    flow.launch("clr");
+    let old = flow.sid("clr");
+    let (reply, _) = flow.converse("clr", "Before the clear.\nsay: first answer");
+    assert_eq!(reply.trim(), "first answer");
+    let lines_before = log_lines(&flow.env, &old).len();
+
+    flow.env.tmux_ok(["send-keys", "-t", "=clr:", "-l", "/clear"]);
+    std::thread::sleep(Duration::from_millis(300));
+    flow.env.tmux_ok(["send-keys", "-t", "=clr:", "Enter"]);
+    let moved = eventually(Duration::from_secs(20), || {
+        let sid = flow.sid("clr");
+        (sid != old).then_some(sid)
+    });
+    let Some(new) = moved else {
+        panic!(
+            "the worker did not follow /clear; metas: {:?}\nold log: {:?}\npane:\n{}",
+            std::fs::read_dir(&flow.env.worker_dir).unwrap().flatten().map(|e| e.file_name()).collect::<Vec<_>>(),
+            log_lines(&flow.env, &old),
+            flow.env.pane("clr")
+        )
+    };
+    assert!(!flow.env.worker_dir.join(format!("{old}.meta")).exists(), "the old meta is left");
+    // The hook writes the new meta, then carries the log over, then appends.
+    let carried = eventually(Duration::from_secs(5), || {
+        let log = log_lines(&flow.env, &new);
+        (log.len() == lines_before + 1 && log.last().is_some_and(|e| e["event"] == "session_start")).then_some(())
+    });
+    assert!(carried.is_some(), "the log was not carried over: {:?}", log_lines(&flow.env, &new));
+    assert_eq!(stdout(&flow.run("csd-status", &["clr"])).trim(), "idle");
+
+    let (reply, _) = flow.converse("clr", "After the clear.\nsay: second answer");
+    assert_eq!(reply.trim(), "second answer");
+    assert_eq!(stdout(&flow.run("csd-status", &["clr"])).trim(), "idle");
+    let turn = stdout(&flow.run("csd-turn", &["clr"]));
+    assert!(turn.contains("second answer") && !turn.contains("first answer"), "{turn}");
+    let list = flow.run("csd-status", &["--list"]);
+    assert_code(&list, 0);
+    let listed = stdout(&list);
+    let rows: Vec<&str> = listed.lines().filter(|l| l.contains("\tclr\t")).collect();
+    assert_eq!(rows.len(), 1, "{listed}");
+    assert!(rows[0].contains(&new), "{}", rows[0]);
+    let shim = flow.env.worker_dir.join("bin/clr");
+    assert!(shim.exists(), "the shim went");
+    assert_code(&flow.run("csd-stop", &["clr"]), 0);
+    assert!(!flow.env.has_session("clr"));
+    let left: Vec<String> = std::fs::read_dir(&flow.env.worker_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(&old) || n.contains(&new))
+        .collect();
+    assert!(left.is_empty(), "stop left state behind: {left:?}");
 }

@@ -766,3 +766,58 @@ fn a_codex_question_blocks_the_turn_until_an_option_is_picked() {
     assert!(stdout(&csd(&env, "csd-turn", &["w"])).contains("picked"));
     assert_code(&csd(&env, "csd-stop", &["w"]), 0);
 }
+
+/// `/new` in Codex 0.169 starts a new thread: a new session id, whose
+/// SessionStart (source `startup`, no SessionEnd for the old one) fires only
+/// with the next prompt. The worker follows it in the middle of that send,
+/// stays one worker, and the send is confirmed and answered.
+#[test]
+fn a_codex_worker_follows_its_session_through_new() {
+    let (_mock, env, project) = codex_world();
+    assert_code(&csd(&env, "csd-launch", &["--harness", "codex", "w", project.to_str().unwrap()]), 0);
+    let o = csd(&env, "csd-send", &["--converse", "w", "SAY: before", TURN]);
+    assert_code(&o, 0);
+    let sid = |env: &TestEnv| stdout(&csd(env, "csd-status", &["--session-id", "w"])).trim().to_string();
+    let old = sid(&env);
+    env.tmux_ok(["send-keys", "-t", "=w:", "-l", "/new"]);
+    std::thread::sleep(Duration::from_millis(500));
+    env.tmux_ok(["send-keys", "-t", "=w:", "Enter"]);
+    std::thread::sleep(Duration::from_secs(2));
+    // Nothing says so yet: the move comes with the send below.
+    assert_eq!(sid(&env), old, "Codex announced its new session before a prompt: {}", env.pane("w"));
+    let o = csd(&env, "csd-send", &["--converse", "w", "SAY: after", TURN]);
+    let metas: Vec<String> = std::fs::read_dir(&env.worker_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".meta"))
+        .collect();
+    if o.status.code() != Some(0) {
+        let files: Vec<String> = std::fs::read_dir(&env.worker_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        panic!(
+            "converse after /new: {}\nfiles: {files:?}\nevents: {:?}\npane:\n{}",
+            stderr(&o),
+            kinds(&env),
+            env.pane("w")
+        );
+    }
+    assert_eq!(stdout(&o).trim(), "after", "{}", env.pane("w"));
+    assert_eq!(metas.len(), 1, "{metas:?}");
+    let new = sid(&env);
+    assert_ne!(new, old, "no new session after /new? {}", env.pane("w"));
+    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
+    let list = stdout(&csd(&env, "csd-status", &["--list"]));
+    assert_eq!(list.lines().filter(|l| l.contains("\tw\t")).count(), 1, "{list}");
+    // One log, carried over: the turn before /new, then the new session's.
+    assert_eq!(
+        kinds(&env),
+        ["session_start", "user_prompt_submit", "stop", "session_start", "user_prompt_submit", "stop"]
+    );
+    let turn = stdout(&csd(&env, "csd-turn", &["w"]));
+    assert!(turn.contains("after") && !turn.contains("before"), "{turn}");
+    stop(&env, "w");
+}

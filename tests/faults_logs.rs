@@ -392,7 +392,8 @@ fn a_late_settler_never_ends_the_next_turn() {
     let meta = json!({"tmux_name": "cw", "session_id": "sid-c", "cwd": env.path(), "harness": "codex",
                       "tmux_socket": env.socket, "transcript_path": rollout});
     std::fs::write(env.worker_dir.join("sid-c.meta"), meta.to_string()).unwrap();
-    env.tmux_ok(["new-session", "-d", "-s", "cw", "--", "sleep", "600"]);
+    // Unstamped, as an older csd left it: its command line names its session id.
+    env.tmux_ok(["new-session", "-d", "-s", "cw", "--", "bash", "-c", "exec -a 'sleep sid-c' sleep 600"]);
     let log = env.events_path("sid-c");
     std::fs::write(
         &log,

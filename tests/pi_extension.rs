@@ -8,6 +8,7 @@ mod common;
 
 use common::{repo, TestEnv};
 use serde_json::{json, Value};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -148,6 +149,31 @@ fn a_launched_worker_registers_and_logs_the_six_events() {
     let names: Vec<String> =
         std::fs::read_dir(&t.worker_dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert!(names.iter().all(|n| !n.starts_with(".tmp-")), "{names:?}");
+}
+
+/// Issue 17, item 5: a torn last line (a crash, a full disk) is ended before
+/// the next event, never glued to it; a stale marker of a lost event goes
+/// once an event is written whole again.
+#[test]
+fn a_torn_tail_never_swallows_the_next_event() {
+    let t = TestEnv::new();
+    mark_launched(&t);
+    let env = worker_env(&t);
+    let report =
+        run(&t, &as_refs(&env), json!([call("session_start", json!({"type": "session_start", "reason": "startup"}))]));
+    assert_eq!(report["threw"], json!([]));
+    let log = t.events_path(SID);
+    let lost = t.worker_dir.join(format!("{SID}.events.lost"));
+    std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(b"{\"ev").unwrap();
+    std::fs::write(&lost, "").unwrap();
+    let report = run(&t, &as_refs(&env), json!([call("agent_end", json!({"type": "agent_end", "messages": []}))]));
+    assert_eq!(report["threw"], json!([]));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[1], "{\"ev");
+    assert_eq!(serde_json::from_str::<Value>(lines[2]).unwrap()["event"], "stop", "{text}");
+    assert!(!lost.exists(), "a whole append clears the marker");
 }
 
 #[test]

@@ -580,7 +580,8 @@ fn shim_drives_its_worker_for_any_valid_name() {
 fn status_trusts_a_recorded_pane_only_while_its_process_runs() {
     let env = TestEnv::new();
     // A pane process that outlives its session being killed.
-    env.fake_worker("w1", "sid-1", &["bash", "-c", "trap '' HUP; exec sleep 600"]);
+    // Its command line names its session id, as a v4 worker's does.
+    env.fake_worker("w1", "sid-1", &["bash", "-c", "trap '' HUP; exec -a 'sleep sid-1' sleep 600"]);
     env.hook(&payload("sid-1", "Stop"));
     let dir = csd::workerdir::WorkerDir::at(env.worker_dir.clone()).unwrap();
     let mut w = csd::worker::Worker::resolve(&dir, "w1").unwrap();

@@ -62,6 +62,23 @@ const TRUST_LOOK: Duration = Duration::from_millis(200);
 /// And afterwards, until the worker is up (a slow machine can draw it late).
 const LATE_LOOK: Duration = Duration::from_secs(1);
 
+/// A plugin subdir, 0755 whatever the umask (under umask 000 it would be
+/// 0777: anyone could swap the hooks). One of ours an older csd left wider
+/// is narrowed; a `CSD_PLUGIN_DIR`'s own dirs are left as they are.
+fn make_plugin_subdir(path: &Path, ours: bool) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(path)
+        .map_err(|e| Error::Io(format!("creating {}", path.display()), e))?;
+    if ours {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| Error::Io(format!("setting mode of {}", path.display()), e))?;
+    }
+    Ok(())
+}
+
 impl Claude {
     /// `$CSD_PLUGIN_DIR`, or the plugin csd-launch writes into the worker dir.
     pub fn plugin_dir(dir: &WorkerDir) -> (PathBuf, bool) {
@@ -91,13 +108,13 @@ impl Claude {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Reports a csd worker's lifecycle events to csd-hook",
         });
-        if root == dir.root().join("plugin") {
+        let ours = root == dir.root().join("plugin");
+        if ours {
             // Ours: held to the worker dir's rules (not a symlink, not writable by others).
             dir.subdir("plugin")?;
         }
         for sub in [".claude-plugin", "hooks"] {
-            std::fs::create_dir_all(root.join(sub))
-                .map_err(|e| Error::Io(format!("creating {}", root.join(sub).display()), e))?;
+            make_plugin_subdir(&root.join(sub), ours)?;
         }
         let pretty = |v: &serde_json::Value| serde_json::to_vec_pretty(v).expect("a JSON value always serializes");
         dir.write_atomic(&root.join(".claude-plugin/plugin.json"), &pretty(&manifest), 0o644)?;
@@ -303,29 +320,44 @@ impl Harness for Claude {
         super::claude_turn::settle(worker)
     }
 
-    /// AskUserQuestion's dialog lists the options numbered from 1; with one
-    /// question, the option's digit picks it and submits the form at once
-    /// (measured on 2.1.197: no review step). The digit is typed only once
-    /// the option's row is on screen, or it would land in the input box.
+    /// AskUserQuestion's dialog shows one question at a time, its options
+    /// numbered from 1: the option's digit picks it and moves on; after the
+    /// last question a form of several shows a review ("1. Submit answers"),
+    /// submitted with Enter, while a single question is submitted by its
+    /// digit (measured on 2.1.197). Each key is typed only once what it
+    /// answers is on screen, or it would land in the next step (or the
+    /// input box).
     fn answer(
         &self,
         tmux: &Tmux,
         name: &str,
         block: &crate::verdict::Block,
-        n: usize,
+        picks: &[usize],
         deadline: Instant,
     ) -> Result<()> {
-        let label = &block.questions[0].options[n - 1].label;
-        loop {
-            let screen = tmux.capture(name, false)?;
-            if super::claude_turn::option_row_shown(&screen, n, label) {
-                return tmux.send_keys(name, &[&n.to_string()]);
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::Timeout(format!("worker '{name}': its question is not on screen")));
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        for (q, &n) in block.questions.iter().zip(picks) {
+            let label = &q.options[n - 1].label;
+            await_screen(tmux, name, deadline, |s| super::claude_turn::question_shown(s, &q.question, n, label))?;
+            tmux.send_keys(name, &[&n.to_string()])?;
         }
+        if block.questions.len() > 1 {
+            await_screen(tmux, name, deadline, super::claude_turn::review_shown)?;
+            tmux.send_keys(name, &["Enter"])?;
+        }
+        Ok(())
+    }
+}
+
+/// Wait until the pane shows what `shown` looks for (or `deadline` passes).
+fn await_screen(tmux: &Tmux, name: &str, deadline: Instant, shown: impl Fn(&str) -> bool) -> Result<()> {
+    loop {
+        if shown(&tmux.capture(name, false)?) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Timeout(format!("worker '{name}': its question is not on screen")));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

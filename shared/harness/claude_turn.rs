@@ -168,6 +168,13 @@ pub fn turn_tail(path: &Path, prompt_id: Option<&str>, since: i64) -> TurnTail {
         return tail;
     }
     for line in buf.split(|&b| b == b'\n').rev() {
+        // Only user and assistant lines matter: the rest (attachments,
+        // snapshots, progress) are not parsed.
+        if memchr::memmem::find(line, b"\"type\":\"assistant\"").is_none()
+            && memchr::memmem::find(line, b"\"type\":\"user\"").is_none()
+        {
+            continue;
+        }
         let Ok(v) = serde_json::from_slice::<Value>(line) else { continue };
         let ms = v.get("timestamp").and_then(Value::as_str).and_then(iso_millis);
         let ours = match (prompt_id, v.get("promptId").and_then(Value::as_str)) {
@@ -276,11 +283,18 @@ pub fn prompt_put_back(screen: &str) -> bool {
     })
 }
 
-/// Whether AskUserQuestion's dialog shows option `n` as `n. LABEL` (the
-/// selected row starts with `❯`).
-pub fn option_row_shown(screen: &str, n: usize, label: &str) -> bool {
+/// Whether AskUserQuestion's dialog shows `question` with option `n` as
+/// `n. LABEL` (the selected row starts with `❯`).
+pub fn question_shown(screen: &str, question: &str, n: usize, label: &str) -> bool {
     let row = format!("{n}. {label}");
-    screen.lines().any(|l| l.trim_start_matches([' ', '❯', '\u{a0}']).trim_end() == row)
+    let lines = || screen.lines().map(|l| l.trim_start_matches([' ', '❯', '\u{a0}']).trim_end());
+    lines().any(|l| l == question.trim()) && lines().any(|l| l == row)
+}
+
+/// Whether a form of several questions shows its review, its submit row
+/// selected.
+pub fn review_shown(screen: &str) -> bool {
+    screen.lines().any(|l| l.trim_start().starts_with('❯') && l.trim_end().ends_with("1. Submit answers"))
 }
 
 #[cfg(test)]
@@ -367,8 +381,11 @@ mod tests {
         // A dialog in place of the input box is no prompt put back.
         let dialog = format!("{RULE}\n ☐ Mock\nWhich color?\n❯ 1. Red\n{RULE}\n  5. Chat about this");
         assert!(!prompt_put_back(&dialog));
-        assert!(option_row_shown(&dialog, 1, "Red"));
-        assert!(!option_row_shown(&dialog, 2, "Red"));
+        assert!(question_shown(&dialog, "Which color?", 1, "Red"));
+        assert!(!question_shown(&dialog, "Which color?", 2, "Red"));
+        assert!(!question_shown(&dialog, "Which size?", 1, "Red"));
+        assert!(review_shown("Ready to submit your answers?\n❯ 1. Submit answers\n  2. Cancel"));
+        assert!(!review_shown("Ready to submit your answers?\n  1. Submit answers\n❯ 2. Cancel"));
     }
 
     #[test]

@@ -361,21 +361,28 @@ impl Harness for Codex {
     /// Codex's question (Plan mode's `request_user_input`) lists the options
     /// as `› 1. Red  the first`; an option's digit picks it and submits at
     /// once. Typed only once that row is drawn: a digit sent before would
-    /// land in the composer.
+    /// land in the composer. Measured for one question; a form of several
+    /// is refused rather than guessed at.
     fn answer(
         &self,
         tmux: &Tmux,
         name: &str,
         block: &crate::verdict::Block,
-        n: usize,
+        picks: &[usize],
         deadline: Instant,
     ) -> Result<()> {
-        if n > 9 {
+        let (Some(q), [n]) = (block.questions.first(), picks) else {
+            return Err(crate::error::usage(format!(
+                "worker '{name}' asks {} questions at once: csd answers a Codex question only one at a time",
+                block.questions.len()
+            )));
+        };
+        if *n > 9 {
             return Err(crate::error::usage(format!("Codex picks options 1..9 by their digit, not {n}")));
         }
-        let label = &block.questions[0].options[n - 1].label;
+        let label = &q.options[n - 1].label;
         loop {
-            if option_row_shown(&tmux.capture(name, false)?, n, label) {
+            if option_row_shown(&tmux.capture(name, false)?, *n, label) {
                 return tmux.send_keys(name, &[&n.to_string()]);
             }
             if Instant::now() >= deadline {

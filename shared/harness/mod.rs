@@ -211,17 +211,17 @@ pub trait Harness: Sync {
         None
     }
 
-    /// Pick option `n` (1-based, already checked against the question) of
-    /// the question the worker is blocked on (`block`, from its log), by
-    /// typing into its pane; give up at `deadline` if the question never
-    /// shows. The caller then waits for the worker to confirm. Default: this
-    /// harness asks no such questions.
+    /// Pick option `picks[i]` (1-based, already checked) of each question i
+    /// the worker is blocked on (`block`, from its log), by typing into its
+    /// pane; give up at `deadline` if a question never shows. The caller
+    /// then waits for the worker to confirm. Default: this harness asks no
+    /// such questions.
     fn answer(
         &self,
         _tmux: &Tmux,
         name: &str,
         _block: &crate::verdict::Block,
-        _n: usize,
+        _picks: &[usize],
         _deadline: Instant,
     ) -> Result<()> {
         Err(crate::error::usage(format!(

@@ -28,15 +28,28 @@ const fn valued(
     Opt { short, long, value: Some(value), complete, help, more }
 }
 
-const WORKER: Operand =
-    Operand { name: "WORKER", complete: Complete::Worker, help: "the worker's name, or its session id" };
+const WORKER: Operand = Operand {
+    name: "WORKER",
+    complete: Complete::Worker,
+    help: "the worker's name, or sid:ID for the worker whose session id is ID (a bare session id is taken only \
+           when no worker has that name)",
+};
 
-const ENV_WORKER_DIR: Var =
-    Var { name: "CSD_WORKER_DIR", help: "where workers' state is kept (default /tmp/csd-workers)" };
+const ENV_WORKER_DIR: Var = Var {
+    name: "CSD_WORKER_DIR",
+    help: "where workers' state is kept (default /tmp/csd-workers); a relative path is taken from the current \
+           directory, and a path with .. is refused (status 2). A worker's shim names its own and overrides this",
+};
 const ENV_TMUX_SOCKET: Var = Var {
     name: "CSD_TMUX_SOCKET",
     help: "the tmux server of workers whose meta does not name one: a -L label (under $TMUX_TMPDIR or /tmp) or a \
            socket path",
+};
+
+const ENV_TMUX_TIMEOUT: Var = Var {
+    name: "CSD_TMUX_TIMEOUT_MS",
+    help: "how long one tmux call may take before its server counts as hung, an error naming it (default 5000; \
+           never longer than the command's own TIMEOUT)",
 };
 
 const ENV_REMOTE_PATH: Var = Var {
@@ -88,7 +101,8 @@ baseline before you send, and no turn end can slip between the send and the wait
 csd-wait wakes on the event itself (inotify), not on a polling interval. It also watches the worker's pane \
 process and, as a backstop, its tmux session: when the worker dies it returns at once with status 4 instead of \
 sleeping out the timeout. Only a session stamped as the worker's counts; tmux that cannot be asked is a failure \
-(status 1), never taken for a dead worker.
+(status 1), never taken for a dead worker. So is an event that could not be written to the log (a full disk): \
+the turn's end may be the event that was lost, and csd-wait says so (status 1) rather than wait it out.
 
 # How the turn ended
 
@@ -150,7 +164,7 @@ of each. When a reset comes after the timeout it exits 124 at once, saying when.
         ),
     ],
     operands: &[WORKER, Operand { name: "TIMEOUT", complete: Complete::Nothing, help: "seconds to wait (default 60)" }],
-    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET],
+    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET, ENV_TMUX_TIMEOUT],
     exits: &[
         Exit {
             code: "0",
@@ -211,7 +225,14 @@ csd stamps every tmux session it creates with the worker's id (the tmux user opt
 tmux command that creates the session) and records that id (csd_id) and the tmux server's socket, as a full path \
 (tmux_socket), in the worker's meta. Every later command reaches the server with tmux -S PATH, so a shell with \
 another TMUX_TMPDIR still finds the worker, and counts a session as the worker's only when its stamp matches. A \
-worker launched by csd v4 or an older csd has no csd_id and owns only an unstamped session of its name.
+worker launched by csd v4 or an older csd has no csd_id and owns only an unstamped session of its name whose \
+pane (its process, or one below it) names the worker's session id on its command line, as v4's claude \
+--session-id ID does: a stale meta never takes somebody's own session of that name.
+
+A WORKER argument is a name. sid:ID names the worker whose session id is ID, and never a name (a name holds no \
+colon); a bare session id is still taken, as v4 took it, but only when no worker has that name, and csd-launch \
+refuses a name that is any worker's session id (status 2). A shim pins its worker dir (CSD_WORKER_DIR in the \
+script): it drives the worker it was made for, whatever the calling shell's CSD_WORKER_DIR says.
 
 When tmux cannot be asked (it is not installed, or its socket cannot be used), that is an error, never \"gone\": \
 nothing is removed or killed. csd needs tmux 3.2 or newer.
@@ -230,7 +251,7 @@ them where each shell looks.",
         "a shim supplies it; given twice, it is a usage error",
     )],
     operands: &[],
-    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET],
+    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET, ENV_TMUX_TIMEOUT],
     exits: &[
         EXIT_OK,
         EXIT_FAILED,
@@ -333,7 +354,7 @@ them where each shell looks.",
             bin: "csd-send",
             pre: &[],
             per_worker: true,
-            usage: "[--receipt] PROMPT [TIMEOUT]",
+            usage: "PROMPT | --receipt PROMPT [TIMEOUT]",
             summary: "send a prompt (- reads it from standard input); --receipt prints its receipt",
         },
         Sub {
@@ -341,8 +362,8 @@ them where each shell looks.",
             bin: "csd-send",
             pre: &["--answer"],
             per_worker: true,
-            usage: "N",
-            summary: "pick option N of the question the worker waits on",
+            usage: "N...",
+            summary: "pick option N of the question the worker waits on (one N per question)",
         },
         Sub {
             name: "wait-for-turn",
@@ -432,7 +453,10 @@ pub const CSD_LAUNCH: Tool = Tool {
 tmux session called NAME, working in CWD (symlinks resolved), and returns once the worker takes prompts. It prints \
 the path of the worker's shim on standard output (a script that runs csd --worker NAME with its arguments) and a \
 panel on standard error with the worker's session id, event log, the command that attaches to its pane and the \
-command that reproduces the launch. Arguments after -- go to the harness unchanged.
+command that reproduces the launch. Arguments after -- go to the harness unchanged, except those that pick the \
+harness's session, which csd does itself: they are refused at once (status 2): Claude Code's --session-id, \
+--resume/-r, --continue/-c, --fork-session and --from-pr; Codex's resume, fork and --last; Pi's --session, \
+--session-dir, --continue/-c, --resume/-r, --fork and --no-session.
 
 For Claude Code, csd assigns the session id (a random UUID v4, passed as --session-id) and writes the worker's \
 meta before the pane starts, so its first hook is recorded. Hooks reach csd-hook(1) through a plugin directory csd \
@@ -459,7 +483,8 @@ command uses tmux -S PATH and counts a session as the worker's only when its sta
 # One name, one worker
 
 A name is refused while a worker of that name runs (registered or not), and while a tmux session of that name is \
-not csd's. Names tmux maps to the same session (a.b and a_b) are one name. A worker of that name that is proven \
+not csd's. A name that is any worker's session id is refused (status 2): a WORKER argument must never mean two \
+workers (see csd(1), Identity). Names tmux maps to the same session (a.b and a_b) are one name. A worker of that name that is proven \
 gone has its stale state replaced; one tmux could not be asked about is refused, never replaced. csd-launch holds \
 a lock on the worker dir from checking the name until its session exists, so neither another launch nor a prune \
 takes the half-made worker for a dead one.
@@ -486,8 +511,10 @@ removes the home, links and all, never what a link points at.
 --adopt resumes an existing session as worker NAME, with its history: Claude Code's with claude --resume \
 SID (its transcript under ~/.claude/projects/), Codex's (--harness codex) with codex resume SID (its \
 rollout under ~/.codex/sessions/), Pi's (--harness pi) with pi --session SID (its session file in the \
-operator's Pi session dir for CWD). These outlive a reboot that wipes /tmp, and the worker dir with it. When the \
-worker's own tmux session NAME is still there, its pane is respawned in place; otherwise a new session is opened. \
+operator's Pi session dir for CWD). These outlive a reboot that wipes /tmp, and the worker dir with it. A session \
+a live worker runs is refused, under any name (status 1): adopting it would kill its harness mid-turn; stop that \
+worker first. When the worker's own tmux session NAME is still there with its harness gone from the pane (kept by \
+remain-on-exit), the pane is respawned in place; otherwise a new session is opened. \
 The session's transcript must exist; adopt refuses otherwise, at once, naming where it looked. The session id is \
 known, so the worker is registered at once (a Codex worker's log stays empty until its first prompt; it is idle).
 
@@ -549,6 +576,7 @@ status 1, with nothing changed here.",
             help: "the tmux server to start workers on: a label (under $TMUX_TMPDIR or /tmp, as tmux -L finds it) \
                    or a socket path; unset, the server of $TMUX or the default one",
         },
+        ENV_TMUX_TIMEOUT,
         Var { name: "CSD_CLAUDE_BIN", help: "the claude binary (default: found on PATH)" },
         Var { name: "CSD_CODEX_BIN", help: "the codex binary (default: found on PATH)" },
         Var { name: "CSD_PI_BIN", help: "the pi binary (default: found on PATH)" },
@@ -569,14 +597,16 @@ status 1, with nothing changed here.",
         Exit { code: "0", help: "the worker is up; its shim's path is on standard output" },
         Exit {
             code: "1",
-            help: "failure: no consent, the name is taken, no transcript to adopt, tmux missing or older than 3.2, \
-                   no harness binary, tmux could not be asked, or the worker did not start (its pane's last lines \
-                   are in the message)",
+            help: "failure: no consent (the message names the file it looked for), the name is taken, the session \
+                   to adopt runs as a live worker or has no transcript, tmux missing or older than 3.2, no harness \
+                   binary, tmux could not be asked, or the worker did not start (its pane's last lines are in the \
+                   message)",
         },
         Exit {
             code: "2",
             help: "usage error or bad input: an unknown harness, a cwd that is not a directory, an invalid name or \
-                   session id",
+                   session id, a name that is a worker's session id, a harness argument that picks the session, a \
+                   worker dir with ..",
         },
         Exit { code: "124", help: "the worker was not ready within CSD_START_TIMEOUT_MS" },
         Exit { code: "128+N", help: "killed by signal N after removing what it had made" },
@@ -603,14 +633,14 @@ pub const CSD_SEND: Tool = Tool {
         "WORKER PROMPT",
         "--receipt WORKER PROMPT [TIMEOUT]",
         "--converse WORKER [--with-turn] PROMPT [TIMEOUT]",
-        "--answer WORKER N",
+        "--answer WORKER N...",
     ],
     description: "csd-send puts PROMPT into the worker and returns once the worker has taken it. A PROMPT of - is \
 read from standard input (one final newline dropped). A prompt that starts with - goes after --.
 
 The prompt is pasted once, as a bracketed paste through a tmux buffer, so a prompt of any length arrives whole \
 and nothing in it is read by a shell; bracketed-paste markers inside the prompt are removed first, so it cannot \
-end the paste early. Then Enter is pressed, and pressed again, soon at first and then every \
+end the paste early. A prompt of nothing but white space and paste markers is empty: refused at once (status 2). Then Enter is pressed, and pressed again, soon at first and then every \
 CSD_SUBMIT_RETRY_INTERVAL seconds (a harness that has just started may drop the first), until the worker's \
 user_prompt_submit event confirms the prompt, for at most CSD_SUBMIT_TIMEOUT seconds. The prompt is never pasted \
 twice.
@@ -659,10 +689,10 @@ A worker can stop to ask a question with options (Claude Code's AskUserQuestion)
 (status 6 for a converse or wait), and csd-status --json shows the question and its options. csd-send --answer \
 WORKER N picks option N (counted from 1, as listed) and returns once the worker has taken the answer (its \
 post_tool_use, at most CSD_SUBMIT_TIMEOUT seconds); the turn then goes on and ends with a stop of its own, which \
-csd-wait waits for. Without a pending question, or with N out of range, nothing is typed and the status is 2. A \
-form of several questions at once is refused (answer it in the pane).",
+csd-wait waits for. A form of several questions takes one N for each, in order. Without a pending question, with \
+an N out of range or a count of Ns other than the number of questions, nothing is typed and the status is 2.",
     options: &[
-        flag(None, "answer", "pick option N of the question the worker waits on", "see Answers"),
+        flag(None, "answer", "pick option N of the question the worker waits on", "one N per question; see Answers"),
         flag(None, "converse", "wait for the turn and print the reply", ""),
         flag(None, "with-turn", "with --converse: print the whole turn as markdown", ""),
         flag(
@@ -684,6 +714,7 @@ form of several questions at once is refused (answer it in the pane).",
     ],
     env: &[
         ENV_WORKER_DIR,
+        ENV_TMUX_TIMEOUT,
         Var { name: "CSD_SUBMIT_TIMEOUT", help: "seconds to wait for the confirmation (default 10)" },
         Var { name: "CSD_SUBMIT_RETRY_INTERVAL", help: "seconds between Enter presses (default 2)" },
         Var {
@@ -704,7 +735,7 @@ form of several questions at once is refused (answer it in the pane).",
         },
         Exit {
             code: "2",
-            help: "usage error or bad input (an empty prompt; --answer: no pending question, or N out of range)",
+            help: "usage error or bad input (an empty prompt; --answer: no pending question, an N out of range)",
         },
         EXIT_NO_WORKER,
         Exit { code: "4", help: "the worker's tmux session is gone (it died, crashed or was stopped mid-turn)" },
@@ -736,7 +767,7 @@ pub const CSD_EVENTS: Tool = Tool {
         "--all [--last N] [--type TYPE] [--follow]",
         "--path WORKER",
     ],
-    description: "csd-events prints the events of WORKER (its name or its session id), one JSON object a line, as \
+    description: "csd-events prints the events of WORKER (its name, or sid:ID), one JSON object a line, as \
 its harness logged them:
 
   {\"event\":\"pre_tool_use\",\"ts\":\"2026-11-25T10:00:01Z\",\"tool\":\"Bash\",...}
@@ -786,7 +817,7 @@ printed as they come from each, and --last N applies to each host's replay.",
         flag(Some('a'), "all", "every worker's events, merged, each naming its worker", ""),
     ],
     operands: &[WORKER],
-    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET],
+    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET, ENV_TMUX_TIMEOUT],
     exits: &[
         EXIT_OK,
         Exit { code: "1", help: "failure (for example an unreadable worker dir, or a log that is not a regular file)" },
@@ -862,7 +893,7 @@ pub const CSD_STATUS: Tool = Tool {
     name: "csd-status",
     summary: "what a csd worker is doing, and which workers there are",
     usage: &["WORKER [--json]", "--list [--all] [--json] [PATTERN]", "--session-id WORKER"],
-    description: "With WORKER (a name or a session id), csd-status prints one word:
+    description: "With WORKER (a name, or sid:ID for a session id), csd-status prints one word:
 
   idle        waiting for a prompt: its last event is stop or session_start,
               or its harness (Codex) has not minted its session id yet
@@ -874,14 +905,15 @@ pub const CSD_STATUS: Tool = Tool {
               prompts, which would likely fail until then
   terminated  its session ended (session_end) while its tmux session is there
   gone        no tmux session stamped as this worker's exists
-  unknown     it has logged no event yet
+  unknown     it has logged no event yet, or its latest event could not be
+              written (a full disk: csd-status says so and exits 1)
   unreachable (--list only) a remote worker whose host did not answer
 
 The status reads only the end of the event log, so it costs the same on a log of any size. When tmux cannot be \
 asked and the pane process recorded at launch does not answer for it, csd-status fails (status 1) rather than \
 say gone. When several metas name one worker (as an older csd could leave), the one whose session runs is taken; \
-if none or more than one runs, csd-status fails and lists their session ids: name the worker by session id, or \
-prune.
+if none or more than one runs, csd-status fails and lists their session ids: name the worker by session id \
+(sid:ID), or prune.
 
 A remote worker (csd-launch --host) is asked on its host, over ssh; its status, JSON or session id is printed \
 as the host's csd gives it, with the host's exit status. --list asks every host with workers of this machine's \
@@ -898,8 +930,11 @@ they are not taken for gone.",
              the input and output tokens its session used (see --json), - when there is none or it is not known; \
              HOST is a remote worker's ssh destination (- for this machine's); these come last so the columns \
              before them keep their places. A worker tmux could not be asked about is listed \
-             as unknown, why is said on standard error, and the status is 1. A meta that does not hold up is named \
-             on standard error and skipped. With no rows, \"No workers found\" goes to standard error",
+             as unknown, why is said on standard error, and the status is 1; so is a worker whose latest event \
+             could not be written. A meta that does not hold up is named on standard error and skipped. With no \
+             rows, \"No workers found\" goes to standard error. A cell never holds a tab or a line break, whatever \
+             a directory is called: a backslash is written \\\\, a newline \\n, a tab \\t, a carriage return \\r and any \
+             other control character \\xHH (--json gives the text as it is)",
         ),
         flag(Some('a'), "all", "with --list, include gone workers", ""),
         flag(
@@ -924,13 +959,14 @@ they are not taken for gone.",
         flag(None, "session-id", "print the worker's session id", ""),
     ],
     operands: &[WORKER],
-    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET],
+    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET, ENV_TMUX_TIMEOUT],
     exits: &[
         EXIT_OK,
         Exit {
             code: "1",
-            help: "failure (with --list: a worker tmux could not be asked about, listed as unknown; with \
-                   --session-id: a worker that has no session id yet)",
+            help: "failure (a worker whose latest event could not be written, a full disk: its state is not \
+                   known; with --list: a worker tmux could not be asked about, or such a worker, listed as unknown; \
+                   with --session-id: a worker that has no session id yet)",
         },
         EXIT_USAGE,
         EXIT_NO_WORKER,
@@ -950,10 +986,16 @@ pub const CSD_STOP: Tool = Tool {
     name: "csd-stop",
     summary: "end a csd worker, hand it to a human, or prune dead workers",
     usage: &["WORKER", "--handoff WORKER", "--prune"],
-    description: "With WORKER (a name or a session id), csd-stop asks its harness to quit (/exit for Claude Code, \
+    description:
+        "With WORKER (a name, or sid:ID for a session id), csd-stop asks its harness to quit (/exit for Claude Code, \
 /quit for Codex and Pi), waits for its session_end event (woken by inotify) and for its pane to close, and kills \
 the tmux session if it outlives the harness's grace period. It kills only the session stamped as the worker's, by \
-its server-wide id, never a session that took the name since. It then removes the worker's meta, event log, shim, \
+its server-wide id, never a session that took the name since. What the worker started and left running (a \
+dev server started with nohup ... &, a daemon started with setsid) is ended after the harness: SIGTERM, 2 s, then SIGKILL, each process \
+named on standard error (\"ended N processes worker 'NAME' had started: PID (COMMAND), ...\"). Only processes \
+/proc proves the worker's are touched: the pane's process and its descendants, what runs in its pane's terminal \
+session, and daemons (parent 1) whose environment carries the worker's CSD_WORKER_ID, with their descendants; \
+never another user's, a tmux process, or the stopping process and its ancestors. It then removes the worker's meta, event log, shim, \
 harness marker and per-worker home ($CSD_WORKER_DIR/homes/NAME, where Codex and Pi workers keep their staged \
 configuration and credentials). A worker whose tmux session is already gone just has its state removed. A worker \
 launched under a harness that had not yet minted its session id is stopped by its name. When tmux cannot be \
@@ -978,7 +1020,7 @@ such worker (status 3).",
         ),
     ],
     operands: &[WORKER],
-    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET],
+    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET, ENV_TMUX_TIMEOUT],
     exits: &[
         EXIT_OK,
         Exit {
@@ -1005,7 +1047,11 @@ pub const CSD_HOOK: Tool = Tool {
     description: "Claude Code and Codex run csd-hook on each lifecycle event, with the hook payload (JSON) on \
 standard input. It maps SessionStart, UserPromptSubmit, PreToolUse, PostToolUse, Stop and SessionEnd (and \
 Codex's Interrupt, as a stop) to csd's six events and appends the event to <session id>.events.jsonl, with one \
-write(2) on a descriptor opened with O_APPEND, so events from concurrent hooks never splice.
+write(2) on a descriptor opened with O_APPEND, so events from concurrent hooks never splice. An append is whole or \
+nothing: a short write (a full disk) is cut back to where it began, and a torn last line someone else left is \
+ended with a newline first, so it never swallows the event. An event that could not be written leaves \
+<session id>.events.lost (empty, when even that is all the disk allows) until the next one is written: \
+csd-status and csd-wait then say the worker's state is not known, never that it is still working.
 
 It writes only for a managed worker: one whose <session id>.meta exists in the worker dir. In any other session \
 it does nothing.
@@ -1014,6 +1060,14 @@ With TMUX_NAME CWD WORKER_DIR, as csd writes into a Codex worker's hook configur
 own session id registers the worker: on its first event the meta is written (atomically), provided csd launched \
 that worker (its TMUX_NAME.harness marker exists). It records the pane's CSD_TMUX_SOCKET as tmux_socket and its \
 CSD_WORKER_ID as csd_id, the stamp on the worker's tmux session.
+
+A worker follows its CLI into a new session: Claude Code's /clear ends the session (SessionEnd, reason clear: not \
+logged, the worker has not ended) and starts one under a new id (SessionStart, source clear). A SessionStart for a \
+session csd does not know, from the pane of an idle worker (its CSD_WORKER_ID and CSD_TMUX_SOCKET name that \
+worker's meta), with source clear, resume, compact or fork (or, from a hook given TMUX_NAME, for that worker: \
+Codex says startup after /new), moves the worker to the new id: a new meta (moved_from names the old id), the \
+event log carried over, the old meta and tally removed, the shim unchanged. A CLI the worker runs in a tool call \
+starts while the worker is working, and moves nothing.
 
 Standard input is read for at most 5 seconds and 8 MiB; the rest of a larger payload is read and dropped, and its \
 leading fields still name the event.",

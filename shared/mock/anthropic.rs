@@ -12,8 +12,9 @@
 //! - a line `wait: <secs>` (with `say:` or the default): the answer comes
 //!   that much later, so a turn is still in its model request (not in a tool).
 //! - a line `ask: <question> | <option> | <option>…`: a call of the
-//!   `AskUserQuestion` tool with that one question; the answer after it
-//!   quotes the tool's result (which names the option picked).
+//!   `AskUserQuestion` tool with that question (one question per `ask:`
+//!   line); the answer after it quotes the tool's result (which names the
+//!   option picked).
 //!
 //! Failures on demand, each the way the real API fails (`fail:` words shared
 //! with the OpenAI mock):
@@ -99,10 +100,10 @@ pub enum Answer {
     },
     Said(String),
     Default,
-    /// `ask:`: a call of AskUserQuestion with this question and options.
+    /// `ask:` lines: one call of AskUserQuestion with these questions, each
+    /// with its options.
     Ask {
-        question: String,
-        options: Vec<String>,
+        questions: Vec<(String, Vec<String>)>,
     },
     /// `fail:…`: the request failed this way.
     Failed(Failure),
@@ -360,12 +361,16 @@ fn classify_skipping(body: &Value, config: &Config, spent: &dyn Fn(&str, u32) ->
                 }
             } else if let Some(said) = line.strip_prefix("say:") {
                 return (Answer::Said(said.trim().to_string()), None);
-            } else if let Some(ask) = line.strip_prefix("ask:") {
-                let mut parts = ask.split('|').map(str::trim).filter(|p| !p.is_empty());
-                if let (Some(q), true) = (parts.next(), offers(ASK_TOOL)) {
-                    let options = parts.map(str::to_string).collect();
-                    return (Answer::Ask { question: q.to_string(), options }, None);
-                }
+            } else if line.starts_with("ask:") && offers(ASK_TOOL) {
+                let questions = prompt
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("ask:"))
+                    .filter_map(|ask| {
+                        let mut parts = ask.split('|').map(str::trim).filter(|p| !p.is_empty());
+                        Some((parts.next()?.to_string(), parts.map(str::to_string).collect()))
+                    })
+                    .collect();
+                return (Answer::Ask { questions }, None);
             } else if let Some((how, times)) = line.strip_prefix("fail:").and_then(Failure::parse_times) {
                 if !spent(prompt, times) {
                     return (Answer::Failed(how), Some(prompt.to_string()));
@@ -418,16 +423,22 @@ fn blocks_for(answer: &Answer, shared: &Shared) -> Vec<Value> {
                 None => vec![call],
             }
         }
-        Answer::Ask { question, options } => {
+        Answer::Ask { questions } => {
             let id = format!("toolu_mock_{}", shared.ids.fetch_add(1, Ordering::Relaxed));
-            let options: Vec<Value> = options
+            let questions: Vec<Value> = questions
                 .iter()
                 .enumerate()
-                .map(|(i, o)| json!({"label": o, "description": format!("Option {} of the mock", i + 1)}))
+                .map(|(n, (question, options))| {
+                    let options: Vec<Value> = options
+                        .iter()
+                        .enumerate()
+                        .map(|(i, o)| json!({"label": o, "description": format!("Option {} of the mock", i + 1)}))
+                        .collect();
+                    json!({"question": question, "header": format!("Mock {}", n + 1), "options": options,
+                        "multiSelect": false})
+                })
                 .collect();
-            let input = json!({"questions": [{"question": question, "header": "Mock", "options": options,
-                "multiSelect": false}]});
-            vec![json!({"type": "tool_use", "id": id, "name": ASK_TOOL, "input": input})]
+            vec![json!({"type": "tool_use", "id": id, "name": ASK_TOOL, "input": {"questions": questions}})]
         }
         Answer::AfterToolResult { output } => text(&format!("{TOOL_OUTPUT_PREFIX}\n{}", output.trim_end())),
         Answer::Said(s) => text(s),

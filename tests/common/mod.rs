@@ -124,8 +124,9 @@ impl TestEnv {
         self.tmux().args(["has-session", "-t", &format!("={name}")]).status().unwrap().success()
     }
 
-    /// Register a worker by hand, as launch would: meta + a tmux session
-    /// running `argv`.
+    /// Register a worker by hand, as v4 would: meta + an unstamped tmux
+    /// session running `argv`, its command line naming the session id (as
+    /// v4's `claude --session-id SID` does: what proves it the worker's).
     pub fn fake_worker(&self, name: &str, sid: &str, argv: &[&str]) {
         let meta = serde_json::json!({
             "tmux_name": name, "session_id": sid, "cwd": self.path(), "harness": "claude",
@@ -133,7 +134,10 @@ impl TestEnv {
         });
         std::fs::write(self.worker_dir.join(format!("{sid}.meta")), meta.to_string()).unwrap();
         if !argv.is_empty() {
-            self.tmux_ok(["new-session", "-d", "-s", name, "--"].iter().copied().chain(argv.iter().copied()));
+            // The command itself is the pane's process, its argv[0] naming the id.
+            let named = format!("{} {sid}", argv[0]);
+            let head = ["new-session", "-d", "-s", name, "--", "bash", "-c", "exec -a \"$0\" \"$@\"", &named];
+            self.tmux_ok(head.iter().copied().chain(argv.iter().copied()));
         }
     }
 

@@ -29,6 +29,8 @@ What a prompt asks for (its first word):
   die       exit in the middle of the turn (after a tool starts)
   hang      never end the turn
   tool      run a Bash tool call before replying
+  bash:     run the rest of the prompt through /bin/sh as a Bash tool call
+            (e.g. `bash: nohup sleep 1000 &`), waiting for the shell to exit
 anything else: the reply is "Reply: " + the prompt's first line.
 """
 
@@ -209,6 +211,13 @@ class Fake:
             seconds = float(word[10:])
             self.in_tool = True
             self.hook("PreToolUse", tool_name="Bash", tool_input={"command": f"sleep {seconds}"})
+        if word == "bash:":
+            command = prompt.split("bash:", 1)[1].strip()
+            self.hook("PreToolUse", tool_name="Bash", tool_input={"command": command})
+            subprocess.run(["/bin/sh", "-c", command], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            self.hook("PostToolUse", tool_name="Bash", tool_input={"command": command},
+                      tool_response={"stdout": "", "stderr": "", "interrupted": False})
         if word in ("tool", "die"):
             self.hook("PreToolUse", tool_name="Bash", tool_input={"command": "echo hi", "description": "say hi"})
             if word == "die":
@@ -303,6 +312,15 @@ class Fake:
                         continue
                     text = composer.decode("utf-8", "replace").replace("\r", "\n")
                     composer = b""
+                    if text.strip() == "/clear":
+                        # As Claude Code 2.1.197: the old session ends, a new one (new id) starts.
+                        self.hook("SessionEnd", reason="clear")
+                        self.sid = str(uuid.uuid4())
+                        self.transcript = os.path.join(os.path.dirname(self.transcript), self.sid + ".jsonl")
+                        self.write({"type": "mode", "mode": "normal"})
+                        self.hook("SessionStart", source="clear")
+                        self.out("(cleared)")
+                        continue
                     if text.strip() == "/exit":
                         self.hook("SessionEnd", reason="prompt_input_exit")
                         self.out(f"Resume this session with:\nclaude --resume {self.sid}")

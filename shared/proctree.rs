@@ -1,0 +1,79 @@
+//! Reading a process and those below it from /proc: what a legacy worker's
+//! pane proves it by.
+
+use crate::error::{failed, Result};
+use std::collections::VecDeque;
+
+/// How many processes below a pane are looked at: a worker's harness and its
+/// shell sit at the top; a runaway tree must not make a status slow.
+const MAX_PROCS: usize = 256;
+
+/// Whether `pid`, or a process below it, has `word` on its command line as
+/// a word of its own: a whole argument, or a part of one bounded by
+/// characters a name cannot hold (`--session-id=ID`, `sh -c "claude
+/// --resume ID"`). A process that is gone names nothing; a command line
+/// that cannot be read is an error, never a guess.
+pub fn names_arg(pid: i32, word: &str) -> Result<bool> {
+    if word.is_empty() {
+        return Ok(false);
+    }
+    let mut seen = 0;
+    let mut queue = VecDeque::from([pid]);
+    let mut children = None;
+    while let Some(p) = queue.pop_front() {
+        match std::fs::read(format!("/proc/{p}/cmdline")) {
+            Ok(line) if line.split(|b| *b == 0).any(|arg| holds_word(arg, word.as_bytes())) => return Ok(true),
+            Ok(_) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(nix::libc::ENOENT | nix::libc::ESRCH)) => continue,
+            Err(e) => return Err(failed(format!("could not read the command line of process {p}: {e}"))),
+        }
+        seen += 1;
+        if seen >= MAX_PROCS {
+            break;
+        }
+        let kids = children.get_or_insert_with(parent_links);
+        queue.extend(kids.iter().filter(|(_, parent)| *parent == p).map(|(child, _)| *child));
+    }
+    Ok(false)
+}
+
+/// `(pid, parent pid)` of every process.
+fn parent_links() -> Vec<(i32, i32)> {
+    let mut links = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        // The command name, in parentheses, may hold anything: fields follow the last ')'.
+        let Some((_, after)) = stat.rsplit_once(") ") else { continue };
+        if let Some(ppid) = after.split_whitespace().nth(1).and_then(|p| p.parse().ok()) {
+            links.push((pid, ppid));
+        }
+    }
+    links
+}
+
+/// `word` in `arg`, not run together with other name characters.
+fn holds_word(arg: &[u8], word: &[u8]) -> bool {
+    let name_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+    memchr::memmem::find_iter(arg, word).any(|at| {
+        let before = at.checked_sub(1).map(|i| arg[i]);
+        let after = arg.get(at + word.len()).copied();
+        !before.is_some_and(name_char) && !after.is_some_and(name_char)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds_word;
+
+    #[test]
+    fn a_word_stands_alone() {
+        let id = b"6d6d-11";
+        for yes in [&b"6d6d-11"[..], b"--session-id=6d6d-11", b"claude --resume 6d6d-11 --x", b"'6d6d-11'"] {
+            assert!(holds_word(yes, id), "{}", String::from_utf8_lossy(yes));
+        }
+        for no in [&b"6d6d-111"[..], b"x6d6d-11", b"6d6d-11.jsonl", b"6d6d-1", b""] {
+            assert!(!holds_word(no, id), "{}", String::from_utf8_lossy(no));
+        }
+    }
+}
