@@ -435,7 +435,7 @@ fn a_late_settler_never_ends_the_next_turn() {
     let kinds: Vec<&str> = evs.iter().map(|e| e["event"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["session_start", "user_prompt_submit", "stop", "user_prompt_submit"], "{evs:?}");
     assert_eq!(evs[2]["turn_id"], "T1", "the synthetic stop names the turn it settles: {}", evs[2]);
-    assert_eq!(evs[2]["reason"], "error");
+    assert_eq!(evs[2]["reason"], "failed");
     assert_eq!(stdout(&a).trim(), "working", "T2 runs");
 }
 
