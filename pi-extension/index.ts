@@ -25,7 +25,20 @@
  * The facts it relies on were measured against pi 0.73.1: docs/harness-pi.md.
  */
 
-import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
@@ -149,9 +162,6 @@ function dropOldSessions(w: Worker, sid: string): void {
     }
   }
 }
-
-// The appender's own: it looks at the log's last byte and cuts back a short write.
-import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 
 /**
  * Append `line` as one write, whole or not at all, as csd-hook does
