@@ -248,10 +248,15 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     // /new typed in the pane: Pi mints a new session id, and the worker follows it.
     env.tmux_ok(["send-keys", "-t", "=w:", "-l", "/new"]);
     env.tmux_ok(["send-keys", "-t", "=w:", "Enter"]);
+    // The extension registers the new id, then drops the old session's files
+    // and logs session_start: a look in between sees the move half done.
     let new_sid = eventually(Duration::from_secs(20), || {
         let out = csd(&env, "csd-status", &["--session-id", "w"]);
         let s = stdout(&out).trim().to_string();
-        (out.status.success() && !s.is_empty() && s != sid).then_some(s)
+        let moved = out.status.success() && !s.is_empty() && s != sid;
+        let done =
+            moved && !env.events_path(&sid).exists() && !env.events_path(&s).metadata().is_ok_and(|m| m.len() == 0);
+        (done && events(&env, &s).first().is_some()).then_some(s)
     })
     .expect("the worker did not follow Pi's new session");
     assert!(!env.events_path(&sid).exists() && !env.worker_dir.join(format!("{sid}.meta")).exists());
