@@ -236,6 +236,9 @@ fn follow_new_session(dir: &WorkerDir, sid: &str, payload: &Map<String, Value>, 
     meta.extra.insert("moved_from".into(), old.session_id.clone().into());
     write_meta(dir, &meta).ok()?;
     let _ = std::fs::rename(dir.events_path(&old.session_id), dir.events_path(sid));
+    // A lost event's marker goes with the log it speaks of.
+    let lost = |s: &str| EventLog::new(dir.events_path(s)).lost_path();
+    let _ = std::fs::rename(lost(&old.session_id), lost(sid));
     let _ = dir.remove_file(&dir.tally_path(&old.session_id));
     let _ = dir.remove_file(&dir.meta_path(&old.session_id));
     Some(())

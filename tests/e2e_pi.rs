@@ -257,8 +257,12 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
         (moved && !env.events_path(&sid).exists() && !events(&env, &s).is_empty()).then_some(s)
     })
     .expect("the worker did not follow Pi's new session");
-    assert!(!env.events_path(&sid).exists() && !env.worker_dir.join(format!("{sid}.meta")).exists());
-    assert_eq!(events(&env, &new_sid)[0]["event"], "session_start");
+    // The extension writes the new meta, removes the old meta, log and tally,
+    // then logs the event: the files may trail the sid a moment.
+    let old_gone = || !env.events_path(&sid).exists() && !env.worker_dir.join(format!("{sid}.meta")).exists();
+    assert!(eventually(Duration::from_secs(5), || old_gone().then_some(())).is_some(), "the old session's files stay");
+    let first = eventually(Duration::from_secs(5), || events(&env, &new_sid).first().cloned());
+    assert_eq!(first.expect("no event in the new session's log")["event"], "session_start");
     assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
 
     // Where the overhead goes: before the first model request (paste, Enter,
