@@ -725,8 +725,19 @@ fn a_codex_question_blocks_the_turn_until_an_option_is_picked() {
     let refused = mock.requests().into_iter().rfind(|r| r.answer == Answer::AfterTool).unwrap();
     assert!(refused.body["input"].to_string().contains("unavailable in Default mode"), "{}", refused.body["input"]);
 
-    env.tmux_ok(["send-keys", "-t", "=w:", "BTab"]);
-    let plan = eventually(Duration::from_secs(10), || env.pane("w").contains("Plan mode").then_some(()));
+    // Shift+Tab, pressed again if Codex, still closing the last turn, let
+    // the key go (each press cycles the mode, so only after a look).
+    let mut pressed: Option<Instant> = None;
+    let plan = eventually(Duration::from_secs(15), || {
+        if env.pane("w").contains("Plan mode") {
+            return Some(());
+        }
+        if pressed.is_none_or(|t| t.elapsed() > Duration::from_millis(1500)) {
+            env.tmux_ok(["send-keys", "-t", "=w:", "BTab"]);
+            pressed = Some(Instant::now());
+        }
+        None
+    });
     assert!(plan.is_some(), "{}", env.pane("w"));
     let started = Instant::now();
     let out = csd(&env, "csd-send", &["--converse", "w", "ASK: Which colour?\nSAY: picked", TURN]);
