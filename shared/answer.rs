@@ -48,6 +48,12 @@ pub fn answer(dir: &WorkerDir, name: &str, picks: &[usize], timeout: Duration) -
             picks.len()
         )));
     }
+    if block.questions.iter().any(|q| q.multi_select) {
+        // A digit there ticks a box and submits nothing (not driven yet).
+        return Err(usage(format!(
+            "worker '{name}' asks a question with several answers allowed: answer it in its pane"
+        )));
+    }
     for (i, (q, &n)) in block.questions.iter().zip(picks).enumerate() {
         if n == 0 || n > q.options.len() {
             return Err(usage(format!(

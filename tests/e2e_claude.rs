@@ -1358,4 +1358,21 @@ fn claude_hooks_become_verdicts_once_and_only_in_an_open_turn() {
     let blocked = &lines.last().unwrap()["blocked"];
     assert_eq!(blocked["on"], "question");
     assert_eq!(blocked["questions"][0]["options"][1]["label"], "B");
+
+    // A question that allows several answers is left to a person.
+    env.fake_worker("m", "sid-m", &["sleep", "60"]);
+    let mut multi = questions.clone();
+    multi["questions"][0]["multiSelect"] = json!(true);
+    for (event, extra) in [
+        ("UserPromptSubmit", json!({"prompt": "m", "prompt_id": "p-m"})),
+        ("PreToolUse", json!({"tool_name": "AskUserQuestion", "tool_input": multi})),
+    ] {
+        let mut p = json!({"session_id": "sid-m", "cwd": "/p", "hook_event_name": event});
+        p.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        assert_code(&env.hook(&p), 0);
+    }
+    let o = env.run("csd-send", ["--answer", "m", "1"]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("several answers"), "{}", stderr(&o));
+    assert_eq!(log_lines(&env, "sid-m").len(), 3, "nothing typed, nothing logged");
 }

@@ -690,7 +690,8 @@ A worker can stop to ask a question with options (Claude Code's AskUserQuestion)
 WORKER N picks option N (counted from 1, as listed) and returns once the worker has taken the answer (its \
 post_tool_use, at most CSD_SUBMIT_TIMEOUT seconds); the turn then goes on and ends with a stop of its own, which \
 csd-wait waits for. A form of several questions takes one N for each, in order. Without a pending question, with \
-an N out of range or a count of Ns other than the number of questions, nothing is typed and the status is 2.",
+an N out of range or a count of Ns other than the number of questions, nothing is typed and the status is 2; so \
+too for a question that allows several answers (answer it in the pane).",
     options: &[
         flag(None, "answer", "pick option N of the question the worker waits on", "one N per question; see Answers"),
         flag(None, "converse", "wait for the turn and print the reply", ""),
