@@ -475,6 +475,16 @@ fn take_back(launch: &Launch, e: Error, pane_started: bool, timeout: Duration) -
     if !tail.is_empty() {
         msg.push_str(&format!("\n\nLast lines in the worker's pane:\n----------\n{tail}\n----------"));
     }
+    if pane_started && session.is_err() {
+        // A server that did not answer may still carry out the request it
+        // was sent once it comes back.
+        msg.push_str(&format!(
+            "\nIf that tmux server comes back, the session may start there after all; end it with: \
+             tmux -S {} kill-session -t ={}",
+            crate::tmux::shell_quote(&launch.tmux.socket().to_string_lossy()),
+            crate::tmux::shell_quote(&crate::name::tmux_session(launch.name))
+        ));
+    }
     match e {
         Error::Timeout(_) => Error::Timeout(msg),
         Error::Usage(_) => Error::Usage(msg),

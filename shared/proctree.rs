@@ -39,17 +39,53 @@ pub fn names_arg(pid: i32, word: &str) -> Result<bool> {
 
 /// `(pid, parent pid)` of every process.
 fn parent_links() -> Vec<(i32, i32)> {
-    let mut links = Vec::new();
+    processes(None).into_iter().map(|p| (p.pid, p.ppid)).collect()
+}
+
+/// One process, as /proc/PID/stat shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: i32,
+    pub ppid: i32,
+    /// Its session's id (the session leader's pid).
+    pub sid: i32,
+    /// Start time (clock ticks since boot): tells this process from a later one with its pid.
+    pub start: u64,
+    /// The name it gave itself: anything at all.
+    pub comm: String,
+}
+
+/// Every live process (of user `uid` only, when given), zombies aside.
+pub fn processes(uid: Option<u32>) -> Vec<Proc> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
-        // The command name, in parentheses, may hold anything: fields follow the last ')'.
-        let Some((_, after)) = stat.rsplit_once(") ") else { continue };
-        if let Some(ppid) = after.split_whitespace().nth(1).and_then(|p| p.parse().ok()) {
-            links.push((pid, ppid));
+        if uid.is_some_and(|uid| e.metadata().ok().map(|m| m.uid()) != Some(uid)) {
+            continue;
         }
+        out.extend(read(pid));
     }
-    links
+    out
+}
+
+/// Process `pid` as it runs now; `None` once it has exited (a zombie has).
+pub fn read(pid: i32) -> Option<Proc> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, in parentheses, may hold anything: fields follow the last ')'.
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let comm = stat.get(open + 1..close)?.to_string();
+    let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    if f.first() == Some(&"Z") {
+        return None;
+    }
+    Some(Proc {
+        pid,
+        ppid: f.get(1)?.parse().ok()?,
+        sid: f.get(3)?.parse().ok()?,
+        start: f.get(19)?.parse().ok()?,
+        comm,
+    })
 }
 
 /// `word` in `arg`, not run together with other name characters.

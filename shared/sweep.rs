@@ -11,56 +11,19 @@
 //! server may carry the id of the worker whose launch started it), init,
 //! nor the stopping process or its ancestors (a worker may stop itself).
 
+use crate::proctree::read as read_proc;
+pub use crate::proctree::Proc;
 use nix::sys::signal::Signal;
 use std::collections::{HashMap, HashSet};
-use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 /// How long what the worker started gets to end on SIGTERM before SIGKILL.
 pub const TERM_GRACE: Duration = Duration::from_secs(2);
 
-/// One process, as /proc shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Proc {
-    pub pid: i32,
-    ppid: i32,
-    sid: i32,
-    /// Start time (clock ticks since boot): tells this process from a later one with its pid.
-    start: u64,
-    pub comm: String,
-}
-
 /// Every live process of our user, zombies aside.
 fn table() -> Vec<Proc> {
     let uid = nix::unistd::geteuid().as_raw();
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
-    for e in dir.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        if e.metadata().ok().map(|m| m.uid()) != Some(uid) {
-            continue;
-        }
-        out.extend(read_proc(pid));
-    }
-    out
-}
-
-fn read_proc(pid: i32) -> Option<Proc> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name, in parentheses, may hold spaces and parentheses.
-    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
-    let comm = stat.get(open + 1..close)?.to_string();
-    let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    if f.first() == Some(&"Z") {
-        return None;
-    }
-    Some(Proc {
-        pid,
-        ppid: f.get(1)?.parse().ok()?,
-        sid: f.get(3)?.parse().ok()?,
-        start: f.get(19)?.parse().ok()?,
-        comm,
-    })
+    crate::proctree::processes(Some(uid))
 }
 
 /// Whether the process's environment (as it was at exec) sets `CSD_WORKER_ID` to `id`.
@@ -95,13 +58,17 @@ pub fn find(pane: &Proc, worker_id: Option<&str>, known: &[Proc]) -> Vec<Proc> {
     let all = table();
     let by_pid: HashMap<i32, &Proc> = all.iter().map(|p| (p.pid, p)).collect();
     let spared = ourselves(&by_pid);
-    let still = |k: &Proc| by_pid.get(&k.pid).is_some_and(|p| p.start == k.start);
+    // A tmux process is never the worker's, nor a way to what is below it: a
+    // server that a worker's csd-launch started carries the worker's id, and
+    // its panes are other workers' and other people's.
+    let tmux = |p: &Proc| p.comm.starts_with("tmux");
+    let still = |k: &Proc| by_pid.get(&k.pid).is_some_and(|p| p.start == k.start && !tmux(p));
     let mut ours: HashSet<i32> = known.iter().chain([pane]).filter(|k| still(k)).map(|k| k.pid).collect();
     // A session's id is its leader's pid, which the kernel does not hand out
     // again while the session has members; a process now holding that pid
     // with another start time means the session is over and its id free.
     let session_over = by_pid.get(&pane.pid).is_some_and(|p| p.start != pane.start);
-    for p in &all {
+    for p in all.iter().filter(|p| !tmux(p)) {
         let in_session = p.sid == pane.pid && !session_over;
         let daemon = p.ppid == 1 && worker_id.is_some_and(|id| carries_id(p.pid, id));
         if in_session || daemon {
@@ -112,17 +79,14 @@ pub fn find(pane: &Proc, worker_id: Option<&str>, known: &[Proc]) -> Vec<Proc> {
     let mut grew = true;
     while grew {
         grew = false;
-        for p in &all {
+        for p in all.iter().filter(|p| !tmux(p)) {
             if !ours.contains(&p.pid) && ours.contains(&p.ppid) {
                 ours.insert(p.pid);
                 grew = true;
             }
         }
     }
-    let mut found: Vec<Proc> = all
-        .into_iter()
-        .filter(|p| ours.contains(&p.pid) && !spared.contains(&p.pid) && !p.comm.starts_with("tmux"))
-        .collect();
+    let mut found: Vec<Proc> = all.into_iter().filter(|p| ours.contains(&p.pid) && !spared.contains(&p.pid)).collect();
     found.sort_by_key(|p| p.pid);
     found
 }

@@ -520,3 +520,21 @@ fn plugin_hooks_are_never_world_writable_under_umask_000() {
         assert_eq!(mode & 0o022, 0, "{p} is {mode:o}");
     }
 }
+
+/// A worker that moves to a new session (/clear) while the marker of a lost
+/// event is there takes it along: nothing of the old id is left behind.
+#[test]
+fn a_lost_events_marker_moves_with_the_worker() {
+    let w = World::new();
+    let old = w.up("w1", &[]);
+    std::fs::write(w.env.worker_dir.join(format!("{old}.events.lost")), "").unwrap();
+    w.env.tmux_ok(["send-keys", "-t", "=w1:", "-l", "/clear"]);
+    w.env.tmux_ok(["send-keys", "-t", "=w1:", "Enter"]);
+    let new = eventually(Duration::from_secs(10), || Some(w.sid("w1")).filter(|s| s != &old)).expect("no move");
+    assert!(!w.env.worker_dir.join(format!("{old}.events.lost")).exists());
+    let idle = eventually(Duration::from_secs(5), || (status_word(&w, "w1") == "idle").then_some(()));
+    assert!(idle.is_some(), "{}", status_word(&w, "w1"));
+    assert!(!w.env.worker_dir.join(format!("{new}.events.lost")).exists(), "the move's own event was written whole");
+    assert_code(&w.cmd("csd-stop").arg("w1").output().unwrap(), 0);
+    w.assert_no_worker_state();
+}

@@ -99,6 +99,16 @@ fn two_hundred_prompts_from_forty_senders_are_each_answered_once_to_their_sender
         })
         .collect();
     let failures: Vec<String> = senders.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    if !failures.is_empty() {
+        for i in 0..WORKERS {
+            let name = format!("load{i}");
+            if failures.iter().any(|f| f.contains(&format!("'{name}'"))) {
+                let sid = w.sid(&name);
+                let log = std::fs::read_to_string(w.env.events_path(&sid)).unwrap_or_default();
+                eprintln!("== {name}: its log\n{log}\n== its pane\n{}", w.env.pane(&name));
+            }
+        }
+    }
     assert!(failures.is_empty(), "{} of 200 sends went wrong: {failures:#?}", failures.len());
     for (i, rec) in records.iter().enumerate() {
         let got: Vec<String> =

@@ -275,6 +275,54 @@ fn stop_ends_what_the_worker_started_and_nothing_else() {
     assert!(eventually(Duration::from_secs(2), || (!pid_alive(d)).then_some(())).is_some());
 }
 
+/// A controller worker launches a sub-worker from its pane on a tmux server
+/// of its own: that server carries the controller's CSD_WORKER_ID (tmux
+/// keeps the environment it started with), parent 1. Stopping the
+/// controller must end neither the server nor the sub-worker below it.
+#[test]
+fn stop_spares_a_tmux_server_the_worker_started_and_the_workers_below_it() {
+    let w = World::new();
+    w.up("boss", &[]);
+    let socket = w.env.path().join("sub.sock");
+    let _server = KillServer(socket.clone());
+    let prompt = format!(
+        "bash: CSD_TMUX_SOCKET={} {} sub {} >/dev/null 2>&1",
+        socket.display(),
+        bin("csd-launch").display(),
+        w.proj.display()
+    );
+    assert_code(&w.send(&["--converse", "boss", &prompt, "30"]), 0);
+    let sub_pane: i32 = String::from_utf8_lossy(
+        &Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .args(["display-message", "-p", "-t", "=sub:", "#{pane_pid}"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .trim()
+    .parse()
+    .expect("the sub-worker runs");
+    let o = w.env.run("csd-stop", ["boss"]);
+    assert_code(&o, 0);
+    assert!(!stderr(&o).contains("ended"), "{}", stderr(&o));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(pid_alive(sub_pane), "stopping the controller ended its sub-worker");
+    assert_eq!(stdout(&w.env.run("csd-status", ["sub"])).trim(), "idle");
+    assert_code(&w.cmd("csd-stop").arg("sub").output().unwrap(), 0);
+}
+
+/// Kills a test's own tmux server on drop.
+struct KillServer(std::path::PathBuf);
+
+impl Drop for KillServer {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").arg("-S").arg(&self.0).arg("kill-server").stderr(Stdio::null()).status();
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 // ---- 7. a worker follows its CLI into a new session ----
 
 #[test]

@@ -36,9 +36,22 @@ const PROVIDER_SWITCHES: [&str; 6] = [
 /// the child-session mark turns transcript writing off.
 const ALWAYS_EMPTY: [&str; 3] = ["CLAUDE_CODE_SSE_PORT", "CLAUDE_CODE_SESSION_ID", "CLAUDE_CODE_CHILD_SESSION"];
 
-/// The lifecycle hooks the plugin registers; each runs csd-hook.
-pub const HOOK_EVENTS: [&str; 6] =
-    ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"];
+/// The hooks the plugin registers; each runs csd-hook. Besides the six
+/// lifecycle events: StopFailure (fired instead of Stop when a model request
+/// failed), PermissionRequest and Elicitation (a dialog opens: the worker
+/// waits on a person), Notification (the same, 6 s later, as a backstop).
+pub const HOOK_EVENTS: [&str; 10] = [
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PostToolUse",
+    "Stop",
+    "SessionEnd",
+    "StopFailure",
+    "PermissionRequest",
+    "Elicitation",
+    "Notification",
+];
 
 /// Printed by Claude Code when `--dangerously-skip-permissions` meets uid 0.
 const ROOT_REFUSAL: &str = "cannot be used with root/sudo privileges";
@@ -201,9 +214,6 @@ impl Harness for Claude {
             "--settings".into(),
             r#"{"skipDangerousModePermissionPrompt":true}"#.into(),
             "--dangerously-skip-permissions".into(),
-            // A worker must never stop to ask its controller a multiple-choice question.
-            "--disallowed-tools".into(),
-            "AskUserQuestion".into(),
         ];
         argv.extend(launch.extra_args.iter().cloned());
         Ok(argv)
@@ -263,7 +273,14 @@ impl Harness for Claude {
     /// Claude Code 2.1 lists queued prompts above its input and shows this
     /// in the (then empty) input.
     fn shows_queued(&self, screen: &str) -> bool {
-        screen.contains("Press up to edit queued messages")
+        // In the input box itself: the words may linger higher up the
+        // screen after the queue has drained.
+        let lines: Vec<&str> = screen.lines().collect();
+        let rule = |l: &str| l.starts_with('─');
+        (1..lines.len())
+            .rev()
+            .find(|&i| rule(lines[i - 1]) && lines[i].starts_with(['❯', '!']))
+            .is_some_and(|i| lines[i].contains("Press up to edit queued messages"))
     }
 
     fn joined_running_turn(&self, path: &Path, since: u64, prompt: &[u8]) -> Result<bool> {
@@ -275,7 +292,13 @@ impl Harness for Claude {
     /// (adopt) asks after its SessionStart hook: a multi-line prompt pasted in
     /// between arrived as keystrokes, each newline submitting one line as its
     /// own prompt. Claude Code reads the markers either way.
+    ///
+    /// A turn interrupted before the model said anything leaves its prompt
+    /// in the input box (Claude Code puts it back for editing): pasted after
+    /// it, the new prompt would be sent joined to the old. It is cleared
+    /// first, with Ctrl-C (which, with text in the input, only clears it).
     fn paste(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<()> {
+        clear_put_back_prompt(tmux, name)?;
         tmux.paste_raw(name, &super::bracketed(prompt))
     }
 
@@ -356,6 +379,55 @@ impl Harness for Claude {
         }
         Some(Self::default_transcript(home, &meta.cwd, &meta.session_id))
     }
+
+    /// The transcript: an interrupt during a tool call shows there first.
+    fn turn_witness(&self, worker: &crate::worker::Worker) -> Option<PathBuf> {
+        super::transcript_of(worker).ok().flatten()
+    }
+
+    fn settle(&self, worker: &crate::worker::Worker) -> Result<()> {
+        super::claude_turn::settle(worker)
+    }
+
+    /// AskUserQuestion's dialog shows one question at a time, its options
+    /// numbered from 1: the option's digit picks it and moves on; after the
+    /// last question a form of several shows a review ("1. Submit answers"),
+    /// submitted with Enter, while a single question is submitted by its
+    /// digit (measured on 2.1.197). Each key is typed only once what it
+    /// answers is on screen, or it would land in the next step (or the
+    /// input box).
+    fn answer(
+        &self,
+        tmux: &Tmux,
+        name: &str,
+        block: &crate::verdict::Block,
+        picks: &[usize],
+        deadline: Instant,
+    ) -> Result<()> {
+        for (q, &n) in block.questions.iter().zip(picks) {
+            let label = &q.options[n - 1].label;
+            await_screen(tmux, name, deadline, |s| super::claude_turn::question_shown(s, &q.question, n, label))?;
+            tmux.send_keys(name, &[&n.to_string()])?;
+        }
+        if block.questions.len() > 1 {
+            await_screen(tmux, name, deadline, super::claude_turn::review_shown)?;
+            tmux.send_keys(name, &["Enter"])?;
+        }
+        Ok(())
+    }
+}
+
+/// Wait until the pane shows what `shown` looks for (or `deadline` passes).
+fn await_screen(tmux: &Tmux, name: &str, deadline: Instant, shown: impl Fn(&str) -> bool) -> Result<()> {
+    loop {
+        if shown(&tmux.capture(name, false)?) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Timeout(format!("worker '{name}': its question is not on screen")));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn base36(mut n: u64) -> String {
@@ -420,6 +492,26 @@ fn close_mention_popup(tmux: &Tmux, name: &str, text: &[u8]) -> Result<()> {
             return Ok(());
         }
         crate::signals::sleep(Duration::from_millis(25))?;
+    }
+    Ok(())
+}
+
+/// How long to wait for Ctrl-C to clear a put-back prompt.
+const CLEAR_WAIT: Duration = Duration::from_secs(2);
+
+/// Clear the input box of a prompt an interrupt put back (see `paste`); a
+/// no-op (one look at the screen) otherwise.
+fn clear_put_back_prompt(tmux: &Tmux, name: &str) -> Result<()> {
+    if !super::claude_turn::prompt_put_back(&tmux.capture(name, false)?) {
+        return Ok(());
+    }
+    tmux.send_keys(name, &["C-c"])?;
+    let until = Instant::now() + CLEAR_WAIT;
+    while super::claude_turn::prompt_put_back(&tmux.capture(name, false)?) {
+        if Instant::now() >= until {
+            return Err(failed(format!("worker '{name}': its input box holds text that Ctrl-C did not clear")));
+        }
+        std::thread::sleep(Duration::from_millis(25));
     }
     Ok(())
 }
@@ -535,6 +627,17 @@ mod tests {
         assert_eq!(input_box_empty(&format!("{rule}\n❯ left over\n{rule}\n")), Some(false));
         assert_eq!(input_box_empty(&format!("{rule}\n❯ a\n  b\n{rule}\n")), Some(false));
         assert_eq!(input_box_empty("no box here"), None);
+    }
+
+    #[test]
+    fn sees_the_queued_sign_only_in_the_input_box() {
+        let rule = "─".repeat(20);
+        let now = format!("  ❯ p2\n{rule}\n❯ Press up to edit queued messages\n{rule}\n  ⏵⏵ bypass");
+        assert!(Claude.shows_queued(&now));
+        let stale = format!("❯ Press up to edit queued messages\nReply: p2\n{rule}\n❯ p3\n{rule}\n");
+        assert!(!Claude.shows_queued(&stale));
+        let shell = format!("{rule}\n! Press up to edit queued messages\n{rule}\n");
+        assert!(Claude.shows_queued(&shell));
     }
 
     #[test]

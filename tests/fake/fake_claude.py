@@ -22,7 +22,7 @@ Test switches (passed after `--` by csd-launch, so they follow Claude's args):
 
 Its input keeps a cursor: Home (at a line's start it goes up a line), Delete,
 Backspace, Ctrl-U (at a line's start it joins the line above), Ctrl-K (at a
-line's end it joins the line below) act as in
+line's end it joins the line below), Ctrl-C (clears) act as in
 Claude Code 2.1.197, and a `!` landing at the start of an empty input is
 shell mode: Enter runs the line in /bin/sh, with no hook.
 
@@ -193,11 +193,11 @@ class Fake:
             # turn at the tool's result.
             self.folded.append(prompt)
             self.write({"type": "queue-operation", "operation": "enqueue", "content": prompt})
-            self.out(f"  ❯ {prompt[:30]}\n❯ Press up to edit queued messages")
+            self.out(f"  ❯ {prompt[:30]}")
             return
         if self.busy_until is not None or self.hanging:
             self.queue.append(prompt)
-            self.out(f"  ❯ {prompt[:30]}\n❯ Press up to edit queued messages")
+            self.out(f"  ❯ {prompt[:30]}")
             return
         self.begin_turn(prompt)
 
@@ -267,6 +267,7 @@ class Fake:
         self.out(self.reply)
         if self.queue:
             self.begin_turn(self.queue.pop(0))
+        self.draw()
 
     def run(self):
         self.start()
@@ -354,6 +355,9 @@ class Fake:
                     elif self.cursor > 0:
                         self.composer = self.composer[:self.cursor - 1] + self.composer[self.cursor:]
                         self.cursor -= 1
+                elif c == b"\x03":
+                    # Ctrl-C with text in the input clears it, as in Claude Code.
+                    self.composer, self.cursor = "", 0
                 elif c == b"\x0b":
                     end = self.composer.find("\n", self.cursor)
                     end = len(self.composer) if end < 0 else end
@@ -373,10 +377,15 @@ class Fake:
 
     def draw(self):
         """The input box as Claude Code draws it: `❯` (`!` in shell mode)
-        between two rules."""
+        between two rules, `Press up to edit queued messages` in it while
+        prompts wait."""
         rule = "─" * 40
         mark = "!" if self.bash_mode else "❯"
-        self.out(f"{rule}\n{mark} " + self.composer.replace("\n", "\n  ") + f"\n{rule}")
+        text = self.composer.replace("\n", "\n  ")
+        if not text and (self.queue or self.folded):
+            # As Claude Code: the sign is in the (empty) input while prompts wait.
+            text = "Press up to edit queued messages"
+        self.out(f"{rule}\n{mark} {text}\n{rule}")
 
     def insert(self, text, paste):
         """Text at the cursor. As in Claude Code, a `!` landing at the start
