@@ -168,6 +168,14 @@ fn confirm(
     let name = worker.name();
     let log = worker.events();
     let from = log.end()?;
+    // Where the transcript ends before the paste: a queued prompt is
+    // believed queued only when the harness's own record after it says so.
+    let transcript = if was_working { crate::harness::transcript_of(worker)? } else { None };
+    let tsince = transcript.as_deref().map(crate::transcript::transcript_end).transpose()?.unwrap_or(0);
+    let enqueued = || match &transcript {
+        Some(path) => h.enqueued(path, tsince, prompt),
+        None => Ok(true),
+    };
     put(h, tmux, name, prompt)?;
     let deadline = Instant::now() + timing.timeout;
     // Claude Code drops an Enter that comes within a moment of its start-up,
@@ -180,7 +188,7 @@ fn confirm(
         gap = (gap * 2).min(timing.retry_interval);
         match wait_for_line(worker, from, tick, own_submission(h, prompt)) {
             Ok(found) => return Ok(Submitted::Confirmed { next: found.next }),
-            Err(Error::Timeout(_)) if was_working && h.shows_queued(&tmux.capture(name, false)?) => {
+            Err(Error::Timeout(_)) if was_working && h.shows_queued(&tmux.capture(name, false)?) && enqueued()? => {
                 return Ok(Submitted::Queued { from });
             }
             Err(Error::Timeout(_)) if Instant::now() < deadline => {}
@@ -191,7 +199,7 @@ fn confirm(
     // Mid-turn, Claude Code holds a submitted prompt until the turn ends; it
     // is queued, not lost, as long as that turn is still going. (The screen
     // usually says so sooner, above.)
-    if was_working && !turn_ended_since(worker, from)? {
+    if was_working && !turn_ended_since(worker, from)? && enqueued()? {
         return Ok(Submitted::Queued { from });
     }
     let left = left_in_input(h, tmux, name, prompt);

@@ -283,6 +283,10 @@ impl Harness for Claude {
             .is_some_and(|i| lines[i].contains("Press up to edit queued messages"))
     }
 
+    fn enqueued(&self, path: &Path, since: u64, prompt: &[u8]) -> Result<bool> {
+        crate::transcript::claude::enqueued(path, since, prompt)
+    }
+
     fn joined_running_turn(&self, path: &Path, since: u64, prompt: &[u8]) -> Result<bool> {
         crate::transcript::claude::queued_into_turn(path, since, prompt)
     }

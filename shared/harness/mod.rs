@@ -202,6 +202,15 @@ pub trait Harness: Sync {
         false
     }
 
+    /// Whether the transcript at `path`, from byte `since` (its end before
+    /// the paste), shows `prompt` queued by the harness: a busy worker's
+    /// screen sign alone could be stale or another prompt's, and a prompt
+    /// taken for queued while it still sits in the input would have the next
+    /// send appended to it. Default: the sign is enough (no such record).
+    fn enqueued(&self, _path: &Path, _since: u64, _prompt: &[u8]) -> Result<bool> {
+        Ok(true)
+    }
+
     /// Whether a prompt sent mid-turn went into the running turn without a
     /// submission event of its own (Claude Code 2.1.197 folds a prompt typed
     /// during a tool call into the turn as a `queued_command` attachment,

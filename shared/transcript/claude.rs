@@ -147,6 +147,35 @@ fn flag(line: &Value, key: &str) -> bool {
     line.get(key).and_then(Value::as_bool) == Some(true)
 }
 
+/// Whether Claude Code queued `prompt` (sent mid-turn): it writes a
+/// `queue-operation` `enqueue` line holding the prompt at once (2.1.197).
+/// Read from byte `since` (the transcript's end before the paste); the
+/// prompt is known by its digest, whatever csd put before it.
+pub fn enqueued(path: &std::path::Path, since: u64, prompt: &[u8]) -> crate::error::Result<bool> {
+    use crate::error::{Context, Error};
+    let file = match crate::safefile::open_read(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::Io(format!("opening session log {}", path.display()), e)),
+    };
+    let digest = crate::event::prompt_digest(&String::from_utf8_lossy(prompt));
+    let mut lines = crate::lines::Lines::new(file, since);
+    let what = || format!("reading session log {}", path.display());
+    while let Some((_, raw)) = lines.next_line().context(what)? {
+        if memchr::memmem::find(raw, b"\"enqueue\"").is_none() {
+            continue;
+        }
+        let Ok(line) = serde_json::from_slice::<Value>(raw) else { continue };
+        if line["type"] == "queue-operation"
+            && line["operation"] == "enqueue"
+            && line["content"].as_str().is_some_and(|c| crate::event::prompt_digest(c) == digest)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Whether Claude Code took `prompt` into the turn that was running when it
 /// was typed: a prompt submitted mid-turn waits in Claude Code's queue
 /// (a `queue-operation` `enqueue` line), and at the turn's next tool result

@@ -197,6 +197,8 @@ class Fake:
             return
         if self.busy_until is not None or self.hanging:
             self.queue.append(prompt)
+            # Claude Code records the enqueue in the transcript at once.
+            self.write({"type": "queue-operation", "operation": "enqueue", "content": prompt})
             self.out(f"  ❯ {prompt[:30]}")
             return
         self.begin_turn(prompt)
