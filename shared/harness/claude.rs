@@ -300,7 +300,7 @@ impl Harness for Claude {
     /// A turn interrupted before the model said anything leaves its prompt
     /// in the input box (Claude Code puts it back for editing): pasted after
     /// it, the new prompt would be sent joined to the old. It is cleared
-    /// first, with Ctrl-C (which, with text in the input, only clears it).
+    /// first (`clear_put_back_prompt`).
     fn paste(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<()> {
         clear_put_back_prompt(tmux, name)?;
         tmux.paste_raw(name, &super::bracketed(prompt))
@@ -500,20 +500,36 @@ fn close_mention_popup(tmux: &Tmux, name: &str, text: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// How long to wait for Ctrl-C to clear a put-back prompt.
+/// How long to wait for the keys to clear a put-back prompt.
 const CLEAR_WAIT: Duration = Duration::from_secs(2);
+/// Between the two looks that must both see a put-back prompt.
+const PUT_BACK_SECOND_LOOK: Duration = Duration::from_millis(300);
 
 /// Clear the input box of a prompt an interrupt put back (see `paste`); a
 /// no-op (one look at the screen) otherwise.
+///
+/// A prompt just submitted is still drawn in the box for a moment, with no
+/// sign yet of the turn it starts: the box must hold text on a second look
+/// too, and it is cleared with Ctrl-U/Ctrl-K (`clear_keys`), never Ctrl-C,
+/// which interrupts a turn that has just begun and puts its prompt back
+/// (the next send's paste was then appended to it: a splice of two prompts
+/// on the real CLI).
 fn clear_put_back_prompt(tmux: &Tmux, name: &str) -> Result<()> {
-    if !super::claude_turn::prompt_put_back(&tmux.capture(name, false)?) {
+    let screen = tmux.capture(name, false)?;
+    if !super::claude_turn::prompt_put_back(&screen) {
         return Ok(());
     }
-    tmux.send_keys(name, &["C-c"])?;
+    crate::signals::sleep(PUT_BACK_SECOND_LOOK)?;
+    let screen = tmux.capture(name, false)?;
+    if !super::claude_turn::prompt_put_back(&screen) {
+        return Ok(());
+    }
+    // At most a screenful of lines: a pair of keys each.
+    tmux.send_keys(name, &super::clear_keys("\n".repeat(screen.lines().count()).as_bytes()))?;
     let until = Instant::now() + CLEAR_WAIT;
     while super::claude_turn::prompt_put_back(&tmux.capture(name, false)?) {
         if Instant::now() >= until {
-            return Err(failed(format!("worker '{name}': its input box holds text that Ctrl-C did not clear")));
+            return Err(failed(format!("worker '{name}': its input box holds text that csd could not clear")));
         }
         std::thread::sleep(Duration::from_millis(25));
     }
