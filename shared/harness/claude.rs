@@ -357,15 +357,7 @@ impl Harness for Claude {
     /// an empty input, opens the rewind menu); the screen then shows `❯`
     /// alone between the input box's rules.
     fn clear_input(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<bool>> {
-        tmux.send_keys(name, &super::clear_keys(&[b"x", prompt].concat()))?;
-        let until = Instant::now() + CLEAR_LOOK;
-        loop {
-            let empty = input_box_empty(&tmux.capture(name, false)?);
-            if empty != Some(false) || Instant::now() >= until {
-                return Ok(empty);
-            }
-            crate::signals::sleep(Duration::from_millis(25))?;
-        }
+        paced_clear(tmux, name, super::clear_keys(&[b"x", prompt].concat()).len())
     }
 
     fn quit(&self, tmux: &Tmux, name: &str) -> Result<()> {
@@ -476,6 +468,8 @@ fn await_input_box(launch: &Launch) {
 
 /// Between the keys of a cursor walk.
 const KEY_GAP: Duration = Duration::from_millis(40);
+/// Between the keys that clear the input.
+const CLEAR_GAP: Duration = Duration::from_millis(20);
 
 /// How long a paste ending in a mention may take to open its popup.
 const POPUP_LOOK: Duration = Duration::from_millis(400);
@@ -525,7 +519,7 @@ fn clear_put_back_prompt(tmux: &Tmux, name: &str) -> Result<()> {
         return Ok(());
     }
     // At most a screenful of lines: a pair of keys each.
-    tmux.send_keys(name, &super::clear_keys("\n".repeat(screen.lines().count()).as_bytes()))?;
+    paced_clear(tmux, name, 2 * screen.lines().count() + 4)?;
     let until = Instant::now() + CLEAR_WAIT;
     while super::claude_turn::prompt_put_back(&tmux.capture(name, false)?) {
         if Instant::now() >= until {
@@ -534,6 +528,31 @@ fn clear_put_back_prompt(tmux: &Tmux, name: &str) -> Result<()> {
         std::thread::sleep(Duration::from_millis(25));
     }
     Ok(())
+}
+
+/// Empty Claude Code's input with Ctrl-U and Ctrl-K in turn (see
+/// `harness::clear_keys`), at most `keys` of them, then a Backspace.
+/// One at a time: keys that arrive together are read against the input as
+/// it was drawn before the first (a batch of 100 left a put-back prompt
+/// whole); the box is looked at every few keys, and the walk stops once it
+/// is empty. Returns what the screen then shows (see `input_box_empty`).
+fn paced_clear(tmux: &Tmux, name: &str, keys: usize) -> Result<Option<bool>> {
+    for i in 0..keys {
+        if i % 4 == 0 && input_box_empty(&tmux.capture(name, false)?) == Some(true) {
+            break;
+        }
+        tmux.send_keys(name, &[if i % 2 == 0 { "C-u" } else { "C-k" }])?;
+        crate::signals::sleep(CLEAR_GAP)?;
+    }
+    tmux.send_keys(name, &["BSpace"])?;
+    let until = Instant::now() + CLEAR_LOOK;
+    loop {
+        let empty = input_box_empty(&tmux.capture(name, false)?);
+        if empty != Some(false) || Instant::now() >= until {
+            return Ok(empty);
+        }
+        crate::signals::sleep(Duration::from_millis(25))?;
+    }
 }
 
 /// Whether a mention popup hangs under the input box: the first line after
