@@ -698,7 +698,7 @@ fn long_options_in(text: &str) -> BTreeSet<String> {
     found
 }
 
-const DOCS: [&str; 2] = ["README.md", "skills/driving-claude-code-sessions/SKILL.md"];
+const DOCS: [&str; 2] = ["README.md", "plugin/skills/driving-claude-code-sessions/SKILL.md"];
 
 #[test]
 fn documents_name_only_declared_options() {
