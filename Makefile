@@ -12,7 +12,7 @@ FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 
 BINS := csd csd-hook csd-launch csd-send csd-wait csd-events csd-turn csd-status csd-stop csd-doctor
 
-.PHONY: build test prereqs install uninstall dist bench man man-check clean
+.PHONY: build test prereqs install install-bins install-extras path-hint uninstall dist bench man man-check clean
 
 build:
 	$(CARGO) build --release --locked
@@ -34,20 +34,29 @@ prereqs:
 tests/e2e/node_modules:
 	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error
 
-install: build
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
+install: build install-bins install-extras
+
+install-bins:
+	install -d $(DESTDIR)$(BINDIR)
 	for b in $(BINS); do \
 	  if [ -f $(TARGET_DIR)/release/$$b ]; then install -m 0755 $(TARGET_DIR)/release/$$b $(DESTDIR)$(BINDIR)/$$b; fi; \
 	done
+
+# All but the binaries: what `cargo install --path . --locked` leaves out.
+# After it: make install-extras PREFIX=~/.local BINDIR=~/.cargo/bin
+# Completions come from the csd just built, else the one in BINDIR.
+CSD_FOR_COMPLETIONS = $(firstword $(wildcard $(TARGET_DIR)/release/csd $(DESTDIR)$(BINDIR)/csd))
+install-extras:
+	install -d $(DESTDIR)$(MANDIR)
 	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/
 	# Shell completions, generated from the interface declarations. bash and
 	# fish look a completion up by the command's name: one copy per binary.
-	# (Skipped, as the binaries are, when there is no build: CARGO=true.)
-	if [ -x $(TARGET_DIR)/release/csd ]; then \
+	# (Skipped when there is no csd to make them: CARGO=true, no build.)
+	if [ -n "$(CSD_FOR_COMPLETIONS)" ]; then \
 	  install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) && \
-	  $(TARGET_DIR)/release/csd completions bash > $(DESTDIR)$(BASHCOMPDIR)/csd && \
-	  $(TARGET_DIR)/release/csd completions zsh > $(DESTDIR)$(ZSHCOMPDIR)/_csd && \
-	  $(TARGET_DIR)/release/csd completions fish > $(DESTDIR)$(FISHCOMPDIR)/csd.fish && \
+	  $(CSD_FOR_COMPLETIONS) completions bash > $(DESTDIR)$(BASHCOMPDIR)/csd && \
+	  $(CSD_FOR_COMPLETIONS) completions zsh > $(DESTDIR)$(ZSHCOMPDIR)/_csd && \
+	  $(CSD_FOR_COMPLETIONS) completions fish > $(DESTDIR)$(FISHCOMPDIR)/csd.fish && \
 	  for b in $(BINS); do \
 	    if [ $$b != csd ]; then \
 	      install -m 0644 $(DESTDIR)$(BASHCOMPDIR)/csd $(DESTDIR)$(BASHCOMPDIR)/$$b; \
@@ -78,6 +87,30 @@ uninstall:
 	for b in $(BINS); do rm -f $(DESTDIR)$(BASHCOMPDIR)/$$b $(DESTDIR)$(FISHCOMPDIR)/$$b.fish; done
 	rm -f $(DESTDIR)$(ZSHCOMPDIR)/_csd
 	rm -rf $(DESTDIR)$(PLUGINDIR)
+
+# A release a user without Rust installs: one archive for x86_64 Linux with
+# static binaries (glibc's crt-static: no shared library needed, so any
+# distribution runs them), man pages, completions, the Claude Code plugin
+# and install.sh (./install.sh --prefix ~/.local, no root). Its SHA-256 is
+# printed and written beside it. Publishing it is not done here.
+DIST_TARGET ?= x86_64-unknown-linux-gnu
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+DIST_NAME := csd-$(VERSION)-x86_64-linux
+DIST_DIR := dist/$(DIST_NAME)
+dist:
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked --bins --target $(DIST_TARGET)
+	rm -rf $(DIST_DIR) && mkdir -p $(DIST_DIR)/bin $(DIST_DIR)/man $(DIST_DIR)/completions $(DIST_DIR)/plugin
+	for b in $(BINS); do install -m 0755 $(TARGET_DIR)/$(DIST_TARGET)/release/$$b $(DIST_DIR)/bin/; done
+	install -m 0644 man/*.1 $(DIST_DIR)/man/
+	$(DIST_DIR)/bin/csd completions bash > $(DIST_DIR)/completions/csd.bash
+	$(DIST_DIR)/bin/csd completions zsh > $(DIST_DIR)/completions/_csd
+	$(DIST_DIR)/bin/csd completions fish > $(DIST_DIR)/completions/csd.fish
+	cp -R plugin/. $(DIST_DIR)/plugin/
+	sed 's|"source": "./plugin"|"source": "./"|' .claude-plugin/marketplace.json > $(DIST_DIR)/plugin/.claude-plugin/marketplace.json
+	install -m 0755 packaging/install.sh $(DIST_DIR)/install.sh
+	install -m 0644 README.md LICENSE CHANGELOG.md $(DIST_DIR)/
+	tar -C dist --owner=0 --group=0 --sort=name -czf dist/$(DIST_NAME).tar.gz $(DIST_NAME)
+	cd dist && sha256sum $(DIST_NAME).tar.gz | tee $(DIST_NAME).tar.gz.sha256
 
 # Medians over repeated runs of the release binaries; see bench/bench.rs.
 bench:
