@@ -62,7 +62,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         say(text)?;
     }
     if none {
-        csd::cli::note(&format!("csd-doctor: {NO_HARNESS}"));
+        csd::cli::note(format!("csd-doctor: {NO_HARNESS}"));
     }
     Ok(if ok { 0 } else { 1 })
 }
