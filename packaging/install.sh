@@ -19,6 +19,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$prefix" ] || usage
 case $prefix in
+  "~"*) echo "install.sh: the prefix '$prefix' starts with a ~ no shell expanded: give it as \$HOME/${prefix#\~/}" >&2; exit 2 ;;
   /*) ;;
   *) prefix=$(pwd)/$prefix ;;
 esac

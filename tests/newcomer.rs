@@ -369,3 +369,78 @@ fn plugin_from_a_checkout_is_only_the_plugin_and_says_csd_is_missing() {
     assert!(left.iter().any(|f| f.ends_with(".orphaned_at")), "{left:?}");
     assert!(du(&cache) < size + 100, "{left:?}");
 }
+
+/// `make dist` in a fresh copy: one archive, its checksum printed, static
+/// binaries; unpacked where Rust is not on PATH, `./install.sh --prefix`
+/// installs without root, `csd doctor` proves the real Claude Code through
+/// the installed binaries (a real worker launched, driven and stopped), and
+/// `--uninstall` takes it all away again.
+#[test]
+fn dist_archive_installs_and_runs_without_rust() {
+    let cli = claude_cli();
+    let env = TestEnv::new();
+    let copy = env.path().join("csd");
+    fresh_copy(&copy);
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("newcomer-build");
+    let fast = [
+        ("CARGO_TARGET_DIR", target.to_str().unwrap()),
+        ("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1"),
+        ("CARGO_PROFILE_RELEASE_LTO", "false"),
+        ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16"),
+        ("CARGO_NET_OFFLINE", "true"),
+    ];
+    let out = as_newcomer(&copy, &env.home, "make dist", &fast);
+    assert_code(&out, 0);
+    let name = format!("csd-{}-x86_64-linux", env!("CARGO_PKG_VERSION"));
+    let archive = copy.join("dist").join(format!("{name}.tar.gz"));
+    let sum = Command::new("sha256sum").arg(&archive).output().unwrap();
+    let sum = stdout(&sum).split_whitespace().next().unwrap().to_string();
+    assert!(stdout(&out).contains(&format!("{sum}  {name}.tar.gz")), "checksum not printed:\n{}", stdout(&out));
+    let size = std::fs::metadata(&archive).unwrap().len();
+    assert!(size < 20 << 20, "archive is {size} bytes");
+
+    let unpacked = env.path().join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    assert_code(&Command::new("tar").arg("-C").arg(&unpacked).arg("-xzf").arg(&archive).output().unwrap(), 0);
+    let root = unpacked.join(&name);
+    for f in ["install.sh", "LICENSE", "CHANGELOG.md", "man/csd.1", "completions/_csd", "plugin/hooks/run-csd-hook"] {
+        assert!(root.join(f).is_file(), "{f} not in the archive");
+    }
+    for b in ["csd", "csd-hook", "csd-launch", "csd-doctor"] {
+        let ldd = Command::new("ldd").arg(root.join("bin").join(b)).output().unwrap();
+        let said = format!("{}{}", stdout(&ldd), stderr(&ldd));
+        assert!(said.contains("statically linked") || said.contains("not a dynamic executable"), "{b}: {said}");
+    }
+
+    // A user without Rust: a PATH with no cargo, a fresh HOME, not root's tools.
+    let home = env.path().join("user");
+    std::fs::create_dir(&home).unwrap();
+    let plain = |program: &Path, args: &[&str], extra: &[(&str, &Path)]| {
+        let mut c = Command::new(program);
+        c.args(args).current_dir(&root).env_clear().env("HOME", &home).env("PATH", "/usr/bin:/bin");
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        c.stdin(Stdio::null()).output().unwrap()
+    };
+    assert!(!plain(Path::new("/bin/sh"), &["-c", "command -v cargo || command -v rustc"], &[]).status.success());
+    let out = plain(&root.join("install.sh"), &["--prefix", "~/.local"], &[]);
+    assert_code(&out, 2);
+    let prefix = home.join(".local");
+    let out = plain(&root.join("install.sh"), &["--prefix", prefix.to_str().unwrap()], &[]);
+    assert_code(&out, 0);
+    assert!(stderr(&out).contains("is not on your PATH"), "{}", stderr(&out));
+    let runner = std::fs::read_to_string(prefix.join("share/csd/plugin/hooks/run-csd-hook")).unwrap();
+    assert!(runner.contains(&format!("\nbindir='{}/bin'\n", prefix.display())), "{runner}");
+
+    isolate_network();
+    let csd = prefix.join("bin/csd");
+    let out = plain(&csd, &["doctor", "--harness", "claude"], &[("CSD_CLAUDE_BIN", &cli)]);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("claude\t2.1.197\tok"), "{}", stdout(&out));
+
+    let out = plain(&root.join("install.sh"), &["--prefix", prefix.to_str().unwrap(), "--uninstall"], &[]);
+    assert_code(&out, 0);
+    let left: Vec<PathBuf> = files_under(&prefix).into_iter().filter(|f| f.to_string_lossy().contains("csd")).collect();
+    assert!(left.is_empty(), "{left:?}");
+}
