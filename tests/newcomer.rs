@@ -444,3 +444,41 @@ fn dist_archive_installs_and_runs_without_rust() {
     let left: Vec<PathBuf> = files_under(&prefix).into_iter().filter(|f| f.to_string_lossy().contains("csd")).collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// The README's notification example, as written (`notify-send` a stand-in
+/// that records its message): a turn that ended before it started is not
+/// announced (`--last 0`), a turn that ends after is, once.
+#[test]
+fn readme_notify_example_announces_only_new_turn_ends() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let line = readme.lines().find(|l| l.contains("notify-send")).expect("the README's notify example").to_string();
+    assert!(line.contains("--last 0 --follow"), "{line}");
+    let env = TestEnv::new();
+    let sid = "0b7c3f52-9d4e-4a61-8a2b-5c8f7e1d2a90";
+    env.fake_worker("n1", sid, &["sleep", "600"]);
+    let stop = |ts: &str| format!("{{\"event\":\"stop\",\"ts\":\"{ts}\"}}\n");
+    std::fs::write(env.events_path(sid), stop("2026-01-01T00:00:00Z")).unwrap();
+    let fakes = env.path().join("fakes");
+    std::fs::create_dir(&fakes).unwrap();
+    let said = env.path().join("said");
+    std::fs::write(fakes.join("notify-send"), format!("#!/bin/sh\nprintf '%s\\n' \"$2\" >> '{}'\n", said.display()))
+        .unwrap();
+    std::fs::set_permissions(fakes.join("notify-send"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut c = Command::new("bash");
+    c.args(["-c", &line]);
+    env.apply_env(&mut c);
+    c.env("PATH", format!("{}:{}:/usr/bin:/bin", bin_dir().display(), fakes.display()));
+    std::os::unix::process::CommandExt::process_group(&mut c, 0);
+    let child = c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let _reap = KillOnDrop(Some(child.id() as i32));
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(!said.exists(), "a past turn was announced: {}", std::fs::read_to_string(&said).unwrap());
+    let mut log = std::fs::OpenOptions::new().append(true).open(env.events_path(sid)).unwrap();
+    std::io::Write::write_all(&mut log, stop("2026-01-01T00:00:05Z").as_bytes()).unwrap();
+    let got = eventually(Duration::from_secs(10), || std::fs::read_to_string(&said).ok().filter(|s| !s.is_empty()));
+    let got = got.expect("the new turn end was not announced");
+    std::thread::sleep(Duration::from_millis(300));
+    let got = std::fs::read_to_string(&said).unwrap_or(got);
+    assert_eq!(got.lines().count(), 1, "{got}");
+    assert!(got.contains("00:00:05") && got.contains("\"worker\":\"n1\""), "{got}");
+}
