@@ -654,7 +654,20 @@ fn every_codex_failure_ends_its_turn_with_a_verdict_at_once() {
     // The usage limit's model-switch offer never showed (csd's config hides
     // it): it would have taken the next prompt's Enter as "switch".
     assert!(!env.pane("w").contains("Switch to"), "{}", env.pane("w"));
-    // With no one waiting (a plain send), the follower alone tells the end.
+    // With no one waiting (a plain send), the followers alone tell the end:
+    // this worker's, and the fleet's merged stream.
+    let mut fleet = env.cmd("csd-events");
+    fleet.args(["--all", "--follow", "--last", "0", "--type", "stop"]).env("CSD_CODEX_BIN", codex_cli());
+    let mut fleet = fleet.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let _reap_fleet = KillOnDrop(Some(fleet.id() as i32));
+    let fleet_line = {
+        let out = fleet.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            std::io::BufReader::new(out).lines().map_while(Result::ok).next()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
     let before = followed.lock().unwrap().len();
     let sent = Instant::now();
     assert_code(&csd(&env, "csd-send", &["w", "fail:500"]), 0);
@@ -662,6 +675,11 @@ fn every_codex_failure_ends_its_turn_with_a_verdict_at_once() {
     eprintln!("codex: a follower printed the failed stop {:?} after the send", sent.elapsed());
     assert!(seen.is_some(), "the follower never printed the turn end");
     assert_eq!(followed.lock().unwrap()[before]["error"]["kind"], "server_error");
+    let merged = eventually(Duration::from_secs(3), || fleet_line.is_finished().then_some(()));
+    assert!(merged.is_some(), "csd-events --all --follow never printed the turn end");
+    let merged: Value = serde_json::from_str(&fleet_line.join().unwrap().unwrap()).unwrap();
+    assert_eq!(merged["worker"], "w", "{merged}");
+    assert_eq!(merged["error"]["kind"], "server_error", "{merged}");
     assert_code(&csd(&env, "csd-stop", &["w"]), 0);
     // The follower ends with the worker, having printed every turn end once.
     assert!(follower.wait().is_ok());
