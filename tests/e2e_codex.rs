@@ -659,7 +659,6 @@ fn every_codex_failure_ends_its_turn_with_a_verdict_at_once() {
     let mut fleet = env.cmd("csd-events");
     fleet.args(["--all", "--follow", "--last", "0", "--type", "stop"]).env("CSD_CODEX_BIN", codex_cli());
     let mut fleet = fleet.stdout(std::process::Stdio::piped()).spawn().unwrap();
-    let _reap_fleet = KillOnDrop(Some(fleet.id() as i32));
     let fleet_line = {
         let out = fleet.stdout.take().unwrap();
         std::thread::spawn(move || {
@@ -680,6 +679,9 @@ fn every_codex_failure_ends_its_turn_with_a_verdict_at_once() {
     let merged: Value = serde_json::from_str(&fleet_line.join().unwrap().unwrap()).unwrap();
     assert_eq!(merged["worker"], "w", "{merged}");
     assert_eq!(merged["error"]["kind"], "server_error", "{merged}");
+    // It follows every worker, so it ends only when told to.
+    fleet.kill().unwrap();
+    fleet.wait().unwrap();
     assert_code(&csd(&env, "csd-stop", &["w"]), 0);
     // The follower ends with the worker, having printed every turn end once.
     assert!(follower.wait().is_ok());
