@@ -469,8 +469,8 @@ fn readme_notify_example_announces_only_new_turn_ends() {
     env.apply_env(&mut c);
     c.env("PATH", format!("{}:{}:/usr/bin:/bin", bin_dir().display(), fakes.display()));
     std::os::unix::process::CommandExt::process_group(&mut c, 0);
-    let child = c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let _reap = KillOnDrop(Some(child.id() as i32));
+    let mut child = c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let reap = KillOnDrop(Some(child.id() as i32));
     std::thread::sleep(Duration::from_millis(800));
     assert!(!said.exists(), "a past turn was announced: {}", std::fs::read_to_string(&said).unwrap());
     let mut log = std::fs::OpenOptions::new().append(true).open(env.events_path(sid)).unwrap();
@@ -481,4 +481,6 @@ fn readme_notify_example_announces_only_new_turn_ends() {
     let got = std::fs::read_to_string(&said).unwrap_or(got);
     assert_eq!(got.lines().count(), 1, "{got}");
     assert!(got.contains("00:00:05") && got.contains("\"worker\":\"n1\""), "{got}");
+    drop(reap);
+    child.wait().unwrap();
 }
