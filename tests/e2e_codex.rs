@@ -699,27 +699,10 @@ fn an_interrupted_codex_turn_is_told_as_interrupted() {
     assert_code(&csd(&env, "csd-launch", &["--harness", "codex", "w", project.to_str().unwrap()]), 0);
     assert_code(&csd(&env, "csd-send", &["--converse", "w", "SAY: warm", TURN]), 0);
     let mut converse = env.cmd("csd-send");
-    converse.args(["--converse", "w", "wait:30\nSAY: too late", TURN]);
-    converse
-        .env("CSD_CODEX_BIN", codex_cli())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let child = converse.spawn().unwrap();
-    let working = eventually(Duration::from_secs(20), || {
-        (stdout(&csd(&env, "csd-status", &["w"])).trim() == "working").then_some(())
-    });
-    assert!(working.is_some(), "the turn never showed as working:\n{}", env.pane("w"));
-    std::thread::sleep(Duration::from_millis(300));
-    let pressed = Instant::now();
-    env.tmux_ok(["send-keys", "-t", "=w:", "Escape"]);
-    let out = child.wait_with_output().unwrap();
-    eprintln!("codex: Escape to converse's exit {:?}", pressed.elapsed());
-    assert!(pressed.elapsed() < Duration::from_secs(3), "converse took {:?} after Escape", pressed.elapsed());
-    assert_code(&out, 7);
-    assert!(stderr(&out).contains("its turn was interrupted"), "{}", stderr(&out));
+    converse.args(["--converse", "w", "wait:30\nSAY: too late", TURN]).env("CSD_CODEX_BIN", codex_cli());
+    escape_mid_converse(&env, "w", &mut converse, || stdout(&csd(&env, "csd-status", &["w"])).trim().to_string());
     let stop = last_stop(&env);
     assert_eq!(stop["reason"], "interrupted", "{stop}");
-    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
     let turn = stdout(&csd(&env, "csd-turn", &["w"]));
     assert!(turn.contains("**Prompt:** wait:30") && turn.ends_with("**Turn interrupted.**\n"), "{turn}");
     assert_eq!(turn.matches("interrupted").count(), 1, "{turn}");
