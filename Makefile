@@ -26,7 +26,7 @@ build:
 # stretch their timings for no gain (about 3 min).
 test: prereqs | tests/e2e/node_modules
 	$(MAKE) --no-print-directory man-check
-	$(CARGO) test --locked -- --test-threads=1
+	$(CARGO) test --locked --no-fail-fast -- --test-threads=1
 
 prereqs:
 	.ci/prereqs
