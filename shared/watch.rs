@@ -107,6 +107,12 @@ impl Watch {
         self
     }
 
+    /// Also wake when `other` is written, if it can be watched now (one
+    /// of many: a fleet's turn witnesses). Whether it could.
+    pub fn add_file(&mut self, other: &Path) -> bool {
+        self.inotify.add_watch(other, AddWatchFlags::IN_MODIFY).is_ok()
+    }
+
     fn arm_also(&mut self) {
         let Some(other) = self.pending_also.clone() else { return };
         if self.inotify.add_watch(&other, AddWatchFlags::IN_MODIFY).is_ok() {

@@ -240,13 +240,7 @@ fn the_packaged_plugin_passes_claude_plugin_validate() {
     let cli = claude_cli();
     isolate_network();
     let env = TestEnv::new();
-    let plugin_only = env.path().join("csd");
-    for part in [".claude-plugin", "hooks", "skills/driving-claude-code-sessions"] {
-        std::fs::create_dir_all(plugin_only.join(part)).unwrap();
-    }
-    for file in [".claude-plugin/plugin.json", "hooks/hooks.json", "skills/driving-claude-code-sessions/SKILL.md"] {
-        std::fs::copy(repo().join(file), plugin_only.join(file)).unwrap();
-    }
+    let plugin_only = repo().join("plugin");
     for (target, what) in [(repo(), "marketplace"), (plugin_only, "plugin")] {
         let out = std::process::Command::new(&cli)
             .args(["plugin", "validate"])
@@ -260,7 +254,7 @@ fn the_packaged_plugin_passes_claude_plugin_validate() {
         assert!(stdout(&out).contains(&format!("Validating {what} manifest")), "{}", stdout(&out));
         assert!(stdout(&out).contains("Validation passed"), "{}", stdout(&out));
     }
-    let hooks: Value = serde_json::from_slice(&std::fs::read(repo().join("hooks/hooks.json")).unwrap()).unwrap();
+    let hooks: Value = serde_json::from_slice(&std::fs::read(repo().join("plugin/hooks/hooks.json")).unwrap()).unwrap();
     let events: Vec<&String> = hooks["hooks"].as_object().unwrap().keys().collect();
     assert_eq!(events, csd::harness::claude::HOOK_EVENTS, "the packaged plugin registers what csd-launch's does");
 }
@@ -749,9 +743,11 @@ fn make_install_puts_a_plugin_claude_can_install() {
         .expect("running make");
     assert_code(&out, 0);
     let plugin = dest.join("opt/csd/share/csd/plugin");
-    let hooks = std::fs::read_to_string(plugin.join("hooks/hooks.json")).unwrap();
-    assert!(hooks.contains("\"/opt/csd/bin/csd-hook "), "hooks do not call the installed csd-hook:\n{hooks}");
-    assert!(!hooks.contains("\"csd-hook "), "{hooks}");
+    let runner = std::fs::read_to_string(plugin.join("hooks/run-csd-hook")).unwrap();
+    assert!(
+        runner.contains("\nbindir='/opt/csd/bin'\n"),
+        "the hooks' runner is not told the installed csd-hook:\n{runner}"
+    );
     let claude = |args: &[&str]| {
         let out = std::process::Command::new(&cli)
             .args(args)

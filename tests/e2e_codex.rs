@@ -679,7 +679,19 @@ fn every_codex_failure_ends_its_turn_with_a_verdict_at_once() {
     // The usage limit's model-switch offer never showed (csd's config hides
     // it): it would have taken the next prompt's Enter as "switch".
     assert!(!env.pane("w").contains("Switch to"), "{}", env.pane("w"));
-    // With no one waiting (a plain send), the follower alone tells the end.
+    // With no one waiting (a plain send), the followers alone tell the end:
+    // this worker's, and the fleet's merged stream.
+    let mut fleet = env.cmd("csd-events");
+    fleet.args(["--all", "--follow", "--last", "0", "--type", "stop"]).env("CSD_CODEX_BIN", codex_cli());
+    let mut fleet = fleet.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let fleet_line = {
+        let out = fleet.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            std::io::BufReader::new(out).lines().map_while(Result::ok).next()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
     let before = followed.lock().unwrap().len();
     let sent = Instant::now();
     assert_code(&csd(&env, "csd-send", &["w", "fail:500"]), 0);
@@ -687,6 +699,14 @@ fn every_codex_failure_ends_its_turn_with_a_verdict_at_once() {
     eprintln!("codex: a follower printed the failed stop {:?} after the send", sent.elapsed());
     assert!(seen.is_some(), "the follower never printed the turn end");
     assert_eq!(followed.lock().unwrap()[before]["error"]["kind"], "server_error");
+    let merged = eventually(Duration::from_secs(3), || fleet_line.is_finished().then_some(()));
+    assert!(merged.is_some(), "csd-events --all --follow never printed the turn end");
+    let merged: Value = serde_json::from_str(&fleet_line.join().unwrap().unwrap()).unwrap();
+    assert_eq!(merged["worker"], "w", "{merged}");
+    assert_eq!(merged["error"]["kind"], "server_error", "{merged}");
+    // It follows every worker, so it ends only when told to.
+    fleet.kill().unwrap();
+    fleet.wait().unwrap();
     assert_code(&csd(&env, "csd-stop", &["w"]), 0);
     // The follower ends with the worker, having printed every turn end once.
     assert!(follower.wait().is_ok());
@@ -704,27 +724,10 @@ fn an_interrupted_codex_turn_is_told_as_interrupted() {
     assert_code(&csd(&env, "csd-launch", &["--harness", "codex", "w", project.to_str().unwrap()]), 0);
     assert_code(&csd(&env, "csd-send", &["--converse", "w", "SAY: warm", TURN]), 0);
     let mut converse = env.cmd("csd-send");
-    converse.args(["--converse", "w", "wait:30\nSAY: too late", TURN]);
-    converse
-        .env("CSD_CODEX_BIN", codex_cli())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let child = converse.spawn().unwrap();
-    let working = eventually(Duration::from_secs(20), || {
-        (stdout(&csd(&env, "csd-status", &["w"])).trim() == "working").then_some(())
-    });
-    assert!(working.is_some(), "the turn never showed as working:\n{}", env.pane("w"));
-    std::thread::sleep(Duration::from_millis(300));
-    let pressed = Instant::now();
-    env.tmux_ok(["send-keys", "-t", "=w:", "Escape"]);
-    let out = child.wait_with_output().unwrap();
-    eprintln!("codex: Escape to converse's exit {:?}", pressed.elapsed());
-    assert!(pressed.elapsed() < Duration::from_secs(3), "converse took {:?} after Escape", pressed.elapsed());
-    assert_code(&out, 7);
-    assert!(stderr(&out).contains("its turn was interrupted"), "{}", stderr(&out));
+    converse.args(["--converse", "w", "wait:30\nSAY: too late", TURN]).env("CSD_CODEX_BIN", codex_cli());
+    escape_mid_converse(&env, "w", &mut converse, || stdout(&csd(&env, "csd-status", &["w"])).trim().to_string());
     let stop = last_stop(&env);
     assert_eq!(stop["reason"], "interrupted", "{stop}");
-    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
     let turn = stdout(&csd(&env, "csd-turn", &["w"]));
     assert!(turn.contains("**Prompt:** wait:30") && turn.ends_with("**Turn interrupted.**\n"), "{turn}");
     assert_eq!(turn.matches("interrupted").count(), 1, "{turn}");

@@ -615,22 +615,8 @@ fn a_pi_retry_is_not_a_turn_end_and_escape_is_an_interrupt() {
     let mut converse = env.cmd("csd-send");
     converse.args(["--converse", "w", "wait: 30\nsay: too late", "30"]);
     converse.env("CSD_PI_BIN", pi_cli()).env("CSD_PI_MODEL", MODEL).env("PI_OFFLINE", "1");
-    converse.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    let child = converse.spawn().unwrap();
-    let working = eventually(Duration::from_secs(20), || {
-        (stdout(&csd(&env, "csd-status", &["w"])).trim() == "working").then_some(())
-    });
-    assert!(working.is_some(), "the turn never showed as working:\n{}", env.pane("w"));
-    std::thread::sleep(Duration::from_millis(300));
-    let pressed = Instant::now();
-    env.tmux_ok(["send-keys", "-t", "=w:", "Escape"]);
-    let out = child.wait_with_output().unwrap();
-    eprintln!("pi: Escape to converse's exit {:?}", pressed.elapsed());
-    assert!(pressed.elapsed() < Duration::from_secs(3), "converse took {:?} after Escape", pressed.elapsed());
-    assert_code(&out, 7);
-    assert!(stderr(&out).contains("its turn was interrupted"), "{}", stderr(&out));
+    escape_mid_converse(&env, "w", &mut converse, || stdout(&csd(&env, "csd-status", &["w"])).trim().to_string());
     assert_eq!(last_stop(&env, &sid)["reason"], "interrupted");
-    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
     let turn = stdout(&csd(&env, "csd-turn", &["w"]));
     assert!(turn.contains("**Prompt:** wait: 30") && turn.ends_with("**Turn interrupted.**\n"), "{turn}");
     let out = csd(&env, "csd-send", &["--converse", "w", "say: after the interrupt", "30"]);

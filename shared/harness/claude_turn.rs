@@ -257,11 +257,9 @@ pub fn settle(worker: &Worker) -> Result<()> {
     if !interrupted {
         return Ok(());
     }
-    let appender = log.lock(crate::eventlog::LOCK_WAIT)?;
-    if !appender.locked() || log.last()?.map(|(_, l)| l) != Some(line) {
-        return Ok(());
-    }
-    appender.append(&Event::Stop { ts: crate::time::now_iso(), verdict: Verdict::Interrupted, turn_id: None })
+    let stop = Event::Stop { ts: crate::time::now_iso(), verdict: Verdict::Interrupted, turn_id: None };
+    log.append_if(&stop, |log| Ok(log.last()?.map(|(_, l)| l).as_ref() == Some(&line)))?;
+    Ok(())
 }
 
 fn now_millis() -> i64 {

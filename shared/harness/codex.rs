@@ -536,15 +536,11 @@ pub fn settle_unreported_turn_end(worker: &Worker) -> Result<()> {
         _ => None,
     };
     let Some(verdict) = ended.or_else(|| asked.clone().map(Verdict::Blocked)) else { return Ok(()) };
-    let appender = log.lock(crate::eventlog::LOCK_WAIT)?;
-    // Not had in time: leave it to the next reader rather than guess.
-    if !appender.locked() || open_turn(&log)?.as_deref() != Some(turn_id.as_str()) {
-        return Ok(());
-    }
-    if asked.is_some() && question_asked(&log)? != asked {
-        return Ok(());
-    }
-    appender.append(&Event::Stop { ts: crate::time::now_iso(), verdict, turn_id: Some(turn_id) })
+    let stop = Event::Stop { ts: crate::time::now_iso(), verdict, turn_id: Some(turn_id.clone()) };
+    log.append_if(&stop, |log| {
+        Ok(open_turn(log)?.as_deref() == Some(turn_id.as_str()) && (asked.is_none() || question_asked(log)? == asked))
+    })?;
+    Ok(())
 }
 
 /// The collaboration mode turn `turn_id` runs in (`default`, `plan`), from

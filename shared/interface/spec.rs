@@ -1172,7 +1172,11 @@ by the first step that failed and why. A version outside the range csd was prove
     ],
     exits: &[
         Exit { code: "0", help: "every harness checked passed (warnings included)" },
-        Exit { code: "1", help: "a harness failed a step, or a harness named with --harness is not installed" },
+        Exit {
+            code: "1",
+            help: "a harness failed a step, a harness named with --harness is not installed, or none is installed \
+                   (stderr names what to install)",
+        },
         EXIT_USAGE,
         Exit { code: "128+N", help: "killed by signal N, after everything it started was taken back" },
     ],
