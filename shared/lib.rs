@@ -53,5 +53,6 @@ pub mod wait;
 pub mod watch;
 pub mod worker;
 pub mod workerdir;
+pub mod worktree;
 
 pub use error::{Error, Result};

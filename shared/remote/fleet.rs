@@ -122,6 +122,7 @@ fn row_of(dir: &WorkerDir, rec: &Record, v: &Value) -> Row {
         prompt_line: v.get("prompt_line").and_then(Value::as_u64),
         tokens: v.get("tokens").and_then(Tokens::from_json).unwrap_or(Tokens::UNKNOWN),
         last_turn: v.get("last_turn").filter(|t| t.is_object()).cloned(),
+        worktree: v.get("worktree").filter(|t| t.is_object()).cloned().unwrap_or_default(),
         ..absent(dir, rec, status)
     }
 }

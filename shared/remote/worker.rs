@@ -17,6 +17,8 @@ pub struct RemoteLaunch {
     /// Adopt: the session to resume.
     pub adopt: Option<String>,
     pub extra_args: Vec<String>,
+    /// `--worktree`: made on the host, by the host's csd-launch.
+    pub worktree: Option<crate::worktree::Ask>,
 }
 
 /// Launch (or adopt) a worker on its host. The record is written first,
@@ -58,6 +60,7 @@ pub fn launch(dir: &WorkerDir, req: &RemoteLaunch) -> Result<(std::path::PathBuf
     if req.adopt.is_some() {
         argv.push("--adopt".into());
     }
+    argv.extend(req.worktree.iter().flat_map(crate::worktree::Ask::args));
     argv.extend([name.to_string(), req.cwd.clone()]);
     argv.extend(req.adopt.clone());
     if !req.extra_args.is_empty() {
@@ -123,9 +126,13 @@ fn refuse_local_name(dir: &WorkerDir, name: &str) -> Result<()> {
 /// Stop the worker on its host; its record and shim go once the host says
 /// it is stopped or has no such worker. A host that cannot be reached
 /// changes nothing here.
-pub fn stop(dir: &WorkerDir, record: &Record) -> Result<i32> {
+pub fn stop(dir: &WorkerDir, record: &Record, discard: bool) -> Result<i32> {
     let target = record.target()?;
-    let code = run(dir, &target, &record.request(vec!["csd-stop".into(), record.name.clone()], Vec::new()))?;
+    let mut argv = vec!["csd-stop".to_string(), record.name.clone()];
+    if discard {
+        argv.push("--discard".into());
+    }
+    let code = run(dir, &target, &record.request(argv, Vec::new()))?;
     if code == EXIT_OK || code == EXIT_NO_WORKER {
         record.remove(dir)?;
     }
