@@ -672,6 +672,10 @@ const OTHER_PROGRAMS_OPTIONS: &[&str] = &[
     "--resume",
     "--plugin-dir",
     "--session-id",
+    // git's, in the fan-out on one repository: `git apply --stat` reads a
+    // worker's diff, `git merge --no-edit` takes its branch.
+    "--stat",
+    "--no-edit",
     // Pi's: `adopt --harness pi` resumes with `pi --session`.
     "--session",
     // grep's, in `csd-events W --follow | grep --line-buffered pre_tool_use`.
