@@ -44,12 +44,7 @@ pub fn start(req: &Request) -> Result<Started> {
     let dir = WorkerDir::from_env()?;
     dir.ensure()?;
     let made = crate::worktree::make(&dir, &req.name, &src, ask, req.mode)?;
-    start_in(req, Some(&made)).map_err(|e| {
-        crate::signals::deferred(|| match crate::worktree::discard(&dir, &made.record) {
-            Ok(()) => e,
-            Err(d) => failed(format!("{e}\n(and its worktree could not be removed: {d})")),
-        })
-    })
+    start_in(req, Some(&made)).map_err(|e| crate::signals::deferred(|| crate::worktree::undo(&dir, &made, e)))
 }
 
 /// Start the worker, in the worktree `made` for it if there is one.

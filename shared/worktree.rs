@@ -155,9 +155,15 @@ impl Record {
         dir.remove_file(&record_path(dir, &self.name))
     }
 
-    /// The worker's cwd: the worktree, at DIR's place in it.
+    /// The worker's cwd: the worktree, at DIR's place in it, or its top
+    /// when that place is not in the branch (an untracked directory).
     pub fn cwd(&self) -> PathBuf {
-        self.path().join(&self.prefix)
+        let at = self.path().join(&self.prefix);
+        if at.is_dir() {
+            at
+        } else {
+            self.path()
+        }
     }
 
     fn git(&self) -> Git {
@@ -523,6 +529,16 @@ pub fn refuse_kept(dir: &WorkerDir, name: &str) -> Result<()> {
     match Record::read(dir, name)? {
         Some(r) => Err(kept_error(&r)),
         None => Ok(()),
+    }
+}
+
+/// Take back what `make` did for a launch that failed after it: a worktree
+/// it made goes with its branch; one an adopt found is left as it was.
+pub fn undo(dir: &WorkerDir, made: &Made, e: Error) -> Error {
+    let undone = if made.reused { made.record.forget(dir) } else { discard(dir, &made.record) };
+    match undone {
+        Ok(()) => e,
+        Err(d) => failed(format!("{e}\n(and its worktree {} could not be removed: {d})", made.record.path().display())),
     }
 }
 

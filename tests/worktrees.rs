@@ -365,3 +365,145 @@ fn a_hostile_worktree_record_is_refused_and_nothing_is_removed() {
     assert!(stderr(&o).contains("is not on branch csd/h"), "{}", stderr(&o));
     assert!(w.proj.join(".git/csd/worktrees/h/README").exists() && has_branch(&w, "elsewhere"));
 }
+
+/// `--host`: the host's csd makes the worktree there, from the host's
+/// checkout; status, diff and stop (with --discard) reach it over ssh.
+#[test]
+fn a_remote_worker_gets_its_worktree_on_the_host() {
+    use common::sshd::*;
+    isolate_network();
+    let ssh = private_ssh_dir();
+    let mut env: Vec<(String, String)> = [
+        ("CSD_START_TIMEOUT_MS", "10000"),
+        ("CSD_SUBMIT_RETRY_INTERVAL", "0.5"),
+        ("GIT_AUTHOR_NAME", "Host"),
+        ("GIT_AUTHOR_EMAIL", "host@example.com"),
+        ("GIT_COMMITTER_NAME", "Host"),
+        ("GIT_COMMITTER_EMAIL", "host@example.com"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    env.sort();
+    let host = RemoteHost::start(&ssh, RemoteOpts { env, harness: HostHarness::Fake, ..Default::default() });
+    let w = World::new();
+    let proj = host.home().join("proj");
+    let p = proj.to_str().unwrap();
+    for argv in [
+        &["git", "init", "-q", "-b", "main", p][..],
+        &["sh", "-c", "echo hi > proj/README"][..],
+        &["git", "-C", p, "add", "README"][..],
+        &["git", "-C", p, "commit", "-qm", "first"][..],
+    ] {
+        let o = host.run_as_user(argv);
+        assert!(o.status.success(), "{argv:?}: {}", stderr(&o));
+    }
+    let csd = |args: &[&str]| w.cmd("csd").args(args).output().unwrap();
+    for n in ["r1", "r2"] {
+        let o = csd(&["launch", "--host", host.dest(), "--worktree", "--base", "main", n, p]);
+        assert_code(&o, 0);
+        assert!(stderr(&o).contains(&format!("worktree:   {p}/.git/csd/worktrees/{n}")), "{}", stderr(&o));
+        assert_code(&csd(&["--worker", n, "converse", "bash: echo remote > r.txt", "30"]), 0);
+    }
+    let wt = |n: &str| proj.join(".git/csd/worktrees").join(n);
+    assert_eq!(std::fs::read_to_string(wt("r1").join("r.txt")).unwrap(), "remote\n");
+    assert!(!proj.join("r.txt").exists());
+    let o = csd(&["--worker", "r1", "status", "--json"]);
+    assert_code(&o, 0);
+    let row: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        (row["worktree"]["branch"].as_str(), row["worktree"]["uncommitted"].as_u64()),
+        (Some("csd/r1"), Some(1))
+    );
+    let o = csd(&["list", "--json"]);
+    let rows: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(rows.as_array().unwrap().iter().all(|r| r["worktree"]["base"] == "main"), "{rows}");
+    let o = csd(&["--worker", "r1", "diff"]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("+++ b/r.txt\n@@ -0,0 +1 @@\n+remote"), "{}", stdout(&o));
+    // Kept on the host, and said where.
+    let o = csd(&["--worker", "r2", "stop"]);
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains(&format!("Kept its worktree {} (branch csd/r2)", wt("r2").display())),
+        "{}",
+        stdout(&o)
+    );
+    assert!(wt("r2").join("r.txt").exists());
+    let o = csd(&["--worker", "r1", "stop", "--discard"]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("Discarded its worktree"), "{}", stdout(&o));
+    assert!(!wt("r1").exists());
+    let o = host.run_as_user(&["git", "-C", p, "for-each-ref", "--format=%(refname:short)", "refs/heads/csd"]);
+    assert_eq!(stdout(&o).trim(), "csd/r2");
+    // The ssh master to the host ends with the test.
+    for e in std::fs::read_dir(w.env.worker_dir.join("ssh")).into_iter().flatten().flatten() {
+        if e.path().extension().is_none() {
+            let _ = Command::new("ssh")
+                .arg("-o")
+                .arg(format!("ControlPath={}", e.path().display()))
+                .args(["-O", "exit", "--", host.dest()])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// After a reboot wiped the worker dir, adopt --worktree takes the worker's
+/// worktree back as it was (its session is found by that cwd), work and all.
+#[test]
+fn adopt_takes_back_the_worktree_a_wiped_worker_dir_forgot() {
+    let w = repo_world();
+    assert_code(&launch_wt(&w, "a", &[]), 0);
+    let sid = w.sid("a");
+    converse(&w, "a", "bash: echo wip > wip.txt");
+    w.env.tmux_ok(["kill-session", "-t", "=a"]);
+    std::fs::remove_dir_all(&w.env.worker_dir).unwrap();
+    std::fs::create_dir(&w.env.worker_dir).unwrap();
+    std::fs::set_permissions(&w.env.worker_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+
+    let o = w.cmd("csd-launch").args(["--adopt", "--worktree", "a"]).arg(&w.proj).arg(&sid).output().unwrap();
+    assert_code(&o, 0);
+    assert!(stderr(&o).contains("(taken back as it was)"), "{}", stderr(&o));
+    let row = status_json(&w, "a");
+    assert_eq!(row["cwd"], worktree_of(&w, "a").display().to_string());
+    assert_eq!((row["worktree"]["branch"].as_str(), row["worktree"]["uncommitted"].as_u64()), (Some("csd/a"), Some(1)));
+    converse(&w, "a", "bash: echo more >> wip.txt");
+    assert_eq!(std::fs::read_to_string(worktree_of(&w, "a").join("wip.txt")).unwrap(), "wip\nmore\n");
+    assert!(stdout(&stop(&w, "a", &[])).contains("Kept its worktree"));
+    // A worktree adopt did not make is not removed when that adopt fails.
+    std::fs::remove_file(w.env.worker_dir.join("a.worktree")).unwrap();
+    let o = w
+        .cmd("csd-launch")
+        .args(["--adopt", "--worktree", "a"])
+        .arg(&w.proj)
+        .arg("0b1e2c3d-aaaa-4bbb-8ccc-123456789abc")
+        .output()
+        .unwrap();
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("no transcript for session"), "{}", stderr(&o));
+    assert!(worktree_of(&w, "a").join("wip.txt").exists() && has_branch(&w, "csd/a"));
+    assert!(!w.env.worker_dir.join("a.worktree").exists());
+    assert_code(&w.cmd("csd-launch").args(["--adopt", "--worktree", "a"]).arg(&w.proj).arg(&sid).output().unwrap(), 0);
+    assert!(stdout(&stop(&w, "a", &[])).contains("Kept its worktree"));
+    let o = w.cmd("csd-launch").args(["--adopt", "--worktree", "a"]).arg(&w.proj).arg(&sid).output().unwrap();
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("has a worktree kept at"), "{}", stderr(&o));
+    assert!(worktree_of(&w, "a").join("wip.txt").exists());
+}
+
+/// A subdirectory of the repository stays that subdirectory in the worktree.
+#[test]
+fn a_subdirectory_of_the_checkout_is_the_same_place_in_the_worktree() {
+    let w = repo_world();
+    std::fs::create_dir(w.proj.join("sub")).unwrap();
+    std::fs::write(w.proj.join("sub/f"), "f\n").unwrap();
+    git_ok(&w, &w.proj, &["add", "sub/f"]);
+    git_ok(&w, &w.proj, &["commit", "-qm", "sub"]);
+    let o = w.cmd("csd-launch").args(["--worktree", "s"]).arg(w.proj.join("sub")).output().unwrap();
+    assert_code(&o, 0);
+    assert_eq!(status_json(&w, "s")["cwd"], worktree_of(&w, "s").join("sub").display().to_string());
+    converse(&w, "s", "bash: echo here > here.txt");
+    assert!(worktree_of(&w, "s").join("sub/here.txt").exists());
+    assert!(stdout(&stop(&w, "s", &["--discard"])).contains("with 1 uncommitted change and 0 commits"));
+}
