@@ -119,6 +119,10 @@ impl Row {
     pub fn kept_worktree(dir: &WorkerDir, name: &str) -> Row {
         let mut row = Row::bare(Status::Gone, "-", name, "-".into());
         row.add_worktree(dir);
+        // Where the work is, in the table's CWD column too.
+        if let Some(path) = row.worktree.get("path").and_then(Value::as_str) {
+            row.cwd = path.to_string();
+        }
         row
     }
 

@@ -140,6 +140,7 @@ fn two_workers_on_one_repo_keep_apart_and_stop_keeps_what_would_be_lost() {
     let rows = list_json(&w);
     let row = rows.iter().find(|r| r["name"] == "b").expect("a kept worktree is listed");
     assert_eq!((row["status"].as_str(), row["worktree"]["uncommitted"].as_u64()), (Some("gone"), Some(2)));
+    assert_eq!(row["cwd"], worktree_of(&w, "b").display().to_string());
     // Its name stays taken while its worktree is kept.
     let o = w.launch("b", &[]);
     assert_code(&o, 1);
