@@ -508,3 +508,34 @@ fn a_subdirectory_of_the_checkout_is_the_same_place_in_the_worktree() {
     assert!(worktree_of(&w, "s").join("sub/here.txt").exists());
     assert!(stdout(&stop(&w, "s", &["--discard"])).contains("with 1 uncommitted change and 0 commits"));
 }
+
+/// A harness that mints its own session id (Pi: a fake that loads csd's real
+/// extension) has no meta until it registers: the worktree is the worker's
+/// all the same, from launch to stop.
+#[test]
+fn a_pi_worker_gets_its_worktree_too() {
+    let w = repo_world();
+    let jiti = repo().join("tests/e2e/node_modules/jiti/lib/jiti.cjs");
+    assert!(jiti.is_file(), "jiti is missing at {}: run `npm ci` in tests/e2e", jiti.display());
+    let pi = |bin: &str, args: &[&str]| {
+        w.cmd(bin)
+            .args(args)
+            .env("CSD_PI_BIN", repo().join("tests/fixtures/fake-pi.cjs"))
+            .env("CSD_PI_MODEL", "prov/model-x")
+            .env("FAKE_PI_JITI", &jiti)
+            .env("FAKE_PI_RECORD", w.env.path().join("fake-pi-record.json"))
+            .env_remove("PI_CODING_AGENT_DIR")
+            .env_remove("PI_CODING_AGENT_SESSION_DIR")
+            .output()
+            .unwrap()
+    };
+    let o = pi("csd-launch", &["--harness", "pi", "--worktree", "p1", w.proj.to_str().unwrap()]);
+    assert_code(&o, 0);
+    let row = status_json(&w, "p1");
+    assert_eq!(row["cwd"], worktree_of(&w, "p1").display().to_string());
+    assert_eq!((row["harness"].as_str(), row["worktree"]["branch"].as_str()), (Some("pi"), Some("csd/p1")));
+    let said = stdout(&pi("csd-stop", &["p1"]));
+    assert!(said.contains("Removed its worktree"), "{said}");
+    assert!(!worktree_of(&w, "p1").exists() && !has_branch(&w, "csd/p1"));
+    w.assert_no_worker_state();
+}
