@@ -4,37 +4,59 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man/man1
 PLUGINDIR ?= $(PREFIX)/share/csd/plugin
 CARGO ?= cargo
+# Where cargo puts what it builds: CARGO_TARGET_DIR when set, as cargo does.
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 
 BINS := csd csd-hook csd-launch csd-send csd-wait csd-events csd-turn csd-status csd-stop csd-doctor
 
-.PHONY: build test install uninstall bench man man-check clean
+.PHONY: build test prereqs install install-bins install-extras path-hint uninstall dist bench man man-check clean
 
 build:
 	$(CARGO) build --release --locked
 
-# What CI runs (.ci/run): every unit, integration and end-to-end test. One
-# test at a time: the end-to-end tests run real harness CLIs, and two of them
-# at once on a 2-core machine stretch their timings for no gain (about 3 min).
-test:
-	$(CARGO) test --locked -- --test-threads=1
+# What CI runs (.ci/run), and the README's test command: every unit,
+# integration and end-to-end test. First what they need: the system packages
+# (.ci/prereqs: installed when root with apt-get, else one line naming each
+# missing one), and the pinned harness CLIs (npm ci in tests/e2e, once: when
+# node_modules is there it is left alone). One test at a time: the end-to-end
+# tests run real harness CLIs, and two of them at once on a 2-core machine
+# stretch their timings for no gain (about 3 min).
+test: prereqs | tests/e2e/node_modules
+	$(MAKE) --no-print-directory man-check
+	$(CARGO) test --locked --no-fail-fast -- --test-threads=1
 
-install: build
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
+prereqs:
+	.ci/prereqs
+
+tests/e2e/node_modules:
+	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error
+
+install: build install-bins install-extras
+
+install-bins:
+	install -d $(DESTDIR)$(BINDIR)
 	for b in $(BINS); do \
-	  if [ -f target/release/$$b ]; then install -m 0755 target/release/$$b $(DESTDIR)$(BINDIR)/$$b; fi; \
+	  if [ -f $(TARGET_DIR)/release/$$b ]; then install -m 0755 $(TARGET_DIR)/release/$$b $(DESTDIR)$(BINDIR)/$$b; fi; \
 	done
+
+# All but the binaries: what `cargo install --path . --locked` leaves out.
+# After it: make install-extras PREFIX=~/.local BINDIR=~/.cargo/bin
+# Completions come from the csd just built, else the one in BINDIR.
+CSD_FOR_COMPLETIONS = $(firstword $(wildcard $(TARGET_DIR)/release/csd $(DESTDIR)$(BINDIR)/csd))
+install-extras:
+	install -d $(DESTDIR)$(MANDIR)
 	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/
 	# Shell completions, generated from the interface declarations. bash and
 	# fish look a completion up by the command's name: one copy per binary.
-	# (Skipped, as the binaries are, when there is no build: CARGO=true.)
-	if [ -x target/release/csd ]; then \
+	# (Skipped when there is no csd to make them: CARGO=true, no build.)
+	if [ -n "$(CSD_FOR_COMPLETIONS)" ]; then \
 	  install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) && \
-	  target/release/csd completions bash > $(DESTDIR)$(BASHCOMPDIR)/csd && \
-	  target/release/csd completions zsh > $(DESTDIR)$(ZSHCOMPDIR)/_csd && \
-	  target/release/csd completions fish > $(DESTDIR)$(FISHCOMPDIR)/csd.fish && \
+	  $(CSD_FOR_COMPLETIONS) completions bash > $(DESTDIR)$(BASHCOMPDIR)/csd && \
+	  $(CSD_FOR_COMPLETIONS) completions zsh > $(DESTDIR)$(ZSHCOMPDIR)/_csd && \
+	  $(CSD_FOR_COMPLETIONS) completions fish > $(DESTDIR)$(FISHCOMPDIR)/csd.fish && \
 	  for b in $(BINS); do \
 	    if [ $$b != csd ]; then \
 	      install -m 0644 $(DESTDIR)$(BASHCOMPDIR)/csd $(DESTDIR)$(BASHCOMPDIR)/$$b; \
@@ -42,13 +64,22 @@ install: build
 	    fi; \
 	  done; \
 	fi
-	# The Claude Code plugin: hooks call the installed csd-hook by absolute path.
-	install -d $(DESTDIR)$(PLUGINDIR)/.claude-plugin $(DESTDIR)$(PLUGINDIR)/hooks
-	if [ -d .claude-plugin ]; then install -m 0644 .claude-plugin/*.json $(DESTDIR)$(PLUGINDIR)/.claude-plugin/; fi
-	if [ -d skills ]; then cp -R skills $(DESTDIR)$(PLUGINDIR)/; fi
-	if [ -f hooks/hooks.json ]; then \
-	  sed 's|"csd-hook |"$(BINDIR)/csd-hook |' hooks/hooks.json > $(DESTDIR)$(PLUGINDIR)/hooks/hooks.json; \
-	fi
+	# The Claude Code plugin (plugin/), its hook runner told where csd-hook is.
+	install -d $(DESTDIR)$(PLUGINDIR)
+	cp -R plugin/. $(DESTDIR)$(PLUGINDIR)/
+	# The installed copy is a marketplace of its own (claude plugin
+	# marketplace add $(PLUGINDIR)), its one plugin itself.
+	sed 's|"source": "./plugin"|"source": "./"|' .claude-plugin/marketplace.json > $(DESTDIR)$(PLUGINDIR)/.claude-plugin/marketplace.json
+	sed "s|^bindir=\$$|bindir='$(BINDIR)'|" plugin/hooks/run-csd-hook > $(DESTDIR)$(PLUGINDIR)/hooks/run-csd-hook
+	chmod 0755 $(DESTDIR)$(PLUGINDIR)/hooks/run-csd-hook
+	$(MAKE) --no-print-directory path-hint
+
+# `make install PREFIX=~/.local && csd help` needs $(BINDIR) on PATH: say so
+# when it is not, with the line that puts it there.
+path-hint:
+	@case ":$$PATH:" in *":$(BINDIR):"*) ;; *) \
+	  echo "csd: $(BINDIR) is not on your PATH; run csd as $(BINDIR)/csd, or add it: export PATH=\"$(BINDIR):\$$PATH\"" >&2 ;; \
+	esac
 
 uninstall:
 	for b in $(BINS); do rm -f $(DESTDIR)$(BINDIR)/$$b; done
@@ -56,6 +87,30 @@ uninstall:
 	for b in $(BINS); do rm -f $(DESTDIR)$(BASHCOMPDIR)/$$b $(DESTDIR)$(FISHCOMPDIR)/$$b.fish; done
 	rm -f $(DESTDIR)$(ZSHCOMPDIR)/_csd
 	rm -rf $(DESTDIR)$(PLUGINDIR)
+
+# A release a user without Rust installs: one archive for x86_64 Linux with
+# static binaries (glibc's crt-static: no shared library needed, so any
+# distribution runs them), man pages, completions, the Claude Code plugin
+# and install.sh (./install.sh --prefix ~/.local, no root). Its SHA-256 is
+# printed and written beside it. Publishing it is not done here.
+DIST_TARGET ?= x86_64-unknown-linux-gnu
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+DIST_NAME := csd-$(VERSION)-x86_64-linux
+DIST_DIR := dist/$(DIST_NAME)
+dist:
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked --bins --target $(DIST_TARGET)
+	rm -rf $(DIST_DIR) && mkdir -p $(DIST_DIR)/bin $(DIST_DIR)/man $(DIST_DIR)/completions $(DIST_DIR)/plugin
+	for b in $(BINS); do install -m 0755 $(TARGET_DIR)/$(DIST_TARGET)/release/$$b $(DIST_DIR)/bin/; done
+	install -m 0644 man/*.1 $(DIST_DIR)/man/
+	$(DIST_DIR)/bin/csd completions bash > $(DIST_DIR)/completions/csd.bash
+	$(DIST_DIR)/bin/csd completions zsh > $(DIST_DIR)/completions/_csd
+	$(DIST_DIR)/bin/csd completions fish > $(DIST_DIR)/completions/csd.fish
+	cp -R plugin/. $(DIST_DIR)/plugin/
+	sed 's|"source": "./plugin"|"source": "./"|' .claude-plugin/marketplace.json > $(DIST_DIR)/plugin/.claude-plugin/marketplace.json
+	install -m 0755 packaging/install.sh $(DIST_DIR)/install.sh
+	install -m 0644 README.md LICENSE CHANGELOG.md $(DIST_DIR)/
+	tar -C dist --owner=0 --group=0 --sort=name -czf dist/$(DIST_NAME).tar.gz $(DIST_NAME)
+	cd dist && sha256sum $(DIST_NAME).tar.gz | tee $(DIST_NAME).tar.gz.sha256
 
 # Medians over repeated runs of the release binaries; see bench/bench.rs.
 bench:

@@ -10,6 +10,11 @@ use lexopt::prelude::*;
 
 const TOOL: &csd::interface::Tool = &csd::interface::spec::CSD_DOCTOR;
 
+/// What a doctor that found no harness CLI says, naming the default one first.
+const NO_HARNESS: &str =
+    "no harness CLI is installed: install Claude Code (npm install -g @anthropic-ai/claude-code), \
+     or Codex (npm install -g @openai/codex), or Pi (npm install -g @mariozechner/pi-coding-agent)";
+
 fn main() {
     main_with("csd-doctor", run)
 }
@@ -35,10 +40,14 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     csd::signals::install()?;
     let started = std::time::Instant::now();
     let rows = doctor(&Options { named, keep })?;
-    let ok = rows.iter().all(|r| !r.fails());
+    // Nothing installed is nothing proven: a doctor that says "ok" then would
+    // send a newcomer on to a launch that cannot work.
+    let none = !rows.iter().any(|r| r.installed());
+    let ok = !none && rows.iter().all(|r| !r.fails());
     if json {
         let doc = serde_json::json!({
             "ok": ok,
+            "error": none.then_some(NO_HARNESS),
             "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
             "harnesses": rows.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
         });
@@ -51,6 +60,9 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         }
         text.push_str(&format!("{} in {:.1}s\n", if ok { "ok" } else { "FAIL" }, started.elapsed().as_secs_f64()));
         say(text)?;
+    }
+    if none {
+        csd::cli::note(format!("csd-doctor: {NO_HARNESS}"));
     }
     Ok(if ok { 0 } else { 1 })
 }

@@ -78,14 +78,27 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     if !follow && !log.exists() {
         return Err(csd::error::failed(format!("no event file for session {}", worker.meta.session_id)));
     }
-    // Arm the watch before reading the backlog so nothing lands unseen.
+    // Arm the watch before reading the backlog so nothing lands unseen. A
+    // turn end only the harness's own files show (Codex's rollout) wakes a
+    // follower too, and goes into the log before it is read.
+    let witness = if follow { csd::harness::turn_witness(&worker) } else { None };
+    let watch_log = || -> Result<Watch> {
+        let w = Watch::new(log.path())?.with_stdout();
+        Ok(match &witness {
+            Some(p) => w.also(p),
+            None => w,
+        })
+    };
     let pane_pid = if follow { worker.pane_pid()? } else { None };
     let mut watch = match (follow, pane_pid) {
         (false, _) => None,
-        (true, Some(pid)) => Some(Watch::new(log.path())?.with_stdout().with_process(pid)),
-        (true, None) => Some(Watch::new(log.path())?.with_stdout()),
+        (true, Some(pid)) => Some(watch_log()?.with_process(pid)),
+        (true, None) => Some(watch_log()?),
     };
     let emit = |from: u64, out: &mut std::io::BufWriter<_>| {
+        if follow {
+            csd::harness::settle(&worker)?;
+        }
         log.read_from(from, |kind, line| {
             if only.is_none_or(|k| k == kind) {
                 out.write_all(line).and_then(|_| out.write_all(b"\n")).map_err(write_err)?;
@@ -98,6 +111,9 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     };
     let mut offset = match last {
         Some(n) => {
+            if follow {
+                csd::harness::settle(&worker)?;
+            }
             let (lines, end) = log.tail(n, only)?;
             for line in lines {
                 out.write_all(&line).and_then(|_| out.write_all(b"\n")).map_err(write_err)?;
@@ -142,7 +158,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         }
         if wake == Wake::ProcessExited {
             // A respawned pane (adopt): follow its new process.
-            let mut again = Watch::new(log.path())?.with_stdout();
+            let mut again = watch_log()?;
             if let Some(pid) = worker.pane_pid()? {
                 again = again.with_process(pid);
             }

@@ -2,7 +2,8 @@
 //! (`--converse W PROMPT [TIMEOUT]`: send, wait for the turn to end, print
 //! the reply), or give one and print its receipt (`--receipt W PROMPT
 //! [TIMEOUT]`: the event-log line after which the first turn end answers it,
-//! for `csd-wait --after-line`). PROMPT `-` reads it from stdin.
+//! for `csd-wait --after-line`). PROMPT `-` reads it from stdin. `--answer W
+//! N…` picks option N of the question the worker is blocked on.
 
 use csd::cli::{main_with, note, parse_seconds, print_help, print_version, say, utf8};
 use csd::converse::{receipt, reply, send, taken, Taken, CONVERSE_TIMEOUT};
@@ -24,19 +25,26 @@ fn main() {
 fn run(mut p: lexopt::Parser) -> Result<i32> {
     // A signal must not leave a prompt half-submitted (see submit_to).
     csd::signals::install()?;
-    let (mut converse, mut with_turn, mut want_receipt) = (false, false, false);
+    let (mut converse, mut with_turn, mut want_receipt, mut answer) = (false, false, false, false);
     let mut positional: Vec<OsString> = Vec::new();
     while let Some(arg) = p.next()? {
         match arg {
             Long("converse") => converse = true,
             Long("with-turn") => with_turn = true,
             Long("receipt") => want_receipt = true,
+            Long("answer") => answer = true,
             Short('h') => return print_help(&TOOL.short_help()),
             Long("help") => return print_help(&TOOL.long_help()),
             Short('V') | Long("version") => return print_version(TOOL.name),
             Value(v) => positional.push(v),
             _ => return Err(arg.unexpected().into()),
         }
+    }
+    if answer {
+        if converse || with_turn || want_receipt {
+            return Err(usage("--answer goes alone (it sends no prompt)"));
+        }
+        return run_answer(positional);
     }
     if with_turn && !converse {
         return Err(usage("--with-turn goes with --converse"));
@@ -115,6 +123,33 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let newline = if reply.text.ends_with('\n') { "" } else { "\n" };
     say(format!("{}{newline}", reply.text))?;
     reply.verdict(sent.worker.name())?;
+    Ok(0)
+}
+
+/// `--answer WORKER N…`: pick option N of the worker's pending question (one
+/// N per question of its form), and return once the worker took it (within
+/// CSD_SUBMIT_TIMEOUT).
+fn run_answer(positional: Vec<OsString>) -> Result<i32> {
+    if positional.len() < 2 {
+        return Err(usage(format!("expected --answer WORKER N..., got {} argument(s)", positional.len())));
+    }
+    let mut positional = positional.into_iter();
+    let name = utf8(positional.next().expect("counted"), "WORKER")?;
+    let picks = positional
+        .map(|n| {
+            let n = utf8(n, "N")?;
+            n.parse::<usize>().map_err(|_| usage(format!("N must be an option's number (1, 2, …), not '{n}'")))
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    let dir = WorkerDir::from_env()?;
+    if csd::remote::holds(&dir, &name) {
+        let mut argv = vec![TOOL.name.to_string(), "--answer".into(), name.clone()];
+        argv.extend(picks.iter().map(usize::to_string));
+        if let Some(code) = csd::remote::call::forward(&dir, &name, argv, Vec::new())? {
+            return Ok(code);
+        }
+    }
+    csd::answer::answer(&dir, &name, &picks, Timing::from_env()?.timeout)?;
     Ok(0)
 }
 

@@ -77,7 +77,7 @@ fn run(args: Vec<OsString>) -> Result<i32> {
             }
             argv.push(w.into())
         }
-        (true, None) => return Err(usage(format!("--worker NAME is required for '{sub}'"))),
+        (true, None) => return Err(usage(worker_missing(&sub, route.bin, route.pre, &rest))),
         (false, Some(_)) => return Err(usage(format!("--worker is not valid for '{sub}' (a top-level subcommand)"))),
         (false, None) => {}
     }
@@ -85,6 +85,16 @@ fn run(args: Vec<OsString>) -> Result<i32> {
     let path = csd::cli::beside_me(route.bin)?;
     let err = std::process::Command::new(&path).args(argv).exec();
     Err(Error::Io(format!("running {}", path.display()), err))
+}
+
+/// `csd stop r1` reads as a worker named, so the error names the two forms
+/// that take it: the per-worker subcommand after `--worker`, or its binary.
+fn worker_missing(sub: &str, bin: &str, pre: &[&str], rest: &[OsString]) -> String {
+    let named = rest.first().and_then(|w| w.to_str()).filter(|w| csd::name::worker_ref(w).is_ok());
+    let w = named.unwrap_or("NAME");
+    let more = if rest.len() > named.is_some() as usize { " …" } else { "" };
+    let pre: String = pre.iter().map(|p| format!(" {p}")).collect();
+    format!("'{sub}' acts on one worker: csd --worker {w} {sub}{more}, or {bin}{pre} {w}{more}")
 }
 
 /// A remote worker's status, wait, events or turn runs on its host from

@@ -7,7 +7,11 @@
  *   input (typed or pasted, not rpc/extension)  -> user_prompt_submit
  *   tool_call                                   -> pre_tool_use {tool, tool_input}
  *   tool_result                                 -> post_tool_use {tool}
- *   agent_end (done, error or Escape)           -> stop
+ *   agent_end                                   -> stop, with the verdict:
+ *     last answer ok                              done (no reason)
+ *     stopReason "aborted" (Escape)               "reason":"interrupted"
+ *     stopReason "error", Pi gives up             "reason":"failed","error":{kind,message,status?}
+ *     stopReason "error", Pi will retry           nothing yet (the retry's agent_end ends the turn)
  *   session_shutdown with reason "quit"         -> session_end
  *
  * Pi mints its own session id, so this extension also registers the worker:
@@ -21,7 +25,21 @@
  * The facts it relies on were measured against pi 0.73.1: docs/harness-pi.md.
  */
 
-import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 
 /** The slice of Pi's ExtensionAPI we use (declared here: no npm dependency). */
@@ -145,9 +163,6 @@ function dropOldSessions(w: Worker, sid: string): void {
   }
 }
 
-// The appender's own: it looks at the log's last byte and cuts back a short write.
-import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
-
 /**
  * Append `line` as one write, whole or not at all, as csd-hook does
  * (shared/eventlog.rs): a torn last line someone left is ended with a newline
@@ -208,6 +223,150 @@ function record(ctx: PiContext, event: Record<string, unknown>): void {
   }
 }
 
+/** The contract's failure (shared/verdict.rs) for a failed model request. */
+interface Failure {
+  kind: string;
+  message: string;
+  status?: number;
+}
+
+/**
+ * Pi's errorMessage for a failed request, as the contract's failure. The
+ * Anthropic SDK words an HTTP error as `<status> <the API's JSON body>`
+ * (`429 {"type":"error","error":{"type":"rate_limit_error","message":…}}`), an
+ * error event mid-stream as the bare body, a dropped connection as
+ * "Connection error."; other providers' SDKs start with the status too.
+ */
+export function failureOf(errorMessage: unknown): Failure {
+  const text = typeof errorMessage === "string" && errorMessage !== "" ? errorMessage : "unknown error";
+  const head = /^(\d{3})\b\s*(.*)$/s.exec(text);
+  const status = head ? Number(head[1]) : undefined;
+  let body: any = undefined;
+  try {
+    body = JSON.parse(head ? head[2] : text);
+  } catch {}
+  const apiType = typeof body?.error?.type === "string" ? body.error.type : "";
+  const message = typeof body?.error?.message === "string" ? body.error.message : text;
+  const byType: Record<string, string> = {
+    invalid_request_error: "invalid_request",
+    request_too_large: "invalid_request",
+    authentication_error: "authentication_failed",
+    permission_error: "authentication_failed",
+    billing_error: "billing_error",
+    not_found_error: "model_not_found",
+    rate_limit_error: "rate_limit",
+    overloaded_error: "overloaded",
+    api_error: "server_error",
+  };
+  let kind = byType[apiType] ?? (status !== undefined ? kindOfStatus(status) : kindOfText(text));
+  // A subscription's usage limit comes as a rate_limit_error (HTTP 429); its
+  // message is what tells the two apart.
+  if (kind === "rate_limit" && /usage limit/i.test(message)) kind = "usage_limit";
+  return status === undefined ? { kind, message } : { kind, message, status };
+}
+
+function kindOfStatus(status: number): string {
+  if (status === 400 || status === 413 || status === 422) return "invalid_request";
+  if (status === 401 || status === 403) return "authentication_failed";
+  if (status === 402) return "billing_error";
+  if (status === 404) return "model_not_found";
+  if (status === 429) return "rate_limit";
+  if (status === 503 || status === 529) return "overloaded";
+  if (status >= 500 && status <= 599) return "server_error";
+  return "unknown";
+}
+
+function kindOfText(text: string): string {
+  if (/overloaded/i.test(text)) return "overloaded";
+  if (/rate.?limit|too many requests/i.test(text)) return "rate_limit";
+  if (/connection|network|socket|fetch failed|ECONN|terminated|timed? ?out/i.test(text)) return "network";
+  return "unknown";
+}
+
+/**
+ * Pi retries a failed request by itself (AgentSession._isRetryableError,
+ * pi 0.73.1): its agent_end reaches extensions *before* Pi decides, so an
+ * error it will retry must not end the turn here. Mirrored: the same words,
+ * `retry.enabled` (default true) and `retry.maxRetries` (default 3) from
+ * the agent dir's and the project's settings.json, the attempts counted as
+ * Pi counts them (reset by an answer that is not an error).
+ */
+const RETRYABLE =
+  /overloaded|provider.?returned.?error|rate.?limit|too many requests|429|500|502|503|504|service.?unavailable|server.?error|internal.?error|network.?error|connection.?error|connection.?refused|connection.?lost|websocket.?closed|websocket.?error|other side closed|fetch failed|upstream.?connect|reset before headers|socket hang up|ended without|http2 request did not get a response|timed? out|timeout|terminated|retry delay/i;
+/** A context overflow is not retried but compacted, then the prompt goes again (once per prompt). */
+const OVERFLOW =
+  /prompt is too long|request_too_large|exceeds the context window|context[_ ]length[_ ]exceeded|maximum context length|too many tokens|token limit exceeded/i;
+
+interface RetrySettings {
+  enabled: boolean;
+  maxRetries: number;
+  baseDelayMs: number;
+  compaction: boolean;
+}
+
+function readJson(path: string): any {
+  try {
+    return JSON.parse(readFileSync(path, "utf8"));
+  } catch {
+    return {};
+  }
+}
+
+function retrySettings(cwd: string): RetrySettings {
+  const agentDir = process.env.PI_CODING_AGENT_DIR || join(homedir(), ".pi", "agent");
+  const global = readJson(join(agentDir, "settings.json"));
+  const project = readJson(join(cwd, ".pi", "settings.json"));
+  const pick = (f: (s: any) => unknown, dflt: any) => f(project) ?? f(global) ?? dflt;
+  return {
+    enabled: pick((s) => s?.retry?.enabled, true) !== false,
+    maxRetries: Number(pick((s) => s?.retry?.maxRetries, 3)),
+    baseDelayMs: Number(pick((s) => s?.retry?.baseDelayMs, 2000)),
+    compaction: pick((s) => s?.compaction?.enabled, true) !== false,
+  };
+}
+
+/** What Pi does after an errored agent_end: retry after `delayMs`, or nothing. */
+const retry = { attempts: 0, overflowTried: false, watchdog: undefined as ReturnType<typeof setTimeout> | undefined };
+
+/** How long Pi may take past its backoff before a retry counts as never coming. */
+const RETRY_GRACE_MS = 3000;
+/** Compaction asks the model for a summary first. */
+const OVERFLOW_GRACE_MS = 120_000;
+
+function willRetry(errorMessage: string, ctx: PiContext): number | null {
+  const s = retrySettings(ctx.cwd);
+  if (OVERFLOW.test(errorMessage) && !/rate limit|too many requests/i.test(errorMessage)) {
+    if (!s.compaction || retry.overflowTried) return null;
+    retry.overflowTried = true;
+    return OVERFLOW_GRACE_MS;
+  }
+  if (!s.enabled || !RETRYABLE.test(errorMessage)) return null;
+  retry.attempts++;
+  if (retry.attempts > s.maxRetries) {
+    retry.attempts = 0;
+    return null;
+  }
+  return s.baseDelayMs * 2 ** (retry.attempts - 1) + RETRY_GRACE_MS;
+}
+
+/** The stop for the agent run `messages` ended, or null when Pi goes on (a retry). */
+function stopFor(messages: unknown, ctx: PiContext): Record<string, unknown> | null {
+  const last = Array.isArray(messages) ? [...messages].reverse().find((m) => m?.role === "assistant") : undefined;
+  if (last?.stopReason === "aborted") return { event: "stop", reason: "interrupted" };
+  if (last?.stopReason !== "error") return { event: "stop" };
+  const error = { event: "stop", reason: "failed", error: failureOf(last.errorMessage) };
+  const wait = willRetry(String(last.errorMessage ?? ""), ctx);
+  if (wait === null) return error;
+  // Escape during Pi's backoff cancels the retry with no agent_end: if no
+  // retry has begun by then, the turn ended with this error.
+  retry.watchdog = setTimeout(() => {
+    retry.attempts = 0;
+    record(ctx, error);
+  }, wait);
+  retry.watchdog.unref?.();
+  return null;
+}
+
 export default function csd(pi: PiApi): void {
   if (workerFromEnv() === null) return;
 
@@ -223,6 +382,9 @@ export default function csd(pi: PiApi): void {
   });
 
   pi.on("input", (event, ctx) => {
+    // Every prompt starts with Pi's retry count at 0: an answer, giving up
+    // and a cancelled retry all reset it.
+    retry.attempts = 0;
     // rpc and extension input is machinery, not a prompt given to the worker.
     if (event?.source === "interactive") record(ctx, { event: "user_prompt_submit" });
   });
@@ -236,8 +398,23 @@ export default function csd(pi: PiApi): void {
     record(ctx, { event: "post_tool_use", tool: toolName(event?.toolName) });
   });
 
-  pi.on("agent_end", (_event, ctx) => {
-    record(ctx, { event: "stop" });
+  pi.on("agent_start", () => {
+    // A retry (or the prompt again after compaction) began: the turn goes on.
+    clearTimeout(retry.watchdog);
+  });
+
+  pi.on("message_end", (event) => {
+    const m = event?.message;
+    if (m?.role === "user") retry.overflowTried = false;
+    if (m?.role === "assistant" && m?.stopReason !== "error") retry.attempts = 0;
+  });
+
+  pi.on("agent_end", (event, ctx) => {
+    let stop: Record<string, unknown> | null = { event: "stop" };
+    try {
+      stop = stopFor(event?.messages, ctx);
+    } catch {}
+    if (stop !== null) record(ctx, stop);
   });
 
   pi.on("session_shutdown", (event, ctx) => {

@@ -65,7 +65,11 @@ pub fn print_help(text: &str) -> Result<i32> {
 }
 
 pub fn print_version(tool: &str) -> Result<i32> {
-    say(format!("{tool} {}\n", env!("CARGO_PKG_VERSION")))?;
+    // The commit too (build.rs): two builds of one version tell apart.
+    match option_env!("CSD_COMMIT") {
+        Some(commit) => say(format!("{tool} {} (commit {commit})\n", env!("CARGO_PKG_VERSION")))?,
+        None => say(format!("{tool} {}\n", env!("CARGO_PKG_VERSION")))?,
+    }
     Ok(EXIT_OK)
 }
 

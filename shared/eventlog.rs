@@ -90,10 +90,7 @@ impl EventLog {
 
     /// End the turn the log shows open (its last event is a prompt or a tool
     /// call) with a stop of `verdict`, for a turn end no hook reported (a
-    /// CLI that died, an interrupt only its transcript shows). The look and
-    /// the append happen under the lock every append takes, so a hook's own
-    /// stop landing meanwhile is never followed by a second one. Whether it
-    /// appended.
+    /// CLI that died). Whether it appended.
     pub fn end_open_turn(&self, verdict: crate::verdict::Verdict) -> Result<bool> {
         let open = |log: &EventLog| -> Result<bool> {
             Ok(matches!(
@@ -104,7 +101,16 @@ impl EventLog {
         if !open(self)? {
             return Ok(false);
         }
-        // A log removed meanwhile (the worker stopped) is not made again.
+        self.append_if(&Event::Stop { ts: crate::time::now_iso(), verdict, turn_id: None }, open)
+    }
+
+    /// Append `ev` only if `still` holds under the log's lock: the one way a
+    /// reader that judged a turn over (a settler, a waiter) records it, so
+    /// a hook's own stop landing meanwhile is never followed by a second,
+    /// and a late settler never ends the next turn. A log removed meanwhile
+    /// (the worker stopped) is not made again, and a lock not had in time
+    /// leaves it to the next reader rather than guess. Whether it appended.
+    pub fn append_if(&self, ev: &Event, still: impl Fn(&EventLog) -> Result<bool>) -> Result<bool> {
         let file = match safefile::open_append_existing(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
@@ -112,11 +118,10 @@ impl EventLog {
         };
         let locked = flock_within(&file, LOCK_WAIT).context(|| format!("locking {}", self.path.display()))?;
         let appender = Appender { file, path: self.path.clone(), locked };
-        // Not had in time: leave it to the next reader rather than guess.
-        if !appender.locked() || !open(self)? {
+        if !appender.locked() || !still(self)? {
             return Ok(false);
         }
-        appender.append(&Event::Stop { ts: crate::time::now_iso(), verdict, turn_id: None })?;
+        appender.append(ev)?;
         Ok(true)
     }
 

@@ -237,9 +237,20 @@ pub fn events_all(dir: &WorkerDir, m: Merged) -> Result<i32> {
         (m.out)(&line)?;
     }
     let Some(watch) = watch.as_mut() else { return Ok(0) };
+    // Workers whose turn end only their harness's own files show (Codex's
+    // rollout): settled on every wake, their files watched, and a slow tick
+    // for one whose file could not be watched yet.
+    let mut settled: BTreeMap<String, (Worker, bool)> = BTreeMap::new();
     loop {
         // Workers that appeared since: from their log's start.
         for meta in scan_metas(dir)?.metas {
+            if !settled.contains_key(&meta.session_id) {
+                let w = Worker { dir: dir.clone(), meta: meta.clone() };
+                if let Some(witness) = crate::harness::turn_witness(&w) {
+                    let armed = watch.add_file(&witness);
+                    settled.insert(meta.session_id.clone(), (w, armed));
+                }
+            }
             if followed.contains_key(&meta.session_id) {
                 continue;
             }
@@ -248,6 +259,17 @@ pub fn events_all(dir: &WorkerDir, m: Merged) -> Result<i32> {
                     meta.session_id.clone(),
                     Followed { name: meta.tmux_name, file, offset: 0, partial: Vec::new() },
                 );
+            }
+        }
+        for (w, armed) in settled.values_mut() {
+            // A worker gone meanwhile has nothing left to settle.
+            if crate::harness::settle(w).is_err() {
+                continue;
+            }
+            if !*armed {
+                if let Some(witness) = crate::harness::turn_witness(w) {
+                    *armed = watch.add_file(&witness);
+                }
             }
         }
         let mut gone = Vec::new();
@@ -264,8 +286,10 @@ pub fn events_all(dir: &WorkerDir, m: Merged) -> Result<i32> {
         }
         for sid in gone {
             followed.remove(&sid);
+            settled.remove(&sid);
         }
-        if watch.wait(None)? == Wake::OutputClosed {
+        let tick = settled.values().any(|(_, armed)| !armed).then(|| Instant::now() + LIVENESS_TICK);
+        if watch.wait(tick)? == Wake::OutputClosed {
             return Ok(0);
         }
     }

@@ -113,31 +113,72 @@ fn leading_string_field(bytes: &[u8], key: &str) -> Option<String> {
     de.next()?.ok()
 }
 
-/// Handle one payload. Returns the event appended, if any.
+/// Handle one payload. Returns the (last) event appended, if any.
 pub fn handle(payload: &Map<String, Value>, identity: Option<&Identity>) -> Option<Event> {
     let sid = payload.get("session_id")?.as_str()?;
     // A session id becomes a file name: hold it to the worker-name charset.
     crate::name::validate(sid).ok()?;
-    let kind = EventKind::from_hook(payload.get("hook_event_name")?.as_str()?)?;
+    let name = payload.get("hook_event_name")?.as_str()?;
+    let kind = EventKind::from_hook(name);
+    if kind.is_none() && !CLAUDE_TURN_HOOKS.contains(&name) {
+        return None;
+    }
     let dir = match identity {
         Some(id) => WorkerDir::at(id.worker_dir.clone()).ok()?,
         None => WorkerDir::from_env().ok()?,
     };
-    match read_meta(&dir, sid).ok()? {
+    let meta = match read_meta(&dir, sid).ok()? {
         // Codex fires SessionEnd without any SessionStart when it quits before
         // its first prompt: that session never was a worker's, and a meta
         // born of it would outlive a stop that is removing the worker.
-        None if kind == EventKind::SessionEnd => return None,
-        None if kind == EventKind::SessionStart && follow_new_session(&dir, sid, payload, identity).is_some() => {}
+        None if kind == Some(EventKind::SessionEnd) => return None,
+        None if kind == Some(EventKind::SessionStart) && follow_new_session(&dir, sid, payload, identity).is_some() => {
+            read_meta(&dir, sid).ok()??
+        }
+        // Only a lifecycle event registers a worker.
+        None if kind.is_none() => return None,
         None => register(&dir, sid, identity?, payload)?,
-        Some(meta) if kind == EventKind::SessionStart => note_transcript(&dir, meta, payload),
+        Some(meta) if kind == Some(EventKind::SessionStart) => note_transcript(&dir, meta, payload),
         // The CLI goes on, in the session it starts next: the worker has not ended.
-        Some(meta) if kind == EventKind::SessionEnd && moving_on(&meta, payload) => return None,
-        Some(_) => {}
+        Some(meta) if kind == Some(EventKind::SessionEnd) && moving_on(&meta, payload) => return None,
+        Some(meta) => meta,
+    };
+    let ts = crate::time::now_iso();
+    let claude = meta.harness.kind() == Some(crate::kind::HarnessKind::Claude);
+    let events = match claude.then(|| crate::harness::claude_turn::hook_events(name, &ts, payload)).flatten() {
+        Some(events) => events,
+        None => vec![Event::from_payload(kind?, ts, payload)],
+    };
+    append_events(&EventLog::new(dir.events_path(sid)), events)
+}
+
+/// Claude Code hooks that are none of the six lifecycle events but can end
+/// (or block) a turn.
+const CLAUDE_TURN_HOOKS: [&str; 4] = ["StopFailure", "PermissionRequest", "Elicitation", "Notification"];
+
+/// Append `events` under one hold of the log's lock; a stop that may only
+/// end an open turn is dropped when none is open (a dialog's late
+/// notification after the turn already ended or blocked).
+fn append_events(log: &EventLog, events: Vec<Event>) -> Option<Event> {
+    if events.is_empty() {
+        return None;
     }
-    let ev = Event::from_payload(kind, crate::time::now_iso(), payload);
-    EventLog::new(dir.events_path(sid)).append(&ev).ok()?;
-    Some(ev)
+    let appender = log.lock(crate::eventlog::LOCK_WAIT).ok()?;
+    let mut last = None;
+    for ev in events {
+        if crate::harness::claude_turn::only_in_open_turn(&ev) {
+            let open = matches!(
+                log.last().ok()?,
+                Some((EventKind::UserPromptSubmit | EventKind::PreToolUse | EventKind::PostToolUse, _))
+            );
+            if !open {
+                continue;
+            }
+        }
+        appender.append(&ev).ok()?;
+        last = Some(ev);
+    }
+    last
 }
 
 /// What a CLI's SessionStart says when it goes on in a session it did not
@@ -208,18 +249,19 @@ fn follow_new_session(dir: &WorkerDir, sid: &str, payload: &Map<String, Value>, 
 /// Record where the harness writes its transcript, as the harness says, so
 /// readers need not re-derive it (Claude Code's rule for long paths hashes
 /// them). Once per session start; a failure costs only the shortcut.
-fn note_transcript(dir: &WorkerDir, mut meta: Meta, payload: &Map<String, Value>) {
-    let Some(t) = payload.get("transcript_path").and_then(Value::as_str).filter(|t| !t.is_empty()) else { return };
+fn note_transcript(dir: &WorkerDir, mut meta: Meta, payload: &Map<String, Value>) -> Meta {
+    let Some(t) = payload.get("transcript_path").and_then(Value::as_str).filter(|t| !t.is_empty()) else { return meta };
     if meta.extra_str("transcript_path") != Some(t) {
         meta.extra.insert("transcript_path".into(), t.into());
         let _ = write_meta(dir, &meta);
     }
+    meta
 }
 
 /// Write the meta of a worker whose harness minted its own id. Two hooks may
 /// race here (SessionStart and UserPromptSubmit); both write the same meta by
 /// rename, so either wins whole.
-fn register(dir: &WorkerDir, sid: &str, id: &Identity, payload: &Map<String, Value>) -> Option<()> {
+fn register(dir: &WorkerDir, sid: &str, id: &Identity, payload: &Map<String, Value>) -> Option<Meta> {
     crate::name::validate(&id.tmux_name).ok()?;
     // Only a worker csd launched (its marker is there) may register; a stray
     // Codex run with our hook config must not invent workers.
@@ -243,5 +285,6 @@ fn register(dir: &WorkerDir, sid: &str, id: &Identity, payload: &Map<String, Val
         }
     }
     meta.extra.insert("registered_at".into(), crate::time::now_iso().into());
-    write_meta(dir, &meta).ok()
+    write_meta(dir, &meta).ok()?;
+    Some(meta)
 }

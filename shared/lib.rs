@@ -8,6 +8,7 @@
 //! (`hook`), tunables (`knobs`), harnesses and how each is driven
 //! (`harness`), transcripts and turns (`transcript`, `turn`); then what is
 //! built on them: waiting (`wait`), giving a prompt (`submit`, `converse`),
+//! answering a worker's question (`answer`),
 //! starting (`launch`, `consent`), ending (`stop`), status rows and token
 //! tallies (`status`, `tally`), fleets (`fleet`), converse's post-mortem
 //! (`diag`), the mock model servers (`mock`) and the self-test that drives
@@ -15,6 +16,7 @@
 //! declared interface (`interface`). Lower modules never call up into
 //! higher ones.
 
+pub mod answer;
 pub mod bounded;
 pub mod cli;
 pub mod consent;

@@ -30,6 +30,8 @@ pub struct Watch {
     /// has woken us (a pidfd stays readable).
     pidfds: Vec<OwnedFd>,
     watch_stdout: bool,
+    /// A file `also` watches that was not there yet: re-tried on each wake.
+    pending_also: Option<PathBuf>,
 }
 
 impl Watch {
@@ -43,7 +45,14 @@ impl Watch {
             .add_watch(dir, AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_DELETE)
             .map_err(std::io::Error::from)
             .context(|| format!("watching {}", dir.display()))?;
-        let mut w = Watch { inotify, file: file.to_path_buf(), file_wd: None, pidfds: Vec::new(), watch_stdout: false };
+        let mut w = Watch {
+            inotify,
+            file: file.to_path_buf(),
+            file_wd: None,
+            pidfds: Vec::new(),
+            watch_stdout: false,
+            pending_also: None,
+        };
         w.watch_file();
         Ok(w)
     }
@@ -65,7 +74,14 @@ impl Watch {
             .map_err(std::io::Error::from)
             .context(|| format!("watching {}", dir.display()))?;
         // `file` is the dir itself: nothing more to arm for it.
-        Ok(Watch { inotify, file: dir.to_path_buf(), file_wd: None, pidfds: Vec::new(), watch_stdout: false })
+        Ok(Watch {
+            inotify,
+            file: dir.to_path_buf(),
+            file_wd: None,
+            pidfds: Vec::new(),
+            watch_stdout: false,
+            pending_also: None,
+        })
     }
 
     /// (Re)arm the watch on the file itself; a no-op while it does not exist.
@@ -79,12 +95,37 @@ impl Watch {
         }
     }
 
-    /// Also wake when `other` (an existing file) changes: a harness file
-    /// whose change can end a turn. Best effort: a file that cannot be
-    /// watched is left to the liveness tick.
-    pub fn also(self, other: &Path) -> Watch {
-        let _ = self.inotify.add_watch(other, AddWatchFlags::IN_MODIFY);
+    /// Also wake when `other` changes: a harness file whose change can end a
+    /// turn. A file not there yet (Claude Code creates its transcript, and
+    /// in a new project its directory, at the first prompt's first write)
+    /// is watched through its nearest existing directory, and armed on the
+    /// wake that comes when it appears. Best effort: what cannot be watched
+    /// is left to the liveness tick.
+    pub fn also(mut self, other: &Path) -> Watch {
+        self.pending_also = Some(other.to_path_buf());
+        self.arm_also();
         self
+    }
+
+    /// Also wake when `other` is written, if it can be watched now (one
+    /// of many: a fleet's turn witnesses). Whether it could.
+    pub fn add_file(&mut self, other: &Path) -> bool {
+        self.inotify.add_watch(other, AddWatchFlags::IN_MODIFY).is_ok()
+    }
+
+    fn arm_also(&mut self) {
+        let Some(other) = self.pending_also.clone() else { return };
+        if self.inotify.add_watch(&other, AddWatchFlags::IN_MODIFY).is_ok() {
+            self.pending_also = None;
+            return;
+        }
+        let flags = AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_MOVED_TO;
+        // Up to three levels: the transcript's dir, the projects dir, ~/.claude.
+        for dir in other.ancestors().skip(1).take(3) {
+            if self.inotify.add_watch(dir, flags).is_ok() {
+                return;
+            }
+        }
     }
 
     /// Also wake when process `pid` exits (a worker's pane process).
@@ -193,6 +234,7 @@ impl Watch {
         if (rearm || self.file_wd.is_none()) && !self.file.is_dir() {
             self.watch_file();
         }
+        self.arm_also();
     }
 }
 

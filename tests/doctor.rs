@@ -221,10 +221,12 @@ fn doctor_fails_naming_the_step_a_broken_harness_breaks() {
     assert_eq!(snapshot(&env.home), before, "the operator's HOME changed");
     assert_left_nothing(&env);
 
-    // Nothing installed: reported as such, a failure only when named.
+    // Nothing installed: each row says so, and the doctor fails naming what
+    // to install (nothing is proven; issue 18).
     let (out, doc) = doctor(&env, &[], &["--json"], &[]);
-    assert_code(&out, 0);
+    assert_code(&out, 1);
     assert_eq!(row(&doc, "pi")["result"], "not installed", "{doc:#}");
+    assert!(doc["error"].as_str().unwrap().starts_with("no harness CLI is installed: install Claude Code"), "{doc:#}");
     let (out, doc) = doctor(&env, &[("CSD_PI_BIN", Path::new("/nonexistent/pi"))], &["--json", "--harness", "pi"], &[]);
     assert_code(&out, 1);
     assert_eq!(row(&doc, "pi")["result"], "FAIL", "{doc:#}");

@@ -173,6 +173,21 @@ fn the_mock_answers_by_the_prompts_directives() {
     let body = json!({"messages": [{"role": "user", "content": "say: a"}, {"role": "system", "content": "say: b"}]});
     assert_eq!(classify(body), Answer::Said("a".into()));
 
+    // Failures and questions; a question only when the tool is offered.
+    use csd::mock::anthropic::Failure;
+    assert_eq!(classify(ask(json!("x\nfail:529"), &tools)), Answer::Failed(Failure::Status(529)));
+    assert_eq!(classify(ask(json!("fail:stream"), &tools)), Answer::Failed(Failure::Stream));
+    assert_eq!(classify(ask(json!("fail:nonsense\nsay: ok"), &tools)), Answer::Said("ok".into()));
+    assert_eq!(Failure::parse_times("500 x3"), Some((Failure::Status(500), 3)));
+    assert_eq!(Failure::parse_times("reset"), Some((Failure::Reset, 1)));
+    assert_eq!(Failure::parse_times("500 x0"), None);
+    let asking = json!([{"name": "Bash"}, {"name": "AskUserQuestion"}]);
+    assert_eq!(
+        classify(ask(json!("ask: Which? | A | B"), &asking)),
+        Answer::Ask { questions: vec![("Which?".into(), vec!["A".into(), "B".into()])] }
+    );
+    assert_eq!(classify(ask(json!("ask: Which? | A | B"), &tools)), Answer::Default);
+
     // Over HTTP: a plain JSON answer, and the stream's closing events.
     use std::io::{Read, Write};
     let mock = MockAnthropic::start(Config::with_tool("bash"));
@@ -195,6 +210,27 @@ fn the_mock_answers_by_the_prompts_directives() {
     assert!(streamed.trim_end().ends_with("data: {\"type\":\"message_stop\"}"), "{streamed}");
     assert_eq!(mock.count(), 2);
     assert!(MockAnthropic::busy_time(&mock.requests()) < Duration::from_secs(5));
+
+    // A failure is served once per prompt: the retry, and a later prompt
+    // merged with the failed one into one message, are answered.
+    let failing = json!({"messages": [{"role": "user", "content": "one\nfail:429\nsay: retried"}]});
+    let reply = post(&failing);
+    assert!(reply.starts_with("HTTP/1.1 429 Too Many Requests"), "{reply}");
+    assert!(
+        reply.contains("\r\nretry-after: 60\r\n") && reply.contains("anthropic-ratelimit-requests-reset: "),
+        "{reply}"
+    );
+    assert!(reply.contains("\"rate_limit_error\""), "{reply}");
+    assert!(post(&failing).contains("\"text\":\"retried\""));
+    let merged = json!({"messages": [{"role": "user", "content": [
+        {"type": "text", "text": "one\nfail:429\nsay: retried\n"}, {"type": "text", "text": "two\nsay: second"}]}]});
+    assert!(post(&merged).contains("\"text\":\"second\""));
+    let body = json!({"messages": [{"role": "user", "content": "fail:reset"}]}).to_string();
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", mock.port())).unwrap();
+    write!(conn, "POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut reply = String::new();
+    let read = conn.read_to_string(&mut reply);
+    assert_eq!(read.map_err(|e| e.kind()), Err(std::io::ErrorKind::ConnectionReset), "{reply}");
 }
 
 /// The plugin this repository ships passes the real CLI's own validator, as a
@@ -204,13 +240,7 @@ fn the_packaged_plugin_passes_claude_plugin_validate() {
     let cli = claude_cli();
     isolate_network();
     let env = TestEnv::new();
-    let plugin_only = env.path().join("csd");
-    for part in [".claude-plugin", "hooks", "skills/driving-claude-code-sessions"] {
-        std::fs::create_dir_all(plugin_only.join(part)).unwrap();
-    }
-    for file in [".claude-plugin/plugin.json", "hooks/hooks.json", "skills/driving-claude-code-sessions/SKILL.md"] {
-        std::fs::copy(repo().join(file), plugin_only.join(file)).unwrap();
-    }
+    let plugin_only = repo().join("plugin");
     for (target, what) in [(repo(), "marketplace"), (plugin_only, "plugin")] {
         let out = std::process::Command::new(&cli)
             .args(["plugin", "validate"])
@@ -224,9 +254,9 @@ fn the_packaged_plugin_passes_claude_plugin_validate() {
         assert!(stdout(&out).contains(&format!("Validating {what} manifest")), "{}", stdout(&out));
         assert!(stdout(&out).contains("Validation passed"), "{}", stdout(&out));
     }
-    let hooks: Value = serde_json::from_slice(&std::fs::read(repo().join("hooks/hooks.json")).unwrap()).unwrap();
+    let hooks: Value = serde_json::from_slice(&std::fs::read(repo().join("plugin/hooks/hooks.json")).unwrap()).unwrap();
     let events: Vec<&String> = hooks["hooks"].as_object().unwrap().keys().collect();
-    assert_eq!(events, ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"]);
+    assert_eq!(events, csd::harness::claude::HOOK_EVENTS, "the packaged plugin registers what csd-launch's does");
 }
 
 /// A csd world around the real CLI: consent given, the mock as the model, an
@@ -238,6 +268,8 @@ struct Flow {
     mock: MockAnthropic,
     cli: PathBuf,
     project: PathBuf,
+    /// More environment for the worker's CLI (set before launch).
+    extra_env: Vec<(&'static str, String)>,
 }
 
 impl Flow {
@@ -250,7 +282,7 @@ impl Flow {
         std::fs::create_dir(&project).unwrap();
         let consent = env.run_stdin("csd-launch", ["--grant-consent"], b"yes\n");
         assert_code(&consent, 0);
-        Flow { reaper: KillOnDrop(None), env, mock, cli, project }
+        Flow { reaper: KillOnDrop(None), env, mock, cli, project, extra_env: Vec::new() }
     }
 
     /// A csd binary with the worker's environment: csd-launch starts this
@@ -258,7 +290,7 @@ impl Flow {
     fn cmd(&self, name: &str) -> std::process::Command {
         let mut c = self.env.cmd(name);
         c.env("CSD_CLAUDE_BIN", &self.cli).env("PATH", path_with_csd());
-        for (k, v) in claude_env(&self.mock) {
+        for (k, v) in claude_env(&self.mock).into_iter().chain(self.extra_env.iter().cloned()) {
             c.env(k, v);
         }
         c
@@ -711,9 +743,11 @@ fn make_install_puts_a_plugin_claude_can_install() {
         .expect("running make");
     assert_code(&out, 0);
     let plugin = dest.join("opt/csd/share/csd/plugin");
-    let hooks = std::fs::read_to_string(plugin.join("hooks/hooks.json")).unwrap();
-    assert!(hooks.contains("\"/opt/csd/bin/csd-hook "), "hooks do not call the installed csd-hook:\n{hooks}");
-    assert!(!hooks.contains("\"csd-hook "), "{hooks}");
+    let runner = std::fs::read_to_string(plugin.join("hooks/run-csd-hook")).unwrap();
+    assert!(
+        runner.contains("\nbindir='/opt/csd/bin'\n"),
+        "the hooks' runner is not told the installed csd-hook:\n{runner}"
+    );
     let claude = |args: &[&str]| {
         let out = std::process::Command::new(&cli)
             .args(args)
@@ -936,6 +970,276 @@ fn a_prompt_sent_mid_turn_gets_a_receipt_for_the_turn_that_answers_it() {
     assert_eq!(stops(&flow), at + 1, "one turn for both");
 }
 
+/// Claude Code retries a failed request up to CLAUDE_CODE_MAX_RETRIES times
+/// (10 by default, backing off 0.5 s doubling to 32 s: about 2.7 minutes
+/// before it gives up) and, after an error mid-stream, asks again without
+/// streaming. Tests that want the failure itself turn both off.
+fn failing_at_once() -> Vec<(&'static str, String)> {
+    vec![("CLAUDE_CODE_MAX_RETRIES", "0".into()), ("CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK", "1".into())]
+}
+
+/// The worker's last stop line.
+fn last_stop(env: &TestEnv, sid: &str) -> Value {
+    log_lines(env, sid).into_iter().rev().find(|e| e["event"] == "stop").expect("no stop line")
+}
+
+/// Issue 16 on the real CLI: each way a model request fails ends the turn
+/// at once with a failed stop naming the kind (and the status the CLI
+/// showed); converse exits 5 within a moment of the mock's answer, the
+/// worker is idle, and the next prompt is answered.
+#[test]
+fn each_api_failure_ends_the_turn_failed_at_once_and_the_next_prompt_is_answered() {
+    let cli = claude_cli();
+    isolate_network();
+    let mut flow = Flow::new(cli);
+    flow.extra_env = failing_at_once();
+    flow.launch("f");
+    let sid = flow.sid("f");
+    let cases: [(&str, &str, Option<u64>); 8] = [
+        ("400", "invalid_request", Some(400)),
+        ("401", "authentication_failed", None),
+        ("429", "rate_limit", Some(429)),
+        ("500", "server_error", Some(500)),
+        ("529", "overloaded", Some(529)),
+        ("stream", "server_error", None),
+        ("reset", "network", None),
+        // An API-key user's usage limit is a 429 to Claude Code (the
+        // subscription's reset headers are read only for claude.ai logins).
+        ("usage", "rate_limit", Some(429)),
+    ];
+    let mut measured = Vec::new();
+    for (n, (word, kind, status)) in cases.iter().enumerate() {
+        let before = flow.mock.count();
+        let o = flow.run("csd-send", &["--converse", "f", &format!("Case {n}.\nfail:{word}"), "60"]);
+        let returned = Instant::now();
+        let failed = flow.mock.requests_since(before).into_iter().find(|r| matches!(r.answer, Answer::Failed(_)));
+        let failed =
+            failed.unwrap_or_else(|| panic!("fail:{word} never reached the mock; pane:\n{}", flow.env.pane("f")));
+        assert_eq!(o.status.code(), Some(5), "fail:{word}: {}\npane:\n{}", stderr(&o), flow.env.pane("f"));
+        let latency = returned.saturating_duration_since(failed.answered);
+        measured.push(format!("fail:{word} → converse exit 5 {} after the mock's answer", ms(latency)));
+        assert!(latency < Duration::from_secs(5), "fail:{word}: converse returned {latency:?} after the failure");
+        let stop = last_stop(&flow.env, &sid);
+        assert_eq!(stop["reason"], "failed", "fail:{word}: {stop}");
+        assert_eq!(stop["error"]["kind"], *kind, "fail:{word}: {stop}");
+        assert_eq!(stop["error"]["status"].as_u64(), *status, "fail:{word}: {stop}");
+        assert!(!stop["error"]["message"].as_str().unwrap().is_empty(), "fail:{word}: {stop}");
+        assert!(stderr(&o).contains(kind), "fail:{word}: {}", stderr(&o));
+        assert_eq!(stdout(&flow.run("csd-status", &["f"])).trim(), "idle", "fail:{word}");
+        let (reply, _) = flow.converse("f", &format!("After case {n}.\nsay: answered-{n}"));
+        assert_eq!(reply.trim(), format!("answered-{n}"), "the prompt after fail:{word}");
+    }
+    let turn = stdout(&flow.run("csd-events", &["f", "--type", "stop"]));
+    assert_eq!(turn.lines().count(), 2 * cases.len(), "one stop per turn: {turn}");
+    for line in measured {
+        eprintln!("claude: {line}");
+    }
+}
+
+/// What the CLI gets over by itself is no failure: a 500 retried (one retry
+/// allowed) and an error mid-stream asked again without streaming both end
+/// done, with the retry's answer.
+#[test]
+fn a_failure_the_cli_retries_away_ends_the_turn_done() {
+    let cli = claude_cli();
+    isolate_network();
+    let mut flow = Flow::new(cli);
+    flow.extra_env = vec![("CLAUDE_CODE_MAX_RETRIES", "1".into())];
+    flow.launch("r");
+    let sid = flow.sid("r");
+    let (reply, _) = flow.converse("r", "Retry me.\nfail:500\nsay: recovered");
+    assert_eq!(reply.trim(), "recovered");
+    let (reply, _) = flow.converse("r", "Stream me.\nfail:stream\nsay: streamed-again");
+    assert_eq!(reply.trim(), "streamed-again");
+    let answers: Vec<Answer> = flow.mock.requests().into_iter().map(|r| r.answer).collect();
+    assert!(answers.contains(&Answer::Failed(anthropic::Failure::Status(500))), "{answers:?}");
+    assert!(answers.contains(&Answer::Failed(anthropic::Failure::Stream)), "{answers:?}");
+    let stops: Vec<Value> = log_lines(&flow.env, &sid).into_iter().filter(|e| e["event"] == "stop").collect();
+    assert_eq!(stops.len(), 2, "{stops:?}");
+    assert!(stops.iter().all(|s| s.get("reason").is_none()), "{stops:?}");
+    // Once its retries are spent, the failure is the turn's.
+    let before = flow.mock.count();
+    let o = flow.run("csd-send", &["--converse", "r", "Fail twice.\nfail:500 x2\nsay: too-late", "60"]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let tries = flow.mock.requests_since(before).into_iter().filter(|r| matches!(r.answer, Answer::Failed(_))).count();
+    assert_eq!(tries, 2, "one request and one retry");
+    assert_eq!(last_stop(&flow.env, &sid)["error"]["kind"], "server_error");
+}
+
+/// Send `keys` to the worker's pane once `ready` holds of its log, and
+/// return when they were sent.
+fn press_when(flow: &Flow, name: &str, sid: &str, ready: impl Fn(&[Value]) -> bool, keys: &[&str]) -> Instant {
+    let seen = eventually(TURN, || ready(&log_lines(&flow.env, sid)).then_some(()));
+    assert!(seen.is_some(), "{:?}\npane:\n{}", log_lines(&flow.env, sid), flow.env.pane(name));
+    std::thread::sleep(Duration::from_millis(500));
+    let mut args = vec!["send-keys", "-t"];
+    let target = format!("={name}:");
+    args.push(&target);
+    args.extend_from_slice(keys);
+    flow.env.tmux_ok(args);
+    Instant::now()
+}
+
+/// Escape in a worker's pane (a person who took it over) ends the turn with
+/// an interrupted stop, though Claude Code has no hook for it: during a tool
+/// call the transcript says so; before the model said anything only the pane
+/// does (the prompt goes back into the input box). converse exits 7 at once.
+#[test]
+fn escape_in_the_pane_ends_the_turn_interrupted() {
+    let cli = claude_cli();
+    isolate_network();
+    let mut flow = Flow::new(cli);
+    flow.launch("i");
+    let sid = flow.sid("i");
+    let converse = |prompt: &str| {
+        flow.cmd("csd-send")
+            .args(["--converse", "i", prompt, "60"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let last_is = |kind: &'static str| move |l: &[Value]| l.last().is_some_and(|e| e["event"] == kind);
+
+    let child = converse("Sleep on it.\nrun: sleep 30; echo never");
+    let pressed = press_when(&flow, "i", &sid, last_is("pre_tool_use"), &["Escape"]);
+    let o = child.wait_with_output().unwrap();
+    let in_tool = pressed.elapsed();
+    assert_eq!(o.status.code(), Some(7), "{}\npane:\n{}", stderr(&o), flow.env.pane("i"));
+    assert!(in_tool < Duration::from_secs(5), "converse took {in_tool:?} after the Escape");
+    assert_eq!(last_stop(&flow.env, &sid)["reason"], "interrupted");
+    assert_eq!(stdout(&flow.run("csd-status", &["i"])).trim(), "idle");
+    let (reply, _) = flow.converse("i", "And now?\nsay: after-the-interrupt");
+    assert_eq!(reply.trim(), "after-the-interrupt");
+
+    let child = converse("Think long.\nwait: 30\nsay: never");
+    let pressed = press_when(&flow, "i", &sid, last_is("user_prompt_submit"), &["Escape"]);
+    let o = child.wait_with_output().unwrap();
+    let in_request = pressed.elapsed();
+    assert_eq!(o.status.code(), Some(7), "{}\npane:\n{}", stderr(&o), flow.env.pane("i"));
+    assert!(in_request < Duration::from_secs(5), "converse took {in_request:?} after the Escape");
+    assert_eq!(last_stop(&flow.env, &sid)["reason"], "interrupted");
+    assert_eq!(stdout(&flow.run("csd-status", &["i"])).trim(), "idle");
+    // Claude Code put the prompt back into the input box; the next one is
+    // sent alone, not joined to it.
+    let (reply, _) = flow.converse("i", "Fresh start.\nsay: after-the-second-interrupt");
+    assert_eq!(reply.trim(), "after-the-second-interrupt");
+    let transcript = stdout(&flow.run("csd-turn", &["i", "--path"])).trim().to_string();
+    let raw = std::fs::read_to_string(&transcript).unwrap();
+    let last_prompt =
+        raw.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).rev().find_map(|v| {
+            (v["type"] == "user").then(|| v["message"]["content"].as_str().map(str::to_string)).flatten()
+        });
+    assert_eq!(last_prompt.as_deref(), Some("Fresh start.\nsay: after-the-second-interrupt"));
+    let stops = log_lines(&flow.env, &sid).iter().filter(|e| e["event"] == "stop").count();
+    assert_eq!(stops, 4, "{:?}", log_lines(&flow.env, &sid));
+    eprintln!("claude: Escape during a tool call → converse exit 7 after {}", ms(in_tool));
+    eprintln!("claude: Escape during the model request → converse exit 7 after {}", ms(in_request));
+}
+
+/// AskUserQuestion: the worker's question ends the converse at once (exit 6)
+/// with the question and its options in status --json; csd-send --answer
+/// picks option 2, the model sees it, and the turn ends done.
+#[test]
+fn a_question_blocks_the_turn_and_answer_picks_the_option() {
+    let cli = claude_cli();
+    isolate_network();
+    let mut flow = Flow::new(cli);
+    flow.launch("a");
+    let sid = flow.sid("a");
+    let before = flow.mock.count();
+    let o = flow.run("csd-send", &["--converse", "a", "Pick one.\nask: Which color? | Red | Green | Blue", "60"]);
+    let returned = Instant::now();
+    assert_eq!(o.status.code(), Some(6), "{}\npane:\n{}", stderr(&o), flow.env.pane("a"));
+    assert!(stderr(&o).contains("Which color?"), "{}", stderr(&o));
+    let asked = flow.mock.requests_since(before).into_iter().find(|r| matches!(r.answer, Answer::Ask { .. })).unwrap();
+    let latency = returned.saturating_duration_since(asked.answered);
+    assert!(latency < Duration::from_secs(5), "converse returned {latency:?} after the question");
+    let lines = log_lines(&flow.env, &sid);
+    let n = lines.len();
+    assert_eq!(lines[n - 2]["event"], "pre_tool_use", "{lines:?}");
+    assert_eq!(lines[n - 2]["tool"], "AskUserQuestion", "{lines:?}");
+    assert_eq!(lines[n - 1]["reason"], "blocked", "{lines:?}");
+    assert_eq!(stdout(&flow.run("csd-status", &["a"])).trim(), "blocked");
+    let row = stdout(&flow.run("csd-status", &["a", "--json"]));
+    let row: Value = serde_json::from_str(row.trim()).unwrap();
+    let options: Vec<&str> = row["last_turn"]["blocked"]["questions"][0]["options"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{row}"))
+        .iter()
+        .map(|o| o["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(options, ["Red", "Green", "Blue"], "{row}");
+
+    for bad in ["0", "4", "two"] {
+        let o = flow.run("csd-send", &["--answer", "a", bad]);
+        assert_code(&o, 2);
+        assert!(!stderr(&o).is_empty());
+    }
+    let dispatched = flow.run("csd", &["--worker", "a", "answer", "9"]);
+    assert_code(&dispatched, 2);
+    assert!(stderr(&dispatched).contains("1..3"), "{}", stderr(&dispatched));
+    assert_eq!(log_lines(&flow.env, &sid).len(), n, "a refused answer typed nothing");
+    let answered = Instant::now();
+    let o = flow.run("csd-send", &["--answer", "a", "2"]);
+    assert_code(&o, 0);
+    let took = answered.elapsed();
+    let wait = flow.run("csd-wait", &["a", "60", "--after-line", &n.to_string()]);
+    assert_code(&wait, 0);
+    let lines = log_lines(&flow.env, &sid);
+    let kinds: Vec<&str> = lines[n..].iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(kinds, ["post_tool_use", "stop"], "{lines:?}");
+    assert!(lines.last().unwrap().get("reason").is_none(), "{lines:?}");
+    let results: Vec<String> = flow
+        .mock
+        .requests_since(before)
+        .into_iter()
+        .filter_map(|r| match r.answer {
+            Answer::AfterToolResult { output } => Some(output),
+            _ => None,
+        })
+        .collect();
+    assert!(results.iter().any(|r| r.contains("\"Which color?\"=\"Green\"")), "{results:?}");
+    assert_eq!(stdout(&flow.run("csd-status", &["a"])).trim(), "idle");
+    let turn = stdout(&flow.run("csd-turn", &["a"]));
+    assert!(turn.contains("Green"), "{turn}");
+    let again = flow.run("csd-send", &["--answer", "a", "1"]);
+    assert_code(&again, 2);
+    assert!(stderr(&again).contains("no pending question"), "{}", stderr(&again));
+
+    // A form of two questions: one N each, then its review is submitted.
+    let form = "Two things.\nask: Which color? | Red | Green | Blue\nask: Which size? | Small | Large";
+    let o = flow.run("csd-send", &["--converse", "a", form, "60"]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    let n = log_lines(&flow.env, &sid).len();
+    assert_code(&flow.run("csd-send", &["--answer", "a", "3"]), 2);
+    assert_code(&flow.run("csd-send", &["--answer", "a", "3", "3"]), 2);
+    let before = flow.mock.count();
+    assert_code(&flow.run("csd-send", &["--answer", "a", "3", "2"]), 0);
+    assert_code(&flow.run("csd-wait", &["a", "60", "--after-line", &n.to_string()]), 0);
+    let result = flow.mock.requests_since(before).into_iter().find_map(|r| match r.answer {
+        Answer::AfterToolResult { output } => Some(output),
+        _ => None,
+    });
+    let result = result.expect("the model never saw the answers");
+    assert!(result.contains("\"Which color?\"=\"Blue\"") && result.contains("\"Which size?\"=\"Large\""), "{result}");
+    assert!(last_stop(&flow.env, &sid).get("reason").is_none());
+
+    // A person who takes the pane and declines the question (Esc) ends the
+    // turn interrupted.
+    let o = flow.run("csd-send", &["--converse", "a", "Once more.\nask: Which pet? | Cat | Dog", "60"]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    let n = log_lines(&flow.env, &sid).len();
+    let shown = eventually(TURN, || flow.env.pane("a").contains("1. Cat").then_some(()));
+    assert!(shown.is_some(), "{}", flow.env.pane("a"));
+    flow.env.tmux_ok(["send-keys", "-t", "=a:", "Escape"]);
+    let declined = flow.run("csd-wait", &["a", "30", "--after-line", &n.to_string()]);
+    assert_code(&declined, 7);
+    assert_eq!(last_stop(&flow.env, &sid)["reason"], "interrupted");
+    assert_eq!(stdout(&flow.run("csd-status", &["a"])).trim(), "idle");
+    eprintln!("claude: question → converse exit 6 {} after the mock's answer", ms(latency));
+    eprintln!("claude: csd-send --answer took {}", ms(took));
+}
 /// `/clear` makes Claude Code start a new session (a new id, SessionEnd
 /// with reason `clear` for the old one, SessionStart with source `clear` for
 /// the new): the worker follows it and stays one worker, whose next
@@ -997,4 +1301,74 @@ fn a_worker_follows_its_session_through_clear() {
         .filter(|n| n.contains(&old) || n.contains(&new))
         .collect();
     assert!(left.is_empty(), "stop left state behind: {left:?}");
+}
+
+/// The hook's side, through the real csd-hook with the payloads 2.1.197
+/// sent (no CLI needed): StopFailure is a failed stop; a dialog blocks an
+/// open turn once (its 6-s notification, or a second dialog hook, adds
+/// nothing, nor does one after the turn ended); idle_prompt blocks nothing;
+/// the prompt's id is kept as the turn's.
+#[test]
+fn claude_hooks_become_verdicts_once_and_only_in_an_open_turn() {
+    let env = TestEnv::new();
+    env.fake_worker("h", "sid-h", &[]);
+    let hook = |event: &str, extra: Value| {
+        let mut p =
+            json!({"session_id": "sid-h", "transcript_path": "/x.jsonl", "cwd": "/p", "hook_event_name": event});
+        p.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let o = env.hook(&p);
+        assert_code(&o, 0);
+        assert!(o.stdout.is_empty() && o.stderr.is_empty());
+    };
+    let tail = || log_lines(&env, "sid-h");
+    hook("UserPromptSubmit", json!({"prompt": "x", "prompt_id": "p-1"}));
+    assert_eq!(tail()[0]["turn_id"], "p-1");
+    hook("StopFailure", json!({"error": "server_error", "last_assistant_message": "API Error: 529 Overloaded."}));
+    let stop = tail().pop().unwrap();
+    assert_eq!((stop["reason"].as_str(), stop["error"]["kind"].as_str()), (Some("failed"), Some("overloaded")));
+    assert_eq!(stop["error"]["status"], 529);
+    // After the turn ended, a dialog's late notification blocks nothing.
+    hook("Notification", json!({"message": "Claude needs your permission", "notification_type": "permission_prompt"}));
+    hook("Notification", json!({"message": "Claude is waiting for your input", "notification_type": "idle_prompt"}));
+    assert_eq!(tail().len(), 2, "{:?}", tail());
+
+    hook("UserPromptSubmit", json!({"prompt": "y", "prompt_id": "p-2"}));
+    hook("PreToolUse", json!({"tool_name": "Bash", "tool_input": {"command": "rm -rf build"}}));
+    hook("PermissionRequest", json!({"tool_name": "Bash", "tool_input": {"command": "rm -rf build"}}));
+    hook("Notification", json!({"message": "Claude needs your permission", "notification_type": "permission_prompt"}));
+    let lines = tail();
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    assert_eq!(lines[4]["reason"], "blocked");
+    assert_eq!(lines[4]["blocked"]["on"], "permission");
+    assert_eq!(stdout(&env.run("csd-status", ["h"])).trim(), "gone", "no pane: the log alone is not read as live");
+
+    hook("PostToolUse", json!({"tool_name": "Bash"}));
+    hook("UserPromptSubmit", json!({"prompt": "z", "prompt_id": "p-3"}));
+    let questions = json!({"questions": [{"question": "Which?", "header": "H", "multiSelect": false,
+        "options": [{"label": "A", "description": "a"}, {"label": "B", "description": "b"}]}]});
+    hook("PreToolUse", json!({"tool_name": "AskUserQuestion", "tool_input": questions}));
+    hook("PermissionRequest", json!({"tool_name": "AskUserQuestion", "tool_input": questions}));
+    let lines = tail();
+    let kinds: Vec<&str> = lines[6..].iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["user_prompt_submit", "pre_tool_use", "stop"], "{lines:?}");
+    let blocked = &lines.last().unwrap()["blocked"];
+    assert_eq!(blocked["on"], "question");
+    assert_eq!(blocked["questions"][0]["options"][1]["label"], "B");
+
+    // A question that allows several answers is left to a person.
+    env.fake_worker("m", "sid-m", &["sleep", "60"]);
+    let mut multi = questions.clone();
+    multi["questions"][0]["multiSelect"] = json!(true);
+    for (event, extra) in [
+        ("UserPromptSubmit", json!({"prompt": "m", "prompt_id": "p-m"})),
+        ("PreToolUse", json!({"tool_name": "AskUserQuestion", "tool_input": multi})),
+    ] {
+        let mut p = json!({"session_id": "sid-m", "cwd": "/p", "hook_event_name": event});
+        p.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        assert_code(&env.hook(&p), 0);
+    }
+    let o = env.run("csd-send", ["--answer", "m", "1"]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("several answers"), "{}", stderr(&o));
+    assert_eq!(log_lines(&env, "sid-m").len(), 3, "nothing typed, nothing logged");
 }

@@ -195,41 +195,30 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     assert_eq!(pre["tool"], "apply_patch", "{pre}");
 
     // A failed model request ends the turn (no Stop hook fires): no hang.
+    // (Every kind of failure, and the interrupt: the tests below.)
     let out = csd(&env, "csd-send", &["--converse", "w", "FAIL: 500", TURN]);
-    assert_code(&out, 1);
-    assert!(stdout(&out).contains("Turn failed"), "{}", stdout(&out));
-    assert!(stderr(&out).contains("its turn failed"), "{}", stderr(&out));
+    assert_code(&out, 5);
+    assert!(stderr(&out).contains("its turn failed: server_error (HTTP 500)"), "{}", stderr(&out));
     let last = events(&env).pop().unwrap();
-    assert_eq!((last["event"].as_str(), last["reason"].as_str()), (Some("stop"), Some("error")), "{last}");
+    assert_eq!((last["event"].as_str(), last["reason"].as_str()), (Some("stop"), Some("failed")), "{last}");
     assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
+    // read-turn: the prompt, then why the turn ended, once.
+    let turn = stdout(&csd(&env, "csd-turn", &["w"]));
+    assert!(turn.contains("**Prompt:** FAIL: 500"), "{turn}");
+    assert_eq!(turn.matches("**Turn failed:**").count(), 1, "{turn}");
+    assert!(
+        turn.contains("**Turn failed:** server_error (HTTP 500): We’re currently experiencing high demand"),
+        "{turn}"
+    );
 
     // ... and for wait-for-turn, which the rollout wakes.
     let after = events(&env).len().to_string();
     assert_code(&csd(&env, "csd-send", &["w", "FAIL: 502"]), 0);
     let out = csd(&env, "csd-wait", &["w", "20", "--after-line", &after]);
-    assert_code(&out, 0);
+    assert_code(&out, 5);
     let ended: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    assert_eq!(ended["reason"], "error", "{ended}");
-
-    // An interrupt ends the turn for converse (and wait-for-turn).
-    let mut converse = env.cmd("csd-send");
-    converse.args(["--converse", "w", "SLEEP: 30\nSAY: too late", TURN]).stdout(std::process::Stdio::piped());
-    converse.stderr(std::process::Stdio::piped());
-    converse.env("CSD_CODEX_BIN", codex_cli());
-    let child = converse.spawn().unwrap();
-    let working = eventually(Duration::from_secs(20), || {
-        (stdout(&csd(&env, "csd-status", &["w"])).trim() == "working").then_some(())
-    });
-    assert!(working.is_some(), "the SLEEP turn never showed as working:\n{}", env.pane("w"));
-    let interrupted = Instant::now();
-    env.tmux_ok(["send-keys", "-t", "=w:", "Escape"]);
-    let out = child.wait_with_output().unwrap();
-    assert!(interrupted.elapsed() < Duration::from_secs(10), "converse hung after the interrupt");
-    assert_code(&out, 1);
-    assert!(stdout(&out).contains("Turn interrupted"), "{}", stdout(&out));
-    assert!(stderr(&out).contains("its turn was interrupted"), "{}", stderr(&out));
-    let last = events(&env).pop().unwrap();
-    assert_eq!((last["event"].as_str(), last["reason"].as_str()), (Some("stop"), Some("interrupted")), "{last}");
+    assert_eq!((ended["reason"].as_str(), ended["error"]["kind"].as_str()), (Some("failed"), Some("server_error")));
+    assert_eq!(ended["error"]["status"], 502, "{ended}");
 
     // Stop: /quit, then nothing left: no files, no processes.
     let pane_pid: i32 = env.tmux_ok(["display-message", "-p", "-t", "=w:", "#{pane_pid}"]).trim().parse().unwrap();
@@ -460,7 +449,12 @@ fn the_mock_answers_by_the_prompts_directives() {
         Answer::Shell { command: "echo hi".into() }
     );
     assert_eq!(openai::classify(&ask(vec![user("PATCH: a.txt")])), Answer::Patch { path: "a.txt".into() });
-    assert_eq!(openai::classify(&ask(vec![user("FAIL: 503")])), Answer::Failed(503));
+    assert_eq!(openai::classify(&ask(vec![user("FAIL: 503")])), Answer::Failed(openai::Fault::Status(503)));
+    assert_eq!(openai::classify(&ask(vec![user("fail:usage")])), Answer::Failed(openai::Fault::UsageLimit));
+    assert_eq!(openai::classify(&ask(vec![user("x\nfail:reset")])), Answer::Failed(openai::Fault::Reset));
+    assert_eq!(openai::classify(&ask(vec![user("ask: Which?")])), Answer::Ask("Which?".into()));
+    // A directive's word inside another word is no directive.
+    assert_eq!(openai::classify(&ask(vec![user("The task: nothing")])), Answer::Default);
     assert_eq!(openai::classify(&ask(vec![user("SAY: hi there")])), Answer::Said("hi there".into()));
     // The prompt is the last message Codex did not write itself.
     let aborted = user("<turn_aborted>\nThe user interrupted the previous turn on purpose.</turn_aborted>");
@@ -545,9 +539,246 @@ fn a_fleet_of_codex_workers_is_waited_for_in_finish_order() {
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["worker"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(workers, ["c2", "c1"], "{all}");
+    // A failed turn is told as its worker ends, with why, while the other
+    // works on; the wait exits 5.
+    assert_code(&csd(&env, "csd-send", &["c1", "Slow.\nRUN: sleep 3; echo c1-done"]), 0);
+    assert_code(&csd(&env, "csd-send", &["c2", "fail:529"]), 0);
+    let o = csd(&env, "csd-wait", &["--all", "c1", "c2", "-t", TURN]);
+    assert_code(&o, 5);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("c2\tfailed\tworker 'c2': its turn failed: overloaded (HTTP 529)"), "{out}");
+    assert_eq!(lines[1..], ["c1\tidle"], "{out}");
     for name in ["c1", "c2"] {
         stop(&env, name);
     }
+}
+
+/// The last stop line of the worker's log.
+fn last_stop(env: &TestEnv) -> Value {
+    events(env).into_iter().rfind(|e| e["event"] == "stop").expect("a stop line")
+}
+
+/// Converse `prompt` with worker `w`; its output, how long it took, and how
+/// long after the mock's last answer it returned (the CLI shows a failure
+/// within milliseconds of that answer).
+fn converse_timed(env: &TestEnv, mock: &MockOpenAi, prompt: &str) -> (Output, Duration, Duration) {
+    let before = mock.count();
+    let started = Instant::now();
+    let out = csd(env, "csd-send", &["--converse", "w", prompt, TURN]);
+    let took = started.elapsed();
+    let answered = mock.requests_since(before).iter().map(|r| r.answered).max().unwrap_or(started);
+    (out, took, (started + took).saturating_duration_since(answered))
+}
+
+/// Every way the model API fails, as the real Codex CLI meets it: the stop
+/// line carries the verdict (kind, status, message; the reset time of a
+/// usage limit), converse exits 5 at once, the worker is idle after, and the
+/// next prompt is answered. Codex's retries are off in this world
+/// (`request_max_retries = stream_max_retries = 0`), so each failure ends
+/// the turn at its first answer.
+#[test]
+fn every_codex_failure_ends_its_turn_with_a_verdict_at_once() {
+    let (mock, env, project) = codex_world();
+    assert_code(&csd(&env, "csd-launch", &["--harness", "codex", "w", project.to_str().unwrap()]), 0);
+    assert_code(&csd(&env, "csd-send", &["--converse", "w", "SAY: warm", TURN]), 0);
+    // A follower of the log sees each failed stop as it lands, though no
+    // hook wrote it (csd-events settles the rollout's turn end itself).
+    let mut follower = env.cmd("csd-events");
+    follower.args(["--follow", "--type", "stop", "w"]).env("CSD_CODEX_BIN", codex_cli());
+    let mut follower = follower.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let _reap = KillOnDrop(Some(follower.id() as i32));
+    let followed = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let reader = {
+        let (out, followed) = (follower.stdout.take().unwrap(), followed.clone());
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                followed.lock().unwrap().push(serde_json::from_str(&line).unwrap_or(Value::Null));
+            }
+        })
+    };
+    let cases: [(&str, &str, Option<u16>); 9] = [
+        ("fail:400", "invalid_request", Some(400)),
+        ("fail:401", "authentication_failed", Some(401)),
+        ("fail:429", "rate_limit", Some(429)),
+        ("fail:usage", "usage_limit", Some(429)),
+        ("fail:500", "server_error", Some(500)),
+        ("fail:529", "overloaded", Some(529)),
+        ("fail:overloaded", "overloaded", None),
+        ("fail:stream", "server_error", None),
+        ("fail:reset", "network", None),
+    ];
+    for (i, (directive, kind, status)) in cases.iter().enumerate() {
+        let (out, took, after_answer) = converse_timed(&env, &mock, directive);
+        eprintln!(
+            "codex: {directive}: converse exited {:?} after {took:?}, {after_answer:?} after the mock's answer",
+            out.status.code()
+        );
+        assert_code(&out, 5);
+        assert!(took < Duration::from_secs(5), "{directive}: converse took {took:?}");
+        let stop = last_stop(&env);
+        assert_eq!(stop["reason"], "failed", "{directive}: {stop}");
+        assert_eq!(stop["error"]["kind"], *kind, "{directive}: {stop}");
+        assert_eq!(stop["error"]["status"].as_u64().map(|s| s as u16), *status, "{directive}: {stop}");
+        assert!(!stop["error"]["message"].as_str().unwrap_or("").is_empty(), "{directive}: {stop}");
+        assert!(stop["turn_id"].is_string(), "{directive}: {stop}");
+        assert!(stderr(&out).contains(&format!("its turn failed: {kind}")), "{directive}: {}", stderr(&out));
+        // Nobody but the follower looks: it must settle the turn end itself.
+        let seen = eventually(Duration::from_secs(2), || {
+            followed.lock().unwrap().iter().any(|e| e["turn_id"] == stop["turn_id"]).then_some(())
+        });
+        assert!(seen.is_some(), "{directive}: the follower did not print {stop}: {:?}", followed.lock().unwrap());
+        if *directive == "fail:usage" {
+            // Codex recorded the plan's window at 100 % with its reset.
+            let at = csd::time::parse_iso(stop["error"]["retry_at"].as_str().unwrap()).unwrap();
+            let expected = csd::time::now_unix() + openai::USAGE_RESET;
+            assert!((at - expected).abs() < 60, "{stop}");
+        } else {
+            assert!(stop["error"].get("retry_at").is_none(), "{directive}: {stop}");
+        }
+        // A usage limit with its reset ahead leaves the worker limited (it
+        // takes prompts, which fail until then); every other failure idle.
+        let expected = if *directive == "fail:usage" { "limited" } else { "idle" };
+        assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), expected, "{directive}");
+        let row: Value = serde_json::from_str(&stdout(&csd(&env, "csd-status", &["--json", "w"]))).unwrap();
+        assert_eq!(row["last_turn"]["verdict"], "failed", "{row}");
+        assert_eq!(row["last_turn"]["error"], stop["error"], "{row}");
+        // The worker takes the next prompt and answers it.
+        let reply = format!("answered-after-{i}");
+        let out = csd(&env, "csd-send", &["--converse", "w", &format!("SAY: {reply}"), TURN]);
+        assert_code(&out, 0);
+        assert_eq!(stdout(&out).trim(), reply, "{directive}");
+        assert!(last_stop(&env).get("reason").is_none(), "{}", last_stop(&env));
+    }
+    // The usage limit's model-switch offer never showed (csd's config hides
+    // it): it would have taken the next prompt's Enter as "switch".
+    assert!(!env.pane("w").contains("Switch to"), "{}", env.pane("w"));
+    // With no one waiting (a plain send), the followers alone tell the end:
+    // this worker's, and the fleet's merged stream.
+    let mut fleet = env.cmd("csd-events");
+    fleet.args(["--all", "--follow", "--last", "0", "--type", "stop"]).env("CSD_CODEX_BIN", codex_cli());
+    let mut fleet = fleet.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let fleet_line = {
+        let out = fleet.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            std::io::BufReader::new(out).lines().map_while(Result::ok).next()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let before = followed.lock().unwrap().len();
+    let sent = Instant::now();
+    assert_code(&csd(&env, "csd-send", &["w", "fail:500"]), 0);
+    let seen = eventually(Duration::from_secs(3), || (followed.lock().unwrap().len() > before).then_some(()));
+    eprintln!("codex: a follower printed the failed stop {:?} after the send", sent.elapsed());
+    assert!(seen.is_some(), "the follower never printed the turn end");
+    assert_eq!(followed.lock().unwrap()[before]["error"]["kind"], "server_error");
+    let merged = eventually(Duration::from_secs(3), || fleet_line.is_finished().then_some(()));
+    assert!(merged.is_some(), "csd-events --all --follow never printed the turn end");
+    let merged: Value = serde_json::from_str(&fleet_line.join().unwrap().unwrap()).unwrap();
+    assert_eq!(merged["worker"], "w", "{merged}");
+    assert_eq!(merged["error"]["kind"], "server_error", "{merged}");
+    // It follows every worker, so it ends only when told to.
+    fleet.kill().unwrap();
+    fleet.wait().unwrap();
+    assert_code(&csd(&env, "csd-stop", &["w"]), 0);
+    // The follower ends with the worker, having printed every turn end once.
+    assert!(follower.wait().is_ok());
+    reader.join().unwrap();
+    let stops = followed.lock().unwrap().clone();
+    assert_eq!(stops.len(), 2 + 2 * cases.len(), "{stops:?}");
+}
+
+/// Escape mid-turn (the model still answering): Codex's Interrupt hook ends
+/// the turn as interrupted, converse exits 7 at once, the next prompt is
+/// answered.
+#[test]
+fn an_interrupted_codex_turn_is_told_as_interrupted() {
+    let (_mock, env, project) = codex_world();
+    assert_code(&csd(&env, "csd-launch", &["--harness", "codex", "w", project.to_str().unwrap()]), 0);
+    assert_code(&csd(&env, "csd-send", &["--converse", "w", "SAY: warm", TURN]), 0);
+    let mut converse = env.cmd("csd-send");
+    converse.args(["--converse", "w", "wait:30\nSAY: too late", TURN]).env("CSD_CODEX_BIN", codex_cli());
+    escape_mid_converse(&env, "w", &mut converse, || stdout(&csd(&env, "csd-status", &["w"])).trim().to_string());
+    let stop = last_stop(&env);
+    assert_eq!(stop["reason"], "interrupted", "{stop}");
+    let turn = stdout(&csd(&env, "csd-turn", &["w"]));
+    assert!(turn.contains("**Prompt:** wait:30") && turn.ends_with("**Turn interrupted.**\n"), "{turn}");
+    assert_eq!(turn.matches("interrupted").count(), 1, "{turn}");
+    let out = csd(&env, "csd-send", &["--converse", "w", "SAY: after the interrupt", TURN]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "after the interrupt");
+    assert_code(&csd(&env, "csd-stop", &["w"]), 0);
+}
+
+/// Codex 0.169 lets the model ask (`request_user_input`) only in Plan mode
+/// (in Default mode the tool answers "unavailable in Default mode" and the
+/// turn goes on). A person who put the worker in Plan mode (Shift+Tab) gets a
+/// question that waits on them: the turn is blocked, with the question and
+/// its options; the digit of an option answers it and the turn goes on.
+#[test]
+fn a_codex_question_blocks_the_turn_until_an_option_is_picked() {
+    let (mock, env, project) = codex_world();
+    assert_code(&csd(&env, "csd-launch", &["--harness", "codex", "w", project.to_str().unwrap()]), 0);
+    // Default mode: the question tool is refused, the turn ends done.
+    let out = csd(&env, "csd-send", &["--converse", "w", "ASK: Which colour?", TURN]);
+    assert_code(&out, 0);
+    assert!(last_stop(&env).get("reason").is_none(), "{}", last_stop(&env));
+    let refused = mock.requests().into_iter().rfind(|r| r.answer == Answer::AfterTool).unwrap();
+    assert!(refused.body["input"].to_string().contains("unavailable in Default mode"), "{}", refused.body["input"]);
+
+    // Shift+Tab, pressed again if Codex, still closing the last turn, let
+    // the key go (each press cycles the mode, so only after a look).
+    let mut pressed: Option<Instant> = None;
+    let plan = eventually(Duration::from_secs(15), || {
+        if env.pane("w").contains("Plan mode") {
+            return Some(());
+        }
+        if pressed.is_none_or(|t| t.elapsed() > Duration::from_millis(1500)) {
+            env.tmux_ok(["send-keys", "-t", "=w:", "BTab"]);
+            pressed = Some(Instant::now());
+        }
+        None
+    });
+    assert!(plan.is_some(), "{}", env.pane("w"));
+    let started = Instant::now();
+    let out = csd(&env, "csd-send", &["--converse", "w", "ASK: Which colour?\nSAY: picked", TURN]);
+    eprintln!("codex: question to converse's exit {:?}", started.elapsed());
+    assert_code(&out, 6);
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let stop = last_stop(&env);
+    assert_eq!(stop["reason"], "blocked", "{stop}");
+    assert_eq!(
+        stop["blocked"],
+        json!({"on": "question", "questions": [{"question": "Which colour?", "header": "Pick", "multi_select": false,
+            "options": [{"label": "Red", "description": "the first"}, {"label": "Blue", "description": "the second"}]}]}),
+        "{stop}"
+    );
+    assert!(stderr(&out).contains("blocked on a question: Which colour?"), "{}", stderr(&out));
+    assert!(env.pane("w").contains("Which colour?"), "{}", env.pane("w"));
+    // Looking again adds nothing: one blocked stop per question.
+    let lines = events(&env).len();
+    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "blocked");
+    let row: Value = serde_json::from_str(&stdout(&csd(&env, "csd-status", &["--json", "w"]))).unwrap();
+    assert_eq!(row["last_turn"]["blocked"], stop["blocked"], "{row}");
+    assert_eq!(events(&env).len(), lines);
+
+    // csd-send --answer picks option 2 (Codex: its digit) and returns once
+    // Codex took it; the turn goes on and ends with its own stop.
+    let after = lines.to_string();
+    assert_code(&csd(&env, "csd-send", &["--answer", "w", "3"]), 2);
+    let out = csd(&env, "csd-send", &["--answer", "w", "2"]);
+    assert_code(&out, 0);
+    let out = csd(&env, "csd-wait", &["w", "20", "--after-line", &after]);
+    assert_code(&out, 0);
+    let k = kinds(&env);
+    assert_eq!(&k[k.len() - 4..], ["pre_tool_use", "stop", "post_tool_use", "stop"], "{k:?}");
+    assert!(last_stop(&env).get("reason").is_none(), "{}", last_stop(&env));
+    let answered = mock.requests().into_iter().rfind(|r| r.answer == Answer::AfterTool).unwrap();
+    assert!(answered.body["input"].to_string().contains("Blue"), "{}", answered.body["input"]);
+    assert!(stdout(&csd(&env, "csd-turn", &["w"])).contains("picked"));
+    assert_code(&csd(&env, "csd-stop", &["w"]), 0);
 }
 
 /// `/new` in Codex 0.169 starts a new thread: a new session id, whose

@@ -248,10 +248,13 @@ fn a_pi_worker_converses_with_a_tool_call_and_stops_without_a_trace() {
     // /new typed in the pane: Pi mints a new session id, and the worker follows it.
     env.tmux_ok(["send-keys", "-t", "=w:", "-l", "/new"]);
     env.tmux_ok(["send-keys", "-t", "=w:", "Enter"]);
+    // The extension registers the new id, then drops the old session's files
+    // and logs session_start: a look in between sees the move half done.
     let new_sid = eventually(Duration::from_secs(20), || {
         let out = csd(&env, "csd-status", &["--session-id", "w"]);
         let s = stdout(&out).trim().to_string();
-        (out.status.success() && !s.is_empty() && s != sid).then_some(s)
+        let moved = out.status.success() && !s.is_empty() && s != sid;
+        (moved && !env.events_path(&sid).exists() && !events(&env, &s).is_empty()).then_some(s)
     })
     .expect("the worker did not follow Pi's new session");
     // The extension writes the new meta, removes the old meta, log and tally,
@@ -463,7 +466,165 @@ fn a_fleet_of_pi_workers_is_waited_for_in_finish_order() {
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["worker"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(workers, ["p2", "p1"], "{all}");
+    // A failed turn is told as its worker ends, with why, while the other
+    // works on; the wait exits 5. (A rejected key: Pi's default retry
+    // settings do not retry it.)
+    assert_code(&csd(&env, "csd-send", &["p1", "Slow.\nrun: sleep 3; echo p1-done"]), 0);
+    assert_code(&csd(&env, "csd-send", &["p2", "fail:401"]), 0);
+    let o = csd(&env, "csd-wait", &["--all", "p1", "p2", "-t", "60"]);
+    assert_code(&o, 5);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("p2\tfailed\tworker 'p2': its turn failed: authentication_failed (HTTP 401)"),
+        "{out}"
+    );
+    assert_eq!(lines[1..], ["p1\tidle"], "{out}");
     for name in ["p1", "p2"] {
         assert_code(&csd(&env, "csd-stop", &[name]), 0);
     }
+}
+
+/// The last stop line of the worker's log.
+fn last_stop(env: &TestEnv, sid: &str) -> Value {
+    events(env, sid).into_iter().rfind(|e| e["event"] == "stop").expect("a stop line")
+}
+
+/// A launched Pi worker whose operator settings are `settings` (Pi's own
+/// retries: `retry.enabled`, `retry.maxRetries`, `retry.baseDelayMs`, and
+/// the provider SDK's `retry.provider.maxRetries`); its session id.
+fn launch_with_settings(env: &TestEnv, agent: &std::path::Path, project: &std::path::Path, settings: Value) -> String {
+    std::fs::write(agent.join("settings.json"), settings.to_string()).unwrap();
+    grant_consent(env);
+    assert_code(&csd(env, "csd-launch", &["--harness", "pi", "w", project.to_str().unwrap()]), 0);
+    let out = csd(env, "csd-send", &["--converse", "w", "say: warm", "30"]);
+    assert_code(&out, 0);
+    stdout(&csd(env, "csd-status", &["--session-id", "w"])).trim().to_string()
+}
+
+/// Every way the model API fails, as the real Pi meets it (its own retries
+/// off, as the SDK's): the stop line carries the verdict (kind, status,
+/// message), converse exits 5 at once, the worker is idle after, and the
+/// next prompt is answered. Pi keeps no retry-after or rate-limit reset
+/// (its errorMessage is the SDK's `<status> <body>`; `after_provider_response`
+/// fires only for a 2xx), so no failure carries a retry_at.
+#[test]
+fn every_pi_failure_ends_its_turn_with_a_verdict_at_once() {
+    let (mock, env, agent, project) = pi_world();
+    let settings = json!({"retry": {"enabled": false, "provider": {"maxRetries": 0}}});
+    let sid = launch_with_settings(&env, &agent, &project, settings);
+    let cases: [(&str, &str, Option<u16>); 8] = [
+        ("fail:400", "invalid_request", Some(400)),
+        ("fail:401", "authentication_failed", Some(401)),
+        ("fail:429", "rate_limit", Some(429)),
+        ("fail:usage", "usage_limit", Some(429)),
+        ("fail:500", "server_error", Some(500)),
+        ("fail:529", "overloaded", Some(529)),
+        ("fail:stream", "server_error", None),
+        ("fail:reset", "network", None),
+    ];
+    for (i, (directive, kind, status)) in cases.iter().enumerate() {
+        let before = mock.count();
+        let started = Instant::now();
+        let out = csd(&env, "csd-send", &["--converse", "w", directive, "30"]);
+        let took = started.elapsed();
+        let answered = mock.requests_since(before).iter().map(|r| r.answered).max().unwrap_or(started);
+        eprintln!(
+            "pi: {directive}: converse exited {:?} after {took:?}, {:?} after the mock's answer",
+            out.status.code(),
+            (started + took).saturating_duration_since(answered)
+        );
+        assert_code(&out, 5);
+        assert!(took < Duration::from_secs(5), "{directive}: converse took {took:?}");
+        let stop = last_stop(&env, &sid);
+        assert_eq!(stop["reason"], "failed", "{directive}: {stop}");
+        assert_eq!(stop["error"]["kind"], *kind, "{directive}: {stop}");
+        assert_eq!(stop["error"]["status"].as_u64().map(|s| s as u16), *status, "{directive}: {stop}");
+        assert!(!stop["error"]["message"].as_str().unwrap_or("").is_empty(), "{directive}: {stop}");
+        assert!(stop["error"].get("retry_at").is_none(), "{directive}: {stop}");
+        assert!(stderr(&out).contains(&format!("its turn failed: {kind}")), "{directive}: {}", stderr(&out));
+        assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle", "{directive}");
+        let row: Value = serde_json::from_str(&stdout(&csd(&env, "csd-status", &["--json", "w"]))).unwrap();
+        assert_eq!(row["last_turn"]["error"], stop["error"], "{row}");
+        let turn = stdout(&csd(&env, "csd-turn", &["w"]));
+        assert!(turn.contains(&format!("**Prompt:** {directive}")), "{turn}");
+        assert_eq!(turn.matches("**Turn failed:**").count(), 1, "{turn}");
+        assert!(turn.contains(&format!("**Turn failed:** {kind}")), "{turn}");
+        let reply = format!("answered-after-{i}");
+        let out = csd(&env, "csd-send", &["--converse", "w", &format!("say: {reply}"), "30"]);
+        assert_code(&out, 0);
+        assert_eq!(stdout(&out).trim(), reply, "{directive}");
+        assert!(last_stop(&env, &sid).get("reason").is_none(), "{}", last_stop(&env, &sid));
+    }
+    assert_code(&csd(&env, "csd-stop", &["w"]), 0);
+}
+
+/// Pi retries a failed request itself (`retry.enabled`, here one attempt
+/// after 200 ms). Its agent_end for the failed attempt reaches the extension
+/// before Pi decides to retry: that is not the turn's end. The mock fails a
+/// prompt once, so the retry is answered and the turn ends done, with one
+/// stop. Then Escape while the model answers: interrupted, converse exits 7.
+#[test]
+fn a_pi_retry_is_not_a_turn_end_and_escape_is_an_interrupt() {
+    let (mock, env, agent, project) = pi_world();
+    let settings =
+        json!({"retry": {"enabled": true, "maxRetries": 1, "baseDelayMs": 200, "provider": {"maxRetries": 0}}});
+    let sid = launch_with_settings(&env, &agent, &project, settings);
+    let before = mock.count();
+    let stops = events(&env, &sid).iter().filter(|e| e["event"] == "stop").count();
+    let out = csd(&env, "csd-send", &["--converse", "w", "fail:529\nsay: second time lucky", "30"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "second time lucky");
+    let answers: Vec<Answer> = mock.requests_since(before).into_iter().map(|r| r.answer).collect();
+    assert!(matches!(answers.first(), Some(Answer::Failed(_))), "{answers:?}");
+    assert_eq!(answers.last(), Some(&Answer::Said("second time lucky".into())), "{answers:?}");
+    let now = events(&env, &sid).iter().filter(|e| e["event"] == "stop").count();
+    assert_eq!(now, stops + 1, "one turn end: {:?}", events(&env, &sid));
+    assert!(last_stop(&env, &sid).get("reason").is_none(), "{}", last_stop(&env, &sid));
+
+    // Escape while the model is still answering.
+    let mut converse = env.cmd("csd-send");
+    converse.args(["--converse", "w", "wait: 30\nsay: too late", "30"]);
+    converse.env("CSD_PI_BIN", pi_cli()).env("CSD_PI_MODEL", MODEL).env("PI_OFFLINE", "1");
+    escape_mid_converse(&env, "w", &mut converse, || stdout(&csd(&env, "csd-status", &["w"])).trim().to_string());
+    assert_eq!(last_stop(&env, &sid)["reason"], "interrupted");
+    let turn = stdout(&csd(&env, "csd-turn", &["w"]));
+    assert!(turn.contains("**Prompt:** wait: 30") && turn.ends_with("**Turn interrupted.**\n"), "{turn}");
+    let out = csd(&env, "csd-send", &["--converse", "w", "say: after the interrupt", "30"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "after the interrupt");
+    assert_code(&csd(&env, "csd-stop", &["w"]), 0);
+}
+
+/// Escape while Pi waits to retry ("Retrying (1/1) in 2s... (escape to
+/// cancel)") cancels the retry without any agent_end: the extension's
+/// watchdog ends the turn with the error once the backoff (plus 3 s) passed
+/// with no retry begun. Slow by design: the backoff is the point.
+#[test]
+fn escape_during_pis_retry_backoff_ends_the_turn_with_its_error() {
+    let (mock, env, agent, project) = pi_world();
+    let settings =
+        json!({"retry": {"enabled": true, "maxRetries": 1, "baseDelayMs": 2000, "provider": {"maxRetries": 0}}});
+    let sid = launch_with_settings(&env, &agent, &project, settings);
+    let before = mock.count();
+    let started = Instant::now();
+    assert_code(&csd(&env, "csd-send", &["w", "fail:529\nsay: never asked for"]), 0);
+    let retrying = eventually(Duration::from_secs(10), || env.pane("w").contains("Retrying").then_some(()));
+    assert!(retrying.is_some(), "{}", env.pane("w"));
+    env.tmux_ok(["send-keys", "-t", "=w:", "Escape"]);
+    let ended =
+        eventually(Duration::from_secs(10), || events(&env, &sid).last().filter(|e| e["event"] == "stop").cloned());
+    eprintln!("pi: a cancelled retry's turn ended {:?} after the prompt", started.elapsed());
+    let stop = ended.expect("the cancelled retry's turn never ended");
+    assert_eq!(
+        (stop["reason"].as_str(), stop["error"]["kind"].as_str()),
+        (Some("failed"), Some("overloaded")),
+        "{stop}"
+    );
+    assert_eq!(mock.requests_since(before).len(), 1, "the retry was cancelled");
+    assert_eq!(stdout(&csd(&env, "csd-status", &["w"])).trim(), "idle");
+    let out = csd(&env, "csd-send", &["--converse", "w", "say: on we go", "30"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "on we go");
+    assert_code(&csd(&env, "csd-stop", &["w"]), 0);
 }

@@ -676,6 +676,10 @@ const OTHER_PROGRAMS_OPTIONS: &[&str] = &[
     // worker's diff, `git merge --no-edit` takes its branch.
     "--stat",
     "--no-edit",
+    // cargo's (`cargo install --path . --locked`) and the release archive's
+    // installer's (`./install.sh --prefix ~/.local`).
+    "--locked",
+    "--prefix",
     // Pi's: `adopt --harness pi` resumes with `pi --session`.
     "--session",
     // grep's, in `csd-events W --follow | grep --line-buffered pre_tool_use`.
@@ -702,7 +706,7 @@ fn long_options_in(text: &str) -> BTreeSet<String> {
     found
 }
 
-const DOCS: [&str; 2] = ["README.md", "skills/driving-claude-code-sessions/SKILL.md"];
+const DOCS: [&str; 2] = ["README.md", "plugin/skills/driving-claude-code-sessions/SKILL.md"];
 
 #[test]
 fn documents_name_only_declared_options() {

@@ -29,6 +29,7 @@ const calls = JSON.parse(process.argv[4]);
   factory({ on(name, fn) { (handlers[name] ??= []).push(fn); } });
   const out = { registered: Object.keys(handlers), threw: [] };
   for (const c of calls) {
+    if (c.sleep) { await new Promise((r) => setTimeout(r, c.sleep)); continue; }
     const ctx = {
       cwd: c.cwd ?? "/proj",
       sessionManager: {
@@ -288,4 +289,122 @@ fn an_adopted_worker_follows_its_new_session_too() {
     assert!(!t.worker_dir.join(format!("{SID}.meta")).exists());
     assert!(t.worker_dir.join(format!("{NEW_SID}.meta")).exists());
     assert_eq!(lines(&t.events_path(NEW_SID)).len(), 1);
+}
+
+/// An agent_end whose last answer is `stop_reason` (with `error` as Pi's
+/// errorMessage).
+fn agent_end(stop_reason: &str, error: &str) -> Value {
+    let msg = json!({"role": "assistant", "stopReason": stop_reason, "errorMessage": error, "content": []});
+    call("agent_end", json!({"type": "agent_end", "messages": [{"role": "user", "content": "hi"}, msg]}))
+}
+
+/// The stops the extension wrote for `calls` after a prompt, with Pi's
+/// settings `settings` in the worker's agent dir.
+fn stops_for(settings: Value, calls: Vec<Value>) -> Vec<Value> {
+    let t = TestEnv::new();
+    mark_launched(&t);
+    let agent = t.path().join("agent");
+    std::fs::create_dir_all(&agent).unwrap();
+    std::fs::write(agent.join("settings.json"), settings.to_string()).unwrap();
+    let mut env = worker_env(&t);
+    env.push(("PI_CODING_AGENT_DIR", agent.to_str().unwrap().to_string()));
+    let mut all = vec![
+        call("session_start", json!({"type": "session_start", "reason": "startup"})),
+        call("input", json!({"type": "input", "text": "hi", "source": "interactive"})),
+    ];
+    all.extend(calls);
+    let report = run(&t, &as_refs(&env), Value::Array(all));
+    assert_eq!(report["threw"], json!([]));
+    lines(&t.events_path(SID)).into_iter().filter(|e| e["event"] == "stop").collect()
+}
+
+/// Pi's errorMessage for each failure, as the real pi 0.73.1 wrote it
+/// against csd's Anthropic mock, and the verdict's fields.
+#[test]
+fn a_failed_request_is_a_failed_stop_with_the_contracts_kind() {
+    let body = |t: &str, m: &str| {
+        format!(r#"{{"type":"error","error":{{"type":"{t}","message":"{m}"}},"request_id":"req_1"}}"#)
+    };
+    let cases = [
+        (
+            format!("400 {}", body("invalid_request_error", "bad")),
+            json!({"kind": "invalid_request", "message": "bad", "status": 400}),
+        ),
+        (
+            format!("401 {}", body("authentication_error", "invalid x-api-key")),
+            json!({"kind": "authentication_failed", "message": "invalid x-api-key", "status": 401}),
+        ),
+        (
+            format!("429 {}", body("rate_limit_error", "slow down")),
+            json!({"kind": "rate_limit", "message": "slow down", "status": 429}),
+        ),
+        (
+            format!("429 {}", body("rate_limit_error", "You have reached your usage limit.")),
+            json!({"kind": "usage_limit", "message": "You have reached your usage limit.", "status": 429}),
+        ),
+        (
+            format!("500 {}", body("api_error", "Internal server error")),
+            json!({"kind": "server_error", "message": "Internal server error", "status": 500}),
+        ),
+        (
+            format!("529 {}", body("overloaded_error", "Overloaded")),
+            json!({"kind": "overloaded", "message": "Overloaded", "status": 529}),
+        ),
+        (
+            body("api_error", "Internal server error"),
+            json!({"kind": "server_error", "message": "Internal server error"}),
+        ),
+        ("Connection error.".to_string(), json!({"kind": "network", "message": "Connection error."})),
+        (
+            "403 status code (no body)".to_string(),
+            json!({"kind": "authentication_failed", "message": "403 status code (no body)", "status": 403}),
+        ),
+        ("something odd".to_string(), json!({"kind": "unknown", "message": "something odd"})),
+    ];
+    let off = json!({"retry": {"enabled": false}});
+    for (message, error) in cases {
+        let stops = stops_for(off.clone(), vec![agent_end("error", &message)]);
+        assert_eq!(stops.len(), 1, "{message}");
+        assert_eq!(stops[0]["reason"], "failed", "{message}");
+        assert_eq!(stops[0]["error"], error, "{message}");
+    }
+    // Escape: Pi's answer is "aborted".
+    let stops = stops_for(off.clone(), vec![agent_end("aborted", "Operation aborted")]);
+    assert_eq!(stops[0]["reason"], "interrupted");
+    // An answer (or one cut short by its token limit) is a plain stop.
+    for reason in ["stop", "length", "toolUse"] {
+        let stops = stops_for(off.clone(), vec![agent_end(reason, "")]);
+        assert!(stops[0].get("reason").is_none(), "{reason}: {:?}", stops[0]);
+    }
+}
+
+/// Pi's agent_end for a request it will retry comes before it retries: no
+/// stop then. The stop comes with the run that ends the turn: an answer, or
+/// the error Pi gives up on (past `retry.maxRetries`), or, when no retry
+/// begins in time (Escape during the backoff cancels it), that error.
+#[test]
+fn an_error_pi_retries_is_not_a_turn_end() {
+    let on = json!({"retry": {"enabled": true, "maxRetries": 2, "baseDelayMs": 0}});
+    let busy = r#"529 {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+    let start = || call("agent_start", json!({"type": "agent_start"}));
+    let answer =
+        call("message_end", json!({"type": "message_end", "message": {"role": "assistant", "stopReason": "stop"}}));
+    // Retried, then answered: one plain stop.
+    let stops = stops_for(on.clone(), vec![agent_end("error", busy), start(), answer.clone(), agent_end("stop", "")]);
+    assert_eq!(stops.len(), 1, "{stops:?}");
+    assert!(stops[0].get("reason").is_none(), "{stops:?}");
+    // Retried twice, failed a third time: Pi gives up, and so the turn failed.
+    let stops = stops_for(
+        on.clone(),
+        vec![agent_end("error", busy), start(), agent_end("error", busy), start(), agent_end("error", busy)],
+    );
+    assert_eq!(stops.len(), 1, "{stops:?}");
+    assert_eq!(stops[0]["error"]["kind"], "overloaded");
+    // Not retryable (a 400): the turn failed at once.
+    let bad = r#"400 {"type":"error","error":{"type":"invalid_request_error","message":"bad"}}"#;
+    assert_eq!(stops_for(on.clone(), vec![agent_end("error", bad)])[0]["reason"], "failed");
+    // A retry that never begins: the error ends the turn after the backoff.
+    let stops = stops_for(on, vec![agent_end("error", busy), json!({"sleep": 3300})]);
+    assert_eq!(stops.len(), 1, "{stops:?}");
+    assert_eq!(stops[0]["error"]["kind"], "overloaded");
 }

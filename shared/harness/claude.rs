@@ -36,9 +36,22 @@ const PROVIDER_SWITCHES: [&str; 6] = [
 /// the child-session mark turns transcript writing off.
 const ALWAYS_EMPTY: [&str; 3] = ["CLAUDE_CODE_SSE_PORT", "CLAUDE_CODE_SESSION_ID", "CLAUDE_CODE_CHILD_SESSION"];
 
-/// The lifecycle hooks the plugin registers; each runs csd-hook.
-pub const HOOK_EVENTS: [&str; 6] =
-    ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"];
+/// The hooks the plugin registers; each runs csd-hook. Besides the six
+/// lifecycle events: StopFailure (fired instead of Stop when a model request
+/// failed), PermissionRequest and Elicitation (a dialog opens: the worker
+/// waits on a person), Notification (the same, 6 s later, as a backstop).
+pub const HOOK_EVENTS: [&str; 10] = [
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PostToolUse",
+    "Stop",
+    "SessionEnd",
+    "StopFailure",
+    "PermissionRequest",
+    "Elicitation",
+    "Notification",
+];
 
 /// Printed by Claude Code when `--dangerously-skip-permissions` meets uid 0.
 const ROOT_REFUSAL: &str = "cannot be used with root/sudo privileges";
@@ -201,9 +214,6 @@ impl Harness for Claude {
             "--settings".into(),
             r#"{"skipDangerousModePermissionPrompt":true}"#.into(),
             "--dangerously-skip-permissions".into(),
-            // A worker must never stop to ask its controller a multiple-choice question.
-            "--disallowed-tools".into(),
-            "AskUserQuestion".into(),
         ];
         argv.extend(launch.extra_args.iter().cloned());
         Ok(argv)
@@ -275,7 +285,13 @@ impl Harness for Claude {
     /// (adopt) asks after its SessionStart hook: a multi-line prompt pasted in
     /// between arrived as keystrokes, each newline submitting one line as its
     /// own prompt. Claude Code reads the markers either way.
+    ///
+    /// A turn interrupted before the model said anything leaves its prompt
+    /// in the input box (Claude Code puts it back for editing): pasted after
+    /// it, the new prompt would be sent joined to the old. It is cleared
+    /// first, with Ctrl-C (which, with text in the input, only clears it).
     fn paste(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<()> {
+        clear_put_back_prompt(tmux, name)?;
         tmux.paste_raw(name, &super::bracketed(prompt))
     }
 
@@ -293,6 +309,55 @@ impl Harness for Claude {
             return Some(PathBuf::from(p));
         }
         Some(Self::default_transcript(home, &meta.cwd, &meta.session_id))
+    }
+
+    /// The transcript: an interrupt during a tool call shows there first.
+    fn turn_witness(&self, worker: &crate::worker::Worker) -> Option<PathBuf> {
+        super::transcript_of(worker).ok().flatten()
+    }
+
+    fn settle(&self, worker: &crate::worker::Worker) -> Result<()> {
+        super::claude_turn::settle(worker)
+    }
+
+    /// AskUserQuestion's dialog shows one question at a time, its options
+    /// numbered from 1: the option's digit picks it and moves on; after the
+    /// last question a form of several shows a review ("1. Submit answers"),
+    /// submitted with Enter, while a single question is submitted by its
+    /// digit (measured on 2.1.197). Each key is typed only once what it
+    /// answers is on screen, or it would land in the next step (or the
+    /// input box).
+    fn answer(
+        &self,
+        tmux: &Tmux,
+        name: &str,
+        block: &crate::verdict::Block,
+        picks: &[usize],
+        deadline: Instant,
+    ) -> Result<()> {
+        for (q, &n) in block.questions.iter().zip(picks) {
+            let label = &q.options[n - 1].label;
+            await_screen(tmux, name, deadline, |s| super::claude_turn::question_shown(s, &q.question, n, label))?;
+            tmux.send_keys(name, &[&n.to_string()])?;
+        }
+        if block.questions.len() > 1 {
+            await_screen(tmux, name, deadline, super::claude_turn::review_shown)?;
+            tmux.send_keys(name, &["Enter"])?;
+        }
+        Ok(())
+    }
+}
+
+/// Wait until the pane shows what `shown` looks for (or `deadline` passes).
+fn await_screen(tmux: &Tmux, name: &str, deadline: Instant, shown: impl Fn(&str) -> bool) -> Result<()> {
+    loop {
+        if shown(&tmux.capture(name, false)?) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Timeout(format!("worker '{name}': its question is not on screen")));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -334,6 +399,26 @@ fn await_input_box(launch: &Launch) {
         }
         std::thread::sleep(Duration::from_millis(25));
     }
+}
+
+/// How long to wait for Ctrl-C to clear a put-back prompt.
+const CLEAR_WAIT: Duration = Duration::from_secs(2);
+
+/// Clear the input box of a prompt an interrupt put back (see `paste`); a
+/// no-op (one look at the screen) otherwise.
+fn clear_put_back_prompt(tmux: &Tmux, name: &str) -> Result<()> {
+    if !super::claude_turn::prompt_put_back(&tmux.capture(name, false)?) {
+        return Ok(());
+    }
+    tmux.send_keys(name, &["C-c"])?;
+    let until = Instant::now() + CLEAR_WAIT;
+    while super::claude_turn::prompt_put_back(&tmux.capture(name, false)?) {
+        if Instant::now() >= until {
+            return Err(failed(format!("worker '{name}': its input box holds text that Ctrl-C did not clear")));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    Ok(())
 }
 
 /// The prompt line of Claude Code's input box (`❯` at the start of a line).

@@ -105,6 +105,10 @@ impl Codex {
         for f in ["plugins", "apps", "remote_plugin", "tool_suggest"] {
             features.insert(f.into(), false.into());
         }
+        // After a usage limit Codex offers a cheaper model in a dialog that
+        // takes the next prompt's Enter as "switch"; this is what choosing
+        // "Keep current model (never show again)" records.
+        table_at(&mut root, "notice").insert("hide_rate_limit_model_nudge".into(), true.into());
         if let Some(current) = root.get("model").and_then(Value::as_str).map(str::to_string) {
             if let Some((_, to)) = KNOWN_MIGRATIONS.iter().find(|(from, _)| *from == current) {
                 let notice = table_at(&mut root, "notice");
@@ -353,6 +357,48 @@ impl Harness for Codex {
     fn settle(&self, worker: &Worker) -> Result<()> {
         settle_unreported_turn_end(worker)
     }
+
+    /// Codex's question (Plan mode's `request_user_input`) lists the options
+    /// as `› 1. Red  the first`; an option's digit picks it and submits at
+    /// once. Typed only once that row is drawn: a digit sent before would
+    /// land in the composer. Measured for one question; a form of several
+    /// is refused rather than guessed at.
+    fn answer(
+        &self,
+        tmux: &Tmux,
+        name: &str,
+        block: &crate::verdict::Block,
+        picks: &[usize],
+        deadline: Instant,
+    ) -> Result<()> {
+        let (Some(q), [n]) = (block.questions.first(), picks) else {
+            return Err(crate::error::usage(format!(
+                "worker '{name}' asks {} questions at once: csd answers a Codex question only one at a time",
+                block.questions.len()
+            )));
+        };
+        if *n > 9 {
+            return Err(crate::error::usage(format!("Codex picks options 1..9 by their digit, not {n}")));
+        }
+        let label = &q.options[n - 1].label;
+        loop {
+            if option_row_shown(&tmux.capture(name, false)?, *n, label) {
+                return tmux.send_keys(name, &[&n.to_string()]);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout(format!("worker '{name}': its question is not on screen")));
+            }
+            std::thread::sleep(LOOK);
+        }
+    }
+}
+
+/// Whether Codex's question screen shows option `n` as `n. <label>` (the
+/// selected row marked `›`).
+pub fn option_row_shown(screen: &str, n: usize, label: &str) -> bool {
+    let row = format!("{n}. {label}");
+    screen.contains("Question")
+        && screen.lines().any(|l| l.trim_start().trim_start_matches('›').trim_start().starts_with(&row))
 }
 
 /// What the pane shows while Codex starts.
@@ -446,23 +492,78 @@ fn exited_early(tmux: &Tmux, name: &str) -> Error {
 /// `error` in the rollout, and no Stop hook. When the log says the worker is
 /// working on turn T and the rollout says T is over, record the `stop` the
 /// hook never sent (naming T), so status, wait and converse see the turn end.
+/// Likewise a question the model asks (`request_user_input`) in Plan mode:
+/// its PreToolUse is the log's last line while Codex waits for the answer,
+/// and a `blocked` stop with the questions says so; the answer's PostToolUse
+/// and the turn's own end follow. (In Default mode Codex 0.169 fires the
+/// same PreToolUse, then refuses the call at once and the turn goes on: the
+/// turn's mode, from the rollout, tells the two apart.)
 ///
 /// The check and the append happen under the log's lock, which every append
 /// takes: a settler that read the log before another settler ended T and the
 /// next prompt opened T2 would otherwise append its stop after T2's prompt,
 /// ending T2 for anyone waiting on it. Under the lock the log is read again
-/// and the stop goes in only if T is still the open turn.
+/// and the stop goes in only if T is still the open turn, and is still
+/// waiting on the same question.
 pub fn settle_unreported_turn_end(worker: &Worker) -> Result<()> {
     let log = worker.events();
     let Some(turn_id) = open_turn(&log)? else { return Ok(()) };
-    let Some(rollout) = super::transcript_of(worker)? else { return Ok(()) };
-    let Some(verdict) = rollout_turn_end(&rollout, &turn_id) else { return Ok(()) };
-    let appender = log.lock(crate::eventlog::LOCK_WAIT)?;
-    // Not had in time: leave it to the next reader rather than guess.
-    if !appender.locked() || open_turn(&log)?.as_deref() != Some(turn_id.as_str()) {
-        return Ok(());
+    let rollout = super::transcript_of(worker)?;
+    let ended = rollout.as_deref().and_then(|r| rollout_turn_end(r, &turn_id));
+    let asked = match (&ended, rollout.as_deref()) {
+        (None, Some(r)) => question_asked(&log)?.filter(|_| turn_mode(r, &turn_id).as_deref() == Some("plan")),
+        _ => None,
+    };
+    let Some(verdict) = ended.or_else(|| asked.clone().map(Verdict::Blocked)) else { return Ok(()) };
+    let stop = Event::Stop { ts: crate::time::now_iso(), verdict, turn_id: Some(turn_id.clone()) };
+    log.append_if(&stop, |log| {
+        Ok(open_turn(log)?.as_deref() == Some(turn_id.as_str()) && (asked.is_none() || question_asked(log)? == asked))
+    })?;
+    Ok(())
+}
+
+/// The collaboration mode turn `turn_id` runs in (`default`, `plan`), from
+/// its `turn_context` in the rollout's tail.
+fn turn_mode(rollout: &Path, turn_id: &str) -> Option<String> {
+    let buf = read_tail(rollout)?;
+    buf.split(|&b| b == b'\n').rev().find_map(|line| {
+        memchr::memmem::find(line, b"\"turn_context\"")?;
+        let v = serde_json::from_slice::<Json>(line).ok()?;
+        let p = &v["payload"];
+        (v["type"] == "turn_context" && p["turn_id"] == turn_id)
+            .then(|| p["collaboration_mode"]["mode"].as_str().map(str::to_string))
+            .flatten()
+    })
+}
+
+/// The last 256 KiB of the rollout: the turn the log waits on ends there.
+fn read_tail(rollout: &Path) -> Option<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 256 * 1024;
+    let mut f = crate::safefile::open_read(rollout).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).ok()?;
+    Some(buf)
+}
+
+/// The questions Codex waits on: the log's last line is the PreToolUse of
+/// `request_user_input` (`tool_input.questions`: `id`, `header`,
+/// `question`, `options: [{label, description}]`; Codex's own "None of the
+/// above" row is not among them).
+fn question_asked(log: &crate::eventlog::EventLog) -> Result<Option<crate::verdict::Block>> {
+    let Some((EventKind::PreToolUse, line)) = log.last()? else { return Ok(None) };
+    let Ok(v) = serde_json::from_slice::<Json>(&line) else { return Ok(None) };
+    if v["tool"] != "request_user_input" {
+        return Ok(None);
     }
-    appender.append(&Event::Stop { ts: crate::time::now_iso(), verdict, turn_id: Some(turn_id) })
+    let questions = v["tool_input"]["questions"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    Ok(Some(crate::verdict::Block {
+        on: "question".into(),
+        message: None,
+        questions: questions.iter().filter_map(crate::verdict::Question::from_json).collect(),
+    }))
 }
 
 /// The Codex turn the log says runs: its last event is the prompt or a tool
@@ -477,18 +578,13 @@ fn open_turn(log: &crate::eventlog::EventLog) -> Result<Option<String>> {
     Ok(turn.and_then(|t| t.get("turn_id")?.as_str().map(str::to_string)))
 }
 
-/// How the rollout says turn `turn_id` ended (`error`, `interrupted`), or
-/// `None` while it runs. Only the rollout's tail is read: the end of the
-/// turn the log is waiting on is near the end of the file.
+/// How the rollout says turn `turn_id` ended, or `None` while it runs. Only
+/// the rollout's tail is read: the end of the turn the log is waiting on is
+/// near the end of the file.
 pub fn rollout_turn_end(rollout: &Path, turn_id: &str) -> Option<Verdict> {
-    use std::io::{Read, Seek, SeekFrom};
-    const TAIL: u64 = 256 * 1024;
-    let mut f = crate::safefile::open_read(rollout).ok()?;
-    let len = f.metadata().ok()?.len();
-    f.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
-    let mut buf = Vec::new();
-    f.read_to_end(&mut buf).ok()?;
-    for line in buf.split(|&b| b == b'\n').rev() {
+    let buf = read_tail(rollout)?;
+    let mut lines = buf.split(|&b| b == b'\n').rev();
+    for line in lines.by_ref() {
         if memchr::memmem::find(line, turn_id.as_bytes()).is_none() {
             continue;
         }
@@ -499,11 +595,18 @@ pub fn rollout_turn_end(rollout: &Path, turn_id: &str) -> Option<Verdict> {
         }
         match p["type"].as_str() {
             Some("task_complete") if !p["error"].is_null() => {
-                let message = match &p["error"] {
-                    Json::String(s) => s.clone(),
-                    e => e.get("message").and_then(Json::as_str).map(str::to_string).unwrap_or_else(|| e.to_string()),
-                };
-                return Some(Verdict::Failed(Failure { kind: "unknown".into(), message, ..Default::default() }));
+                // The limits Codex last heard of (`token_count` carries no
+                // turn id: the nearest one before the end is this turn's).
+                let limits = lines.find_map(|l| {
+                    let v = serde_json::from_slice::<Json>(l).ok()?;
+                    let p = &v["payload"];
+                    match p["type"].as_str()? {
+                        "token_count" if !p["rate_limits"].is_null() => Some(Some(p["rate_limits"].clone())),
+                        "task_started" => Some(None),
+                        _ => None,
+                    }
+                });
+                return Some(Verdict::Failed(failure_of(&p["error"], limits.flatten().as_ref())));
             }
             Some("task_complete") => return Some(Verdict::Done),
             Some("turn_aborted") if p["reason"] == "interrupted" => return Some(Verdict::Interrupted),
@@ -516,6 +619,88 @@ pub fn rollout_turn_end(rollout: &Path, turn_id: &str) -> Option<Verdict> {
         }
     }
     None
+}
+
+/// The contract's failure for the `error` of a rollout's `task_complete`
+/// (`{"message", "codex_error_info"}`), with the reset time of a limit from
+/// the `rate_limits` Codex last recorded. Codex 0.169 writes, measured
+/// against the mock (docs/harness-codex.md): `other` for a 400 (its message
+/// the API's JSON body) and for a stream that failed or dropped;
+/// `{"http_connection_failed":{"http_status_code":N}}` for 401, 529 and
+/// other statuses; `{"response_too_many_failed_attempts":{…429}}` for a rate
+/// limit; `internal_server_error`, `server_overloaded`, `usage_limit_exceeded`.
+pub fn failure_of(error: &Json, rate_limits: Option<&Json>) -> Failure {
+    let message = match error {
+        Json::String(s) => s.clone(),
+        e => e.get("message").and_then(Json::as_str).map(str::to_string).unwrap_or_else(|| e.to_string()),
+    };
+    // A named kind (`"internal_server_error"`) or one with details
+    // (`{"http_connection_failed": {"http_status_code": 401}}`).
+    let (info, status) = match &error["codex_error_info"] {
+        Json::String(s) => (s.as_str(), None),
+        Json::Object(m) => match m.iter().next() {
+            Some((k, d)) => (k.as_str(), d["http_status_code"].as_u64().and_then(|n| u16::try_from(n).ok())),
+            None => ("other", None),
+        },
+        _ => ("other", None),
+    };
+    // A 400's message is the API's own body; its `error.message` reads better.
+    let body = serde_json::from_str::<Json>(&message).ok().filter(|b| b["error"].is_object());
+    let (kind, status) = match (info, status) {
+        ("usage_limit_exceeded", s) => ("usage_limit", s.or(Some(429))),
+        ("server_overloaded", s) => ("overloaded", s),
+        ("internal_server_error", s) => ("server_error", s.or(Some(500))),
+        ("unauthorized", s) => ("authentication_failed", s.or(Some(401))),
+        ("bad_request", s) => ("invalid_request", s.or(Some(400))),
+        ("context_window_exceeded" | "cyber_policy" | "sandbox_error", s) => (info, s),
+        (_, Some(s)) => (kind_of_status(s), Some(s)),
+        ("response_stream_disconnected" | "response_stream_connection_failed" | "http_connection_failed", None) => {
+            ("network", None)
+        }
+        // Codex's InvalidRequest (an HTTP 400) carries the body as its message.
+        _ if body.as_ref().is_some_and(|b| b["error"]["type"] == "invalid_request_error") => {
+            ("invalid_request", Some(400))
+        }
+        // A stream that ended without `response.completed`: the connection
+        // went; a `response.failed` from the server reads as its message.
+        _ if message.contains("stream closed before response.completed") => ("network", None),
+        _ if message.starts_with("stream disconnected before completion") => ("server_error", None),
+        _ => ("unknown", None),
+    };
+    let message = body.as_ref().and_then(|b| b["error"]["message"].as_str().map(str::to_string)).unwrap_or(message);
+    let retry_at = match kind {
+        "usage_limit" | "rate_limit" => rate_limits.and_then(limit_reset),
+        _ => None,
+    };
+    Failure { kind: kind.into(), message, status, retry_at }
+}
+
+/// The contract's kind for an HTTP status Codex reports.
+fn kind_of_status(status: u16) -> &'static str {
+    match status {
+        400 | 413 | 422 => "invalid_request",
+        401 | 403 => "authentication_failed",
+        402 => "billing_error",
+        404 => "model_not_found",
+        429 => "rate_limit",
+        503 | 529 => "overloaded",
+        500..=599 => "server_error",
+        _ => "unknown",
+    }
+}
+
+/// When the exhausted limit of Codex's `rate_limits` snapshot resets
+/// (`primary` / `secondary`: `used_percent`, `resets_at` in Unix seconds):
+/// the latest reset of a window at 100 %, as `YYYY-MM-DDTHH:MM:SSZ`.
+fn limit_reset(rate_limits: &Json) -> Option<String> {
+    ["primary", "secondary"]
+        .iter()
+        .filter_map(|w| {
+            let w = &rate_limits[*w];
+            (w["used_percent"].as_f64()? >= 100.0).then(|| w["resets_at"].as_i64()).flatten()
+        })
+        .max()
+        .map(crate::time::iso_from_unix)
 }
 
 /// The variable holding the API key of the provider `config` selects.
@@ -556,6 +741,7 @@ fn walk(dir: &Path, depth: u32, visit: &mut dyn FnMut(&Path)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const FOLDER: &str = "  Folder access\n  /w/proj\n  Trust this folder? Codex can read, edit, and run files here\n\
         › 1. Trust and continue\n  2. Back to Agent Command Center\n  enter continue · esc back\n";
@@ -580,6 +766,15 @@ mod tests {
         let tilde = "  GPT-5.5 low · ~/proj\n  ? for shortcuts\n";
         assert_eq!(read_screen(tilde, "/home/u/proj", Some(Path::new("/home/u"))), Screen::Ready);
         assert_eq!(read_screen("Sign in with ChatGPT", "/w", None), Screen::SignIn);
+    }
+
+    #[test]
+    fn a_questions_option_row_is_found_by_its_digit_and_label() {
+        let screen = "› ASK: Which colour?\n  Question 1/1 (1 unanswered)\n  Which colour?\n  \
+            › 1. Red                the first\n    2. Blue               the second\n";
+        assert!(option_row_shown(screen, 1, "Red") && option_row_shown(screen, 2, "Blue"));
+        assert!(!option_row_shown(screen, 2, "Red"));
+        assert!(!option_row_shown("› 2. Blue", 2, "Blue"), "no question on screen");
     }
 
     #[test]
@@ -617,6 +812,7 @@ bogus = 1
         assert_eq!(t["features"]["web_search"].as_bool(), Some(true));
         assert_eq!(t["features"]["plugins"].as_bool(), Some(false));
         assert_eq!(t["notice"]["model_migrations"]["gpt-5.5"].as_str(), Some("gpt-6-sol"));
+        assert_eq!(t["notice"]["hide_rate_limit_model_nudge"].as_bool(), Some(true));
         assert_eq!(t["check_for_update_on_startup"].as_bool(), Some(false));
         for ev in HOOK_EVENTS {
             let group = &t["hooks"][ev][0];
@@ -671,5 +867,82 @@ bogus = 1
         std::fs::write(&p, line("turn_aborted", ",\"reason\":\"interrupted\"")).unwrap();
         assert_eq!(rollout_turn_end(&p, "T2"), Some(Verdict::Interrupted));
         assert_eq!(rollout_turn_end(&p, "T1"), None);
+    }
+
+    /// The `error` of each failure's `task_complete` as Codex 0.169 wrote it
+    /// against the mock (`FAIL: <how>`), and what csd makes of it.
+    #[test]
+    fn codex_errors_map_to_the_contracts_kinds() {
+        let f = |e: &str| failure_of(&serde_json::from_str(e).unwrap(), None);
+        let bad = f(
+            r#"{"message":"{\"error\":{\"message\":\"mock: the request is invalid\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}","codex_error_info":"other"}"#,
+        );
+        assert_eq!(
+            (bad.kind.as_str(), bad.status, bad.message.as_str()),
+            ("invalid_request", Some(400), "mock: the request is invalid")
+        );
+        let key = f(
+            r#"{"message":"unexpected status 401 Unauthorized: Incorrect API key provided","codex_error_info":{"http_connection_failed":{"http_status_code":401}}}"#,
+        );
+        assert_eq!((key.kind.as_str(), key.status), ("authentication_failed", Some(401)));
+        assert!(key.message.starts_with("unexpected status 401"), "{key:?}");
+        let rate = f(
+            r#"{"message":"exceeded retry limit, last status: 429 Too Many Requests","codex_error_info":{"response_too_many_failed_attempts":{"http_status_code":429}}}"#,
+        );
+        assert_eq!((rate.kind.as_str(), rate.status, rate.retry_at), ("rate_limit", Some(429), None));
+        let e500 = f(
+            r#"{"message":"We’re currently experiencing high demand, which may cause temporary errors.","codex_error_info":"internal_server_error"}"#,
+        );
+        assert_eq!((e500.kind.as_str(), e500.status), ("server_error", Some(500)));
+        let e529 = f(
+            r#"{"message":"unexpected status 529 <unknown status code>: mock","codex_error_info":{"http_connection_failed":{"http_status_code":529}}}"#,
+        );
+        assert_eq!((e529.kind.as_str(), e529.status), ("overloaded", Some(529)));
+        let busy = f(
+            r#"{"message":"Selected model is at capacity. Please try a different model.","codex_error_info":"server_overloaded"}"#,
+        );
+        assert_eq!((busy.kind.as_str(), busy.status), ("overloaded", None));
+        let failed = f(
+            r#"{"message":"stream disconnected before completion: mock: the stream failed","codex_error_info":"other"}"#,
+        );
+        assert_eq!(failed.kind, "server_error");
+        let dropped = f(
+            r#"{"message":"stream disconnected before completion: stream closed before response.completed","codex_error_info":"other"}"#,
+        );
+        assert_eq!((dropped.kind.as_str(), dropped.status), ("network", None));
+        assert_eq!(f(r#"{"message":"odd"}"#).kind, "unknown");
+        assert_eq!(f(r#""plain text""#).message, "plain text");
+        // A usage limit: the reset of the exhausted window Codex recorded.
+        let limits: Json = serde_json::from_str(r#"{"limit_id":"codex","primary":{"used_percent":100.0,"window_minutes":300,"resets_at":1796529198},"secondary":{"used_percent":40.0,"resets_at":1796999999}}"#).unwrap();
+        let usage = failure_of(
+            &serde_json::from_str(r#"{"message":"You’ve hit your usage limit. … try again at 3:53 AM.","codex_error_info":"usage_limit_exceeded"}"#).unwrap(),
+            Some(&limits),
+        );
+        assert_eq!((usage.kind.as_str(), usage.status), ("usage_limit", Some(429)));
+        assert_eq!(usage.retry_at.as_deref(), Some(crate::time::iso_from_unix(1796529198).as_str()));
+    }
+
+    #[test]
+    fn a_failed_turn_takes_the_limits_recorded_before_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.jsonl");
+        let ev = |payload: Json| json!({"type": "event_msg", "payload": payload}).to_string() + "\n";
+        let limits = |pct: f64, at: i64| json!({"primary": {"used_percent": pct, "resets_at": at}, "secondary": null});
+        let text = ev(json!({"type": "token_count", "rate_limits": limits(100.0, 1000)}))
+            + &ev(json!({"type": "task_started", "turn_id": "T2"}))
+            + &ev(json!({"type": "token_count", "info": null, "rate_limits": limits(100.0, 1796529198)}))
+            + &ev(json!({"type": "task_complete", "turn_id": "T2", "error": {"message": "limit",
+                "codex_error_info": "usage_limit_exceeded"}}));
+        std::fs::write(&p, text).unwrap();
+        let Some(Verdict::Failed(f)) = rollout_turn_end(&p, "T2") else { panic!() };
+        assert_eq!(f.retry_at.as_deref(), Some(crate::time::iso_from_unix(1796529198).as_str()));
+        // Limits of an earlier turn are not this turn's.
+        let text = ev(json!({"type": "token_count", "rate_limits": limits(100.0, 1000)}))
+            + &ev(json!({"type": "task_started", "turn_id": "T3"}))
+            + &ev(json!({"type": "task_complete", "turn_id": "T3", "error": {"message": "limit",
+                "codex_error_info": "usage_limit_exceeded"}}));
+        std::fs::write(&p, text).unwrap();
+        let Some(Verdict::Failed(f)) = rollout_turn_end(&p, "T3") else { panic!() };
+        assert_eq!((f.kind.as_str(), f.retry_at), ("usage_limit", None));
     }
 }

@@ -23,6 +23,7 @@
 //! the hook (Codex) or extension (Pi) writes the meta when it learns the id.
 
 pub mod claude;
+pub mod claude_turn;
 pub mod codex;
 pub mod pi;
 
@@ -208,6 +209,25 @@ pub trait Harness: Sync {
     /// Waiters watch it too.
     fn turn_witness(&self, _worker: &Worker) -> Option<PathBuf> {
         None
+    }
+
+    /// Pick option `picks[i]` (1-based, already checked) of each question i
+    /// the worker is blocked on (`block`, from its log), by typing into its
+    /// pane; give up at `deadline` if a question never shows. The caller
+    /// then waits for the worker to confirm. Default: this harness asks no
+    /// such questions.
+    fn answer(
+        &self,
+        _tmux: &Tmux,
+        name: &str,
+        _block: &crate::verdict::Block,
+        _picks: &[usize],
+        _deadline: Instant,
+    ) -> Result<()> {
+        Err(crate::error::usage(format!(
+            "worker '{name}' is a {} worker: csd cannot answer its questions",
+            self.kind().name()
+        )))
     }
 
     /// Record in the event log a turn end the hooks did not report (Codex:

@@ -358,6 +358,14 @@ them where each shell looks.",
             summary: "send a prompt (- reads it from standard input); --receipt prints its receipt",
         },
         Sub {
+            name: "answer",
+            bin: "csd-send",
+            pre: &["--answer"],
+            per_worker: true,
+            usage: "N...",
+            summary: "pick option N of the question the worker waits on (one N per question)",
+        },
+        Sub {
             name: "wait-for-turn",
             bin: "csd-wait",
             pre: &[],
@@ -462,7 +470,7 @@ harness's session, which csd does itself: they are refused at once (status 2): C
 For Claude Code, csd assigns the session id (a random UUID v4, passed as --session-id) and writes the worker's \
 meta before the pane starts, so its first hook is recorded. Hooks reach csd-hook(1) through a plugin directory csd \
 writes into the worker dir (plugin/; CSD_PLUGIN_DIR names another). Claude Code runs with \
---dangerously-skip-permissions and --disallowed-tools AskUserQuestion. The workspace-trust dialog, when it shows, \
+--dangerously-skip-permissions. The workspace-trust dialog, when it shows, \
 is answered by typing the digit of its \"Yes, I trust\" option: never a bare Enter, which picks \"No, exit\" in \
 newer versions. The worker is ready when its SessionStart hook reports in.
 
@@ -685,7 +693,12 @@ csd-stop(1) removes the worktree and its branch only when nothing in them would 
 pub const CSD_SEND: Tool = Tool {
     name: "csd-send",
     summary: "give a csd worker a prompt, or hold a whole exchange",
-    usage: &["WORKER PROMPT", "--receipt WORKER PROMPT [TIMEOUT]", "--converse WORKER [--with-turn] PROMPT [TIMEOUT]"],
+    usage: &[
+        "WORKER PROMPT",
+        "--receipt WORKER PROMPT [TIMEOUT]",
+        "--converse WORKER [--with-turn] PROMPT [TIMEOUT]",
+        "--answer WORKER N...",
+    ],
     description: "csd-send puts PROMPT into the worker and returns once the worker has taken it. A PROMPT of - is \
 read from standard input (one final newline dropped). A prompt that starts with - goes after --.
 
@@ -732,8 +745,19 @@ ends meanwhile (it died, or was stopped under it), csd-send returns at once with
 returns as soon as the worker shows it, with why on standard error (with --with-turn, also as the end of the \
 markdown). A worker that is blocked takes no prompt: csd-send exits 6 and sends nothing. When the timeout passes and CSD_CONVERSE_DIAG_FILE is \
 set, a post-mortem is written there (processes, the worker's pane, the tails of its transcript and event log) and \
-its path given on standard error.",
+its path given on standard error.
+
+# Answers
+
+A worker can stop to ask a question with options (Claude Code's AskUserQuestion): its turn then ends blocked \
+(status 6 for a converse or wait), and csd-status --json shows the question and its options. csd-send --answer \
+WORKER N picks option N (counted from 1, as listed) and returns once the worker has taken the answer (its \
+post_tool_use, at most CSD_SUBMIT_TIMEOUT seconds); the turn then goes on and ends with a stop of its own, which \
+csd-wait waits for. A form of several questions takes one N for each, in order. Without a pending question, with \
+an N out of range or a count of Ns other than the number of questions, nothing is typed and the status is 2; so \
+too for a question that allows several answers (answer it in the pane).",
     options: &[
+        flag(None, "answer", "pick option N of the question the worker waits on", "one N per question; see Answers"),
         flag(None, "converse", "wait for the turn and print the reply", ""),
         flag(None, "with-turn", "with --converse: print the whole turn as markdown", ""),
         flag(
@@ -774,7 +798,10 @@ its path given on standard error.",
             code: "1",
             help: "failure: the worker did not confirm the prompt, no reply was found, or tmux could not be asked",
         },
-        Exit { code: "2", help: "usage error or bad input (an empty prompt)" },
+        Exit {
+            code: "2",
+            help: "usage error or bad input (an empty prompt; --answer: no pending question, an N out of range)",
+        },
         EXIT_NO_WORKER,
         Exit { code: "4", help: "the worker's tmux session is gone (it died, crashed or was stopped mid-turn)" },
         EXIT_TURN_FAILED,
@@ -792,6 +819,7 @@ its path given on standard error.",
         Example { command: "git diff | csd-send w1 -", help: "" },
         Example { command: "csd-send --converse w1 \"what did you change, in one line?\" 300", help: "" },
         Example { command: "csd-send --converse w1 --with-turn \"run the tests\" 600 > turn.md", help: "" },
+        Example { command: "csd-send --answer w1 2 && csd-wait w1 600", help: "pick option 2 of w1's question" },
     ],
     subcommands: &[],
 };
@@ -1209,7 +1237,11 @@ by the first step that failed and why. A version outside the range csd was prove
     ],
     exits: &[
         Exit { code: "0", help: "every harness checked passed (warnings included)" },
-        Exit { code: "1", help: "a harness failed a step, or a harness named with --harness is not installed" },
+        Exit {
+            code: "1",
+            help: "a harness failed a step, a harness named with --harness is not installed, or none is installed \
+                   (stderr names what to install)",
+        },
         EXIT_USAGE,
         Exit { code: "128+N", help: "killed by signal N, after everything it started was taken back" },
     ],

@@ -11,6 +11,28 @@
 //! - a line `say: <text>`: exactly that text; anything else: [`DEFAULT_REPLY`];
 //! - a line `wait: <secs>` (with `say:` or the default): the answer comes
 //!   that much later, so a turn is still in its model request (not in a tool).
+//! - a line `ask: <question> | <option> | <option>…`: a call of the
+//!   `AskUserQuestion` tool with that question (one question per `ask:`
+//!   line); the answer after it quotes the tool's result (which names the
+//!   option picked).
+//!
+//! Failures on demand, each the way the real API fails (`fail:` words shared
+//! with the OpenAI mock):
+//! - `fail:400`, `fail:401`, `fail:403`, `fail:404`, `fail:429`, `fail:500`,
+//!   `fail:529`, or any other status: an error answer with the API's error
+//!   type for it; 429 carries `retry-after` and the rate-limit reset headers
+//!   ([`RETRY_AFTER_SECS`] ahead);
+//! - `fail:usage`: a 429 as a subscription's usage limit comes, with the
+//!   unified rate-limit headers (`…-unified-status: rejected`, its reset);
+//! - `fail:stream`: a 200 stream that breaks off with an `error` event after
+//!   the message started;
+//! - `fail:reset`: the connection is dropped (RST) once the request is read.
+//!
+//! A failure is served once per prompt (`fail:WORD xN`: N times): a client
+//! that retries (Claude Code does, `CLAUDE_CODE_MAX_RETRIES`, 10 by default)
+//! gets the ordinary answer on its next try, and a later prompt in the same
+//! conversation, whose request still carries the failed one, is not failed
+//! again.
 //!
 //! Every answer reports usage as the real API does (streamed: input and cache
 //! counts in `message_start`, the final `output_tokens` in `message_delta`),
@@ -36,6 +58,21 @@ pub const TITLE_REPLY: &str = "Mock session";
 pub const TOOL_OUTPUT_PREFIX: &str = "The command printed:";
 /// The API key a Claude Code pointed at this mock is given.
 pub const API_KEY: &str = "sk-ant-mock-0123456789abcdefghijklmnop";
+/// How far ahead a `fail:429` says the request may be retried.
+pub const RETRY_AFTER_SECS: i64 = 60;
+/// How far ahead a `fail:usage` says the usage limit resets.
+pub const USAGE_RESET_SECS: i64 = 3600;
+/// The rate-limit reset headers a `fail:429` carries (RFC 3339 times).
+const RESET_HEADERS: [&str; 4] = [
+    "anthropic-ratelimit-requests-reset",
+    "anthropic-ratelimit-tokens-reset",
+    "anthropic-ratelimit-input-tokens-reset",
+    "anthropic-ratelimit-output-tokens-reset",
+];
+/// How Claude Code marks a turn the user interrupted.
+const INTERRUPTED: &str = "[Request interrupted by user";
+/// The tool `ask:` calls.
+pub const ASK_TOOL: &str = "AskUserQuestion";
 
 /// `~/.claude.json` for a Claude Code 2.1.197 that talks to this mock with
 /// `API_KEY`: onboarding done, the key approved, bypass mode accepted, no
@@ -55,12 +92,58 @@ pub fn claude_home_config() -> Value {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
     Title,
-    ToolCall { command: String },
-    AfterToolResult { output: String },
+    ToolCall {
+        command: String,
+    },
+    AfterToolResult {
+        output: String,
+    },
     Said(String),
     Default,
+    /// `ask:` lines: one call of AskUserQuestion with these questions, each
+    /// with its options.
+    Ask {
+        questions: Vec<(String, Vec<String>)>,
+    },
+    /// `fail:…`: the request failed this way.
+    Failed(Failure),
     CountTokens,
     NotFound,
+}
+
+/// How a `fail:` directive fails a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// An error answer with this HTTP status.
+    Status(u16),
+    /// A 429 for a used-up subscription limit, with its reset.
+    Usage,
+    /// An `error` event in the middle of a 200 stream.
+    Stream,
+    /// The connection dropped without an answer.
+    Reset,
+}
+
+impl Failure {
+    /// `WORD` or `WORD xN` after `fail:`: the failure, and how many requests
+    /// of its prompt get it (1 unless told).
+    pub fn parse_times(rest: &str) -> Option<(Failure, u32)> {
+        let (word, times) = match rest.trim().split_once(" x") {
+            Some((w, n)) => (w, n.trim().parse().ok().filter(|n| *n > 0)?),
+            None => (rest, 1),
+        };
+        Some((Failure::parse(word)?, times))
+    }
+
+    /// The word after `fail:`; `None` for one the mock does not know.
+    pub fn parse(word: &str) -> Option<Failure> {
+        match word.trim() {
+            "usage" => Some(Failure::Usage),
+            "stream" => Some(Failure::Stream),
+            "reset" => Some(Failure::Reset),
+            n => n.parse::<u16>().ok().filter(|s| (400..600).contains(s)).map(Failure::Status),
+        }
+    }
 }
 
 pub type Recorded = http::Recorded<Answer>;
@@ -78,6 +161,9 @@ pub struct Config {
     /// real API often does): Claude Code then writes the message as two
     /// lines with one id and one usage.
     pub lead_text: Option<String>,
+    /// How many times each prompt's `fail:` was served (it is served once,
+    /// or N times for `fail:WORD xN`).
+    pub spent: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
 }
 
 impl Config {
@@ -87,12 +173,18 @@ impl Config {
             tool_name: "Bash".into(),
             tool_input: Arc::new(|cmd| json!({"command": cmd, "description": "Run the command the user asked for"})),
             lead_text: Some("Running it now.".into()),
+            spent: Arc::default(),
         }
     }
 
     /// Any tool that takes `{"command": …}`.
     pub fn with_tool(name: &str) -> Config {
-        Config { tool_name: name.into(), tool_input: Arc::new(|cmd| json!({"command": cmd})), lead_text: None }
+        Config {
+            tool_name: name.into(),
+            tool_input: Arc::new(|cmd| json!({"command": cmd})),
+            lead_text: None,
+            spent: Arc::default(),
+        }
     }
 }
 
@@ -150,9 +242,23 @@ fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let mut sent = Value::Null;
     let answer = match (req.method.as_str(), route) {
         ("POST", "/v1/messages") => {
-            let answer = classify(&body, &shared.config);
+            let answer = classify_and_spend(&body, &shared.config);
             if matches!(answer, Answer::Said(_) | Answer::Default) {
                 std::thread::sleep(delay_of(&body));
+            }
+            if let Answer::Failed(f) = &answer {
+                fail(&mut conn, f, body.get("model").and_then(Value::as_str).unwrap_or("claude-sonnet-4-5"))?;
+                let record = Recorded {
+                    method: req.method,
+                    path: req.path,
+                    body,
+                    answer,
+                    usage: Value::Null,
+                    arrived,
+                    answered: Instant::now(),
+                };
+                shared.log.lock().unwrap().push(record);
+                return Ok(());
             }
             let blocks = blocks_for(&answer, shared);
             let model = body.get("model").and_then(Value::as_str).unwrap_or("claude-sonnet-4-5");
@@ -192,39 +298,87 @@ fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
 }
 
 /// Decide what to answer from the last *user* message (Claude may append a
-/// system-role element after it).
+/// system-role element after it). A `fail:` served as often as it says
+/// (`config.spent`) counts for nothing.
 pub fn classify(body: &Value, config: &Config) -> Answer {
+    let spent = config.spent.lock().unwrap().clone();
+    classify_skipping(body, config, &|prompt, times| spent.get(prompt).is_some_and(|n| *n >= times)).0
+}
+
+/// `classify`, counting the `fail:` it serves against its prompt.
+fn classify_and_spend(body: &Value, config: &Config) -> Answer {
+    let mut spent = config.spent.lock().unwrap();
+    let (answer, prompt) = classify_skipping(body, config, &|p, times| spent.get(p).is_some_and(|n| *n >= times));
+    if let (Answer::Failed(_), Some(p)) = (&answer, prompt) {
+        *spent.entry(p).or_default() += 1;
+    }
+    answer
+}
+
+/// The answer, and for a `fail:` the text of the prompt (content block) it
+/// came from. Blocks are looked at one by one: a prompt sent after a failed
+/// one can be merged with it into one user message.
+fn classify_skipping(body: &Value, config: &Config, spent: &dyn Fn(&str, u32) -> bool) -> (Answer, Option<String>) {
     let messages = body.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
     let Some(last_user) = messages.iter().rev().find(|m| m.get("role").and_then(Value::as_str) == Some("user")) else {
-        return Answer::Default;
+        return (Answer::Default, None);
     };
     let content = last_user.get("content").unwrap_or(&Value::Null);
     if let Some(blocks) = content.as_array() {
+        // A tool call the user interrupted comes back as a refusal, with the
+        // user's next prompt after it: that prompt is what is answered.
+        let interrupted = blocks.iter().any(|b| b["text"].as_str().is_some_and(|t| t.starts_with(INTERRUPTED)));
         if let Some(result) = blocks.iter().find(|b| b.get("type").and_then(Value::as_str) == Some("tool_result")) {
-            return Answer::AfterToolResult { output: text_of(result.get("content").unwrap_or(&Value::Null)) };
+            let output = text_of(result.get("content").unwrap_or(&Value::Null));
+            if !interrupted {
+                return (Answer::AfterToolResult { output }, None);
+            }
         }
     }
     let text = text_of(content);
     let system = text_of(body.get("system").unwrap_or(&Value::Null));
     // The title request quotes the user's prompt, so it is recognised first.
     if text.contains("Write the title in") || system.contains("Write the title in") {
-        return Answer::Title;
+        return (Answer::Title, None);
     }
-    let offers_tool = body
-        .get("tools")
-        .and_then(Value::as_array)
-        .is_some_and(|tools| tools.iter().any(|t| t.get("name").and_then(Value::as_str) == Some(&config.tool_name)));
-    for line in text.lines() {
-        let line = line.trim();
-        if let Some(cmd) = line.strip_prefix("run:") {
-            if offers_tool {
-                return Answer::ToolCall { command: cmd.trim().to_string() };
+    let offers = |name: &str| {
+        body.get("tools")
+            .and_then(Value::as_array)
+            .is_some_and(|tools| tools.iter().any(|t| t.get("name").and_then(Value::as_str) == Some(name)))
+    };
+    // Newest first: a prompt sent after a failed one is merged with it into
+    // one user message (the older text gaining a trailing newline).
+    let prompts: Vec<String> = match content {
+        Value::Array(blocks) => blocks.iter().rev().map(|b| text_of(&Value::Array(vec![b.clone()]))).collect(),
+        other => vec![text_of(other)],
+    };
+    for prompt in prompts.iter().map(|p| p.trim()) {
+        for line in prompt.lines() {
+            let line = line.trim();
+            if let Some(cmd) = line.strip_prefix("run:") {
+                if offers(&config.tool_name) {
+                    return (Answer::ToolCall { command: cmd.trim().to_string() }, None);
+                }
+            } else if let Some(said) = line.strip_prefix("say:") {
+                return (Answer::Said(said.trim().to_string()), None);
+            } else if line.starts_with("ask:") && offers(ASK_TOOL) {
+                let questions = prompt
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("ask:"))
+                    .filter_map(|ask| {
+                        let mut parts = ask.split('|').map(str::trim).filter(|p| !p.is_empty());
+                        Some((parts.next()?.to_string(), parts.map(str::to_string).collect()))
+                    })
+                    .collect();
+                return (Answer::Ask { questions }, None);
+            } else if let Some((how, times)) = line.strip_prefix("fail:").and_then(Failure::parse_times) {
+                if !spent(prompt, times) {
+                    return (Answer::Failed(how), Some(prompt.to_string()));
+                }
             }
-        } else if let Some(said) = line.strip_prefix("say:") {
-            return Answer::Said(said.trim().to_string());
         }
     }
-    Answer::Default
+    (Answer::Default, None)
 }
 
 /// A `wait: <secs>` line in the last user message: how long to hold the answer.
@@ -269,6 +423,23 @@ fn blocks_for(answer: &Answer, shared: &Shared) -> Vec<Value> {
                 None => vec![call],
             }
         }
+        Answer::Ask { questions } => {
+            let id = format!("toolu_mock_{}", shared.ids.fetch_add(1, Ordering::Relaxed));
+            let questions: Vec<Value> = questions
+                .iter()
+                .enumerate()
+                .map(|(n, (question, options))| {
+                    let options: Vec<Value> = options
+                        .iter()
+                        .enumerate()
+                        .map(|(i, o)| json!({"label": o, "description": format!("Option {} of the mock", i + 1)}))
+                        .collect();
+                    json!({"question": question, "header": format!("Mock {}", n + 1), "options": options,
+                        "multiSelect": false})
+                })
+                .collect();
+            vec![json!({"type": "tool_use", "id": id, "name": ASK_TOOL, "input": {"questions": questions}})]
+        }
         Answer::AfterToolResult { output } => text(&format!("{TOOL_OUTPUT_PREFIX}\n{}", output.trim_end())),
         Answer::Said(s) => text(s),
         _ => text(DEFAULT_REPLY),
@@ -284,15 +455,115 @@ fn stop_reason(blocks: &[Value]) -> &'static str {
 }
 
 fn write_json(conn: &mut TcpStream, status: u16, body: &Value) -> std::io::Result<()> {
+    write_json_with(conn, status, &[], body)
+}
+
+fn write_json_with(conn: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &Value) -> std::io::Result<()> {
     let body = body.to_string();
-    let reason = if status == 200 { "OK" } else { "Not Found" };
-    write!(
-        conn,
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-         connection: close\r\n\r\n{body}",
-        body.len()
-    )?;
+    let mut head = format!("HTTP/1.1 {status} {}\r\ncontent-type: application/json\r\n", reason_phrase(status));
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    write!(conn, "{head}content-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())?;
     conn.flush()
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        413 => "Payload Too Large",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        529 => "Overloaded",
+        _ => "Error",
+    }
+}
+
+/// The API's error type and message for an HTTP status, as the real API
+/// words them.
+pub fn error_for(status: u16, model: &str) -> (&'static str, String) {
+    match status {
+        400 => ("invalid_request_error", "mock: messages: the request is invalid".into()),
+        401 => ("authentication_error", "invalid x-api-key".into()),
+        402 => ("billing_error", "Your credit balance is too low to access the Anthropic API.".into()),
+        403 => ("permission_error", "Your API key does not have permission to use the specified resource.".into()),
+        404 => ("not_found_error", format!("model: {model}")),
+        413 => ("request_too_large", "Request exceeds the maximum allowed number of bytes.".into()),
+        429 => ("rate_limit_error", "This request would exceed the rate limit for your organization.".into()),
+        529 => ("overloaded_error", "Overloaded".into()),
+        _ => ("api_error", "Internal server error".into()),
+    }
+}
+
+/// Fail a request as `how` says.
+fn fail(conn: &mut TcpStream, how: &Failure, model: &str) -> std::io::Result<()> {
+    let error = |kind: &str, message: &str| json!({"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_mock_failure"});
+    let now = crate::time::now_unix();
+    match how {
+        Failure::Status(status) => {
+            let (kind, message) = error_for(*status, model);
+            let mut headers = vec![("request-id", "req_mock_failure".to_string())];
+            if *status == 429 {
+                let reset = crate::time::iso_from_unix(now + RETRY_AFTER_SECS);
+                headers.push(("retry-after", RETRY_AFTER_SECS.to_string()));
+                headers.extend(RESET_HEADERS.iter().map(|h| (*h, reset.clone())));
+                headers.push(("anthropic-ratelimit-requests-remaining", "0".into()));
+            }
+            write_json_with(conn, *status, &headers, &error(kind, &message))
+        }
+        Failure::Usage => {
+            let reset = now + USAGE_RESET_SECS;
+            let headers = [
+                ("request-id", "req_mock_failure".to_string()),
+                ("anthropic-ratelimit-unified-status", "rejected".into()),
+                ("anthropic-ratelimit-unified-reset", reset.to_string()),
+                ("anthropic-ratelimit-unified-representative-claim", "five_hour".into()),
+                ("anthropic-ratelimit-unified-5h-status", "rejected".into()),
+                ("anthropic-ratelimit-unified-5h-reset", reset.to_string()),
+                ("anthropic-ratelimit-unified-5h-utilization", "1.0".into()),
+                ("retry-after", USAGE_RESET_SECS.to_string()),
+            ];
+            let message = "You have reached your usage limit.";
+            write_json_with(conn, 429, &headers, &error("rate_limit_error", message))
+        }
+        Failure::Stream => {
+            let mut out = String::from(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\
+                 connection: close\r\n\r\n",
+            );
+            let start = json!({"type": "message_start", "message": {"id": "msg_mock_broken", "type": "message",
+                "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null,
+                "usage": {"input_tokens": 1, "output_tokens": 1}}});
+            out.push_str(&format!("event: message_start\ndata: {start}\n\n"));
+            let err = error("api_error", "Internal server error");
+            out.push_str(&format!("event: error\ndata: {err}\n\n"));
+            conn.write_all(out.as_bytes())?;
+            conn.flush()
+        }
+        Failure::Reset => {
+            // A zero linger makes close send RST: the client sees a reset, not an EOF.
+            use std::os::fd::AsRawFd;
+            let linger = nix::libc::linger { l_onoff: 1, l_linger: 0 };
+            // SAFETY: a valid socket fd and a linger struct of the size given.
+            unsafe {
+                nix::libc::setsockopt(
+                    conn.as_raw_fd(),
+                    nix::libc::SOL_SOCKET,
+                    nix::libc::SO_LINGER,
+                    (&linger as *const nix::libc::linger).cast(),
+                    std::mem::size_of::<nix::libc::linger>() as nix::libc::socklen_t,
+                )
+            };
+            Ok(())
+        }
+    }
 }
 
 fn write_stream(conn: &mut TcpStream, id: &str, model: &str, blocks: &[Value], u: Usage) -> std::io::Result<()> {

@@ -8,8 +8,18 @@
 //! to the end of its line:
 //! - `RUN: <command>`: a call of the shell tool Codex offers (`exec_command`);
 //! - `PATCH: <path>`: an `apply_patch` call adding `<path>` with one line;
-//! - `FAIL: <status>`: that HTTP error (Codex ends the turn with an error);
-//! - `SLEEP: <secs>`: the answer waits that long (to catch a turn working);
+//! - `FAIL: <how>` (or `fail:<how>`): the request fails, as the real API
+//!   fails (see [`Fault`]): `400`, `401`, `429` (a rate limit with
+//!   `retry-after` and OpenAI's `x-ratelimit-reset-*` headers), `usage` (the
+//!   ChatGPT plan's usage limit: 429 `usage_limit_reached` with `resets_at`
+//!   and Codex's `x-codex-primary-*` headers), `500`, `529` (overloaded),
+//!   any other status, `overloaded` (a stream that fails with
+//!   `server_is_overloaded`), `stream` (a `response.failed` event mid-stream)
+//!   or `reset` (the connection dropped mid-stream);
+//! - `SLEEP: <secs>` (or `wait:<secs>`): the answer waits that long (to catch
+//!   a turn working);
+//! - `ASK: <question>` (or `ask:`): a call of Codex's `request_user_input`
+//!   tool asking that, with two options;
 //! - `SAY: <text>`: that text, as the whole answer or as the final one after
 //!   a tool; with no directive the answer is [`DEFAULT_REPLY`].
 //!
@@ -43,10 +53,32 @@ pub enum Answer {
     Patch { path: String },
     AfterTool,
     Said(String),
-    Failed(u16),
+    Failed(Fault),
+    Ask(String),
     Default,
     NotFound,
 }
+
+/// How a request fails (`FAIL: <how>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// That HTTP status with an OpenAI error body (429 also carries the
+    /// rate-limit headers, [`RETRY_AFTER`] seconds).
+    Status(u16),
+    /// The ChatGPT plan's usage limit, resetting in [`USAGE_RESET`] seconds.
+    UsageLimit,
+    /// `response.failed` with `server_is_overloaded`, after the stream began.
+    Overloaded,
+    /// `response.failed` with a server error, after the stream began.
+    Stream,
+    /// The connection dropped after the stream began.
+    Reset,
+}
+
+/// What a rate-limited answer says to wait, in seconds.
+pub const RETRY_AFTER: u64 = 30;
+/// When a usage-limited answer says the limit resets, in seconds from now.
+pub const USAGE_RESET: i64 = 3600;
 
 pub type Recorded = http::Recorded<Answer>;
 type Shared = http::State<Answer, ()>;
@@ -110,12 +142,7 @@ fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
                 }
             }
             match &answer {
-                Answer::Failed(status) => write_json(
-                    &mut conn,
-                    *status,
-                    &json!({"error": {"message": format!("mock failure {status}"), "type": "server_error",
-                        "code": "mock_failure"}}),
-                )?,
+                Answer::Failed(fault) => fail(&mut conn, fault, &body, shared)?,
                 a => sent = write_stream(&mut conn, &items_for(a, &body, shared), &body, shared)?,
             }
             answer
@@ -152,11 +179,30 @@ pub fn prompt_of(body: &Value) -> Option<String> {
     })
 }
 
-/// `KEY: value` anywhere in the prompt, the value running to the line's end.
+/// `KEY: value` (or `key:value`, the words the Anthropic mock reads, with
+/// `wait` for `SLEEP`) anywhere in the prompt but inside a word (`task:` is
+/// not `ask:`), the value running to the line's end.
 fn directive(prompt: &str, key: &str) -> Option<String> {
-    let tag = format!("{key}:");
-    let at = prompt.find(&tag)? + tag.len();
-    Some(prompt[at..].lines().next().unwrap_or("").trim().to_string())
+    let lower = if key == "SLEEP" { "wait".to_string() } else { key.to_ascii_lowercase() };
+    [key, lower.as_str()].iter().find_map(|k| {
+        let tag = format!("{k}:");
+        let at = prompt
+            .match_indices(&tag)
+            .map(|(i, _)| i)
+            .find(|&i| !prompt[..i].chars().next_back().is_some_and(char::is_alphanumeric))?;
+        Some(prompt[at + tag.len()..].lines().next().unwrap_or("").trim().to_string())
+    })
+}
+
+/// The fault a `FAIL:` value names (an unknown word is a server error).
+pub fn fault_of(how: &str) -> Fault {
+    match how.split_whitespace().next().unwrap_or("") {
+        "usage" | "usage_limit" => Fault::UsageLimit,
+        "overloaded" => Fault::Overloaded,
+        "stream" => Fault::Stream,
+        "reset" => Fault::Reset,
+        n => Fault::Status(n.parse().unwrap_or(500)),
+    }
 }
 
 pub fn classify(body: &Value) -> Answer {
@@ -167,8 +213,11 @@ pub fn classify(body: &Value) -> Answer {
     if after_tool(body) {
         return Answer::AfterTool;
     }
-    if let Some(status) = directive(&prompt, "FAIL") {
-        return Answer::Failed(status.split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or(500));
+    if let Some(how) = directive(&prompt, "FAIL") {
+        return Answer::Failed(fault_of(&how));
+    }
+    if let Some(question) = directive(&prompt, "ASK") {
+        return Answer::Ask(question);
     }
     if let Some(path) = directive(&prompt, "PATCH") {
         return Answer::Patch { path };
@@ -201,6 +250,13 @@ fn items_for(answer: &Answer, body: &Value, shared: &Shared) -> Vec<Value> {
         Answer::Patch { path } => vec![json!({"type": "custom_tool_call", "id": id("ctc"), "call_id": id("call"),
             "name": "apply_patch", "status": "completed",
             "input": format!("*** Begin Patch\n*** Add File: {path}\n+patched by mock\n*** End Patch\n")})],
+        Answer::Ask(question) => {
+            let args = json!({"questions": [{"id": "pick", "header": "Pick", "question": question,
+                "options": [{"label": "Red", "description": "the first"},
+                    {"label": "Blue", "description": "the second"}]}]});
+            vec![json!({"type": "function_call", "id": id("fc"), "call_id": id("call"),
+                "name": "request_user_input", "arguments": args.to_string(), "status": "completed"})]
+        }
         Answer::AfterTool => vec![message(&directive(&prompt, "SAY").unwrap_or_else(|| AFTER_TOOL_REPLY.into()))],
         Answer::Said(text) => vec![message(text)],
         _ => vec![message(DEFAULT_REPLY)],
@@ -208,19 +264,107 @@ fn items_for(answer: &Answer, body: &Value, shared: &Shared) -> Vec<Value> {
 }
 
 fn write_json(conn: &mut TcpStream, status: u16, body: &Value) -> std::io::Result<()> {
+    write_json_with(conn, status, &[], body)
+}
+
+fn write_json_with(conn: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &Value) -> std::io::Result<()> {
     let body = body.to_string();
     let reason = match status {
         200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
         _ => "Error",
     };
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     write!(
         conn,
         "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-         connection: close\r\n\r\n{body}",
+         {extra}connection: close\r\n\r\n{body}",
         body.len()
     )?;
     conn.flush()
+}
+
+/// Fail the request the way `fault` says, as OpenAI's API (or the ChatGPT
+/// backend Codex signs in to) does.
+fn fail(conn: &mut TcpStream, fault: &Fault, body: &Value, shared: &Shared) -> std::io::Result<()> {
+    let error = |message: &str, kind: &str, code: Value| {
+        json!({"error": {"message": message, "type": kind,
+        "param": null, "code": code}})
+    };
+    match fault {
+        Fault::Status(429) => {
+            let headers = [
+                ("retry-after", RETRY_AFTER.to_string()),
+                ("x-ratelimit-limit-requests", "60".into()),
+                ("x-ratelimit-remaining-requests", "0".into()),
+                ("x-ratelimit-reset-requests", format!("{RETRY_AFTER}s")),
+                ("x-ratelimit-reset-tokens", "1s".into()),
+            ];
+            let msg = format!("Rate limit reached for requests. Please try again in {RETRY_AFTER}s.");
+            write_json_with(conn, 429, &headers, &error(&msg, "requests", "rate_limit_exceeded".into()))
+        }
+        Fault::Status(400) => {
+            write_json(conn, 400, &error("mock: the request is invalid", "invalid_request_error", Value::Null))
+        }
+        Fault::Status(401) => {
+            let msg = "Incorrect API key provided: mock-key. You can find your API key at \
+                https://platform.openai.com/account/api-keys.";
+            write_json(conn, 401, &error(msg, "invalid_request_error", "invalid_api_key".into()))
+        }
+        Fault::Status(529) => write_json(
+            conn,
+            529,
+            &error("mock: the server is overloaded", "server_error", "server_is_overloaded".into()),
+        ),
+        Fault::Status(status) => {
+            write_json(conn, *status, &error(&format!("mock failure {status}"), "server_error", "mock_failure".into()))
+        }
+        Fault::UsageLimit => {
+            let resets_at = crate::time::now_unix() + USAGE_RESET;
+            let headers = [
+                ("x-codex-primary-used-percent", "100".to_string()),
+                ("x-codex-primary-window-minutes", "300".into()),
+                ("x-codex-primary-reset-at", resets_at.to_string()),
+                ("x-codex-primary-reset-after-seconds", USAGE_RESET.to_string()),
+            ];
+            let body = json!({"error": {"type": "usage_limit_reached", "message": "The usage limit has been reached",
+                "plan_type": "plus", "resets_at": resets_at, "resets_in_seconds": USAGE_RESET}});
+            write_json_with(conn, 429, &headers, &body)
+        }
+        Fault::Overloaded | Fault::Stream | Fault::Reset => fail_mid_stream(conn, fault, body, shared),
+    }
+}
+
+/// A stream that begins (`response.created`) and then fails: a
+/// `response.failed` event, or the connection closed with no terminal event.
+fn fail_mid_stream(conn: &mut TcpStream, fault: &Fault, body: &Value, shared: &Shared) -> std::io::Result<()> {
+    let model = body["model"].as_str().unwrap_or("mock-model");
+    let resp = format!("resp_{}", shared.ids.fetch_add(1, Ordering::Relaxed));
+    let mut out = String::from(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n",
+    );
+    let mut event = |data: Value| out.push_str(&format!("event: {}\ndata: {data}\n\n", data["type"].as_str().unwrap()));
+    event(json!({"type": "response.created", "response": {"id": resp, "object": "response",
+        "status": "in_progress", "model": model, "output": []}}));
+    let (code, message) = match fault {
+        Fault::Overloaded => ("server_is_overloaded", "mock: the server is overloaded"),
+        _ => ("server_error", "mock: the stream failed"),
+    };
+    if *fault != Fault::Reset {
+        event(json!({"type": "response.failed", "response": {"id": resp, "object": "response",
+            "status": "failed", "model": model, "output": [], "error": {"code": code, "message": message}}}));
+    }
+    conn.write_all(out.as_bytes())?;
+    conn.flush()?;
+    if *fault == Fault::Reset {
+        // The stream ends with no terminal event: the connection is gone.
+        conn.shutdown(std::net::Shutdown::Both)?;
+    }
+    Ok(())
 }
 
 /// The minimal stream Codex needs: `response.created`, one

@@ -66,14 +66,8 @@ impl Format for CodexRollout {
                 let (text, is_error) = tool_output(&p["output"]);
                 turn.blocks.push(Block::ToolResult { text, is_error });
             }
-            (Some("event_msg"), Some("task_complete")) if !p["error"].is_null() => {
-                let msg = p["error"]["message"].as_str().unwrap_or("the model request failed");
-                turn.blocks.push(Block::Text(format!("**Turn failed:** {msg}")));
-            }
-            (Some("event_msg"), Some("turn_aborted")) => {
-                let why = p["reason"].as_str().unwrap_or("aborted");
-                turn.blocks.push(Block::Text(format!("**Turn {why}.**")));
-            }
+            // A failed or interrupted turn's ending is not written here: the
+            // turn's stop carries it as a verdict, which csd-turn appends.
             _ => {}
         }
     }

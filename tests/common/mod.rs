@@ -312,3 +312,24 @@ pub fn checked_status_row(env: &TestEnv, name: &str, sid: &str) -> serde_json::V
     assert_eq!(listed.as_ref(), Some(&row), "csd list --json");
     row
 }
+
+/// Press Escape in worker `name`'s pane once `converse` (a `csd-send
+/// --converse` set up by the caller) has its turn running, as `status`
+/// tells: converse must end within 3 s, exit 7 and say so, and the worker be
+/// idle again. Its output, for more checks.
+pub fn escape_mid_converse(env: &TestEnv, name: &str, converse: &mut Command, status: impl Fn() -> String) -> Output {
+    converse.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = converse.spawn().unwrap();
+    let working = eventually(Duration::from_secs(20), || (status() == "working").then_some(()));
+    assert!(working.is_some(), "the turn never showed as working:\n{}", env.pane(name));
+    std::thread::sleep(Duration::from_millis(300));
+    let pressed = std::time::Instant::now();
+    env.tmux_ok(["send-keys", "-t", &format!("={name}:"), "Escape"]);
+    let out = child.wait_with_output().unwrap();
+    eprintln!("Escape to converse's exit {:?}", pressed.elapsed());
+    assert!(pressed.elapsed() < Duration::from_secs(3), "converse took {:?} after Escape", pressed.elapsed());
+    assert_code(&out, 7);
+    assert!(stderr(&out).contains("its turn was interrupted"), "{}", stderr(&out));
+    assert_eq!(status(), "idle");
+    out
+}
