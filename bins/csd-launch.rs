@@ -34,8 +34,11 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             Long("harness") => harness = Some(HarnessKind::parse(&utf8(p.value()?, "--harness")?)?),
             Long("adopt") => adopt = true,
             Long("grant-consent") => consent = true,
-            Long("worktree") => worktree = true,
-            Long("branch") => branch = Some(utf8(p.value()?, "--branch")?),
+            // The branch only after `=`: `--worktree NAME CWD` keeps NAME a name.
+            Long("worktree") => {
+                worktree = true;
+                branch = p.optional_value().map(|v| utf8(v, "--worktree")).transpose()?;
+            }
             Long("base") => base = Some(utf8(p.value()?, "--base")?),
             Long("setup") => setup = Some(utf8(p.value()?, "--setup")?),
             Long("host") => host = Some(csd::remote::Dest::parse(&utf8(p.value()?, "--host")?)?),
@@ -49,7 +52,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let worktree = match (worktree, branch, base, setup) {
         (true, branch, base, setup) => Some(csd::worktree::Ask { branch, base, setup }),
         (false, None, None, None) => None,
-        _ => return Err(usage("--branch, --base and --setup go with --worktree")),
+        _ => return Err(usage("--base and --setup go with --worktree")),
     };
     if consent {
         if adopt

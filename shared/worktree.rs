@@ -1,4 +1,4 @@
-//! A worker's own git worktree (`csd launch --worktree [--branch B]`): made with git on a
+//! A worker's own git worktree (`csd launch --worktree[=BRANCH]`): made with git on a
 //! new branch, set up, shown in status, diffed, and removed at stop only
 //! when nothing in it would be lost.
 //!
@@ -26,7 +26,7 @@ pub const SETUP_FILE: &str = ".csd/setup";
 /// Lines of the setup's output shown in the launch panel.
 const SETUP_TAIL: usize = 20;
 
-/// What `--worktree`, `--branch BRANCH`, `--base REF` and `--setup CMD` asked for.
+/// What `--worktree[=BRANCH]`, `--base REF` and `--setup CMD` asked for.
 #[derive(Clone, Debug, Default)]
 pub struct Ask {
     pub branch: Option<String>,
@@ -37,10 +37,10 @@ pub struct Ask {
 impl Ask {
     /// The arguments that ask for this again (a remote launch passes them on).
     pub fn args(&self) -> Vec<String> {
-        let mut a = vec!["--worktree".to_string()];
-        if let Some(b) = &self.branch {
-            a.extend(["--branch".into(), b.clone()]);
-        }
+        let mut a = vec![match &self.branch {
+            Some(b) => format!("--worktree={b}"),
+            None => "--worktree".into(),
+        }];
         if let Some(b) = &self.base {
             a.extend(["--base".into(), b.clone()]);
         }
@@ -414,7 +414,7 @@ fn plan(dir: &WorkerDir, name: &str, src: &Path, ask: &Ask) -> Result<Record> {
     let branch = ask.branch.clone().unwrap_or_else(|| format!("csd/{name}"));
     plain_branch(&branch)?;
     if git.ok(&["show-ref", "--verify", "--quiet", &format!("refs/heads/{branch}")]) {
-        return Err(failed(format!("--worktree: branch '{branch}' exists already; name another (--branch BRANCH)")));
+        return Err(failed(format!("--worktree: branch '{branch}' exists already; name another (--worktree=BRANCH)")));
     }
     let (base_ref, base) = plan_base(&git, src, ask)?;
     let path = place(&git_dir, name);

@@ -170,7 +170,7 @@ fn a_clean_worker_is_removed_at_stop_and_a_pushed_one_too() {
     let remote = w.env.path().join("remote.git");
     git_ok(&w, w.env.path(), &["init", "-q", "--bare", remote.to_str().unwrap()]);
     git_ok(&w, &w.proj, &["remote", "add", "origin", remote.to_str().unwrap()]);
-    assert_code(&launch_wt(&w, "clean", &["--branch", "feature/clean"]), 0);
+    assert_code(&launch_wt(&w, "clean", &["--worktree=feature/clean"]), 0);
     assert_code(&launch_wt(&w, "pushed", &[]), 0);
     converse(&w, "pushed", "bash: echo p > p.txt && git add p.txt && git commit -qm p && git push -q origin HEAD");
     let said = stdout(&stop(&w, "clean", &[]));
@@ -226,9 +226,9 @@ fn bad_requests_are_refused_and_change_nothing() {
     assert_code(&o, 2);
     assert!(stderr(&o).contains("is not in a git repository"), "{}", stderr(&o));
     for (opts, code, says) in [
-        (&["--branch", "taken"][..], 1, "branch 'taken' exists already"),
-        (&["--branch", "a..b"][..], 2, "is not a name git takes for a branch"),
-        (&["--branch", "-D"][..], 2, "is not a name git takes for a branch"),
+        (&["--worktree=taken"][..], 1, "branch 'taken' exists already"),
+        (&["--worktree=a..b"][..], 2, "is not a name git takes for a branch"),
+        (&["--worktree=-D"][..], 2, "is not a name git takes for a branch"),
         (&["--base", "no-such-ref"][..], 2, "names no commit"),
         (&["--base", "--all"][..], 2, "names no commit"),
     ] {

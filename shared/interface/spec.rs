@@ -17,6 +17,12 @@ const fn flag(short: Option<char>, long: &'static str, help: &'static str, more:
     Opt { short, long, value: None, complete: Complete::Nothing, help, more }
 }
 
+/// An option whose value is optional and given only after `=`
+/// (`--worktree[=BRANCH]`): `value` is written `[=NAME]`.
+const fn optional_value(long: &'static str, value: &'static str, help: &'static str, more: &'static str) -> Opt {
+    Opt { short: None, long, value: Some(value), complete: Complete::Nothing, help, more }
+}
+
 const fn valued(
     short: Option<char>,
     long: &'static str,
@@ -274,7 +280,7 @@ them where each shell looks.",
             bin: "csd-launch",
             pre: &[],
             per_worker: false,
-            usage: "[--host DEST] [--harness H] [--worktree ...] NAME CWD [-- ARGS...]",
+            usage: "[--host DEST] [--harness H] [--worktree[=B] ...] NAME CWD [-- ARGS...]",
             summary: "start a worker (on DEST over ssh; in its own git worktree); its shim's path on stdout",
         },
         Sub {
@@ -282,7 +288,7 @@ them where each shell looks.",
             bin: "csd-launch",
             pre: &["--adopt"],
             per_worker: false,
-            usage: "[--host DEST] [--harness H] [--worktree ...] NAME CWD SID [-- ARGS...]",
+            usage: "[--host DEST] [--harness H] [--worktree[=B]] NAME CWD SID [-- ARGS...]",
             summary: "take back a Claude Code, Codex or Pi session after a reboot",
         },
         Sub {
@@ -455,7 +461,7 @@ pub const CSD_LAUNCH: Tool = Tool {
         "[--harness claude|codex|pi] NAME CWD [-- HARNESS-ARGS...]",
         "--adopt [--harness claude|codex|pi] NAME CWD SID [-- ARGS...]",
         "--host DEST [--adopt] [--harness H] NAME CWD [SID] [-- ARGS]",
-        "--worktree [--branch B] [--base REF] [--setup CMD] NAME CWD",
+        "--worktree[=BRANCH] [--base REF] [--setup CMD] NAME CWD",
         "--grant-consent",
     ],
     description: "csd-launch starts a coding agent (the harness: claude, the default, codex or pi) in a detached \
@@ -565,7 +571,7 @@ status 1, with nothing changed here.
 
 --worktree starts the worker in a git worktree of its own, so workers on one repository never edit the same files, \
 build in the same tree or stage into the same index. csd-launch runs git itself (git worktree add, never a copy): \
-a new branch, csd/NAME unless --branch names another, made from CWD's HEAD (or from --base REF), checked out at \
+a new branch, csd/NAME unless --worktree=BRANCH names another, made from CWD's HEAD (or from --base REF), checked out at \
 GIT_COMMON_DIR/csd/worktrees/NAME, inside the repository's own .git directory: outside the main checkout (its git \
 status never shows it), kept as long as the repository is, and not in the worker dir, which a reboot may wipe. \
 The worker starts at CWD's place in the new worktree (a subdirectory of the repository stays that subdirectory). \
@@ -580,7 +586,7 @@ CSD_WORKER_NAME; its last lines of output are in the panel. If it fails, the lau
 its branch are removed, and the error shows its output. A launch that fails later, or is interrupted, removes \
 them too.
 
-Refused with nothing changed: CWD not in a git repository (or a bare one, or one with no commit yet), a --branch \
+Refused with nothing changed: CWD not in a git repository (or a bare one, or one with no commit yet), a BRANCH \
 git does not take as a branch name, a --base that names no commit (status 2 for these); a branch that exists, a \
 repository in the middle of a merge, rebase, cherry-pick, revert or bisect, a worktree of that name kept from an \
 earlier worker (stop or discard it first) (status 1). Launches on one repository may run at the same time.
@@ -595,8 +601,13 @@ csd-stop(1) removes the worktree and its branch only when nothing in them would 
     options: &[
         valued(None, "harness", "HARNESS", Complete::Harness, "claude (default), codex or pi", ""),
         flag(None, "adopt", "resume SID instead of starting a new session", ""),
-        flag(None, "worktree", "start the worker in a new git worktree of CWD's repository (see Worktrees)", ""),
-        valued(None, "branch", "BRANCH", Complete::Nothing, "with --worktree: the new branch (default csd/NAME)", ""),
+        optional_value(
+            "worktree",
+            "[=BRANCH]",
+            "start the worker in a new git worktree of CWD's repository, on BRANCH (default csd/NAME)",
+            "see Worktrees. The branch is given after = only (--worktree=fix-login), so --worktree NAME CWD \
+             still reads NAME as the worker's name",
+        ),
         valued(
             None,
             "base",
