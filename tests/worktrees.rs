@@ -267,9 +267,11 @@ fn ten_launches_on_one_repository_at_once_all_succeed() {
             c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
         })
         .collect();
-    for (n, c) in names.iter().zip(children) {
-        let o = c.wait_with_output().unwrap();
-        assert!(o.status.success(), "{n}: {}", stderr(&o));
+    // Every launch is waited for before any is judged: a failing assert
+    // must not leave launches running past the test's tmux server.
+    let outputs: Vec<Output> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    for (n, o) in names.iter().zip(&outputs) {
+        assert!(o.status.success(), "{n}: {}", stderr(o));
     }
     let fsck = git(&w, &w.proj, &["fsck", "--no-progress"]);
     assert!(fsck.status.success(), "{}", stderr(&fsck));
