@@ -3,7 +3,8 @@
 //! worktree (`csd launch --worktree`), each committing a file on its branch
 //! through the mock's `run:` tool call; the controller reads each diff,
 //! merges, and stops; a worker with uncommitted work is kept. All inside a
-//! loopback-only network namespace. Mirrors the README's fan-out.
+//! loopback-only network namespace. Mirrors the README's fan-out. And the
+//! real Codex CLI (it mints its id) committing in its worktree the same way.
 
 mod common;
 
@@ -126,4 +127,74 @@ fn three_real_workers_on_one_repository_commit_apart_and_are_merged() {
     assert_eq!(f.git(&["worktree", "list", "--porcelain"]).matches("worktree ").count(), 1);
     let fsck = Command::new("git").arg("-C").arg(&f.proj).args(["fsck", "--no-progress"]).output().unwrap();
     assert!(fsck.status.success(), "{}", stderr(&fsck));
+}
+
+/// The real Codex CLI (it mints its session id: no meta until its first
+/// prompt) against the mock Responses API: its worktree is its cwd, its
+/// shell call commits there, and stop removes the merged worktree.
+#[test]
+fn a_real_codex_worker_commits_in_its_worktree() {
+    use csd::mock::openai::MockOpenAi;
+    let cli = repo().join("tests/e2e/node_modules/.bin/codex");
+    assert!(cli.exists(), "the real Codex CLI is missing at {}: run `npm ci` in tests/e2e", cli.display());
+    isolate_network();
+    let mock = MockOpenAi::start();
+    let env = TestEnv::new();
+    let codex = env.home.join(".codex");
+    std::fs::create_dir_all(&codex).unwrap();
+    let config = format!(
+        "model = \"gpt-5.5\"\nmodel_provider = \"mock\"\nmodel_reasoning_effort = \"low\"\n\n\
+         [model_providers.mock]\nname = \"Mock\"\nbase_url = \"{}\"\nenv_key = \"MOCK_API_KEY\"\n\
+         wire_api = \"responses\"\nrequest_max_retries = 0\nstream_max_retries = 0\n",
+        mock.base_url()
+    );
+    std::fs::write(codex.join("config.toml"), config).unwrap();
+    std::fs::write(codex.join("auth.json"), "{\"auth_mode\":\"apikey\",\"OPENAI_API_KEY\":\"sk-mock\"}").unwrap();
+    std::fs::create_dir_all(env.home.join(".claude")).unwrap();
+    std::fs::write(env.home.join(".claude/.claude-session-driver-consent"), "").unwrap();
+    std::fs::write(
+        env.home.join(".gitconfig"),
+        "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n",
+    )
+    .unwrap();
+    let proj = env.path().join("proj");
+    std::fs::create_dir(&proj).unwrap();
+    git_in(&env, &proj, &["init", "-q"]);
+    std::fs::write(proj.join("README"), "hello\n").unwrap();
+    git_in(&env, &proj, &["add", "README"]);
+    git_in(&env, &proj, &["commit", "-qm", "first"]);
+    let csd = |bin: &str, args: &[&str]| {
+        env.cmd(bin)
+            .args(args)
+            .env("CSD_CODEX_BIN", &cli)
+            .env("MOCK_API_KEY", "mock-key")
+            .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env("HTTP_PROXY", "http://127.0.0.1:9")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env_remove("CSD_CODEX_MODEL")
+            .env_remove("CODEX_HOME")
+            .env_remove("OPENAI_API_KEY")
+            .output()
+            .unwrap()
+    };
+    let started = Instant::now();
+    let o = csd("csd-launch", &["--harness", "codex", "--worktree", "cx", proj.to_str().unwrap()]);
+    assert_code(&o, 0);
+    eprintln!("codex launch --worktree: {:?}", started.elapsed());
+    let o = csd(
+        "csd-send",
+        &["--converse", "cx", "Commit it.\nrun: echo c > c.txt && git add c.txt && git commit -qm c", "60"],
+    );
+    assert_code(&o, 0);
+    let wt = proj.join(".git/csd/worktrees/cx");
+    assert_eq!(git_in(&env, &proj, &["log", "--format=%s", "csd/cx"]), "c\nfirst\n");
+    assert_eq!(git_in(&env, &proj, &["status", "--porcelain"]), "");
+    let row: serde_json::Value = serde_json::from_str(&stdout(&csd("csd-status", &["--json", "cx"]))).unwrap();
+    assert_eq!(row["cwd"], wt.display().to_string());
+    assert_eq!((row["worktree"]["ahead"].as_u64(), row["worktree"]["uncommitted"].as_u64()), (Some(1), Some(0)));
+    git_in(&env, &proj, &["merge", "-q", "--ff-only", "csd/cx"]);
+    let o = csd("csd-stop", &["cx"]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("Removed its worktree"), "{}", stdout(&o));
+    assert!(!wt.exists());
 }
