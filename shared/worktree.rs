@@ -184,7 +184,7 @@ impl Record {
                 self.git_dir.display()
             ))
         })?;
-        if Path::new(common.trim()) != self.git_dir {
+        if !same_path(Path::new(common.trim()), &self.git_dir) {
             return Err(failed(format!(
                 "worktree record of '{}': {} is not a repository's common git dir; left alone",
                 self.name,
@@ -193,9 +193,7 @@ impl Record {
         }
         let listing = self.git().out(&["worktree", "list", "--porcelain"])?;
         let path = self.path();
-        let Some(entry) =
-            listing.split("\n\n").find(|e| e.lines().next() == Some(&format!("worktree {}", path.display())))
-        else {
+        let Some(entry) = worktree_entry(&listing, &path) else {
             return Ok(false);
         };
         if !entry.lines().any(|l| l == format!("branch refs/heads/{}", self.branch)) {
@@ -227,6 +225,24 @@ fn repo_lock(git_dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
             Err((_, e)) => return Err(failed(format!("could not lock {}: {e}", path.display()))),
         }
     }
+}
+
+/// Git's entry for the worktree at `path` in `git worktree list --porcelain`.
+fn worktree_entry<'a>(listing: &'a str, path: &Path) -> Option<&'a str> {
+    listing.split("\n\n").find(|e| {
+        e.lines().next().and_then(|l| l.strip_prefix("worktree ")).is_some_and(|p| same_path(Path::new(p), path))
+    })
+}
+
+/// The path with its symlinks resolved (as git records a worktree's), or as
+/// it is when it cannot be.
+fn real_path(p: &str) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| PathBuf::from(p))
+}
+
+/// One place, however spelt through symlinks.
+fn same_path(a: &Path, b: &Path) -> bool {
+    a == b || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 /// `<git common dir>/csd/worktrees/<name>`.
@@ -349,11 +365,10 @@ pub fn make(dir: &WorkerDir, name: &str, src: &Path, ask: &Ask, mode: crate::har
 fn readopt(dir: &WorkerDir, name: &str, src: &Path, ask: &Ask) -> Result<Option<Record>> {
     let git = Git { dir: src.to_path_buf() };
     let Ok(git_dir) = git.out(&["rev-parse", "--path-format=absolute", "--git-common-dir"]) else { return Ok(None) };
-    let git_dir = PathBuf::from(git_dir.trim());
+    let git_dir = real_path(git_dir.trim());
     let path = place(&git_dir, name);
     let listing = git.out(&["worktree", "list", "--porcelain"])?;
-    let Some(entry) = listing.split("\n\n").find(|e| e.lines().next() == Some(&format!("worktree {}", path.display())))
-    else {
+    let Some(entry) = worktree_entry(&listing, &path) else {
         return Ok(None);
     };
     let Some(branch) = entry.lines().find_map(|l| l.strip_prefix("branch refs/heads/")) else { return Ok(None) };
@@ -402,7 +417,7 @@ fn plan(dir: &WorkerDir, name: &str, src: &Path, ask: &Ask) -> Result<Record> {
     let git = Git { dir: src.to_path_buf() };
     let not_repo = |e: Error| usage(format!("--worktree: {} is not in a git repository ({e})", src.display()));
     let git_dir = git.out(&["rev-parse", "--path-format=absolute", "--git-common-dir"]).map_err(not_repo)?;
-    let git_dir = PathBuf::from(git_dir.trim());
+    let git_dir = real_path(git_dir.trim());
     let prefix = git.out(&["rev-parse", "--show-prefix"]).map_err(not_repo)?.trim().trim_end_matches('/').to_string();
     if git.out(&["rev-parse", "--is-bare-repository"])?.trim() == "true" {
         return Err(usage(format!("--worktree: {} is a bare repository; give a checkout", src.display())));

@@ -541,3 +541,21 @@ fn a_pi_worker_gets_its_worktree_too() {
     assert!(!worktree_of(&w, "p1").exists() && !has_branch(&w, "csd/p1"));
     w.assert_no_worker_state();
 }
+
+/// A checkout reached through a symlink: git records the worktree's real
+/// path, and csd still knows it for its own (never "gone already").
+#[test]
+fn a_checkout_reached_through_a_symlink_is_handled_by_its_real_path() {
+    let w = repo_world();
+    let link = w.env.path().join("link");
+    std::os::unix::fs::symlink(&w.proj, &link).unwrap();
+    let o = w.cmd("csd-launch").args(["--worktree", "l"]).arg(&link).output().unwrap();
+    assert_code(&o, 0);
+    converse(&w, "l", "bash: echo x > x.txt");
+    let said = stdout(&stop(&w, "l", &[]));
+    assert!(said.contains("Kept its worktree") && said.contains("1 uncommitted change"), "{said}");
+    let said = stdout(&stop(&w, "l", &["--discard"]));
+    assert!(said.contains("Discarded its worktree"), "{said}");
+    assert!(!worktree_of(&w, "l").exists() && !has_branch(&w, "csd/l"));
+    assert_repo_clean(&w);
+}
