@@ -804,3 +804,53 @@ pub fn recorded_names(dir: &WorkerDir) -> Result<Vec<String>> {
     names.sort();
     Ok(names)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> Value {
+        json!({"name": "w", "git_dir": "/src/p/.git", "branch": "csd/w", "base_ref": "refs/heads/main",
+               "base": "0123456789abcdef0123456789abcdef01234567", "prefix": "sub/dir"})
+    }
+
+    fn parse(v: &Value) -> std::result::Result<Record, String> {
+        Record::parse("w", v.to_string().as_bytes())
+    }
+
+    #[test]
+    fn a_record_holds_up_only_as_what_it_claims() {
+        let r = parse(&good()).unwrap();
+        assert_eq!(r.path(), Path::new("/src/p/.git/csd/worktrees/w"));
+        assert!(!r.kept);
+        for (k, bad) in [
+            ("name", json!("x")),
+            ("git_dir", json!("src/.git")),
+            ("git_dir", json!("/src/../etc")),
+            ("branch", json!("-f")),
+            ("branch", json!("a..b")),
+            ("branch", json!(7)),
+            ("base", json!("HEAD")),
+            ("base", json!("0123456789ABCDEF0123456789ABCDEF01234567")),
+            ("base_ref", json!("refs/tags/v1")),
+            ("base_ref", json!("refs/heads/-x")),
+            ("prefix", json!("../up")),
+            ("prefix", json!("/abs")),
+        ] {
+            let mut v = good();
+            v[k] = bad.clone();
+            assert!(parse(&v).is_err(), "{k} = {bad} was taken");
+        }
+        let mut v = good();
+        v["base_ref"] = v["base"].clone();
+        assert!(parse(&v).is_ok(), "a commit is a base_ref");
+        assert!(Record::parse("w", b"not json").is_err());
+    }
+
+    #[test]
+    fn ask_args_ask_for_the_same_again() {
+        let ask = Ask { branch: Some("fix/a".into()), base: Some("main".into()), setup: Some("make deps".into()) };
+        assert_eq!(ask.args(), ["--worktree=fix/a", "--base", "main", "--setup", "make deps"]);
+        assert_eq!(Ask::default().args(), ["--worktree"]);
+    }
+}
