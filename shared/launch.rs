@@ -32,6 +32,8 @@ pub struct Started {
     pub shim: PathBuf,
     /// What a human reads on stderr: where the worker is and how to reach it.
     pub panel: String,
+    /// The worker's id (the stamp on its tmux session).
+    pub csd_id: String,
 }
 
 pub fn start(req: &Request) -> Result<Started> {
@@ -44,7 +46,11 @@ pub fn start(req: &Request) -> Result<Started> {
     let dir = WorkerDir::from_env()?;
     dir.ensure()?;
     let made = crate::worktree::make(&dir, &req.name, &src, ask, req.mode)?;
-    start_in(req, Some(&made)).map_err(|e| crate::signals::deferred(|| crate::worktree::undo(&dir, &made, e)))
+    let started =
+        start_in(req, Some(&made)).map_err(|e| crate::signals::deferred(|| crate::worktree::undo(&dir, &made, e)))?;
+    // Only the shortcut for a remote controller's later calls is lost if this fails.
+    let _ = crate::worktree::stamp(&dir, &made.record, &started.csd_id);
+    Ok(started)
 }
 
 /// Start the worker, in the worktree `made` for it if there is one.
@@ -187,7 +193,7 @@ fn start_in(req: &Request, made: Option<&crate::worktree::Made>) -> Result<Start
     if let Some(m) = made {
         panel.push_str(&crate::worktree::panel_lines(m));
     }
-    Ok(Started { shim, panel })
+    Ok(Started { shim, panel, csd_id })
 }
 
 /// The worker's arguments as given (cwd resolved), recorded in the meta and

@@ -119,6 +119,9 @@ impl Row {
     pub fn kept_worktree(dir: &WorkerDir, name: &str) -> Row {
         let mut row = Row::bare(Status::Gone, "-", name, "-".into());
         row.add_worktree(dir);
+        // The id of the worker it was made for: a remote controller's list
+        // knows it for its own worker's by that.
+        row.csd_id = crate::worktree::Record::read(dir, name).ok().flatten().and_then(|r| r.csd_id);
         // Where the work is, in the table's CWD column too.
         if let Some(path) = row.worktree.get("path").and_then(Value::as_str) {
             row.cwd = path.to_string();

@@ -23,6 +23,8 @@ use std::process::{Command, Stdio};
 
 /// The executable a repository may hold to set up a new worktree.
 pub const SETUP_FILE: &str = ".csd/setup";
+/// How stop's line about a kept worktree begins (a remote controller reads it).
+pub const KEPT: &str = "Kept its worktree ";
 /// Lines of the setup's output shown in the launch panel.
 const SETUP_TAIL: usize = 20;
 
@@ -70,6 +72,9 @@ pub struct Record {
     /// purpose (a record without state and without this is a launch under
     /// way, which prune leaves alone).
     pub kept: bool,
+    /// The id of the worker it was made for: a remote controller that
+    /// launched that worker may still reach its kept worktree by it.
+    pub csd_id: Option<String>,
 }
 
 pub fn record_path(dir: &WorkerDir, name: &str) -> PathBuf {
@@ -86,6 +91,7 @@ impl Record {
         let v = json!({
             "name": self.name, "git_dir": self.git_dir, "branch": self.branch, "base_ref": self.base_ref,
             "base": self.base, "prefix": self.prefix, "created_at": self.created_at, "kept": self.kept,
+            "csd_id": self.csd_id,
         });
         serde_json::to_vec(&v).expect("a JSON value always serializes")
     }
@@ -129,6 +135,15 @@ impl Record {
             prefix,
             created_at: s("created_at").unwrap_or_default(),
             kept: v.get("kept").and_then(Value::as_bool).unwrap_or(false),
+            csd_id: match v.get("csd_id") {
+                None | Some(Value::Null) => None,
+                Some(id) => Some(
+                    id.as_str()
+                        .filter(|id| crate::name::validate(id).is_ok())
+                        .ok_or("csd_id is not a plain id")?
+                        .to_string(),
+                ),
+            },
         })
     }
 
@@ -386,6 +401,7 @@ fn readopt(dir: &WorkerDir, name: &str, src: &Path, ask: &Ask) -> Result<Option<
         prefix,
         created_at: crate::time::now_iso(),
         kept: false,
+        csd_id: None,
     };
     record.prove()?;
     Ok(Some(record))
@@ -440,7 +456,17 @@ fn plan(dir: &WorkerDir, name: &str, src: &Path, ask: &Ask) -> Result<Record> {
         )));
     }
     let created_at = crate::time::now_iso();
-    Ok(Record { name: name.to_string(), git_dir, branch, base_ref, base, prefix, created_at, kept: false })
+    Ok(Record {
+        name: name.to_string(),
+        git_dir,
+        branch,
+        base_ref,
+        base,
+        prefix,
+        created_at,
+        kept: false,
+        csd_id: None,
+    })
 }
 
 /// A rebase, merge, cherry-pick, revert or bisect under way leaves HEAD
@@ -547,6 +573,18 @@ pub fn refuse_kept(dir: &WorkerDir, name: &str) -> Result<()> {
     }
 }
 
+/// Record the id of the worker the worktree was made for, once it is up.
+pub fn stamp(dir: &WorkerDir, r: &Record, csd_id: &str) -> Result<()> {
+    crate::name::validate(csd_id)?;
+    Record { csd_id: Some(csd_id.to_string()), ..r.clone() }.write(dir)
+}
+
+/// Whether `name` here is only a kept worktree, made for the worker `csd_id`:
+/// what a remote controller that launched that worker may still reach.
+pub fn kept_for(dir: &WorkerDir, name: &str, csd_id: &str) -> bool {
+    matches!(Record::read(dir, name), Ok(Some(r)) if r.csd_id.as_deref() == Some(csd_id))
+}
+
 /// Take back what `make` did for a launch that failed after it: a worktree
 /// it made goes with its branch; one an adopt found is left as it was.
 pub fn undo(dir: &WorkerDir, made: &Made, e: Error) -> Error {
@@ -640,7 +678,7 @@ impl Ending {
                 )
             }
             Ending::Kept(r, u) => format!(
-                "Kept its worktree {} (branch {}): {} uncommitted change{}, {} commit{} not in {} nor pushed. \
+                "{KEPT}{} (branch {}): {} uncommitted change{}, {} commit{} not in {} nor pushed. \
                  Read it with: csd --worker {} diff; remove it with: csd --worker {} stop --discard",
                 r.path().display(),
                 r.branch,

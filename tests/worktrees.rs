@@ -369,6 +369,10 @@ fn a_hostile_worktree_record_is_refused_and_nothing_is_removed() {
     assert!(w.proj.join(".git/csd/worktrees/h/README").exists() && has_branch(&w, "elsewhere"));
 }
 
+fn crate_kept() -> &'static str {
+    csd::worktree::KEPT
+}
+
 /// `--host`: the host's csd makes the worktree there, from the host's
 /// checkout; status, diff and stop (with --discard) reach it over ssh.
 #[test]
@@ -439,6 +443,25 @@ fn a_remote_worker_gets_its_worktree_on_the_host() {
     assert!(!wt("r1").exists());
     let o = host.run_as_user(&["git", "-C", p, "for-each-ref", "--format=%(refname:short)", "refs/heads/csd"]);
     assert_eq!(stdout(&o).trim(), "csd/r2");
+    // The kept worktree is still this controller's: listed, diffed, kept by
+    // prune, and discarded from here.
+    let rows: Value = serde_json::from_str(&stdout(&csd(&["list", "--json"]))).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0]["name"].as_str(), rows[0]["status"].as_str()), (Some("r2"), Some("gone")));
+    assert_eq!((rows[0]["host"].as_str(), rows[0]["worktree"]["uncommitted"].as_u64()), (Some(host.dest()), Some(1)));
+    let o = csd(&["--worker", "r2", "diff"]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("+++ b/r.txt"), "{}", stdout(&o));
+    let o = csd(&["prune"]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains(crate_kept()), "{}", stdout(&o));
+    assert!(wt("r2").join("r.txt").exists());
+    let o = csd(&["--worker", "r2", "stop", "--discard"]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("Discarded its worktree"), "{}", stdout(&o));
+    assert!(!wt("r2").exists());
+    assert_eq!(stdout(&csd(&["list", "--json"])).trim(), "[]");
     // The ssh master to the host ends with the test.
     for e in std::fs::read_dir(w.env.worker_dir.join("ssh")).into_iter().flatten().flatten() {
         if e.path().extension().is_none() {

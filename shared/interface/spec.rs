@@ -1103,9 +1103,10 @@ taken until a later csd-stop NAME (after a merge) or csd-stop --discard NAME rem
 whatever they hold and says what it removed. --prune applies the same rule to the worktrees of the workers it \
 prunes, and to kept worktrees whose work has since been merged. Before git is asked to remove anything, the \
 worktree is proven the recorded repository's, on the recorded branch (git worktree list --porcelain); a record \
-that does not hold up is named and left alone. A remote worker's worktree is on its host and so is the rule: \
-csd-stop --discard reaches it while the worker runs; once a stop has kept it, the record here is gone with the \
-worker, and the kept worktree is removed on the host (csd-stop --discard NAME run there).",
+that does not hold up is named and left alone. A remote worker's worktree is on its host and so is the rule; \
+when the host keeps it, the record here stays, so csd list shows it, csd --worker NAME diff reads it and a later \
+csd-stop (--discard) removes it, from here. The host checks such a call against the id of the worker the \
+worktree was made for.",
     options: &[
         flag(
             None,

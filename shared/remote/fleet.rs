@@ -83,7 +83,8 @@ pub fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool) -> Result<RemoteL
                         // The host answered and has no such worker.
                         None => absent(dir, rec, Status::Gone),
                     };
-                    if row.status != Status::Gone || all {
+                    // A gone worker's kept worktree is listed, as here.
+                    if row.status != Status::Gone || all || row.worktree.is_object() {
                         out.rows.push(row);
                     }
                 }
@@ -136,7 +137,16 @@ pub fn prune(dir: &WorkerDir) -> Result<(Vec<String>, super::Notes)> {
         match row.status {
             Status::Gone => {
                 if let Some(rec) = Record::read(dir, &row.name)? {
-                    rec.remove(dir)?;
+                    if row.worktree.is_object() {
+                        // Its worktree is on the host: the host's stop removes
+                        // it only when nothing would be lost, and says so.
+                        super::worker::stop(dir, &rec, false)?;
+                        if Record::read(dir, &row.name)?.is_some() {
+                            continue;
+                        }
+                    } else {
+                        rec.remove(dir)?;
+                    }
                     removed.push(format!("{} (on {})", row.name, rec.host));
                 }
             }

@@ -1,7 +1,7 @@
 //! Starting, stopping and handing off a remote worker: the host's own csd
 //! does the work; the controller keeps its record and shim in step.
 
-use super::call::{capture, run, Request};
+use super::call::{capture, Request};
 use super::{Dest, Record, Target};
 use crate::error::{failed, Error, Result, EXIT_NO_WORKER, EXIT_OK};
 use crate::kind::HarnessKind;
@@ -132,8 +132,12 @@ pub fn stop(dir: &WorkerDir, record: &Record, discard: bool) -> Result<i32> {
     if discard {
         argv.push("--discard".into());
     }
-    let code = run(dir, &target, &record.request(argv, Vec::new()))?;
-    if code == EXIT_OK || code == EXIT_NO_WORKER {
+    let (code, out) = capture(dir, &target, &record.request(argv, Vec::new()))?;
+    crate::cli::say(&out)?;
+    // A worktree the host kept is still this controller's to diff, merge
+    // and stop again (or discard): the record stays while it does.
+    let kept = String::from_utf8_lossy(&out).lines().any(|l| l.starts_with(crate::worktree::KEPT));
+    if (code == EXIT_OK && !kept) || code == EXIT_NO_WORKER {
         record.remove(dir)?;
     }
     if code == EXIT_NO_WORKER {
