@@ -18,6 +18,7 @@ fn main() {
 
 fn run(mut p: lexopt::Parser) -> Result<i32> {
     let (mut harness, mut adopt, mut consent, mut host) = (None, false, false, None);
+    let (mut worktree, mut branch, mut base, mut setup) = (false, None, None, None);
     let mut positional: Vec<String> = Vec::new();
     let mut extra_args: Vec<String> = Vec::new();
     loop {
@@ -33,6 +34,13 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             Long("harness") => harness = Some(HarnessKind::parse(&utf8(p.value()?, "--harness")?)?),
             Long("adopt") => adopt = true,
             Long("grant-consent") => consent = true,
+            // The branch only after `=`: `--worktree NAME CWD` keeps NAME a name.
+            Long("worktree") => {
+                worktree = true;
+                branch = p.optional_value().map(|v| utf8(v, "--worktree")).transpose()?;
+            }
+            Long("base") => base = Some(utf8(p.value()?, "--base")?),
+            Long("setup") => setup = Some(utf8(p.value()?, "--setup")?),
             Long("host") => host = Some(csd::remote::Dest::parse(&utf8(p.value()?, "--host")?)?),
             Short('h') => return print_help(&TOOL.short_help()),
             Long("help") => return print_help(&TOOL.long_help()),
@@ -41,8 +49,19 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             _ => return Err(arg.unexpected().into()),
         }
     }
+    let worktree = match (worktree, branch, base, setup) {
+        (true, branch, base, setup) => Some(csd::worktree::Ask { branch, base, setup }),
+        (false, None, None, None) => None,
+        _ => return Err(usage("--base and --setup go with --worktree")),
+    };
     if consent {
-        if adopt || harness.is_some() || host.is_some() || !positional.is_empty() || !extra_args.is_empty() {
+        if adopt
+            || harness.is_some()
+            || host.is_some()
+            || worktree.is_some()
+            || !positional.is_empty()
+            || !extra_args.is_empty()
+        {
             return Err(usage("--grant-consent takes no other arguments"));
         }
         return grant_consent();
@@ -63,6 +82,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             cwd: positional.next().expect("counted"),
             adopt: positional.next(),
             extra_args,
+            worktree,
         };
         let dir = csd::workerdir::WorkerDir::from_env()?;
         let (shim, code) = csd::remote::worker::launch(&dir, &req)?;
@@ -79,6 +99,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         mode: if adopt { Mode::Adopt } else { Mode::Launch },
         session_id: positional.next(),
         extra_args,
+        worktree,
     };
     let started = start(&req)?;
     note(&started.panel);

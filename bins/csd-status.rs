@@ -14,6 +14,7 @@ enum Mode {
     Status,
     List,
     SessionId,
+    Diff,
 }
 
 fn main() {
@@ -26,6 +27,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         match arg {
             Long("list") => mode = Mode::List,
             Long("session-id") => mode = Mode::SessionId,
+            Long("diff") => mode = Mode::Diff,
             Long("json") => json = true,
             Short('a') | Long("all") => all = true,
             Short('h') => return print_help(&TOOL.short_help()),
@@ -44,6 +46,9 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let name = positional.ok_or_else(|| usage("missing WORKER"))?;
     if let Some(code) = csd::remote::call::forward_as_is(&dir, TOOL.name, &name)? {
         return Ok(code);
+    }
+    if let Mode::Diff = mode {
+        return diff(&dir, &name);
     }
     let found = csd::harness::lookup(&dir, &name)?;
     if let (Mode::SessionId, Lookup::Registered(w)) = (&mode, &found) {
@@ -103,4 +108,24 @@ fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool, json: bool) -> Result
         say(csd::status::table(&listing.rows))?;
     }
     Ok(code)
+}
+
+/// The worker's patch since its base, bytes as git gave them. A worktree
+/// kept after its worker's state went is diffed by the worker's name.
+fn diff(dir: &WorkerDir, name: &str) -> Result<i32> {
+    let name = match csd::name::validate(name) {
+        Ok(n) => n.to_string(),
+        Err(_) => match csd::harness::lookup(dir, name)? {
+            Lookup::Registered(w) => w.name().to_string(),
+            Lookup::Pending(p) => p.name,
+        },
+    };
+    match csd::worktree::diff(dir, &name)? {
+        Some(patch) => say(patch)?,
+        None => {
+            csd::harness::lookup(dir, &name)?;
+            return Err(failed(format!("worker '{name}' has no worktree (it was launched without --worktree)")));
+        }
+    }
+    Ok(0)
 }

@@ -21,11 +21,12 @@ fn main() {
 }
 
 fn run(mut p: lexopt::Parser) -> Result<i32> {
-    let (mut mode, mut worker) = (Mode::Stop, None);
+    let (mut mode, mut worker, mut discard) = (Mode::Stop, None, false);
     while let Some(arg) = p.next()? {
         match arg {
             Long("handoff") => mode = Mode::Handoff,
             Long("prune") => mode = Mode::Prune,
+            Long("discard") => discard = true,
             Short('h') => return print_help(&TOOL.short_help()),
             Long("help") => return print_help(&TOOL.long_help()),
             Short('V') | Long("version") => return print_version(TOOL.name),
@@ -34,30 +35,54 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         }
     }
     let dir = WorkerDir::from_env()?;
+    if discard && !matches!(mode, Mode::Stop) {
+        return Err(usage("--discard goes with stopping a WORKER"));
+    }
     match (mode, worker) {
         (Mode::Prune, None) => run_prune(&dir),
         (Mode::Prune, Some(_)) => Err(usage("--prune takes no WORKER")),
         (_, None) => Err(usage("missing WORKER")),
         (Mode::Handoff, Some(name)) => handoff(&dir, &name),
-        (Mode::Stop, Some(name)) => run_stop(&dir, &name),
+        (Mode::Stop, Some(name)) => run_stop(&dir, &name, discard),
     }
 }
 
-fn run_stop(dir: &WorkerDir, name: &str) -> Result<i32> {
+fn run_stop(dir: &WorkerDir, name: &str, discard: bool) -> Result<i32> {
     if let Some(record) = csd::remote::Record::read(dir, name)? {
-        return csd::remote::worker::stop(dir, &record);
+        return csd::remote::worker::stop(dir, &record, discard);
     }
-    let line = match csd::worker::Worker::lookup(dir, name)? {
-        Lookup::Registered(w) => {
+    let (line, name) = match csd::worker::Worker::lookup(dir, name) {
+        Ok(Lookup::Registered(w)) => {
             let how = said(w.name(), stop(&w)?);
-            format!("Worker {} ({}) {how}.\n", w.name(), w.meta.session_id)
+            (format!("Worker {} ({}) {how}.\n", w.name(), w.meta.session_id), w.name().to_string())
         }
-        Lookup::Pending(p) => {
+        Ok(Lookup::Pending(p)) => {
             let how = said(&p.name, stop_pending(&p)?);
-            format!("Worker {} (not yet registered) {how}.\n", p.name)
+            (format!("Worker {} (not yet registered) {how}.\n", p.name), p.name)
         }
+        // What is left of a worker whose worktree was kept: the worktree.
+        Err(Error::NoSuchWorker(e)) => match csd::name::validate(name).map(|n| csd::worktree::Record::read(dir, n)) {
+            Ok(Ok(Some(_))) => {
+                (format!("Worker {name} was stopped earlier; its worktree was kept.\n"), name.to_string())
+            }
+            Ok(Err(bad)) => return Err(bad),
+            _ => return Err(Error::NoSuchWorker(e)),
+        },
+        Err(e) => return Err(e),
     };
     say(line)?;
+    end_worktree(dir, &name, discard)
+}
+
+/// After its worker stopped: remove its worktree when nothing would be
+/// lost (or --discard), else say where it is kept. Both are status 0.
+fn end_worktree(dir: &WorkerDir, name: &str, discard: bool) -> Result<i32> {
+    match csd::worktree::end(dir, name, discard)? {
+        Some(e) if discard => say(format!("{}\n", csd::worktree::said_discarded(&e)))?,
+        Some(e) => say(format!("{}\n", e.say()))?,
+        None if discard => note(format!("csd-stop: worker '{name}' had no worktree; --discard changed nothing")),
+        None => {}
+    }
     Ok(0)
 }
 
@@ -109,10 +134,15 @@ fn handoff(dir: &WorkerDir, name: &str) -> Result<i32> {
 /// Exit 1 when anything was left alone because it may still run.
 fn run_prune(dir: &WorkerDir) -> Result<i32> {
     let mut done = prune(dir)?;
+    let (worktrees, mut failed) = csd::worktree::prune(dir, &done.removed);
+    done.unsure.append(&mut failed);
     if csd::remote::spans_hosts(dir)? {
         let (mut removed, mut unsure) = csd::remote::fleet::prune(dir)?;
         done.removed.append(&mut removed);
         done.unsure.append(&mut unsure);
+    }
+    for w in &worktrees {
+        say(format!("{}: {}\n", w.name(), w.say()))?;
     }
     for (what, why) in done.skipped.iter().chain(&done.unsure) {
         note(format!("csd-stop: left {what} alone: {why}"));

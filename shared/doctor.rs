@@ -451,6 +451,7 @@ fn check(mut row: Row, world: &World, timeout: Duration, keep: bool) -> Row {
                 mode: Mode::Launch,
                 session_id: None,
                 extra_args: vec![],
+                worktree: None,
             };
             crate::launch::start(&req).map(|_| String::new())
         })?;

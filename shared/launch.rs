@@ -24,18 +24,43 @@ pub struct Request {
     /// Adopt only: the session to resume.
     pub session_id: Option<String>,
     pub extra_args: Vec<String>,
+    /// `--worktree`: the worker gets its own git worktree of CWD's repository.
+    pub worktree: Option<crate::worktree::Ask>,
 }
 
 pub struct Started {
     pub shim: PathBuf,
     /// What a human reads on stderr: where the worker is and how to reach it.
     pub panel: String,
+    /// The worker's id (the stamp on its tmux session).
+    pub csd_id: String,
 }
 
 pub fn start(req: &Request) -> Result<Started> {
+    let Some(ask) = &req.worktree else { return start_in(req, None) };
+    // What a launch checks first is checked before a worktree is made for it.
+    crate::name::validate(&req.name)?;
+    let src = real_dir(&req.cwd)?;
+    refuse_without_consent()?;
+    refuse_missing_binary(req.harness)?;
+    let dir = WorkerDir::from_env()?;
+    dir.ensure()?;
+    let made = crate::worktree::make(&dir, &req.name, &src, ask, req.mode)?;
+    let started =
+        start_in(req, Some(&made)).map_err(|e| crate::signals::deferred(|| crate::worktree::undo(&dir, &made, e)))?;
+    // Only the shortcut for a remote controller's later calls is lost if this fails.
+    let _ = crate::worktree::stamp(&dir, &made.record, &started.csd_id);
+    Ok(started)
+}
+
+/// Start the worker, in the worktree `made` for it if there is one.
+fn start_in(req: &Request, made: Option<&crate::worktree::Made>) -> Result<Started> {
     let name = crate::name::validate(&req.name)?;
     let h = req.harness.driver();
-    let cwd = real_dir(&req.cwd)?;
+    let cwd = match made {
+        Some(m) => real_dir(&m.record.cwd())?,
+        None => real_dir(&req.cwd)?,
+    };
     let cwd_str = cwd.to_str().ok_or_else(|| usage(format!("cwd {} is not UTF-8", cwd.display())))?;
     if req.mode == Mode::Adopt && !h.supports_adopt() {
         return Err(usage(format!("--adopt is not possible for {} workers", req.harness.name())));
@@ -53,6 +78,9 @@ pub fn start(req: &Request) -> Result<Started> {
         (Mode::Launch, IdStrategy::Mint) => None,
     };
     dir.ensure()?;
+    if made.is_none() {
+        crate::worktree::refuse_kept(&dir, name)?;
+    }
     // Held until our session exists: a launch racing us must not take our
     // half-made worker for a dead one and clear it away.
     let lock = dir.lock()?;
@@ -74,7 +102,9 @@ pub fn start(req: &Request) -> Result<Started> {
             clear_name(&dir, &tmux, name, Some(sid))?
         }
     };
-    let invocation = invocation(req, cwd_str);
+    // A worktree's launch is reproduced from the checkout it was made from.
+    let source = made.and_then(|m| m.source.to_str()).unwrap_or(cwd_str);
+    let invocation = invocation(req, source);
     let mut meta = session_id.as_deref().map(|sid| {
         let mut meta = Meta::new(name, sid, cwd_str, req.harness.into());
         meta.extra.insert("started_at".into(), crate::time::now_iso().into());
@@ -159,13 +189,18 @@ pub fn start(req: &Request) -> Result<Started> {
         Ok(done) => done,
         Err(e) => return Err(crate::signals::deferred(|| take_back(&launch, e, pane_started, start_timeout))),
     };
-    Ok(Started { shim, panel: panel(req, &launch, respawn, registered.as_deref(), &invocation) })
+    let mut panel = panel(req, &launch, respawn, registered.as_deref(), &invocation);
+    if let Some(m) = made {
+        panel.push_str(&crate::worktree::panel_lines(m));
+    }
+    Ok(Started { shim, panel, csd_id })
 }
 
 /// The worker's arguments as given (cwd resolved), recorded in the meta and
 /// shown as the command that reproduces the launch.
 fn invocation(req: &Request, cwd: &str) -> Vec<String> {
-    let mut args = vec![req.name.clone(), cwd.to_string()];
+    let mut args = req.worktree.as_ref().map(crate::worktree::Ask::args).unwrap_or_default();
+    args.extend([req.name.clone(), cwd.to_string()]);
     if req.mode == Mode::Adopt {
         args.extend(req.session_id.iter().cloned());
     }

@@ -55,5 +55,6 @@ pub mod wait;
 pub mod watch;
 pub mod worker;
 pub mod workerdir;
+pub mod worktree;
 
 pub use error::{Error, Result};

@@ -47,6 +47,8 @@ pub struct Row {
     /// its log ends with that turn's stop; `None` while it works or before
     /// any turn.
     pub last_turn: Option<Value>,
+    /// Its git worktree (`worktree::json_of`), or null.
+    pub worktree: Value,
 }
 
 impl Row {
@@ -66,6 +68,7 @@ impl Row {
             )
         };
         let name = &meta.tmux_name;
+        row.add_worktree(dir);
         match worker.events().last() {
             Ok(Some((kind, line))) => {
                 let v: Value = serde_json::from_slice(&line).unwrap_or(Value::Null);
@@ -104,10 +107,32 @@ impl Row {
 
     /// A launched worker whose harness has not minted its session id yet.
     pub fn pending(p: &Pending, status: Status) -> Row {
-        Row {
+        let mut row = Row {
             csd_id: p.marker.csd_id.clone(),
             ..Row::bare(status, p.marker.harness.as_str(), &p.name, p.dir.shim_path(&p.name).display().to_string())
+        };
+        row.add_worktree(&p.dir);
+        row
+    }
+
+    /// A worktree kept after its worker's state went: listed until removed.
+    pub fn kept_worktree(dir: &WorkerDir, name: &str) -> Row {
+        let mut row = Row::bare(Status::Gone, "-", name, "-".into());
+        row.add_worktree(dir);
+        // The id of the worker it was made for: a remote controller's list
+        // knows it for its own worker's by that.
+        row.csd_id = crate::worktree::Record::read(dir, name).ok().flatten().and_then(|r| r.csd_id);
+        // Where the work is, in the table's CWD column too.
+        if let Some(path) = row.worktree.get("path").and_then(Value::as_str) {
+            row.cwd = path.to_string();
         }
+        row
+    }
+
+    fn add_worktree(&mut self, dir: &WorkerDir) {
+        let (v, problem) = crate::worktree::json_of(dir, &self.name);
+        self.worktree = v;
+        self.problems.extend(problem);
     }
 
     /// What is known of a worker without reading its files: `-` and
@@ -129,6 +154,7 @@ impl Row {
             host: None,
             csd_id: None,
             last_turn: None,
+            worktree: Value::Null,
         }
     }
 
@@ -149,6 +175,7 @@ impl Row {
             "host": self.host,
             "csd_id": self.csd_id,
             "last_turn": self.last_turn,
+            "worktree": self.worktree,
         })
     }
 
@@ -227,9 +254,11 @@ pub fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool) -> Result<Listing
     for (file, why) in &scan.skipped {
         out.notes.push(format!("skipping {file}: {why}"));
     }
+    // A gone worker's worktree is shown until it is removed: work may be in it.
+    let worktrees = crate::worktree::recorded_names(dir)?;
     let keep = |out: &mut Listing, status: Result<Status>, name: &str, row: &dyn Fn(Status) -> Row| {
         let status = match status {
-            Ok(s) if s != Status::Gone || all => s,
+            Ok(s) if s != Status::Gone || all || worktrees.iter().any(|w| w == name) => s,
             Ok(_) => return,
             Err(e) => {
                 out.notes.push(format!("{name}: {e}"));
@@ -258,7 +287,21 @@ pub fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool) -> Result<Listing
         let p = Pending { dir: dir.clone(), name: name.clone(), marker };
         keep(&mut out, status_of_pending(&p), &name, &|s| Row::pending(&p, s));
     }
+    list_kept_worktrees(dir, &mut out, &worktrees, &matches);
     Ok(out)
+}
+
+/// Rows for worktrees whose worker's state is gone (stopped or pruned with
+/// its work kept).
+fn list_kept_worktrees(dir: &WorkerDir, out: &mut Listing, names: &[String], matches: &dyn Fn(&str) -> bool) {
+    for name in names.iter().filter(|n| matches(n)) {
+        if out.rows.iter().any(|r| &r.name == name) || dir.holds_remote(name) {
+            continue;
+        }
+        let mut r = Row::kept_worktree(dir, name);
+        out.notes.append(&mut r.problems);
+        out.rows.push(r);
+    }
 }
 
 /// `csd list`'s table: the header and one line per row.

@@ -94,7 +94,7 @@ fn the_real_cli_runs_a_tool_turn_against_the_mock() {
         new_session.arg("-e").arg(format!("{k}={v}"));
     }
     new_session.arg("--").arg(&cli).args(["--session-id", &sid, "--dangerously-skip-permissions", "--plugin-dir"]);
-    new_session.arg(repo());
+    new_session.arg(repo().join("plugin"));
     // tmux 3.3 gives a new session the *client's* PATH and ignores `-e PATH=`.
     new_session.env("PATH", path_with_csd());
     let started = Instant::now();

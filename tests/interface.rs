@@ -90,9 +90,12 @@ fn every_declared_option_is_accepted() {
     for t in lexopt_tools() {
         for o in t.all_options() {
             for s in spellings(o) {
+                let with_value = format!("{s}=1");
                 let mut args = vec![s.as_str()];
-                if o.value.is_some() {
+                if o.takes_value() {
                     args.push("1");
+                } else if o.optional_value() {
+                    args[0] = with_value.as_str();
                 }
                 let out = run_bin(&env, t.name, &args);
                 tried += 1;
@@ -116,7 +119,16 @@ fn declared_values_match_the_parsers() {
     let mut bad = Vec::new();
     for t in lexopt_tools() {
         for o in t.all_options() {
-            if let Some(value) = o.value {
+            if o.optional_value() {
+                // Alone or with `=VALUE`, both parse; a value is never missing.
+                for args in [format!("--{}", o.long), format!("--{}=1", o.long)] {
+                    let out = run_bin(&env, t.name, &[&args]);
+                    let err = stderr(&out);
+                    if err.contains("missing argument") || err.contains(UNEXPECTED_ARGUMENT) {
+                        bad.push(format!("{} {args}: declared with an optional value: {}", t.name, err.trim_end()));
+                    }
+                }
+            } else if let Some(value) = o.value {
                 for s in spellings(o) {
                     let out = run_bin(&env, t.name, &[&s]);
                     let want = format!("missing argument for option '{s}'");
@@ -672,6 +684,10 @@ const OTHER_PROGRAMS_OPTIONS: &[&str] = &[
     "--resume",
     "--plugin-dir",
     "--session-id",
+    // git's, in the fan-out on one repository: `git apply --stat` reads a
+    // worker's diff, `git merge --no-edit` takes its branch.
+    "--stat",
+    "--no-edit",
     // cargo's (`cargo install --path . --locked`) and the release archive's
     // installer's (`./install.sh --prefix ~/.local`).
     "--locked",

@@ -114,7 +114,7 @@ fn bash() -> String {
         let valued: Vec<String> = s
             .options
             .iter()
-            .filter(|o| o.value.is_some())
+            .filter(|o| o.takes_value())
             .flat_map(|o| {
                 let k = kind_word(o.complete);
                 let mut v = vec![format!("--{}={k}", o.long)];
@@ -123,7 +123,7 @@ fn bash() -> String {
             })
             .collect();
         let flags: Vec<String> =
-            s.options.iter().filter(|o| o.value.is_none()).map(|o| format!("--{}", o.long)).collect();
+            s.options.iter().filter(|o| !o.takes_value()).map(|o| format!("--{}", o.long)).collect();
         let mut kinds: Vec<String> = s.operands.iter().map(|c| kind_word(*c).to_string()).collect();
         if let (true, Some(last)) = (s.repeats, kinds.last_mut()) {
             last.push('+');
@@ -188,7 +188,7 @@ fn zsh() -> String {
         let mut v = Vec::new();
         for o in &s.options {
             let help = o.help.replace('\'', "'\\''").replace('[', "(").replace(']', ")").replace(':', " -");
-            let tail = match o.value {
+            let tail = match o.value.filter(|_| o.takes_value()) {
                 Some(val) => format!(":{}:{}", val.to_lowercase(), zsh_action(o.complete)),
                 None => String::new(),
             };
@@ -311,7 +311,7 @@ fn fish() -> String {
             l.push_str(&format!(" -s {c}"));
         }
         l.push_str(&format!(" -l {}", o.long));
-        if o.value.is_some() {
+        if o.takes_value() {
             l.push_str(" -x");
             l.push_str(&fish_values(o.complete));
         }

@@ -55,7 +55,10 @@ pub fn page(t: &Tool) -> String {
             Some(c) => format!(".BR \\-{c} \", \" \\-\\-{}", esc(o.long)),
             None => format!(".B \\-\\-{}", esc(o.long)),
         };
-        if let Some(v) = o.value {
+        if let Some(v) = o.value.filter(|v| v.starts_with("[=")) {
+            let name = v.trim_start_matches("[=").trim_end_matches(']');
+            head = format!(".B \\-\\-{}[=\\fI{}\\fB]", esc(o.long), esc(name));
+        } else if let Some(v) = o.value {
             head = match o.short {
                 Some(c) => format!(".BR \\-{c} \", \" \\-\\-{} \" \" \\fI{}\\fR", esc(o.long), esc(v)),
                 None => format!(".BI \\-\\-{} \" {}\"", esc(o.long), esc(v)),

@@ -39,7 +39,8 @@ pub struct Tool {
 pub struct Opt {
     pub short: Option<char>,
     pub long: &'static str,
-    /// The value's name (`N`, `TYPE`), or `None` for a flag.
+    /// The value's name (`N`, `TYPE`), or `None` for a flag. A name in
+    /// `[=…]` (`[=BRANCH]`) is an optional value, given only after `=`.
     pub value: Option<&'static str>,
     /// What completes the value.
     pub complete: Complete,
@@ -102,6 +103,16 @@ pub struct Sub {
 }
 
 impl Opt {
+    /// Whether it takes a value, as the next argument or after `=`.
+    pub fn takes_value(&self) -> bool {
+        self.value.is_some() && !self.optional_value()
+    }
+
+    /// Whether it may have a value, after `=` only (`--worktree[=BRANCH]`).
+    pub fn optional_value(&self) -> bool {
+        self.value.is_some_and(|v| v.starts_with("[="))
+    }
+
     /// `-n, --last N` as help and man pages show it.
     pub fn label(&self) -> String {
         let mut s = match self.short {
@@ -109,7 +120,9 @@ impl Opt {
             None => format!("    --{}", self.long),
         };
         if let Some(v) = self.value {
-            s.push(' ');
+            if !self.optional_value() {
+                s.push(' ');
+            }
             s.push_str(v);
         }
         s

@@ -17,6 +17,12 @@ const fn flag(short: Option<char>, long: &'static str, help: &'static str, more:
     Opt { short, long, value: None, complete: Complete::Nothing, help, more }
 }
 
+/// An option whose value is optional and given only after `=`
+/// (`--worktree[=BRANCH]`): `value` is written `[=NAME]`.
+const fn optional_value(long: &'static str, value: &'static str, help: &'static str, more: &'static str) -> Opt {
+    Opt { short: None, long, value: Some(value), complete: Complete::Nothing, help, more }
+}
+
 const fn valued(
     short: Option<char>,
     long: &'static str,
@@ -274,15 +280,15 @@ them where each shell looks.",
             bin: "csd-launch",
             pre: &[],
             per_worker: false,
-            usage: "[--host DEST] [--harness claude|codex|pi] NAME CWD [-- ARGS...]",
-            summary: "start a worker (on DEST over ssh); its shim's path on stdout",
+            usage: "[--host DEST] [--harness H] [--worktree[=B] ...] NAME CWD [-- ARGS...]",
+            summary: "start a worker (on DEST over ssh; in its own git worktree); its shim's path on stdout",
         },
         Sub {
             name: "adopt",
             bin: "csd-launch",
             pre: &["--adopt"],
             per_worker: false,
-            usage: "[--host DEST] [--harness claude|codex|pi] NAME CWD SID [-- ARGS...]",
+            usage: "[--host DEST] [--harness H] [--worktree[=B]] NAME CWD SID [-- ARGS...]",
             summary: "take back a Claude Code, Codex or Pi session after a reboot",
         },
         Sub {
@@ -331,7 +337,7 @@ them where each shell looks.",
             pre: &["--prune"],
             per_worker: false,
             usage: "",
-            summary: "remove the state of workers proven gone, and stray shims",
+            summary: "remove the state of workers proven gone, and stray shims; their worktrees as stop does",
         },
         Sub {
             name: "grant-consent",
@@ -418,8 +424,16 @@ them where each shell looks.",
             bin: "csd-stop",
             pre: &[],
             per_worker: true,
+            usage: "[--discard]",
+            summary: "quit the worker and remove its state; its worktree only if nothing in it would be lost",
+        },
+        Sub {
+            name: "diff",
+            bin: "csd-status",
+            pre: &["--diff"],
+            per_worker: true,
             usage: "",
-            summary: "quit the worker and remove its state",
+            summary: "what the worker changed in its worktree since its base, as a patch for git apply",
         },
         Sub {
             name: "handoff",
@@ -447,6 +461,7 @@ pub const CSD_LAUNCH: Tool = Tool {
         "[--harness claude|codex|pi] NAME CWD [-- HARNESS-ARGS...]",
         "--adopt [--harness claude|codex|pi] NAME CWD SID [-- ARGS...]",
         "--host DEST [--adopt] [--harness H] NAME CWD [SID] [-- ARGS]",
+        "--worktree[=BRANCH] [--base REF] [--setup CMD] NAME CWD",
         "--grant-consent",
     ],
     description: "csd-launch starts a coding agent (the harness: claude, the default, codex or pi) in a detached \
@@ -550,10 +565,65 @@ which binary to run, its arguments and any prompt travel on its standard input, 
 when the connection goes, the host ends what it ran. csd must be on the PATH that non-interactive ssh commands \
 get on the host, or CSD_REMOTE_PATH must name the directory holding its binaries there (it is recorded with the \
 worker). A host whose csd is another version gets a warning; a host key or auth failure is ssh's message and \
-status 1, with nothing changed here.",
+status 1, with nothing changed here.
+
+# Worktrees
+
+--worktree starts the worker in a git worktree of its own, so workers on one repository never edit the same files, \
+build in the same tree or stage into the same index. csd-launch runs git itself (git worktree add, never a copy): \
+a new branch, csd/NAME unless --worktree=BRANCH names another, made from CWD's HEAD (or from --base REF), checked out at \
+GIT_COMMON_DIR/csd/worktrees/NAME, inside the repository's own .git directory: outside the main checkout (its git \
+status never shows it), kept as long as the repository is, and not in the worker dir, which a reboot may wipe. \
+The worker starts at CWD's place in the new worktree (a subdirectory of the repository stays that subdirectory). \
+The base it was made from is recorded: a branch (HEAD's, or --base naming one) is followed as it moves; anything \
+else is the commit. NAME.worktree in the worker dir records the worktree (the repository, branch, base); it stays \
+while the worktree does, so a kept worktree keeps its name taken and is listed until it is removed.
+
+Before the harness starts, a setup step runs in the new worktree: --setup CMD (split at whitespace and run \
+directly, no shell), else the repository's own .csd/setup when it is executable. It gets CSD_WORKTREE_SOURCE \
+(the checkout the worktree was made from: copy .env or link node_modules from there), CSD_WORKTREE_BRANCH and \
+CSD_WORKER_NAME; its last lines of output are in the panel. If it fails, the launch is undone: the worktree and \
+its branch are removed, and the error shows its output. A launch that fails later, or is interrupted, removes \
+them too.
+
+Refused with nothing changed: CWD not in a git repository (or a bare one, or one with no commit yet), a BRANCH \
+git does not take as a branch name, a --base that names no commit (status 2 for these); a branch that exists, a \
+repository in the middle of a merge, rebase, cherry-pick, revert or bisect, a worktree of that name kept from an \
+earlier worker (stop or discard it first) (status 1). Launches on one repository may run at the same time.
+
+With --adopt, a worktree csd made for NAME in that repository earlier (its record lost with a wiped worker dir) \
+is taken back as it is, with no setup; otherwise one is made as for a launch. A Claude Code or Pi session is \
+found by its cwd, so adopt it with the cwd it had. With --host, the host's csd-launch makes the worktree on the \
+host, from CWD there.
+
+csd-status --json and csd list --json show the worktree; csd --worker NAME diff prints what the worker changed; \
+csd-stop(1) removes the worktree and its branch only when nothing in them would be lost.",
     options: &[
         valued(None, "harness", "HARNESS", Complete::Harness, "claude (default), codex or pi", ""),
         flag(None, "adopt", "resume SID instead of starting a new session", ""),
+        optional_value(
+            "worktree",
+            "[=BRANCH]",
+            "start the worker in a new git worktree of CWD's repository, on BRANCH (default csd/NAME)",
+            "see Worktrees. The branch is given after = only (--worktree=fix-login), so --worktree NAME CWD \
+             still reads NAME as the worker's name",
+        ),
+        valued(
+            None,
+            "base",
+            "REF",
+            Complete::Nothing,
+            "with --worktree: make the branch from REF, not CWD's HEAD",
+            "",
+        ),
+        valued(
+            None,
+            "setup",
+            "CMD",
+            Complete::Nothing,
+            "with --worktree: run CMD in the new worktree before the harness starts (default: .csd/setup)",
+            "CMD is split at whitespace and run without a shell; a failure undoes the launch",
+        ),
         flag(None, "grant-consent", "record the one-time consent", ""),
         valued(
             None,
@@ -600,11 +670,12 @@ status 1, with nothing changed here.",
             help: "failure: no consent (the message names the file it looked for), the name is taken, the session \
                    to adopt runs as a live worker or has no transcript, tmux missing or older than 3.2, no harness \
                    binary, tmux could not be asked, or the worker did not start (its pane's last lines are in the \
-                   message)",
+                   message); with --worktree: the branch exists, an operation is in progress, the setup failed",
         },
         Exit {
             code: "2",
-            help: "usage error or bad input: an unknown harness, a cwd that is not a directory, an invalid name or \
+            help: "usage error or bad input: an unknown harness, a cwd that is not a directory (or, with --worktree, \
+                   not in a git repository), a branch name git refuses, a --base naming no commit, an invalid name or \
                    session id, a name that is a worker's session id, a harness argument that picks the session, a \
                    worker dir with ..",
         },
@@ -614,6 +685,10 @@ status 1, with nothing changed here.",
     examples: &[
         Example { command: "w=$(csd-launch w1 ~/src/project) && $w converse \"summarise the README\"", help: "" },
         Example { command: "csd-launch --harness codex reviewer . -- --model gpt-5.5", help: "" },
+        Example {
+            command: "csd-launch --worktree --base main fix-1 ~/src/project",
+            help: "its own worktree, on branch csd/fix-1 from main",
+        },
         Example {
             command: "csd-launch --adopt w1 ~/src/project 6f1c2a9e-0b7d-4c1e-9a53-2d8f1e4b7c10",
             help: "take a Claude Code session back after a reboot",
@@ -925,7 +1000,7 @@ question.** with each question and its numbered options.",
 pub const CSD_STATUS: Tool = Tool {
     name: "csd-status",
     summary: "what a csd worker is doing, and which workers there are",
-    usage: &["WORKER [--json]", "--list [--all] [--json] [PATTERN]", "--session-id WORKER"],
+    usage: &["WORKER [--json]", "--list [--all] [--json] [PATTERN]", "--session-id WORKER", "--diff WORKER"],
     description: "With WORKER (a name, or sid:ID for a session id), csd-status prints one word:
 
   idle        waiting for a prompt: its last event is stop or session_start,
@@ -986,10 +1061,24 @@ they are not taken for gone.",
              tmux session), or null for a worker an older csd launched; last_turn, how the turn it last ended ended, \
              when its log ends with that turn's stop (else null): {verdict: done, failed, interrupted, crashed \
              or blocked, and error {kind, message, status, retry_at}, message, or blocked {on, message, \
-             questions [{question, header, options [{label, description}], multi_select}]} as they apply}. The counts are kept in <session id>.tally in the worker dir, so each call reads only what \
+             questions [{question, header, options [{label, description}], multi_select}]} as they apply}; worktree, \
+             for a worker launched with --worktree, else null: {path, branch, base (the branch or commit it was \
+             made from), base_commit, ahead (commits on the branch not in the base), changed_files (files that \
+             differ from the base, committed or not), uncommitted (git status lines)}, the counts null when git \
+             cannot give them (why goes to standard error). A worktree kept after its worker ended is listed as \
+             a gone row (--list shows it even without --all) until it is removed. The counts are kept in <session id>.tally in the worker dir, so each call reads only what \
              the log and the transcript gained since the last one",
         ),
         flag(None, "session-id", "print the worker's session id", ""),
+        flag(
+            None,
+            "diff",
+            "print what the worker changed in its worktree since its base, committed or not, as a patch",
+            "for a worker launched with --worktree (or one whose worktree was kept at stop): everything that \
+             differs between where its branch left the base and its worktree as it is, commits, uncommitted \
+             edits and new untracked files alike (ignored files not), binary-safe, so git apply in a checkout of \
+             the base takes it. The worktree's index is not touched. A worker without a worktree is status 1",
+        ),
     ],
     operands: &[WORKER],
     env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET, ENV_TMUX_TIMEOUT],
@@ -1018,7 +1107,7 @@ they are not taken for gone.",
 pub const CSD_STOP: Tool = Tool {
     name: "csd-stop",
     summary: "end a csd worker, hand it to a human, or prune dead workers",
-    usage: &["WORKER", "--handoff WORKER", "--prune"],
+    usage: &["WORKER [--discard]", "--handoff WORKER", "--prune"],
     description:
         "With WORKER (a name, or sid:ID for a session id), csd-stop asks its harness to quit (/exit for Claude Code, \
 /quit for Codex and Pi), waits for its session_end event (woken by inotify) and for its pane to close, and kills \
@@ -1033,8 +1122,30 @@ harness marker and per-worker home ($CSD_WORKER_DIR/homes/NAME, where Codex and 
 configuration and credentials). A worker whose tmux session is already gone just has its state removed. A worker \
 launched under a harness that had not yet minted its session id is stopped by its name. When tmux cannot be \
 asked, csd-stop fails and changes nothing. Two stops of one worker at once both succeed, or one says there is no \
-such worker (status 3).",
+such worker (status 3).
+
+# Worktrees
+
+A worker launched with --worktree (see csd-launch(1)) has its worktree and branch removed, by git, only when the \
+worktree has no uncommitted change (git status shows nothing, untracked files included) and every commit on its \
+branch is in the base (the base branch as it is now) or on a remote-tracking branch (pushed). Otherwise they are \
+kept, and csd-stop says where (\"Kept its worktree PATH (branch B): N uncommitted changes, M commits not in BASE \
+nor pushed\") and exits 0; the worker's other state goes, but the worktree stays listed (csd list) and its name \
+taken until a later csd-stop NAME (after a merge) or csd-stop --discard NAME removes it. --discard removes them \
+whatever they hold and says what it removed. --prune applies the same rule to the worktrees of the workers it \
+prunes, and to kept worktrees whose work has since been merged. Before git is asked to remove anything, the \
+worktree is proven the recorded repository's, on the recorded branch (git worktree list --porcelain); a record \
+that does not hold up is named and left alone. A remote worker's worktree is on its host and so is the rule; \
+when the host keeps it, the record here stays, so csd list shows it, csd --worker NAME diff reads it and a later \
+csd-stop (--discard) removes it, from here. The host checks such a call against the id of the worker the \
+worktree was made for.",
     options: &[
+        flag(
+            None,
+            "discard",
+            "remove the worker's worktree and branch even with uncommitted or unmerged work",
+            "and say what was removed",
+        ),
         flag(
             None,
             "handoff",

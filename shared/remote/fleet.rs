@@ -83,7 +83,8 @@ pub fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool) -> Result<RemoteL
                         // The host answered and has no such worker.
                         None => absent(dir, rec, Status::Gone),
                     };
-                    if row.status != Status::Gone || all {
+                    // A gone worker's kept worktree is listed, as here.
+                    if row.status != Status::Gone || all || row.worktree.is_object() {
                         out.rows.push(row);
                     }
                 }
@@ -122,6 +123,7 @@ fn row_of(dir: &WorkerDir, rec: &Record, v: &Value) -> Row {
         prompt_line: v.get("prompt_line").and_then(Value::as_u64),
         tokens: v.get("tokens").and_then(Tokens::from_json).unwrap_or(Tokens::UNKNOWN),
         last_turn: v.get("last_turn").filter(|t| t.is_object()).cloned(),
+        worktree: v.get("worktree").filter(|t| t.is_object()).cloned().unwrap_or_default(),
         ..absent(dir, rec, status)
     }
 }
@@ -135,7 +137,16 @@ pub fn prune(dir: &WorkerDir) -> Result<(Vec<String>, super::Notes)> {
         match row.status {
             Status::Gone => {
                 if let Some(rec) = Record::read(dir, &row.name)? {
-                    rec.remove(dir)?;
+                    if row.worktree.is_object() {
+                        // Its worktree is on the host: the host's stop removes
+                        // it only when nothing would be lost, and says so.
+                        super::worker::stop(dir, &rec, false)?;
+                        if Record::read(dir, &row.name)?.is_some() {
+                            continue;
+                        }
+                    } else {
+                        rec.remove(dir)?;
+                    }
                     removed.push(format!("{} (on {})", row.name, rec.host));
                 }
             }

@@ -147,9 +147,12 @@ fn check_identity(expect: &[(String, String)]) -> Result<()> {
     let dir = crate::workerdir::WorkerDir::from_env()?;
     for (name, id) in expect {
         crate::name::validate(name)?;
-        let found = match Worker::lookup(&dir, name)? {
-            Lookup::Registered(w) => w.meta.csd_id().map(str::to_string),
-            Lookup::Pending(p) => p.marker.csd_id,
+        let found = match Worker::lookup(&dir, name) {
+            Ok(Lookup::Registered(w)) => w.meta.csd_id().map(str::to_string),
+            Ok(Lookup::Pending(p)) => p.marker.csd_id,
+            // Stopped with its worktree kept: that is still the controller's to diff or discard.
+            Err(Error::NoSuchWorker(_)) if crate::worktree::kept_for(&dir, name, id) => continue,
+            Err(e) => return Err(e),
         };
         if found.as_deref() != Some(id.as_str()) {
             return Err(Error::NoSuchWorker(format!(

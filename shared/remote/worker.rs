@@ -1,7 +1,7 @@
 //! Starting, stopping and handing off a remote worker: the host's own csd
 //! does the work; the controller keeps its record and shim in step.
 
-use super::call::{capture, run, Request};
+use super::call::{capture, Request};
 use super::{Dest, Record, Target};
 use crate::error::{failed, Error, Result, EXIT_NO_WORKER, EXIT_OK};
 use crate::kind::HarnessKind;
@@ -17,6 +17,8 @@ pub struct RemoteLaunch {
     /// Adopt: the session to resume.
     pub adopt: Option<String>,
     pub extra_args: Vec<String>,
+    /// `--worktree`: made on the host, by the host's csd-launch.
+    pub worktree: Option<crate::worktree::Ask>,
 }
 
 /// Launch (or adopt) a worker on its host. The record is written first,
@@ -58,6 +60,7 @@ pub fn launch(dir: &WorkerDir, req: &RemoteLaunch) -> Result<(std::path::PathBuf
     if req.adopt.is_some() {
         argv.push("--adopt".into());
     }
+    argv.extend(req.worktree.iter().flat_map(crate::worktree::Ask::args));
     argv.extend([name.to_string(), req.cwd.clone()]);
     argv.extend(req.adopt.clone());
     if !req.extra_args.is_empty() {
@@ -123,10 +126,18 @@ fn refuse_local_name(dir: &WorkerDir, name: &str) -> Result<()> {
 /// Stop the worker on its host; its record and shim go once the host says
 /// it is stopped or has no such worker. A host that cannot be reached
 /// changes nothing here.
-pub fn stop(dir: &WorkerDir, record: &Record) -> Result<i32> {
+pub fn stop(dir: &WorkerDir, record: &Record, discard: bool) -> Result<i32> {
     let target = record.target()?;
-    let code = run(dir, &target, &record.request(vec!["csd-stop".into(), record.name.clone()], Vec::new()))?;
-    if code == EXIT_OK || code == EXIT_NO_WORKER {
+    let mut argv = vec!["csd-stop".to_string(), record.name.clone()];
+    if discard {
+        argv.push("--discard".into());
+    }
+    let (code, out) = capture(dir, &target, &record.request(argv, Vec::new()))?;
+    crate::cli::say(&out)?;
+    // A worktree the host kept is still this controller's to diff, merge
+    // and stop again (or discard): the record stays while it does.
+    let kept = String::from_utf8_lossy(&out).lines().any(|l| l.starts_with(crate::worktree::KEPT));
+    if (code == EXIT_OK && !kept) || code == EXIT_NO_WORKER {
         record.remove(dir)?;
     }
     if code == EXIT_NO_WORKER {
