@@ -24,22 +24,8 @@ fn codex_cli() -> PathBuf {
     cli
 }
 
-/// The operator's own Codex config, as csd must carry it over: their model
-/// and a provider (the mock) with its key in the environment.
 fn operator_config(home: &Path, mock: &MockOpenAi) {
-    let dir = home.join(".codex");
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = format!(
-        "model = \"gpt-5.5\"\nmodel_provider = \"mock\"\nmodel_reasoning_effort = \"low\"\n\n\
-         [model_providers.mock]\nname = \"Mock\"\nbase_url = \"{}\"\nenv_key = \"MOCK_API_KEY\"\n\
-         wire_api = \"responses\"\nrequest_max_retries = 0\nstream_max_retries = 0\n",
-        mock.base_url()
-    );
-    std::fs::write(dir.join("config.toml"), config).unwrap();
-    std::fs::write(dir.join("auth.json"), "{\"auth_mode\":\"apikey\",\"OPENAI_API_KEY\":\"sk-mock\"}").unwrap();
-    let consent = home.join(".claude/.claude-session-driver-consent");
-    std::fs::create_dir_all(consent.parent().unwrap()).unwrap();
-    std::fs::write(consent, "granted by the e2e test\n").unwrap();
+    codex_operator_config(home, &mock.base_url());
 }
 
 /// csd with the real Codex and its environment: the mock's key, and every

@@ -140,18 +140,7 @@ fn a_real_codex_worker_commits_in_its_worktree() {
     isolate_network();
     let mock = MockOpenAi::start();
     let env = TestEnv::new();
-    let codex = env.home.join(".codex");
-    std::fs::create_dir_all(&codex).unwrap();
-    let config = format!(
-        "model = \"gpt-5.5\"\nmodel_provider = \"mock\"\nmodel_reasoning_effort = \"low\"\n\n\
-         [model_providers.mock]\nname = \"Mock\"\nbase_url = \"{}\"\nenv_key = \"MOCK_API_KEY\"\n\
-         wire_api = \"responses\"\nrequest_max_retries = 0\nstream_max_retries = 0\n",
-        mock.base_url()
-    );
-    std::fs::write(codex.join("config.toml"), config).unwrap();
-    std::fs::write(codex.join("auth.json"), "{\"auth_mode\":\"apikey\",\"OPENAI_API_KEY\":\"sk-mock\"}").unwrap();
-    std::fs::create_dir_all(env.home.join(".claude")).unwrap();
-    std::fs::write(env.home.join(".claude/.claude-session-driver-consent"), "").unwrap();
+    codex_operator_config(&env.home, &mock.base_url());
     std::fs::write(
         env.home.join(".gitconfig"),
         "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n",

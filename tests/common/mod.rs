@@ -333,3 +333,21 @@ pub fn escape_mid_converse(env: &TestEnv, name: &str, converse: &mut Command, st
     assert_eq!(status(), "idle");
     out
 }
+
+/// The operator's own Codex config under `home`, as csd must carry it over:
+/// their model and a provider (the mock at `base_url`) with its key in the
+/// environment, no retries (a failure is told at once); and csd's consent.
+pub fn codex_operator_config(home: &Path, base_url: &str) {
+    let dir = home.join(".codex");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = format!(
+        "model = \"gpt-5.5\"\nmodel_provider = \"mock\"\nmodel_reasoning_effort = \"low\"\n\n\
+         [model_providers.mock]\nname = \"Mock\"\nbase_url = \"{base_url}\"\nenv_key = \"MOCK_API_KEY\"\n\
+         wire_api = \"responses\"\nrequest_max_retries = 0\nstream_max_retries = 0\n"
+    );
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    std::fs::write(dir.join("auth.json"), "{\"auth_mode\":\"apikey\",\"OPENAI_API_KEY\":\"sk-mock\"}").unwrap();
+    let consent = home.join(".claude/.claude-session-driver-consent");
+    std::fs::create_dir_all(consent.parent().unwrap()).unwrap();
+    std::fs::write(consent, "granted by the e2e test\n").unwrap();
+}
