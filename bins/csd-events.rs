@@ -4,7 +4,7 @@ use csd::cli::{main_with, parse_count, print_help, print_version, utf8};
 use csd::error::{usage, Error, Result};
 use csd::event::EventKind;
 use csd::wait::{await_registration, session_ended};
-use csd::watch::{Wake, Watch, LIVENESS_TICK};
+use csd::watch::{Wake, Watch};
 use csd::worker::Lookup;
 use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
@@ -131,7 +131,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         let wake = if std::mem::take(&mut look_now) {
             Wake::Timeout
         } else {
-            watch.wait(Some(Instant::now() + LIVENESS_TICK))?
+            watch.wait(Some(Instant::now() + csd::harness::look_again(&worker)))?
         };
         if wake == Wake::OutputClosed {
             return Ok(0);

@@ -176,7 +176,13 @@ pub fn wait(
         }
         let tick = match soon_until {
             Some(t) if now < t => Duration::from_millis(50),
-            _ => LIVENESS_TICK,
+            _ => pending
+                .iter()
+                .filter_map(|(_, m)| match m {
+                    Member::Registered(w) => Some(crate::harness::look_again(w)),
+                    Member::Pending(_) => None,
+                })
+                .fold(LIVENESS_TICK, Duration::min),
         };
         if watch.wait(Some((now + tick).min(deadline)))? == Wake::ProcessExited {
             soon_until = Some(Instant::now() + Duration::from_secs(2));

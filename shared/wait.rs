@@ -82,7 +82,7 @@ pub fn wait_for_line(
         if let Some(f) = scan(&mut offset)? {
             return Ok(f);
         }
-        let tick = (Instant::now() + LIVENESS_TICK).min(deadline);
+        let tick = (Instant::now() + crate::harness::look_again(worker)).min(deadline);
         let wake = if std::mem::take(&mut look_now) { Wake::Timeout } else { watch.wait(Some(tick))? };
         match wake {
             Wake::Changed | Wake::OutputClosed => {}

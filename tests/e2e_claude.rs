@@ -1242,7 +1242,10 @@ fn escape_in_the_pane_ends_the_turn_interrupted() {
     let o = child.wait_with_output().unwrap();
     let in_request = pressed.elapsed();
     assert_eq!(o.status.code(), Some(7), "{}\npane:\n{}", stderr(&o), flow.env.pane("i"));
-    assert!(in_request < Duration::from_secs(5), "converse took {in_request:?} after the Escape");
+    eprintln!("claude: Escape in the model request to converse's exit {in_request:?}");
+    // Nothing on disk changes: waiters read the screen while the prompt is
+    // the log's last event (Claude::screen_tick), not at the 2-s tick.
+    assert!(in_request < Duration::from_millis(1500), "converse took {in_request:?} after the Escape");
     assert_eq!(last_stop(&flow.env, &sid)["reason"], "interrupted");
     assert_eq!(stdout(&flow.run("csd-status", &["i"])).trim(), "idle");
     // Claude Code put the prompt back into the input box; the next one is

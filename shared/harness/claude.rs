@@ -385,6 +385,14 @@ impl Harness for Claude {
         super::claude_turn::settle(worker)
     }
 
+    /// An Escape before the model said anything writes no file: it only
+    /// puts the prompt back in the input, which `settle` reads off the
+    /// screen. While the log's last event is the prompt, look twice a second.
+    fn screen_tick(&self, worker: &crate::worker::Worker) -> Option<Duration> {
+        let last = worker.events().last().ok().flatten();
+        matches!(last, Some((EventKind::UserPromptSubmit, _))).then_some(super::claude_turn::SCREEN_TICK)
+    }
+
     /// AskUserQuestion's dialog shows one question at a time, its options
     /// numbered from 1: the option's digit picks it and moves on; after the
     /// last question a form of several shows a review ("1. Submit answers"),

@@ -227,6 +227,11 @@ fn iso_millis(t: &str) -> Option<i64> {
 /// Code took it; the spinner comes at once).
 const RESTORE_GRACE_MS: i64 = 500;
 
+/// How often a waiter looks at the screen for a prompt put back (see
+/// `Claude::screen_tick`): with the grace above, an Escape is told within
+/// about a second.
+pub const SCREEN_TICK: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// Record the interrupt of the open turn, which no hook reports. Escape
 /// during a tool call (or once the model answered) leaves its mark in the
 /// transcript; Escape before the model said anything only puts the prompt

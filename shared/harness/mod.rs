@@ -270,12 +270,28 @@ pub trait Harness: Sync {
         )))
     }
 
+    /// How soon a waiter must look again for a turn end that only the
+    /// screen shows, when that is sooner than the liveness tick; `None`
+    /// otherwise (the default: every turn end leaves a file changed, which
+    /// wakes waiters at once).
+    fn screen_tick(&self, _worker: &Worker) -> Option<Duration> {
+        None
+    }
+
     /// Record in the event log a turn end the hooks did not report (Codex:
     /// a failed model request). Called before the log is read for a status
     /// or a wait; a no-op for harnesses whose hooks report every end.
     fn settle(&self, _worker: &Worker) -> Result<()> {
         Ok(())
     }
+}
+
+/// How long a waiter on `worker` may sleep before it looks again: the
+/// liveness tick, or sooner when its harness's turn end may show only on
+/// screen (`Harness::screen_tick`).
+pub fn look_again(worker: &Worker) -> Duration {
+    let screen = worker.meta.harness.kind().and_then(|k| k.driver().screen_tick(worker));
+    screen.map_or(crate::watch::LIVENESS_TICK, |t| t.min(crate::watch::LIVENESS_TICK))
 }
 
 /// `Harness::settle` for a worker of any harness; a harness this csd does
