@@ -3,13 +3,15 @@
 //! One module per concept, lowest first: the exit-code contract (`error`,
 //! `cli`), names (`name`), harness names (`kind`), where workers live
 //! (`workerdir`), reading files safely (`safefile`, `lines`, `revlines`),
-//! events (`event`, `eventlog`), waking on change (`watch`), signals
-//! (`signals`), tmux (`tmux`), what a worker is (`worker`), the hook
-//! (`hook`), tunables (`knobs`), harnesses and how each is driven
-//! (`harness`), transcripts and turns (`transcript`, `turn`); then what is
-//! built on them: waiting (`wait`), giving a prompt (`submit`, `converse`),
-//! answering a worker's question (`answer`),
-//! starting (`launch`, `consent`), ending (`stop`), status rows and token
+//! how a turn ended (`verdict`), events (`event`, `eventlog`), waking on
+//! change (`watch`), signals (`signals`), child processes run to a deadline
+//! (`bounded`), tmux (`tmux`), the process tree (`proctree`), what a worker
+//! is (`worker`), the hook (`hook`), tunables (`knobs`), harnesses and how
+//! each is driven (`harness`), transcripts and turns (`transcript`, `turn`);
+//! then what is built on them: waiting (`wait`), giving a prompt (`submit`,
+//! `converse`), answering a worker's question (`answer`), a git worktree per
+//! worker (`worktree`), starting (`launch`, `consent`), ending (`stop`, and
+//! `sweep` for what a worker started), status rows and token
 //! tallies (`status`, `tally`), fleets (`fleet`), converse's post-mortem
 //! (`diag`), the mock model servers (`mock`) and the self-test that drives
 //! each installed harness against them (`doctor`), and every binary's
