@@ -208,11 +208,7 @@ pub fn read_reply(worker: &Worker, since: u64, sent: Option<&str>, with_turn: bo
         // A turn that opened after the baseline can still be the one before
         // ours, when that one reached the transcript late (a queued prompt):
         // the prompt tells them apart.
-        let ours = crate::transcript::read_complete_turn_since(&path, format, since, late).map(|t| {
-            t.filter(|t| {
-                sent.is_none_or(|sent| t.prompt.as_deref().is_none_or(|seen| crate::turn::same_prompt(sent, seen)))
-            })
-        });
+        let ours = turn_of(&path, format, since, sent, late);
         match ours {
             Ok(Some(turn)) => {
                 let text = crate::turn::last_assistant_text(&turn);
@@ -244,9 +240,57 @@ pub fn read_reply(worker: &Worker, since: u64, sent: Option<&str>, with_turn: bo
     }
 }
 
+/// The turn after byte `since` that `sent` opened (any, without `sent`).
+/// It is the last one, or, when another sender's prompt was taken right
+/// after ours, one before it: a later turn with another prompt is stepped
+/// over (a few at most), never taken for ours.
+fn turn_of(
+    path: &std::path::Path,
+    format: &dyn crate::transcript::Format,
+    since: u64,
+    sent: Option<&str>,
+    late: bool,
+) -> Result<Option<crate::turn::Turn>> {
+    let mut until = None;
+    for _ in 0..4 {
+        let Some((turn, start)) = crate::transcript::read_complete_turn_between(path, format, since, until, late)?
+        else {
+            return Ok(None);
+        };
+        match (sent, turn.prompt.as_deref()) {
+            (Some(sent), Some(seen)) if !crate::turn::same_prompt(sent, seen) => until = Some(start),
+            _ => return Ok(Some(turn)),
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::turn::same_prompt;
+
+    #[test]
+    fn a_later_senders_turn_is_stepped_over_never_taken_for_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let user = |text: &str| format!(r#"{{"type":"user","message":{{"role":"user","content":"{text}"}}}}"#);
+        let reply = |text: &str| {
+            format!(
+                r#"{{"type":"assistant","message":{{"role":"assistant","content":[{{"type":"text","text":"{text}"}}]}}}}"#
+            )
+        };
+        let lines = [user("first"), reply("one"), user("second"), reply("two")];
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let format = crate::transcript::format_for(crate::kind::HarnessKind::Claude).unwrap();
+        let text = |sent| {
+            let turn = super::turn_of(&path, format, 0, sent, true).unwrap().unwrap();
+            crate::turn::last_assistant_text(&turn)
+        };
+        assert_eq!(text(Some("first")), "one");
+        assert_eq!(text(Some("second")), "two");
+        assert_eq!(text(None), "two");
+        assert!(super::turn_of(&path, format, 0, Some("third"), true).unwrap().is_none());
+    }
 
     #[test]
     fn a_prompt_is_recognised_through_whitespace_changes_only() {

@@ -43,6 +43,17 @@ impl RevLines {
     /// boundaries and over the cap).
     pub fn with_sizes(file: File, chunk: usize, cap: usize) -> io::Result<RevLines> {
         let size = file.metadata()?.len();
+        RevLines::bounded(file, size, chunk, cap)
+    }
+
+    /// As `new`, as if the file ended at byte `until` (a line's start): the
+    /// lines before it, the last first.
+    pub fn ending_at(file: File, until: u64) -> io::Result<RevLines> {
+        let size = file.metadata()?.len().min(until);
+        RevLines::bounded(file, size, CHUNK, LINE_CAP)
+    }
+
+    fn bounded(file: File, size: u64, chunk: usize, cap: usize) -> io::Result<RevLines> {
         let mut lines = RevLines { file, pos: size, buf: Vec::new(), handed: None, end: 0, chunk: chunk.max(1), cap };
         lines.drop_partial_tail()?;
         Ok(lines)

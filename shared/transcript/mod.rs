@@ -212,7 +212,21 @@ pub fn read_complete_turn_since(
     since: u64,
     or_partial: bool,
 ) -> Result<Option<Turn>> {
-    Ok(read_turn(path, format, since)?.and_then(|(turn, complete)| (complete || or_partial).then_some(turn)))
+    read_complete_turn_between(path, format, since, None, or_partial).map(|t| t.map(|(turn, _)| turn))
+}
+
+/// As `read_complete_turn_since`, of the lines before byte `until` only
+/// (the start of a later turn: another sender's prompt, taken right after
+/// ours), and where the turn found starts.
+pub fn read_complete_turn_between(
+    path: &Path,
+    format: &dyn Format,
+    since: u64,
+    until: Option<u64>,
+    or_partial: bool,
+) -> Result<Option<(Turn, u64)>> {
+    Ok(read_turn_until(path, format, since, until)?
+        .and_then(|(turn, complete, start)| (complete || or_partial).then_some((turn, start))))
 }
 
 /// The last turn since `since`, and whether it is complete.
@@ -224,6 +238,17 @@ pub fn read_complete_turn_since(
 /// to follow a later one), the offsets and the turn, never the transcript; a
 /// line over `lines::LINE_CAP` is skipped both ways.
 fn read_turn(path: &Path, format: &dyn Format, since: u64) -> Result<Option<(Turn, bool)>> {
+    Ok(read_turn_until(path, format, since, None)?.map(|(turn, complete, _)| (turn, complete)))
+}
+
+/// `read_turn` of the file as if it ended at `until`; also where the turn
+/// starts.
+fn read_turn_until(
+    path: &Path,
+    format: &dyn Format,
+    since: u64,
+    until: Option<u64>,
+) -> Result<Option<(Turn, bool, u64)>> {
     let file = match crate::safefile::open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -232,7 +257,12 @@ fn read_turn(path: &Path, format: &dyn Format, since: u64) -> Result<Option<(Tur
         Err(e) => return Err(Error::Io(format!("opening session log {}", path.display()), e)),
     };
     let what = || format!("reading session log {}", path.display());
-    let mut lines = RevLines::new(file.try_clone().context(what)?).context(what)?;
+    let copy = file.try_clone().context(what)?;
+    let mut lines = match until {
+        Some(until) => RevLines::ending_at(copy, until),
+        None => RevLines::new(copy),
+    }
+    .context(what)?;
     // Read no further than the last complete line: a torn one is a write in progress.
     let end = lines.end();
     // Where the turn's lines start, newest first.
@@ -294,7 +324,7 @@ fn read_turn(path: &Path, format: &dyn Format, since: u64) -> Result<Option<(Tur
         }
     }
     let (turn, complete) = turn.finish();
-    Ok((!turn.is_empty()).then_some((turn, complete)))
+    Ok((!turn.is_empty()).then_some((turn, complete, start)))
 }
 
 /// Builds a turn from its lines in file order, each line after the one it
