@@ -40,7 +40,7 @@ impl Finish {
     pub fn name(&self) -> &'static str {
         match self {
             Finish::Idle => "idle",
-            Finish::Ended(v) if is_limited(v) => "limited",
+            Finish::Ended(v) if v.limited_now() => "limited",
             Finish::Ended(v) => v.word(),
             Finish::Terminated => "terminated",
             Finish::Gone => "gone",
@@ -76,10 +76,6 @@ impl Finish {
             _ => EXIT_GONE,
         }
     }
-}
-
-fn is_limited(v: &Verdict) -> bool {
-    v.limited_until().and_then(crate::time::parse_iso).is_some_and(|t| t > crate::time::now_unix())
 }
 
 /// Wait for the first of the workers to finish, or for all of them.

@@ -166,6 +166,17 @@ impl Verdict {
         }
     }
 
+    /// When the limit this turn failed on lifts (seconds since the epoch),
+    /// if it is one that lifts by itself and its reset is a real time.
+    pub fn limit_reset(&self) -> Option<i64> {
+        self.limited_until().and_then(crate::time::parse_iso)
+    }
+
+    /// Whether the worker is still limited now: the reset is ahead.
+    pub fn limited_now(&self) -> bool {
+        self.limit_reset().is_some_and(|t| t > crate::time::now_unix())
+    }
+
     /// One line for a person: why the turn ended, and what to do next.
     pub fn describe(&self, name: &str) -> String {
         match self {

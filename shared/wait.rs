@@ -206,7 +206,7 @@ pub fn until_ready(workers: &[Worker], deadline: Instant) -> Result<Vec<crate::w
         for w in workers {
             let status = crate::harness::status(w)?;
             if status == crate::worker::Status::Limited {
-                if let Some(t) = w.last_verdict()?.limited_until().and_then(crate::time::parse_iso) {
+                if let Some(t) = w.last_verdict()?.limit_reset() {
                     if latest.is_none_or(|(l, _)| t > l) {
                         latest = Some((t, w.name()));
                     }

@@ -191,13 +191,10 @@ impl Status {
         if kind != EventKind::Stop {
             return Status::after(kind);
         }
-        let verdict = crate::verdict::Verdict::of_line(line);
-        match &verdict {
+        match crate::verdict::Verdict::of_line(line) {
             crate::verdict::Verdict::Blocked(_) => Status::Blocked,
-            v => match v.limited_until().and_then(crate::time::parse_iso) {
-                Some(until) if until > crate::time::now_unix() => Status::Limited,
-                _ => Status::Idle,
-            },
+            v if v.limited_now() => Status::Limited,
+            _ => Status::Idle,
         }
     }
 

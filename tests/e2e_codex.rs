@@ -28,20 +28,9 @@ fn operator_config(home: &Path, mock: &MockOpenAi) {
     codex_operator_config(home, &mock.base_url());
 }
 
-/// csd with the real Codex and its environment: the mock's key, and every
-/// background fetch Codex still makes sent to a dead loopback port.
+/// csd with the real Codex and its environment (`with_codex`).
 fn csd(env: &TestEnv, bin_name: &str, args: &[&str]) -> Output {
-    let mut c = env.cmd(bin_name);
-    c.args(args)
-        .env("CSD_CODEX_BIN", codex_cli())
-        .env("MOCK_API_KEY", "mock-key")
-        .env("HTTPS_PROXY", "http://127.0.0.1:9")
-        .env("HTTP_PROXY", "http://127.0.0.1:9")
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env_remove("CSD_CODEX_MODEL")
-        .env_remove("CODEX_HOME")
-        .env_remove("OPENAI_API_KEY");
-    c.output().unwrap()
+    with_codex(env.cmd(bin_name).args(args), &codex_cli()).output().unwrap()
 }
 
 fn events(env: &TestEnv) -> Vec<Value> {

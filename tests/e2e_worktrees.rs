@@ -152,20 +152,7 @@ fn a_real_codex_worker_commits_in_its_worktree() {
     std::fs::write(proj.join("README"), "hello\n").unwrap();
     git_in(&env, &proj, &["add", "README"]);
     git_in(&env, &proj, &["commit", "-qm", "first"]);
-    let csd = |bin: &str, args: &[&str]| {
-        env.cmd(bin)
-            .args(args)
-            .env("CSD_CODEX_BIN", &cli)
-            .env("MOCK_API_KEY", "mock-key")
-            .env("HTTPS_PROXY", "http://127.0.0.1:9")
-            .env("HTTP_PROXY", "http://127.0.0.1:9")
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env_remove("CSD_CODEX_MODEL")
-            .env_remove("CODEX_HOME")
-            .env_remove("OPENAI_API_KEY")
-            .output()
-            .unwrap()
-    };
+    let csd = |bin: &str, args: &[&str]| with_codex(env.cmd(bin).args(args), &cli).output().unwrap();
     let started = Instant::now();
     let o = csd("csd-launch", &["--harness", "codex", "--worktree", "cx", proj.to_str().unwrap()]);
     assert_code(&o, 0);

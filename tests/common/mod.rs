@@ -334,6 +334,20 @@ pub fn escape_mid_converse(env: &TestEnv, name: &str, converse: &mut Command, st
     out
 }
 
+/// `c` with the real Codex at `cli` and its environment: the mock's key,
+/// and every background fetch Codex still makes sent to a dead loopback
+/// port; none of the operator's own Codex settings.
+pub fn with_codex<'c>(c: &'c mut Command, cli: &Path) -> &'c mut Command {
+    c.env("CSD_CODEX_BIN", cli)
+        .env("MOCK_API_KEY", "mock-key")
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env_remove("CSD_CODEX_MODEL")
+        .env_remove("CODEX_HOME")
+        .env_remove("OPENAI_API_KEY")
+}
+
 /// The operator's own Codex config under `home`, as csd must carry it over:
 /// their model and a provider (the mock at `base_url`) with its key in the
 /// environment, no retries (a failure is told at once); and csd's consent.
