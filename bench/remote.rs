@@ -37,7 +37,7 @@ pub fn run(b: &Bench, tmp: &Path) {
         ("CSD_TMUX_SOCKET".into(), tmux_label.clone()),
         ("LC_ALL".into(), "C".into()),
     ];
-    for s in csd::doctor::CLAUDE_SWITCHES {
+    for s in csd::harness::claude::selftest::SWITCHES {
         env.push((s.to_string(), "1".into()));
     }
     let path = format!("{}:{}", b.bins.display(), std::env::var("PATH").unwrap_or_default());
@@ -127,7 +127,7 @@ pub fn run(b: &Bench, tmp: &Path) {
 
 /// Onboarded, the mock's key approved, the project trusted, consent given.
 fn seed_claude_home(home: &Path, project: &Path) {
-    let mut cfg = anthropic::claude_home_config();
+    let mut cfg = csd::harness::claude::selftest::home_config(anthropic::API_KEY);
     cfg["projects"] = serde_json::json!({ project.to_str().unwrap(): {"hasTrustDialogAccepted": true} });
     std::fs::write(home.join(".claude.json"), cfg.to_string()).unwrap();
     std::fs::create_dir_all(home.join(".claude")).unwrap();

@@ -93,7 +93,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         return Ok(code);
     }
     let req = Request {
-        harness: harness.unwrap_or(HarnessKind::Claude),
+        harness: harness.unwrap_or_else(HarnessKind::default_kind),
         name: positional.next().expect("counted"),
         cwd: PathBuf::from(positional.next().expect("counted")),
         mode: if adopt { Mode::Adopt } else { Mode::Launch },

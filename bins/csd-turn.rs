@@ -3,8 +3,8 @@
 
 use csd::cli::{main_with, print_help, print_version, utf8};
 use csd::error::{failed, usage, Error, Result};
-use csd::transcript::{last_turn_settled, transcript_path};
 use csd::turn::render_markdown;
+use csd::turn_reader::{last_turn_settled, transcript_path};
 use csd::worker::Lookup;
 use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;

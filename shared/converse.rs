@@ -198,8 +198,8 @@ fn transcript_baseline(worker: &Worker) -> Result<u64> {
 /// turn on the page is still the previous one: wait briefly for ours, never
 /// print theirs.
 pub fn read_reply(worker: &Worker, since: u64, sent: Option<&str>, with_turn: bool) -> Result<String> {
-    let format = crate::transcript::format_for(crate::harness::HarnessKind::of_meta(&worker.meta)?)?;
-    let path = crate::transcript::transcript_path(worker)?;
+    let format = crate::harness::HarnessKind::of_meta(&worker.meta)?.driver().transcript_format();
+    let path = crate::turn_reader::transcript_path(worker)?;
     let until = Instant::now() + REPLY_GRACE;
     // Armed before the first read, so a write in between still wakes us.
     let mut watch = crate::watch::Watch::new(&path)?;
@@ -281,7 +281,7 @@ mod tests {
         };
         let lines = [user("first"), reply("one"), user("second"), reply("two")];
         std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-        let format = crate::transcript::format_for(crate::kind::HarnessKind::Claude).unwrap();
+        let format = crate::harness::HarnessKind::named("claude").driver().transcript_format();
         let text = |sent| {
             let turn = super::turn_of(&path, format, 0, sent, true).unwrap().unwrap();
             crate::turn::last_assistant_text(&turn)

@@ -12,8 +12,7 @@
 
 use crate::error::{failed, Error, Result};
 use crate::harness::{HarnessKind, Mode};
-use crate::mock::anthropic::{self, MockAnthropic};
-use crate::mock::openai::MockOpenAi;
+use crate::mock::Mock;
 use crate::worker::Worker;
 use crate::workerdir::WorkerDir;
 use serde_json::{json, Value};
@@ -27,61 +26,10 @@ pub const MARKER: &str = "csd-doctor-42";
 const COMMAND: &str = "echo csd-doctor-$((6 * 7))";
 /// A step's default limit (`CSD_DOCTOR_TIMEOUT` in seconds overrides it).
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(60);
-const PI_MODEL: &str = "mock/mock-model";
 
-/// What each harness's own settings let csd turn off: telemetry, update
-/// checks, feature-flag fetches (the switches the end-to-end tests use).
-pub const CLAUDE_SWITCHES: [&str; 12] = [
-    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
-    "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL",
-    "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY",
-    "CLAUDE_CODE_DISABLE_TERMINAL_TITLE",
-    "DISABLE_AUTOUPDATER",
-    "DISABLE_UPDATES",
-    "DISABLE_TELEMETRY",
-    "DISABLE_ERROR_REPORTING",
-    "DISABLE_GROWTHBOOK",
-    "DISABLE_INSTALLATION_CHECKS",
-    "DISABLE_BUG_COMMAND",
-    "IS_SANDBOX",
-];
-
-/// Variables of the operator's that would point a worker at their own setup.
-const CLEARED: [&str; 16] = [
-    "TMUX",
-    "CODEX_HOME",
-    "CLAUDE_CONFIG_DIR",
-    "PI_CODING_AGENT_DIR",
-    "PI_CODING_AGENT_SESSION_DIR",
-    "CSD_PLUGIN_DIR",
-    "CSD_CODEX_MODEL",
-    "CSD_CONVERSE_DIAG_FILE",
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "ANTHROPIC_API_KEY",
-    "ANTHROPIC_AUTH_TOKEN",
-    "ANTHROPIC_BASE_URL",
-    "ANTHROPIC_MODEL",
-    "CLAUDE_CODE_USE_BEDROCK",
-    "CLAUDE_CODE_USE_VERTEX",
-];
-
-/// The versions csd was proven on; another is a warning, even when it passes.
-pub fn proven(kind: HarnessKind, version: &str) -> bool {
-    match kind {
-        HarnessKind::Claude => version == "2.1.197",
-        HarnessKind::Codex => version.starts_with("0.169."),
-        HarnessKind::Pi => version.starts_with("0.73."),
-    }
-}
-
-pub fn proven_range(kind: HarnessKind) -> &'static str {
-    match kind {
-        HarnessKind::Claude => "2.1.197",
-        HarnessKind::Codex => "0.169.x",
-        HarnessKind::Pi => "0.73.x",
-    }
-}
+/// Variables of the operator's that would point any worker at their own
+/// setup; each harness adds its own (`SelfTest::operator_vars`).
+const CLEARED: [&str; 3] = ["TMUX", "CSD_PLUGIN_DIR", "CSD_CONVERSE_DIAG_FILE"];
 
 #[derive(Clone, Debug)]
 pub struct Step {
@@ -125,10 +73,14 @@ impl Row {
             return None;
         }
         match &self.version {
-            Some(v) if proven(self.harness, v) => None,
-            Some(v) => Some(format!("version {v} is outside what csd was proven on ({})", proven_range(self.harness))),
-            None => Some(format!("version unknown; csd was proven on {}", proven_range(self.harness))),
+            Some(v) if self.harness.driver().self_test().proven_on(v) => None,
+            Some(v) => Some(format!("version {v} is outside what csd was proven on ({})", self.proven())),
+            None => Some(format!("version unknown; csd was proven on {}", self.proven())),
         }
+    }
+
+    fn proven(&self) -> &'static str {
+        self.harness.driver().self_test().proven
     }
 
     pub fn result(&self) -> &'static str {
@@ -265,8 +217,7 @@ struct World {
 /// Run the doctor: one row per harness. On a signal, what was started is
 /// taken back and `Error::Signal` returned.
 pub fn run(opts: &Options) -> Result<Vec<Row>> {
-    let kinds: Vec<HarnessKind> =
-        if opts.named.is_empty() { crate::kind::ALL_HARNESSES.to_vec() } else { opts.named.clone() };
+    let kinds: Vec<HarnessKind> = if opts.named.is_empty() { HarnessKind::all().collect() } else { opts.named.clone() };
     let mut rows: Vec<Row> = kinds
         .iter()
         .map(|&k| Row {
@@ -283,34 +234,8 @@ pub fn run(opts: &Options) -> Result<Vec<Row>> {
         return Ok(rows);
     }
     let world = make_world()?;
-    let claude_mock = MockAnthropic::start(anthropic::Config::claude());
-    let pi_mock = MockAnthropic::start(anthropic::Config::with_tool("bash"));
-    let codex_mock = MockOpenAi::start();
-    seed(&world, &pi_mock, &codex_mock)?;
-    for row in rows.iter().filter(|r| r.installed()) {
-        let real = row.path.as_ref().expect("installed");
-        let wrapper = write_wrapper(&world, row.harness, real, &claude_mock)?;
-        std::env::set_var(row.harness.bin_env(), wrapper);
-    }
-    // The whole process points into the world from here on: every library
-    // call (launch, consent, the harness homes) and the tmux server it starts.
-    std::env::set_var("HOME", &world.home);
-    std::env::set_var("CSD_WORKER_DIR", &world.workers);
-    std::env::set_var("CSD_TMUX_SOCKET", &world.socket);
-    std::env::set_var("CSD_PI_MODEL", PI_MODEL);
-    // What the harnesses keep in temp files (caches, scratch) goes too.
-    std::env::set_var("TMPDIR", world.tmp.path().join("tmp"));
-    for (var, sub) in [
-        ("XDG_CONFIG_HOME", ".config"),
-        ("XDG_DATA_HOME", ".local/share"),
-        ("XDG_CACHE_HOME", ".cache"),
-        ("XDG_STATE_HOME", ".local/state"),
-    ] {
-        std::env::set_var(var, world.home.join(sub));
-    }
-    for var in CLEARED {
-        std::env::remove_var(var);
-    }
+    let mocks = start_mocks(&world, &rows)?;
+    enter_world(&world, &rows);
     let timeout = crate::knobs::seconds("CSD_DOCTOR_TIMEOUT", STEP_TIMEOUT)?;
     if std::env::var_os("CSD_START_TIMEOUT_MS").is_none() {
         std::env::set_var("CSD_START_TIMEOUT_MS", timeout.as_millis().to_string());
@@ -341,7 +266,7 @@ pub fn run(opts: &Options) -> Result<Vec<Row>> {
         }
     }
     crate::signals::deferred(|| clean_up(&world));
-    drop((claude_mock, pi_mock, codex_mock));
+    drop(mocks);
     drop(world.tmp);
     if let Some(sig) = crate::signals::received() {
         return Err(Error::Signal(sig));
@@ -374,54 +299,64 @@ fn write(path: &Path, data: &str) -> Result<()> {
     std::fs::write(path, data).map_err(|e| Error::Io(format!("writing {}", path.display()), e))
 }
 
-/// The world's HOME, seeded as the end-to-end tests seed theirs: consent,
-/// Claude's onboarding and API-key approval, Codex's mock provider, Pi's
-/// mock provider.
-fn seed(world: &World, pi: &MockAnthropic, codex: &MockOpenAi) -> Result<()> {
-    let home = &world.home;
-    write(&home.join(".claude/.claude-session-driver-consent"), "granted by csd doctor for its own workers\n")?;
-    write(&home.join(".claude.json"), &anthropic::claude_home_config().to_string())?;
-    let codex_config = format!(
-        "model = \"gpt-5.5\"\nmodel_provider = \"mock\"\nmodel_reasoning_effort = \"low\"\n\n\
-         [model_providers.mock]\nname = \"Mock\"\nbase_url = \"{}\"\nenv_key = \"MOCK_API_KEY\"\n\
-         wire_api = \"responses\"\nrequest_max_retries = 0\nstream_max_retries = 0\n",
-        codex.base_url()
-    );
-    write(&home.join(".codex/config.toml"), &codex_config)?;
-    write(&home.join(".codex/auth.json"), "{\"auth_mode\":\"apikey\",\"OPENAI_API_KEY\":\"sk-mock\"}")?;
-    let models = json!({"providers": {"mock": {
-        "baseUrl": pi.base_url(), "api": "anthropic-messages", "apiKey": "mock-key",
-        "models": [{"id": "mock-model", "name": "Mock"}],
-    }}});
-    write(&home.join(".pi/agent/models.json"), &models.to_string())?;
-    write(&home.join(".pi/agent/auth.json"), "{}")?;
-    write(&home.join(".pi/agent/settings.json"), &json!({"quietStartup": false}).to_string())?;
-    Ok(())
+/// For each installed harness: a mock of the protocol it speaks, its files
+/// seeded under the world's HOME (as the end-to-end tests seed theirs), and
+/// a wrapper that `CSD_<X>_BIN` names.
+fn start_mocks(world: &World, rows: &[Row]) -> Result<Vec<Box<dyn Mock>>> {
+    let mut mocks = Vec::new();
+    for row in rows.iter().filter(|r| r.installed()) {
+        let test = row.harness.driver().self_test();
+        let mock = crate::mock::start(test.mock);
+        for (path, data) in (test.seed)(&mock.base_url(), mock.key()) {
+            write(&world.home.join(path), &data)?;
+        }
+        let env = (test.env)(&mock.base_url(), mock.key());
+        let real = row.path.as_ref().expect("installed");
+        let wrapper = write_wrapper(world, row.harness, real, &env)?;
+        std::env::set_var(row.harness.bin_env(), wrapper);
+        mocks.push(mock);
+    }
+    Ok(mocks)
+}
+
+/// Point the whole process into the world from here on: every library call
+/// (launch, consent, the harness homes) and the tmux server it starts.
+fn enter_world(world: &World, rows: &[Row]) {
+    std::env::set_var("HOME", &world.home);
+    std::env::set_var("CSD_WORKER_DIR", &world.workers);
+    std::env::set_var("CSD_TMUX_SOCKET", &world.socket);
+    // What the harnesses keep in temp files (caches, scratch) goes too.
+    std::env::set_var("TMPDIR", world.tmp.path().join("tmp"));
+    for (var, sub) in [
+        ("XDG_CONFIG_HOME", ".config"),
+        ("XDG_DATA_HOME", ".local/share"),
+        ("XDG_CACHE_HOME", ".cache"),
+        ("XDG_STATE_HOME", ".local/state"),
+    ] {
+        std::env::set_var(var, world.home.join(sub));
+    }
+    for var in CLEARED {
+        std::env::remove_var(var);
+    }
+    for kind in crate::harness::HarnessKind::all() {
+        for var in kind.driver().self_test().operator_vars {
+            std::env::remove_var(var);
+        }
+    }
+    for row in rows.iter().filter(|r| r.installed()) {
+        for (var, value) in row.harness.driver().self_test().csd_env {
+            std::env::set_var(var, value);
+        }
+    }
 }
 
 /// A script that gives the harness its own environment (the mock, the
 /// telemetry and update switches) and runs the real binary: what one
 /// harness needs never reaches another's worker.
-fn write_wrapper(world: &World, kind: HarnessKind, real: &Path, claude: &MockAnthropic) -> Result<PathBuf> {
-    let mut env: Vec<(&str, String)> = Vec::new();
-    match kind {
-        HarnessKind::Claude => {
-            env.push(("ANTHROPIC_BASE_URL", claude.base_url()));
-            env.push(("ANTHROPIC_API_KEY", anthropic::API_KEY.into()));
-            env.extend(CLAUDE_SWITCHES.iter().map(|s| (*s, "1".to_string())));
-        }
-        HarnessKind::Codex => {
-            env.push(("MOCK_API_KEY", "mock-key".into()));
-            // Codex's background fetches go to a dead loopback port.
-            env.push(("HTTPS_PROXY", "http://127.0.0.1:9".into()));
-            env.push(("HTTP_PROXY", "http://127.0.0.1:9".into()));
-            env.push(("NO_PROXY", "127.0.0.1,localhost".into()));
-        }
-        HarnessKind::Pi => env.push(("PI_OFFLINE", "1".into())),
-    }
+fn write_wrapper(world: &World, kind: HarnessKind, real: &Path, env: &[(&str, String)]) -> Result<PathBuf> {
     let mut script = String::from("#!/bin/sh\n");
     for (k, v) in env {
-        script.push_str(&format!("export {k}={}\n", crate::tmux::shell_quote(&v)));
+        script.push_str(&format!("export {k}={}\n", crate::tmux::shell_quote(v)));
     }
     script.push_str(&format!("exec {} \"$@\"\n", crate::tmux::shell_quote(&real.to_string_lossy())));
     let path = world.tmp.path().join("bin").join(kind.name());
@@ -455,7 +390,7 @@ fn check(mut row: Row, world: &World, timeout: Duration, keep: bool) -> Row {
             };
             crate::launch::start(&req).map(|_| String::new())
         })?;
-        let prompt = prompt_for(harness);
+        let prompt = (harness.driver().self_test().prompt)(COMMAND, MARKER);
         let timing = crate::submit::Timing::from_env()?;
         let (_, sent) = step(&mut row, "prompt", || {
             let sent = crate::converse::send(&dir, &name, prompt.as_bytes(), &timing, true)?;
@@ -520,13 +455,6 @@ fn check(mut row: Row, world: &World, timeout: Duration, keep: bool) -> Row {
     }
     row.took = started.elapsed();
     row
-}
-
-fn prompt_for(kind: HarnessKind) -> String {
-    match kind {
-        HarnessKind::Codex => format!("csd doctor check.\nRUN: {COMMAND}\nSAY: {MARKER}"),
-        _ => format!("csd doctor check.\nrun: {COMMAND}"),
-    }
 }
 
 /// Run one step, timed, recording it; its error ends the row.

@@ -104,6 +104,13 @@ pub enum Event {
 }
 
 impl Event {
+    /// A stop that may only end an open turn: a dialog's block, dropped
+    /// when it comes late, after the turn already ended (a question's block
+    /// is in a turn of its own, as its tool call is).
+    pub fn needs_open_turn(&self) -> bool {
+        matches!(self, Event::Stop { verdict: Verdict::Blocked(b), .. } if b.on != "question")
+    }
+
     pub fn kind(&self) -> EventKind {
         match self {
             Event::SessionStart { .. } => EventKind::SessionStart,
@@ -193,7 +200,7 @@ impl Event {
 /// prompt from another's needs no more; pi-extension/index.ts computes the
 /// same.
 pub fn prompt_digest(prompt: &str) -> String {
-    let stripped = crate::harness::strip_paste_markers(prompt.as_bytes());
+    let stripped = crate::paste::strip_paste_markers(prompt.as_bytes());
     let text = String::from_utf8_lossy(&stripped);
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut buf = [0u8; 4];

@@ -8,6 +8,7 @@
 
 use crate::event::{Event, EventKind};
 use crate::eventlog::EventLog;
+use crate::harness::HarnessKind;
 use crate::worker::{read_meta, write_meta, Meta};
 use crate::workerdir::WorkerDir;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -120,7 +121,7 @@ pub fn handle(payload: &Map<String, Value>, identity: Option<&Identity>) -> Opti
     crate::name::validate(sid).ok()?;
     let name = payload.get("hook_event_name")?.as_str()?;
     let kind = EventKind::from_hook(name);
-    if kind.is_none() && !CLAUDE_TURN_HOOKS.contains(&name) {
+    if kind.is_none() && !is_turn_hook(name) {
         return None;
     }
     let dir = match identity {
@@ -144,17 +145,19 @@ pub fn handle(payload: &Map<String, Value>, identity: Option<&Identity>) -> Opti
         Some(meta) => meta,
     };
     let ts = crate::time::now_iso();
-    let claude = meta.harness.kind() == Some(crate::kind::HarnessKind::Claude);
-    let events = match claude.then(|| crate::harness::claude_turn::hook_events(name, &ts, payload)).flatten() {
+    let harness = HarnessKind::of(&meta.harness).map(HarnessKind::driver);
+    let events = match harness.and_then(|h| h.hook_events(name, &ts, payload)) {
         Some(events) => events,
         None => vec![Event::from_payload(kind?, ts, payload)],
     };
     append_events(&EventLog::new(dir.events_path(sid)), events)
 }
 
-/// Claude Code hooks that are none of the six lifecycle events but can end
-/// (or block) a turn.
-const CLAUDE_TURN_HOOKS: [&str; 4] = ["StopFailure", "PermissionRequest", "Elicitation", "Notification"];
+/// Whether some harness reads hook `name` itself (`Harness::turn_hooks`):
+/// hooks that are none of the lifecycle events but can end or block a turn.
+fn is_turn_hook(name: &str) -> bool {
+    HarnessKind::all().any(|k| k.driver().turn_hooks().contains(&name))
+}
 
 /// Append `events` under one hold of the log's lock; a stop that may only
 /// end an open turn is dropped when none is open (a dialog's late
@@ -166,7 +169,7 @@ fn append_events(log: &EventLog, events: Vec<Event>) -> Option<Event> {
     let appender = log.lock(crate::eventlog::LOCK_WAIT).ok()?;
     let mut last = None;
     for ev in events {
-        if crate::harness::claude_turn::only_in_open_turn(&ev) {
+        if ev.needs_open_turn() {
             let open = matches!(
                 log.last().ok()?,
                 Some((EventKind::UserPromptSubmit | EventKind::PreToolUse | EventKind::PostToolUse, _))

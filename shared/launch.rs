@@ -236,7 +236,7 @@ fn panel(req: &Request, launch: &Launch, respawned: bool, sid: Option<&str>, inv
         (Mode::Adopt, false) => "Worker adopted (in a new tmux session).",
     };
     let mut reproduce = format!("csd {}", if req.mode == Mode::Adopt { "adopt" } else { "launch" });
-    if req.harness != HarnessKind::Claude {
+    if req.harness != HarnessKind::default_kind() {
         reproduce.push_str(&format!(" --harness {}", req.harness.name()));
     }
     for a in invocation {
@@ -366,11 +366,11 @@ fn clear_name(dir: &WorkerDir, tmux: &Tmux, name: &str, adopting: Option<&str>) 
 /// kill a different live worker, or turn a Codex/Pi worker into a Claude one.
 fn refuse_adopt_clash(dir: &WorkerDir, name: &str, sid: &str, h: &dyn Harness) -> Result<()> {
     if let Some(marker) = read_marker(dir, name)? {
-        if marker.harness.kind() != Some(h.kind()) {
+        if marker.harness.as_str() != h.name() {
             return Err(failed(format!(
                 "'{name}' is a {} worker; stop it before adopting a {} session under that name",
                 marker.harness.as_str(),
-                h.kind().name()
+                h.name()
             )));
         }
     }
@@ -421,27 +421,16 @@ fn refuse_name_of_a_session(dir: &WorkerDir, name: &str, sid: Option<&str>) -> R
 /// second one would start a session csd does not know, or wait out the
 /// start timeout for one that never reports in.
 fn refuse_identity_args(kind: HarnessKind, args: &[String]) -> Result<()> {
-    let (options, words): (&[&str], &[&str]) = match kind {
-        HarnessKind::Claude => {
-            (&["--session-id", "--resume", "-r", "--continue", "-c", "--fork-session", "--from-pr"], &[])
-        }
-        HarnessKind::Codex => (&["--last"], &["resume", "fork"]),
-        HarnessKind::Pi => {
-            (&["--session", "--session-dir", "--continue", "-c", "--resume", "-r", "--fork", "--no-session"], &[])
-        }
-    };
+    let picks = kind.driver().session_args();
     let found = args.iter().find(|a| {
         let opt = a.split_once('=').map_or(a.as_str(), |(o, _)| o);
-        (a.starts_with('-') && options.contains(&opt)) || words.contains(&a.as_str())
+        (a.starts_with('-') && picks.options.contains(&opt)) || picks.words.contains(&a.as_str())
     });
     match found {
         Some(a) => Err(usage(format!(
             "harness argument '{}' picks the worker's session: csd does that ({}); leave it out",
             crate::name::printable(a),
-            match kind {
-                HarnessKind::Claude => "launch assigns one, --adopt resumes one",
-                _ => "--adopt resumes a session",
-            }
+            picks.instead
         ))),
         None => Ok(()),
     }

@@ -11,7 +11,7 @@
 
 use crate::error::Result;
 use crate::event::EventKind;
-use crate::kind::HarnessKind;
+use crate::harness::HarnessKind;
 use crate::tally::Tokens;
 use crate::worker::{read_marker, scan_metas, unregistered_names, Pending, Status, Worker};
 use crate::workerdir::WorkerDir;

@@ -82,10 +82,7 @@ pub fn submit_to(found: Lookup, prompt: &[u8], timing: &Timing) -> Result<(Worke
 /// prompt: the baseline is its start, and the registering prompt's
 /// user_prompt_submit cannot be missed.
 fn submit_first(p: &Pending, prompt: &[u8], timing: &Timing) -> Result<(Worker, Submitted)> {
-    let h = p
-        .marker
-        .harness
-        .kind()
+    let h = HarnessKind::of(&p.marker.harness)
         .ok_or_else(|| failed(format!("worker '{}' has unknown harness '{}'", p.name, p.marker.harness.as_str())))?
         .driver();
     let tmux = p.tmux()?;

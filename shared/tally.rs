@@ -31,8 +31,9 @@
 
 use crate::error::{Context, Result};
 use crate::event::{kind_of_line, EventKind};
-use crate::kind::HarnessKind;
+use crate::harness::{Harness, HarnessKind};
 use crate::lines::Lines;
+pub use crate::tokens::{LineUsage, Tokens};
 use crate::workerdir::WorkerDir;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
@@ -48,123 +49,6 @@ const RECENT: usize = 32;
 /// A tally is a few kilobytes; anything bigger is not one.
 const MAX_TALLY: u64 = 1 << 20;
 
-/// Token counts; `None` where the harness does not record that count.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Tokens {
-    pub input: Option<u64>,
-    pub output: Option<u64>,
-    pub cache_read: Option<u64>,
-    pub cache_write: Option<u64>,
-}
-
-const KEYS: [&str; 4] = ["input", "output", "cache_read", "cache_write"];
-
-impl Tokens {
-    /// Nothing known: no transcript to read.
-    pub const UNKNOWN: Tokens = Tokens { input: None, output: None, cache_read: None, cache_write: None };
-    /// A transcript with no usage in it yet.
-    pub const ZERO: Tokens = Tokens { input: Some(0), output: Some(0), cache_read: Some(0), cache_write: Some(0) };
-
-    fn fields(&self) -> [Option<u64>; 4] {
-        [self.input, self.output, self.cache_read, self.cache_write]
-    }
-
-    fn from_fields(f: [Option<u64>; 4]) -> Tokens {
-        Tokens { input: f[0], output: f[1], cache_read: f[2], cache_write: f[3] }
-    }
-
-    fn zip(self, other: Tokens, op: impl Fn(Option<u64>, Option<u64>) -> Option<u64>) -> Tokens {
-        let (a, b) = (self.fields(), other.fields());
-        Tokens::from_fields([op(a[0], b[0]), op(a[1], b[1]), op(a[2], b[2]), op(a[3], b[3])])
-    }
-
-    /// Field by field; a count only one side has is kept.
-    pub fn plus(self, other: Tokens) -> Tokens {
-        self.zip(other, |a, b| match (a, b) {
-            (Some(a), Some(b)) => Some(a.saturating_add(b)),
-            (a, b) => a.or(b),
-        })
-    }
-
-    fn minus(self, other: Tokens) -> Tokens {
-        self.zip(other, |a, b| a.map(|a| a.saturating_sub(b.unwrap_or(0))))
-    }
-
-    /// `input + output`, when both are known (`csd list`'s TOKENS).
-    pub fn total(&self) -> Option<u64> {
-        Some(self.input? + self.output?)
-    }
-
-    pub fn to_json(&self) -> Value {
-        let f = self.fields();
-        json!({KEYS[0]: f[0], KEYS[1]: f[1], KEYS[2]: f[2], KEYS[3]: f[3]})
-    }
-
-    /// Each of the four keys, a count or null; nothing else holds up.
-    pub fn from_json(v: &Value) -> Option<Tokens> {
-        let o = v.as_object()?;
-        let mut f = [None; 4];
-        for (slot, key) in f.iter_mut().zip(KEYS) {
-            *slot = match o.get(key)? {
-                Value::Null => None,
-                n => Some(n.as_u64()?),
-            };
-        }
-        Some(Tokens::from_fields(f))
-    }
-}
-
-/// A Claude Code transcript line's message id and usage: assistant lines only.
-pub fn claude_usage(line: &Value) -> Option<(Option<&str>, Tokens)> {
-    if line.get("type")?.as_str()? != "assistant" {
-        return None;
-    }
-    let message = line.get("message")?;
-    let u = message.get("usage")?;
-    let n = |k: &str| u.get(k).and_then(Value::as_u64);
-    let tokens = Tokens {
-        input: n("input_tokens"),
-        output: n("output_tokens"),
-        cache_read: n("cache_read_input_tokens"),
-        cache_write: n("cache_creation_input_tokens"),
-    };
-    Some((message.get("id").and_then(Value::as_str), tokens))
-}
-
-/// The session's total so far, from a Codex rollout's `token_count` line.
-pub fn codex_usage(line: &Value) -> Option<Tokens> {
-    if line.get("type")?.as_str()? != "event_msg" {
-        return None;
-    }
-    let p = line.get("payload")?;
-    if p.get("type")?.as_str()? != "token_count" {
-        return None;
-    }
-    let t = p.get("info")?.get("total_token_usage")?.as_object()?;
-    let n = |k: &str| t.get(k).and_then(Value::as_u64);
-    let cached = n("cached_input_tokens");
-    Some(Tokens {
-        input: n("input_tokens").map(|i| i.saturating_sub(cached.unwrap_or(0))),
-        output: n("output_tokens"),
-        cache_read: cached,
-        cache_write: n("cache_write_input_tokens"),
-    })
-}
-
-/// A Pi session entry's usage: assistant messages only.
-pub fn pi_usage(line: &Value) -> Option<Tokens> {
-    if line.get("type")?.as_str()? != "message" {
-        return None;
-    }
-    let m = line.get("message")?;
-    if m.get("role")?.as_str()? != "assistant" {
-        return None;
-    }
-    let u = m.get("usage")?;
-    let n = |k: &str| u.get(k).and_then(Value::as_u64);
-    Some(Tokens { input: n("input"), output: n("output"), cache_read: n("cacheRead"), cache_write: n("cacheWrite") })
-}
-
 /// The tokens counted so far in one transcript, and what counting more needs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Usage {
@@ -178,45 +62,30 @@ impl Usage {
         Usage { tokens: Tokens::ZERO, recent: VecDeque::new() }
     }
 
-    /// Count one raw transcript line of `kind`'s.
-    pub fn take(&mut self, kind: HarnessKind, raw: &[u8]) {
+    /// Count one raw transcript line of `harness`'s.
+    pub fn take(&mut self, harness: &dyn Harness, raw: &[u8]) {
         // Most lines hold no usage; they are passed over unparsed.
-        let needle: &[u8] = if kind == HarnessKind::Codex { b"token_count" } else { b"\"usage\"" };
-        if memchr::memmem::find(raw, needle).is_none() {
+        if memchr::memmem::find(raw, harness.usage_needle()).is_none() {
             return;
         }
         let Ok(line) = serde_json::from_slice::<Value>(raw) else { return };
-        match kind {
-            HarnessKind::Claude => {
-                let Some((id, tokens)) = claude_usage(&line) else { return };
-                let Some(id) = id else {
+        match harness.line_usage(&line) {
+            LineUsage::None => {}
+            LineUsage::Add(tokens) => self.tokens = self.tokens.plus(tokens),
+            LineUsage::Total(total) => self.tokens = total,
+            LineUsage::Message(id, tokens) => match self.recent.iter_mut().find(|(seen, _)| seen == id) {
+                Some((_, counted)) => {
+                    self.tokens = self.tokens.minus(*counted).plus(tokens);
+                    *counted = tokens;
+                }
+                None => {
                     self.tokens = self.tokens.plus(tokens);
-                    return;
-                };
-                match self.recent.iter_mut().find(|(seen, _)| seen == id) {
-                    Some((_, counted)) => {
-                        self.tokens = self.tokens.minus(*counted).plus(tokens);
-                        *counted = tokens;
-                    }
-                    None => {
-                        self.tokens = self.tokens.plus(tokens);
-                        self.recent.push_back((id.to_string(), tokens));
-                        if self.recent.len() > RECENT {
-                            self.recent.pop_front();
-                        }
+                    self.recent.push_back((id.to_string(), tokens));
+                    if self.recent.len() > RECENT {
+                        self.recent.pop_front();
                     }
                 }
-            }
-            HarnessKind::Codex => {
-                if let Some(total) = codex_usage(&line) {
-                    self.tokens = total;
-                }
-            }
-            HarnessKind::Pi => {
-                if let Some(tokens) = pi_usage(&line) {
-                    self.tokens = self.tokens.plus(tokens);
-                }
-            }
+            },
         }
     }
 
@@ -476,7 +345,7 @@ impl Tally {
         }
         let mut lines = Lines::new(file.try_clone().context(what)?, mark.offset);
         while let Some((_, line)) = lines.next_line().context(what)? {
-            usage.take(kind, line);
+            usage.take(kind.driver(), line);
         }
         if lines.offset() != mark.offset {
             *mark = Mark::at(&file, lines.offset()).context(what)?;
@@ -524,7 +393,7 @@ mod tests {
     fn count(kind: HarnessKind, lines: &[String]) -> Tokens {
         let mut u = Usage::new();
         for l in lines {
-            u.take(kind, l.as_bytes());
+            u.take(kind.driver(), l.as_bytes());
         }
         u.tokens
     }
@@ -543,13 +412,13 @@ mod tests {
             // A line of message a that a slower writer appended late.
             claude_line("msg_a", "text", a_final),
         ];
-        assert_eq!(count(HarnessKind::Claude, &lines), tokens(13, 9, 300, 7));
+        assert_eq!(count(HarnessKind::named("claude"), &lines), tokens(13, 9, 300, 7));
         // A message without an id counts as it comes.
         let no_id = json!({"type": "assistant", "message": {"usage": {"input_tokens": 2, "output_tokens": 2}}});
         let mut with = lines.clone();
         with.push(no_id.to_string());
         with.push(no_id.to_string());
-        assert_eq!(count(HarnessKind::Claude, &with), tokens(17, 13, 300, 7));
+        assert_eq!(count(HarnessKind::named("claude"), &with), tokens(17, 13, 300, 7));
     }
 
     #[test]
@@ -563,8 +432,8 @@ mod tests {
         };
         let no_info = json!({"type": "event_msg", "payload": {"type": "token_count", "info": null}}).to_string();
         let lines = vec![no_info.clone(), tc(100, 0, 10), tc(250, 40, 30), no_info];
-        assert_eq!(count(HarnessKind::Codex, &lines), tokens(210, 30, 40, 0));
-        assert_eq!(count(HarnessKind::Codex, &[]), Tokens::ZERO);
+        assert_eq!(count(HarnessKind::named("codex"), &lines), tokens(210, 30, 40, 0));
+        assert_eq!(count(HarnessKind::named("codex"), &[]), Tokens::ZERO);
     }
 
     #[test]
@@ -575,7 +444,7 @@ mod tests {
             .to_string()
         };
         assert_eq!(
-            count(HarnessKind::Pi, &[m("assistant", 10), m("user", 99), m("assistant", 20)]),
+            count(HarnessKind::named("pi"), &[m("assistant", 10), m("user", 99), m("assistant", 20)]),
             tokens(30, 10, 2, 4)
         );
     }
@@ -588,11 +457,11 @@ mod tests {
             text.lines().map(str::to_string).collect::<Vec<_>>()
         };
         // Claude 2.1.197 against the mock: three messages, one line each.
-        assert_eq!(count(HarnessKind::Claude, &fixture("claude-reference.jsonl")), tokens(30, 15, 0, 0));
+        assert_eq!(count(HarnessKind::named("claude"), &fixture("claude-reference.jsonl")), tokens(30, 15, 0, 0));
         // Codex 0.169: two model requests of 100 in, 10 out; the last total.
-        assert_eq!(count(HarnessKind::Codex, &fixture("codex-tui-tool-turn.jsonl")), tokens(200, 20, 0, 0));
+        assert_eq!(count(HarnessKind::named("codex"), &fixture("codex-tui-tool-turn.jsonl")), tokens(200, 20, 0, 0));
         // Pi 0.73.1: three assistant messages of 10 in, 5 out.
-        assert_eq!(count(HarnessKind::Pi, &fixture("pi-session.jsonl")), tokens(30, 15, 0, 0));
+        assert_eq!(count(HarnessKind::named("pi"), &fixture("pi-session.jsonl")), tokens(30, 15, 0, 0));
     }
 
     struct Files {
@@ -615,11 +484,13 @@ mod tests {
     }
 
     fn update_claude(f: &Files) -> Counts {
-        update(&f.wd, "sid", Some(HarnessKind::Claude), Some(&f.transcript)).unwrap()
+        update(&f.wd, "sid", Some(HarnessKind::named("claude")), Some(&f.transcript)).unwrap()
     }
 
     fn from_scratch(f: &Files) -> Counts {
-        Tally::new("sid", Some(HarnessKind::Claude)).advance(&f.wd.events_path("sid"), Some(&f.transcript)).unwrap()
+        Tally::new("sid", Some(HarnessKind::named("claude")))
+            .advance(&f.wd.events_path("sid"), Some(&f.transcript))
+            .unwrap()
     }
 
     #[test]
@@ -719,15 +590,15 @@ mod tests {
         // Another transcript: its sums are not this one's.
         let other = f.transcript.with_extension("other");
         append(&other, &format!("{}\n{}\n", claude_line("x", "text", t), claude_line("y", "text", t)));
-        let counts = update(&f.wd, "sid", Some(HarnessKind::Claude), Some(&other)).unwrap();
+        let counts = update(&f.wd, "sid", Some(HarnessKind::named("claude")), Some(&other)).unwrap();
         assert_eq!((counts.prompt_line, counts.tokens), (Some(1), tokens(20, 10, 0, 0)));
         // No transcript known: tokens unknown, the prompt line still counted.
-        let counts = update(&f.wd, "sid", Some(HarnessKind::Claude), None).unwrap();
+        let counts = update(&f.wd, "sid", Some(HarnessKind::named("claude")), None).unwrap();
         assert_eq!((counts.prompt_line, counts.tokens), (Some(1), Tokens::UNKNOWN));
         // A transcript that cannot be read is a problem said, not a failure.
         let fifo = f.transcript.with_extension("fifo");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-        let counts = update(&f.wd, "sid", Some(HarnessKind::Claude), Some(&fifo)).unwrap();
+        let counts = update(&f.wd, "sid", Some(HarnessKind::named("claude")), Some(&fifo)).unwrap();
         assert_eq!(counts.tokens, Tokens::UNKNOWN);
         assert!(counts.problem.unwrap().contains("FIFO"));
     }

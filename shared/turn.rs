@@ -189,7 +189,7 @@ pub fn str_field<'a>(v: &'a Value, key: &str) -> &'a str {
 /// TUI may do to whitespace (line endings, trailing spaces, tabs).
 pub fn same_prompt(sent: &str, seen: &str) -> bool {
     // The paste markers a prompt held were removed before it went in.
-    let sent = String::from_utf8_lossy(&crate::harness::strip_paste_markers(sent.as_bytes())).into_owned();
+    let sent = String::from_utf8_lossy(&crate::paste::strip_paste_markers(sent.as_bytes())).into_owned();
     let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let (sent, seen) = (words(&sent), words(seen));
     sent == seen || seen.contains(&sent)

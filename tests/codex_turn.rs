@@ -5,13 +5,15 @@
 mod common;
 
 use common::repo;
-use csd::transcript::{format_for, read_last_turn};
+use csd::transcript::read_last_turn;
 use csd::turn::{last_assistant_text, render_markdown, Block, Turn};
 use serde_json::json;
 
 fn last_turn(name: &str) -> Turn {
     let path = repo().join("tests/fixtures/turn").join(format!("codex-{name}.jsonl"));
-    read_last_turn(&path, format_for(csd::harness::HarnessKind::Codex).unwrap()).unwrap().expect("a turn")
+    read_last_turn(&path, csd::harness::HarnessKind::named("codex").driver().transcript_format())
+        .unwrap()
+        .expect("a turn")
 }
 
 #[test]

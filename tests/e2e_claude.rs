@@ -34,7 +34,7 @@ fn claude_cli() -> PathBuf {
 /// permission prompts.
 fn claude_env(mock: &MockAnthropic) -> Vec<(&'static str, String)> {
     let mut env = vec![("ANTHROPIC_BASE_URL", mock.base_url()), ("ANTHROPIC_API_KEY", anthropic::API_KEY.to_string())];
-    for switch in csd::doctor::CLAUDE_SWITCHES {
+    for switch in csd::harness::claude::selftest::SWITCHES {
         env.push((switch, "1".to_string()));
     }
     env
@@ -43,7 +43,11 @@ fn claude_env(mock: &MockAnthropic) -> Vec<(&'static str, String)> {
 /// A throwaway HOME where onboarding is done and the mock's API key approved,
 /// but no project is trusted: the real trust dialog is part of the test.
 fn seed_home(home: &Path) {
-    std::fs::write(home.join(".claude.json"), anthropic::claude_home_config().to_string()).unwrap();
+    std::fs::write(
+        home.join(".claude.json"),
+        csd::harness::claude::selftest::home_config(anthropic::API_KEY).to_string(),
+    )
+    .unwrap();
 }
 
 /// PATH with the csd binaries under test first, as `make install` would have it.

@@ -33,7 +33,11 @@ impl Fleet {
         let env = TestEnv::new();
         // Onboarding done and the mock's key approved; no project trusted:
         // csd-launch answers each new worktree's trust dialog itself.
-        std::fs::write(env.home.join(".claude.json"), anthropic::claude_home_config().to_string()).unwrap();
+        std::fs::write(
+            env.home.join(".claude.json"),
+            csd::harness::claude::selftest::home_config(anthropic::API_KEY).to_string(),
+        )
+        .unwrap();
         std::fs::write(
             env.home.join(".gitconfig"),
             "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n",
@@ -55,7 +59,7 @@ impl Fleet {
         let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
         c.env("CSD_CLAUDE_BIN", &self.cli).env("PATH", path).env("IS_SANDBOX", "1").current_dir(&self.proj);
         c.env("ANTHROPIC_BASE_URL", self.mock.base_url()).env("ANTHROPIC_API_KEY", anthropic::API_KEY);
-        for switch in csd::doctor::CLAUDE_SWITCHES {
+        for switch in csd::harness::claude::selftest::SWITCHES {
             c.env(switch, "1");
         }
         c

@@ -324,12 +324,16 @@ fn plugin_from_a_checkout_is_only_the_plugin_and_says_csd_is_missing() {
         std::fs::write(copy.join(junk), vec![0u8; 4 << 20]).unwrap();
     }
     let mock = MockAnthropic::start(Config::claude());
-    std::fs::write(env.home.join(".claude.json"), anthropic::claude_home_config().to_string()).unwrap();
+    std::fs::write(
+        env.home.join(".claude.json"),
+        csd::harness::claude::selftest::home_config(anthropic::API_KEY).to_string(),
+    )
+    .unwrap();
     let claude = |args: &[&str], cwd: &Path| {
         let mut c = Command::new(&cli);
         c.args(args).current_dir(cwd).env("HOME", &env.home).env("PATH", "/usr/local/bin:/usr/bin:/bin");
         c.env("ANTHROPIC_BASE_URL", mock.base_url()).env("ANTHROPIC_API_KEY", anthropic::API_KEY);
-        for switch in csd::doctor::CLAUDE_SWITCHES {
+        for switch in csd::harness::claude::selftest::SWITCHES {
             c.env(switch, "1");
         }
         let out = c.stdin(Stdio::null()).output().unwrap();

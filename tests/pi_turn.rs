@@ -4,7 +4,7 @@
 mod common;
 
 use common::{assert_code, repo, stderr, stdout, TestEnv};
-use csd::transcript::{format_for, read_last_turn};
+use csd::transcript::read_last_turn;
 use csd::turn::{last_assistant_text, Block, Turn};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn turn_of(path: &Path) -> Option<Turn> {
-    read_last_turn(path, format_for(csd::harness::HarnessKind::Pi).unwrap()).unwrap()
+    read_last_turn(path, csd::harness::HarnessKind::named("pi").driver().transcript_format()).unwrap()
 }
 
 /// A registered Pi worker `w` (meta only), its session file at `transcript`.

@@ -474,12 +474,12 @@ fn a_real_claude_worker_on_a_remote_host_from_launch_to_stop() {
         ("ANTHROPIC_API_KEY".to_string(), anthropic::API_KEY.to_string()),
         ("CSD_START_TIMEOUT_MS".to_string(), "60000".to_string()),
     ];
-    for s in csd::doctor::CLAUDE_SWITCHES {
+    for s in csd::harness::claude::selftest::SWITCHES {
         env.push((s.to_string(), "1".to_string()));
     }
     let host = RemoteHost::start(&ssh, RemoteOpts { env, harness: HostHarness::RealClaude, ..Default::default() });
     let home_cfg = host.home().join(".claude.json");
-    std::fs::write(&home_cfg, anthropic::claude_home_config().to_string()).unwrap();
+    std::fs::write(&home_cfg, csd::harness::claude::selftest::home_config(anthropic::API_KEY).to_string()).unwrap();
     nix::unistd::chown(&home_cfg, Some(nix::unistd::Uid::from_raw(host.uid())), None).unwrap();
     let project = host.home().join("project");
     assert_code(&host.run_as_user(&["mkdir", project.to_str().unwrap()]), 0);

@@ -5,7 +5,7 @@ mod common;
 
 use common::{assert_code, repo, stderr, stdout, TestEnv};
 use csd::harness::{claude::Claude, HarnessKind};
-use csd::transcript::{format_for, read_last_turn};
+use csd::transcript::read_last_turn;
 use csd::turn::{last_assistant_text, Block};
 use std::path::PathBuf;
 use std::process::Output;
@@ -39,7 +39,7 @@ fn read_turn(env: &TestEnv, args: &[&str]) -> Output {
 fn turn_of(content: &str) -> Option<csd::turn::Turn> {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     std::io::Write::write_all(&mut f, content.as_bytes()).unwrap();
-    read_last_turn(f.path(), format_for(HarnessKind::Claude).unwrap()).unwrap()
+    read_last_turn(f.path(), HarnessKind::named("claude").driver().transcript_format()).unwrap()
 }
 
 fn user(text: &str) -> String {
@@ -330,7 +330,7 @@ fn a_baseline_keeps_the_previous_turn_out() {
     use csd::transcript::{read_last_turn_since, transcript_end};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.jsonl");
-    let claude = format_for(HarnessKind::Claude).unwrap();
+    let claude = HarnessKind::named("claude").driver().transcript_format();
     assert_eq!(transcript_end(&path).unwrap(), 0);
     std::fs::write(&path, user("first") + &says("first reply")).unwrap();
     let baseline = transcript_end(&path).unwrap();
@@ -436,7 +436,7 @@ fn expected_blocks() -> Vec<Block> {
 fn a_turn_reads_in_the_order_its_lines_link_not_the_order_they_landed() {
     use csd::transcript::{read_complete_turn_since, read_last_turn_since};
     let t = LateTurn::load();
-    let claude = format_for(HarnessKind::Claude).unwrap();
+    let claude = HarnessKind::named("claude").driver().transcript_format();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.jsonl");
     let read = |content: &str, or_partial: bool| {
@@ -482,7 +482,7 @@ fn a_turn_reads_in_the_order_its_lines_link_not_the_order_they_landed() {
 fn lines_before_the_prompt_are_claimed_only_when_made_after_it() {
     use csd::transcript::read_last_turn_since;
     let t = LateTurn::load();
-    let claude = format_for(HarnessKind::Claude).unwrap();
+    let claude = HarnessKind::named("claude").driver().transcript_format();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.jsonl");
     // The previous turn's reply: made before the prompt, so not this turn's.

@@ -23,9 +23,9 @@
 //! the hook (Codex) or extension (Pi) writes the meta when it learns the id.
 
 pub mod claude;
-pub mod claude_turn;
 pub mod codex;
 pub mod pi;
+pub mod registry;
 
 use crate::error::{failed, Result};
 use crate::event::EventKind;
@@ -35,22 +35,112 @@ use crate::workerdir::WorkerDir;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use crate::kind::{HarnessKind, HarnessName, ALL_HARNESSES};
+pub use crate::kind::HarnessName;
+pub use crate::paste::{bracketed, strip_paste_markers};
+
+/// One of the harnesses in `registry::HARNESSES`: a handle that compares
+/// and prints by name.
+#[derive(Clone, Copy)]
+pub struct HarnessKind(&'static dyn Harness);
+
+impl PartialEq for HarnessKind {
+    fn eq(&self, other: &HarnessKind) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for HarnessKind {}
+
+impl std::fmt::Debug for HarnessKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 impl HarnessKind {
+    /// Every harness, in registry order.
+    pub fn all() -> impl Iterator<Item = HarnessKind> {
+        registry::HARNESSES.iter().map(|&h| HarnessKind(h))
+    }
+
+    /// The harness csd-launch starts when none is named.
+    pub fn default_kind() -> HarnessKind {
+        HarnessKind(registry::HARNESSES[0])
+    }
+
+    /// Every harness's name, for help and errors: `claude, codex, pi`.
+    pub fn names(sep: &str) -> String {
+        HarnessKind::all().map(HarnessKind::name).collect::<Vec<_>>().join(sep)
+    }
+
+    pub fn name(self) -> &'static str {
+        self.0.name()
+    }
+
+    /// `--harness` values; anything else is a usage error (exit 2).
+    pub fn parse(s: &str) -> Result<HarnessKind> {
+        HarnessKind::all().find(|k| k.name() == s).ok_or_else(|| {
+            crate::error::usage(format!(
+                "unknown harness '{}' (expected one of: {})",
+                crate::name::printable(s),
+                HarnessKind::names(", ")
+            ))
+        })
+    }
+
+    /// A harness this csd must know (a name written in its own code).
+    pub fn named(s: &str) -> HarnessKind {
+        HarnessKind::parse(s).unwrap_or_else(|_| panic!("no harness '{s}' in the registry"))
+    }
+
+    /// The harness a record names, if this csd knows it.
+    pub fn of(name: &HarnessName) -> Option<HarnessKind> {
+        HarnessKind::parse(name.as_str()).ok()
+    }
+
     /// The harness a meta records; an unknown one is an error, not a guess.
     pub fn of_meta(meta: &Meta) -> Result<HarnessKind> {
-        meta.harness.kind().ok_or_else(|| {
+        HarnessKind::of(&meta.harness).ok_or_else(|| {
             failed(format!("worker '{}' has unknown harness '{}'", meta.tmux_name, meta.harness.as_str()))
         })
     }
 
     pub fn driver(self) -> &'static dyn Harness {
-        match self {
-            HarnessKind::Claude => &claude::Claude,
-            HarnessKind::Codex => &codex::Codex,
-            HarnessKind::Pi => &pi::Pi,
-        }
+        self.0
+    }
+
+    /// The variable that overrides the binary (tests point it at a fake).
+    pub fn bin_env(self) -> String {
+        bin_env(self.0)
+    }
+
+    /// `$CSD_<X>_BIN`, or the CLI's own command name for the pane's PATH.
+    pub fn binary(self) -> String {
+        binary(self.0)
+    }
+
+    /// The name as a record keeps it.
+    pub fn record(self) -> HarnessName {
+        HarnessName::of(self.name())
+    }
+}
+
+/// The variable that names `h`'s binary: `CSD_<NAME>_BIN`.
+pub fn bin_env(h: &dyn Harness) -> String {
+    format!("CSD_{}_BIN", h.name().to_ascii_uppercase())
+}
+
+impl From<HarnessKind> for HarnessName {
+    fn from(k: HarnessKind) -> HarnessName {
+        k.record()
+    }
+}
+
+/// `$CSD_<NAME>_BIN`, or the harness's own command name for the pane's PATH.
+pub fn binary(h: &dyn Harness) -> String {
+    match std::env::var(bin_env(h)) {
+        Ok(v) if !v.is_empty() => v,
+        _ => h.command().to_string(),
     }
 }
 
@@ -63,6 +153,58 @@ pub enum IdStrategy {
     /// The harness mints it; launch writes `<name>.harness` and the hook or
     /// extension writes the meta once it knows the id (Codex, Pi).
     Mint,
+}
+
+/// Arguments that pick a session: see `Harness::session_args`.
+pub struct SessionArgs {
+    pub options: &'static [&'static str],
+    pub words: &'static [&'static str],
+    /// How csd picks it instead, for the refusal ("--adopt resumes one").
+    pub instead: &'static str,
+}
+
+/// The mock model protocol a harness is pointed at (`crate::mock`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MockApi {
+    /// Anthropic Messages, the mock's one tool named as given (`Bash`, `bash`).
+    AnthropicMessages { tool: &'static str },
+    /// OpenAI Responses (`POST …/responses`).
+    OpenAiResponses,
+}
+
+/// What `csd doctor` needs to prove a harness offline against csd's mock:
+/// data and small builders, so the self-test stays the only code that runs
+/// it (the core never calls these).
+pub struct SelfTest {
+    /// The versions csd was proven on: an exact version (`2.1.197`) or a
+    /// prefix ending in `.x` (`0.169.x`).
+    pub proven: &'static str,
+    pub mock: MockApi,
+    /// Files to write under the self-test's HOME before any worker starts
+    /// (path relative to HOME, contents), given the mock's base URL and key.
+    pub seed: fn(mock_url: &str, mock_key: &str) -> Vec<(&'static str, String)>,
+    /// The harness's own environment, set in the wrapper that runs it (the
+    /// mock's URL and key, telemetry and update switches).
+    pub env: fn(mock_url: &str, mock_key: &str) -> Vec<(&'static str, String)>,
+    /// Variables csd itself reads for this harness, set in the self-test's
+    /// own process (a model name csd-launch passes on).
+    pub csd_env: &'static [(&'static str, &'static str)],
+    /// The operator's variables that would point a worker at their own
+    /// setup: cleared for the self-test.
+    pub operator_vars: &'static [&'static str],
+    /// The prompt that makes the mock run `command` in the harness's shell
+    /// tool and then answer with `marker`.
+    pub prompt: fn(command: &str, marker: &str) -> String,
+}
+
+impl SelfTest {
+    /// Whether `version` is one csd was proven on.
+    pub fn proven_on(&self, version: &str) -> bool {
+        match self.proven.strip_suffix(".x") {
+            Some(prefix) => version.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.')),
+            None => version == self.proven,
+        }
+    }
 }
 
 /// A fresh session, or an existing one resumed by id (`csd-launch --adopt`).
@@ -110,7 +252,59 @@ impl Launch<'_> {
 /// How one harness is driven. Implementations are unit structs; get one with
 /// `HarnessKind::driver()`.
 pub trait Harness: Sync {
-    fn kind(&self) -> HarnessKind;
+    /// The name `--harness` takes and records keep (`claude`): lower-case
+    /// letters and digits.
+    fn name(&self) -> &'static str;
+
+    /// What people call it, for help and messages (`Claude Code`).
+    fn title(&self) -> &'static str;
+
+    /// The command that runs it, found on PATH unless `CSD_<NAME>_BIN` says.
+    fn command(&self) -> &'static str {
+        self.name()
+    }
+
+    /// Where it comes from, for the message when it is not installed.
+    fn package(&self) -> &'static str;
+
+    /// How its transcript records a session, line by line.
+    fn transcript_format(&self) -> &'static dyn crate::transcript::Format;
+
+    /// A byte string every transcript line holding token usage contains:
+    /// lines without it are passed over unparsed.
+    fn usage_needle(&self) -> &'static [u8] {
+        b"\"usage\""
+    }
+
+    /// What one transcript line says about the session's token use.
+    fn line_usage<'a>(&self, line: &'a serde_json::Value) -> crate::tokens::LineUsage<'a>;
+
+    /// Arguments after `--` that would pick the worker's session (which csd
+    /// does): options (`--resume`, also as `--resume=…`) and bare words
+    /// (`resume`).
+    fn session_args(&self) -> SessionArgs;
+
+    /// Hook names beyond csd's lifecycle events (`EventKind::from_hook`) that
+    /// this harness's hooks send and `hook_events` reads (a failed turn's
+    /// hook, a notification that blocks a turn).
+    fn turn_hooks(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The events one hook payload means, when the harness reads it itself
+    /// (a failed turn, a question, a notification); `None`: the payload is
+    /// one lifecycle event read the common way (`Event::from_payload`).
+    fn hook_events(
+        &self,
+        _hook: &str,
+        _ts: &str,
+        _payload: &serde_json::Map<String, serde_json::Value>,
+    ) -> Option<Vec<crate::event::Event>> {
+        None
+    }
+
+    /// What `csd doctor` needs to prove this harness offline.
+    fn self_test(&self) -> SelfTest;
 
     fn ids(&self) -> IdStrategy;
 
@@ -266,7 +460,7 @@ pub trait Harness: Sync {
     ) -> Result<()> {
         Err(crate::error::usage(format!(
             "worker '{name}' is a {} worker: csd cannot answer its questions",
-            self.kind().name()
+            self.title()
         )))
     }
 
@@ -290,14 +484,14 @@ pub trait Harness: Sync {
 /// liveness tick, or sooner when its harness's turn end may show only on
 /// screen (`Harness::screen_tick`).
 pub fn look_again(worker: &Worker) -> Duration {
-    let screen = worker.meta.harness.kind().and_then(|k| k.driver().screen_tick(worker));
+    let screen = HarnessKind::of(&worker.meta.harness).and_then(|k| k.driver().screen_tick(worker));
     screen.map_or(crate::watch::LIVENESS_TICK, |t| t.min(crate::watch::LIVENESS_TICK))
 }
 
 /// `Harness::settle` for a worker of any harness; a harness this csd does
 /// not know has nothing to settle (and must stay stoppable).
 pub fn settle(worker: &Worker) -> Result<()> {
-    match worker.meta.harness.kind() {
+    match HarnessKind::of(&worker.meta.harness) {
         Some(kind) => kind.driver().settle(worker),
         None => Ok(()),
     }
@@ -312,7 +506,7 @@ pub fn status(worker: &Worker) -> Result<crate::worker::Status> {
     settle(worker)?;
     match worker.status_of_log()? {
         crate::worker::Status::Unknown
-            if worker.meta.harness.kind().is_some_and(|k| k.driver().silent_until_prompted()) =>
+            if HarnessKind::of(&worker.meta.harness).is_some_and(|k| k.driver().silent_until_prompted()) =>
         {
             Ok(crate::worker::Status::Idle)
         }
@@ -397,33 +591,6 @@ pub fn clear_keys(text: &[u8]) -> Vec<&'static str> {
     keys
 }
 
-const PASTE_START: &[u8] = b"\x1b[200~";
-const PASTE_END: &[u8] = b"\x1b[201~";
-
-/// `prompt` as one bracketed paste, markers included, whatever the program
-/// has asked of its terminal.
-pub fn bracketed(prompt: &[u8]) -> Vec<u8> {
-    [PASTE_START, &strip_paste_markers(prompt), PASTE_END].concat()
-}
-
-/// Remove bracketed-paste markers, so a prompt cannot close the paste and
-/// have its tail read as keystrokes.
-pub fn strip_paste_markers(prompt: &[u8]) -> Vec<u8> {
-    let mut out = prompt.to_vec();
-    // Removing one marker can join two halves into a new one; repeat until none.
-    loop {
-        let before = out.len();
-        for m in [PASTE_START, PASTE_END] {
-            while let Some(i) = memchr::memmem::find(&out, m) {
-                out.drain(i..i + m.len());
-            }
-        }
-        if out.len() == before {
-            return out;
-        }
-    }
-}
-
 /// A random UUID v4 (RFC 9562), from the kernel's random source.
 pub fn uuid_v4() -> Result<String> {
     use std::io::Read;
@@ -443,9 +610,19 @@ mod tests {
 
     #[test]
     fn parses_known_harnesses_only() {
-        assert_eq!(HarnessKind::parse("claude").unwrap(), HarnessKind::Claude);
-        assert_eq!(HarnessKind::parse("pi").unwrap(), HarnessKind::Pi);
+        assert_eq!(HarnessKind::parse("claude").unwrap().name(), "claude");
+        assert_eq!(HarnessKind::parse("pi").unwrap().name(), "pi");
+        assert_eq!(HarnessKind::default_kind().name(), "claude");
         assert_eq!(HarnessKind::parse("Claude").unwrap_err().code(), 2);
+    }
+
+    #[test]
+    fn registry_names_are_distinct_words() {
+        let names: Vec<&str> = HarnessKind::all().map(HarnessKind::name).collect();
+        for (i, n) in names.iter().enumerate() {
+            assert!(!n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()), "{n}");
+            assert!(!names[..i].contains(n), "{n} twice");
+        }
     }
 
     #[test]
@@ -457,12 +634,5 @@ mod tests {
         assert_eq!(&a[14..15], "4");
         assert!("89ab".contains(&a[19..20]), "{a}");
         assert!(crate::name::validate(&a).is_ok());
-    }
-
-    #[test]
-    fn paste_markers_cannot_survive() {
-        assert_eq!(strip_paste_markers(b"a\x1b[201~b\x1b[200~c"), b"abc");
-        assert_eq!(strip_paste_markers(b"\x1b[20\x1b[201~1~x"), b"x");
-        assert_eq!(bracketed(b"a\nb\x1b[201~"), b"\x1b[200~a\nb\x1b[201~");
     }
 }

@@ -12,15 +12,15 @@ pub const SHELLS: [&str; 3] = ["bash", "zsh", "fish"];
 
 pub fn script(shell: &str) -> Result<String> {
     match shell {
-        "bash" => Ok(bash()),
-        "zsh" => Ok(zsh()),
-        "fish" => Ok(fish()),
+        "bash" => Ok(super::expand(&bash()).into_owned()),
+        "zsh" => Ok(super::expand(&zsh()).into_owned()),
+        "fish" => Ok(super::expand(&fish()).into_owned()),
         _ => Err(usage(format!("no completions for '{}' (bash, zsh or fish)", crate::name::printable(shell)))),
     }
 }
 
 fn harnesses() -> String {
-    crate::kind::ALL_HARNESSES.map(|h| h.name()).join(" ")
+    crate::harness::HarnessKind::names(" ")
 }
 
 fn events() -> String {

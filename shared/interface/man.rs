@@ -98,7 +98,7 @@ pub fn page(t: &Tool) -> String {
     out.push_str(".SH SEE ALSO\n");
     out.push_str(&others.join(",\n"));
     out.push('\n');
-    out
+    super::expand(&out).into_owned()
 }
 
 /// A description's paragraphs as groff.

@@ -123,7 +123,7 @@ impl Opt {
             if !self.optional_value() {
                 s.push(' ');
             }
-            s.push_str(v);
+            s.push_str(&expand(v));
         }
         s
     }
@@ -179,7 +179,7 @@ impl Tool {
             self.name,
             self.name
         ));
-        out
+        expand(&out).into_owned()
     }
 
     /// `--help`: all of it.
@@ -226,7 +226,7 @@ impl Tool {
                 }
             }
         }
-        out
+        expand(&out).into_owned()
     }
 
     /// The exit statuses on one line, for `-h`.
@@ -278,6 +278,7 @@ fn option_table<'a>(opts: impl Iterator<Item = &'a Opt>, long: bool) -> String {
 /// `label` then `text` wrapped to `width`, later lines indented under the
 /// text (or on a line of their own when the label is wider than the indent).
 fn hanging(label: &str, text: &str, width: usize) -> String {
+    let text = &*expand(text);
     let indent = label.chars().count().min(30);
     let pad = " ".repeat(indent);
     let lines = wrap_words(text, width.saturating_sub(indent).max(20));
@@ -322,11 +323,67 @@ fn wrap_words(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// The spec's words for what the harness registry holds, so help, man pages
+/// and completions name every harness without the spec listing them:
+/// `{HARNESSES|}` claude|codex|pi, `{HARNESSES}` claude (the default), codex
+/// or pi, `{HARNESS_BINS}` CSD_CLAUDE_BIN, …, `{HARNESS_PROVEN}` each
+/// harness's title and proven versions, `{HARNESS_MOCKS}` which mock
+/// protocol each is proven against.
+pub fn expand(text: &str) -> std::borrow::Cow<'_, str> {
+    use crate::harness::{HarnessKind, MockApi};
+    if !text.contains("{HARNESS") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let all: Vec<HarnessKind> = HarnessKind::all().collect();
+    let names: Vec<String> = all
+        .iter()
+        .enumerate()
+        .map(|(i, k)| if i == 0 { format!("{} (the default)", k.name()) } else { k.name().to_string() })
+        .collect();
+    let proven: Vec<String> =
+        all.iter().map(|k| format!("{} {}", k.driver().title(), k.driver().self_test().proven)).collect();
+    let protocol = |api: MockApi| match api {
+        MockApi::AnthropicMessages { .. } => "the Anthropic Messages API",
+        MockApi::OpenAiResponses => "the OpenAI Responses API",
+    };
+    let mut mocks: Vec<(&str, Vec<&str>)> = Vec::new();
+    for k in &all {
+        let p = protocol(k.driver().self_test().mock);
+        match mocks.iter_mut().find(|(q, _)| *q == p) {
+            Some((_, titles)) => titles.push(k.driver().title()),
+            None => mocks.push((p, vec![k.driver().title()])),
+        }
+    }
+    let mocks: Vec<String> =
+        mocks.into_iter().map(|(p, titles)| format!("{p} for {}", or_list(&titles, "and"))).collect();
+    let bins: Vec<String> = all.iter().map(|k| k.bin_env()).collect();
+    std::borrow::Cow::Owned(
+        text.replace("{HARNESSES|}", &HarnessKind::names("|"))
+            .replace("{HARNESSES}", &or_list(&names, "or"))
+            .replace("{HARNESS_BINS}", &bins.join(", "))
+            .replace("{HARNESS_PROVEN}", &proven.join(", "))
+            .replace("{HARNESS_MOCKS}", &mocks.join(", ")),
+    )
+}
+
+/// `a, b or c`.
+fn or_list<S: AsRef<str>>(items: &[S], word: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.as_ref().to_string(),
+        [init @ .., last] => {
+            let init: Vec<&str> = init.iter().map(AsRef::as_ref).collect();
+            format!("{} {word} {}", init.join(", "), last.as_ref())
+        }
+    }
+}
+
 /// Paragraphs wrapped to `width`, blank lines between them, and lines that
 /// start with two spaces kept as they are.
 pub fn wrap_text(text: &str, width: usize) -> String {
+    let text = expand(text);
     let mut out = String::new();
-    for (i, para) in paragraphs(text).iter().enumerate() {
+    for (i, para) in paragraphs(&text).iter().enumerate() {
         if i > 0 {
             out.push('\n');
         }

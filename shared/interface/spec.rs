@@ -448,7 +448,7 @@ them where each shell looks.",
             bin: "csd-doctor",
             pre: &[],
             per_worker: false,
-            usage: "[--harness claude|codex|pi]... [--json] [--keep]",
+            usage: "[--harness {HARNESSES|}]... [--json] [--keep]",
             summary: "prove each installed harness works with csd, offline (mock model)",
         },
     ],
@@ -458,13 +458,13 @@ pub const CSD_LAUNCH: Tool = Tool {
     name: "csd-launch",
     summary: "start a csd worker in tmux, or revive one by session id",
     usage: &[
-        "[--harness claude|codex|pi] NAME CWD [-- HARNESS-ARGS...]",
-        "--adopt [--harness claude|codex|pi] NAME CWD SID [-- ARGS...]",
+        "[--harness {HARNESSES|}] NAME CWD [-- HARNESS-ARGS...]",
+        "--adopt [--harness {HARNESSES|}] NAME CWD SID [-- ARGS...]",
         "--host DEST [--adopt] [--harness H] NAME CWD [SID] [-- ARGS]",
         "--worktree[=BRANCH] [--base REF] [--setup CMD] NAME CWD",
         "--grant-consent",
     ],
-    description: "csd-launch starts a coding agent (the harness: claude, the default, codex or pi) in a detached \
+    description: "csd-launch starts a coding agent (the harness: {HARNESSES}) in a detached \
 tmux session called NAME, working in CWD (symlinks resolved), and returns once the worker takes prompts. It prints \
 the path of the worker's shim on standard output (a script that runs csd --worker NAME with its arguments) and a \
 panel on standard error with the worker's session id, event log, the command that attaches to its pane and the \
@@ -599,7 +599,7 @@ host, from CWD there.
 csd-status --json and csd list --json show the worktree; csd --worker NAME diff prints what the worker changed; \
 csd-stop(1) removes the worktree and its branch only when nothing in them would be lost.",
     options: &[
-        valued(None, "harness", "HARNESS", Complete::Harness, "claude (default), codex or pi", ""),
+        valued(None, "harness", "HARNESS", Complete::Harness, "{HARNESSES}", ""),
         flag(None, "adopt", "resume SID instead of starting a new session", ""),
         optional_value(
             "worktree",
@@ -647,9 +647,10 @@ csd-stop(1) removes the worktree and its branch only when nothing in them would 
                    or a socket path; unset, the server of $TMUX or the default one",
         },
         ENV_TMUX_TIMEOUT,
-        Var { name: "CSD_CLAUDE_BIN", help: "the claude binary (default: found on PATH)" },
-        Var { name: "CSD_CODEX_BIN", help: "the codex binary (default: found on PATH)" },
-        Var { name: "CSD_PI_BIN", help: "the pi binary (default: found on PATH)" },
+        Var {
+            name: "CSD_<HARNESS>_BIN",
+            help: "a harness's binary, one variable per harness ({HARNESS_BINS}); default: found on PATH",
+        },
         Var { name: "CSD_CODEX_MODEL", help: "the model of a Codex worker" },
         Var { name: "CSD_PI_MODEL", help: "the model of a Pi worker" },
         Var { name: "CSD_PLUGIN_DIR", help: "a Claude Code plugin dir to use instead of the one csd writes" },
@@ -1238,11 +1239,10 @@ leading fields still name the event.",
 pub const CSD_DOCTOR: Tool = Tool {
     name: "csd-doctor",
     summary: "prove each installed harness still works with csd, offline",
-    usage: &["[--harness claude|codex|pi]... [--json] [--keep]"],
-    description: "csd-doctor checks, for each harness installed (found as csd-launch finds it: CSD_CLAUDE_BIN, \
-CSD_CODEX_BIN, CSD_PI_BIN, else PATH) or each one named with --harness, that csd still drives it. Run it after \
-updating a harness. It starts a mock model server on 127.0.0.1 (the Anthropic Messages API for Claude Code and \
-Pi, the OpenAI Responses API for Codex), launches a real worker through csd's own launch path and checks each \
+    usage: &["[--harness {HARNESSES|}]... [--json] [--keep]"],
+    description: "csd-doctor checks, for each harness installed (found as csd-launch finds it: {HARNESS_BINS}, \
+else PATH) or each one named with --harness, that csd still drives it. Run it after \
+updating a harness. It starts a mock model server on 127.0.0.1 ({HARNESS_MOCKS}), launches a real worker through csd's own launch path and checks each \
 step: launch (the worker is ready), prompt (it takes a prompt whose turn makes one shell call), turn_end (the \
 turn's end is seen), read_turn (the turn shows the call and the answer), events (the log holds the tool's \
 pre_tool_use) and stop (no process and no file of the worker is left). The harnesses are checked side by side.
@@ -1255,13 +1255,12 @@ interrupted.
 
 It prints one row per harness: the harness, its version (<binary> --version), the result (ok, FAIL, or not \
 installed), the time taken, the binary's path and each step with its result and time; a failing row is followed \
-by the first step that failed and why. A version outside the range csd was proven on (Claude Code 2.1.197, Codex \
-0.169.x, Pi 0.73.x) is a warning, even when every step passed.",
+by the first step that failed and why. A version outside the range csd was proven on ({HARNESS_PROVEN}) is a warning, even when every step passed.",
     options: &[
         valued(
             None,
             "harness",
-            "claude|codex|pi",
+            "{HARNESSES|}",
             Complete::Harness,
             "check this harness (repeatable); a named harness that is not installed fails",
             "without it, every harness that is installed is checked, and one that is not is reported as such",
@@ -1276,9 +1275,10 @@ by the first step that failed and why. A version outside the range csd was prove
     ],
     operands: &[],
     env: &[
-        Var { name: "CSD_CLAUDE_BIN", help: "the Claude Code binary (default: claude on PATH)" },
-        Var { name: "CSD_CODEX_BIN", help: "the Codex binary (default: codex on PATH)" },
-        Var { name: "CSD_PI_BIN", help: "the Pi binary (default: pi on PATH)" },
+        Var {
+            name: "CSD_<HARNESS>_BIN",
+            help: "a harness's binary, one variable per harness ({HARNESS_BINS}); default: its command on PATH",
+        },
         Var { name: "CSD_DOCTOR_TIMEOUT", help: "seconds each step may take (default 60)" },
     ],
     exits: &[

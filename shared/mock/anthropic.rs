@@ -74,20 +74,6 @@ const INTERRUPTED: &str = "[Request interrupted by user";
 /// The tool `ask:` calls.
 pub const ASK_TOOL: &str = "AskUserQuestion";
 
-/// `~/.claude.json` for a Claude Code 2.1.197 that talks to this mock with
-/// `API_KEY`: onboarding done, the key approved, bypass mode accepted, no
-/// auto-update. No project is trusted (the trust dialog stays csd's to answer).
-pub fn claude_home_config() -> Value {
-    let key_tail = &API_KEY[API_KEY.len() - 20..];
-    json!({
-        "hasCompletedOnboarding": true,
-        "lastOnboardingVersion": "2.1.197",
-        "customApiKeyResponses": {"approved": [key_tail], "rejected": []},
-        "bypassPermissionsModeAccepted": true,
-        "autoUpdates": false,
-    })
-}
-
 /// How a request was classified, i.e. what the mock answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {

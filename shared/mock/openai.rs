@@ -175,7 +175,7 @@ pub fn prompt_of(body: &Value) -> Option<String> {
             return None;
         }
         let text: String = item["content"].as_array()?.iter().filter_map(|c| c["text"].as_str()).collect();
-        (!crate::transcript::codex::is_injected(&text)).then_some(text)
+        (!crate::harness::codex::transcript::is_injected(&text)).then_some(text)
     })
 }
 

@@ -4,7 +4,7 @@
 use super::call::{capture, Request};
 use super::{Dest, Record, Target};
 use crate::error::{failed, Error, Result, EXIT_NO_WORKER, EXIT_OK};
-use crate::kind::HarnessKind;
+use crate::harness::HarnessKind;
 use crate::tmux::shell_quote;
 use crate::workerdir::WorkerDir;
 
@@ -32,7 +32,7 @@ pub fn launch(dir: &WorkerDir, req: &RemoteLaunch) -> Result<(std::path::PathBuf
     let record = Record {
         name: name.to_string(),
         host: req.host.clone(),
-        harness: req.harness.unwrap_or(HarnessKind::Claude).name().to_string(),
+        harness: req.harness.unwrap_or_else(HarnessKind::default_kind).name().to_string(),
         cwd: req.cwd.clone(),
         remote_path: target.remote_path.clone(),
         launched_at: crate::time::now_iso(),

@@ -23,6 +23,10 @@ use serde_json::{Map, Value};
 use std::path::Path;
 
 /// The tool Claude Code asks its user multiple-choice questions with.
+/// Claude Code hooks that are none of the six lifecycle events but can end
+/// (or block) a turn: `hook_events` reads them.
+pub const TURN_HOOKS: [&str; 4] = ["StopFailure", "PermissionRequest", "Elicitation", "Notification"];
+
 pub const ASK_TOOL: &str = "AskUserQuestion";
 
 /// The events one Claude Code hook payload makes, for hooks beyond the six
@@ -71,11 +75,6 @@ pub fn hook_events(name: &str, ts: &str, payload: &Map<String, Value>) -> Option
         }),
         _ => None,
     }
-}
-
-/// Whether `ev` is a stop that must go in only while a turn is open.
-pub fn only_in_open_turn(ev: &Event) -> bool {
-    matches!(ev, Event::Stop { verdict: Verdict::Blocked(b), .. } if b.on != "question")
 }
 
 /// The questions of an AskUserQuestion call's input.
@@ -249,7 +248,7 @@ pub fn settle(worker: &Worker) -> Result<()> {
     if !open {
         return Ok(());
     }
-    let Some(path) = super::transcript_of(worker)? else { return Ok(()) };
+    let Some(path) = crate::harness::transcript_of(worker)? else { return Ok(()) };
     let (prompts, _) = log.tail(1, Some(EventKind::UserPromptSubmit))?;
     let prompt = prompts.first().and_then(|l| serde_json::from_slice::<Value>(l).ok()).unwrap_or(Value::Null);
     let since = prompt.get("ts").and_then(Value::as_str).and_then(crate::time::parse_iso).unwrap_or(i64::MAX);
@@ -354,12 +353,12 @@ mod tests {
         let Event::Stop { verdict: Verdict::Blocked(b), .. } = &evs[1] else { panic!("{evs:?}") };
         assert_eq!(b.on, "question");
         assert_eq!(b.questions[0].options[1].label, "Green");
-        assert!(!only_in_open_turn(&evs[1]));
+        assert!(!evs[1].needs_open_turn());
         // Its permission dialog adds nothing; another tool's blocks, once.
         assert_eq!(hook_events("PermissionRequest", "T", p.as_object().unwrap()), Some(vec![]));
         let other = json!({"hook_event_name": "PermissionRequest", "tool_name": "Bash"});
         let evs = hook_events("PermissionRequest", "T", other.as_object().unwrap()).unwrap();
-        assert!(only_in_open_turn(&evs[0]));
+        assert!(evs[0].needs_open_turn());
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! `toolResult` holds one tool's result. Pi names its tools in lower case;
 //! they are shown as the extension reports them in events (`bash` → `Bash`).
 
-use super::Format;
+use crate::tokens::Tokens;
+use crate::transcript::Format;
 use crate::turn::{content_text, str_field, Block, Turn};
 use serde_json::Value;
 
@@ -68,4 +69,18 @@ pub fn tool_name(name: &str) -> String {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
     }
+}
+
+/// A Pi session entry's usage: assistant messages only.
+pub fn usage(line: &Value) -> Option<Tokens> {
+    if line.get("type")?.as_str()? != "message" {
+        return None;
+    }
+    let m = line.get("message")?;
+    if m.get("role")?.as_str()? != "assistant" {
+        return None;
+    }
+    let u = m.get("usage")?;
+    let n = |k: &str| u.get(k).and_then(Value::as_u64);
+    Some(Tokens { input: n("input"), output: n("output"), cache_read: n("cacheRead"), cache_write: n("cacheWrite") })
 }

@@ -20,7 +20,8 @@
 //! `parentUuid` (each message names the one before it; a tool result, its
 //! call) and `timestamp` (when the message was made).
 
-use super::{Before, Format};
+use crate::tokens::Tokens;
+use crate::transcript::{Before, Format};
 use crate::turn::{content_text, str_field, Block, Turn};
 use serde_json::Value;
 
@@ -208,4 +209,21 @@ pub fn queued_into_turn(path: &std::path::Path, since: u64, prompt: &[u8]) -> cr
         }
     }
     Ok(false)
+}
+
+/// A Claude Code transcript line's message id and usage: assistant lines only.
+pub fn usage(line: &Value) -> Option<(Option<&str>, Tokens)> {
+    if line.get("type")?.as_str()? != "assistant" {
+        return None;
+    }
+    let message = line.get("message")?;
+    let u = message.get("usage")?;
+    let n = |k: &str| u.get(k).and_then(Value::as_u64);
+    let tokens = Tokens {
+        input: n("input_tokens"),
+        output: n("output_tokens"),
+        cache_read: n("cache_read_input_tokens"),
+        cache_write: n("cache_creation_input_tokens"),
+    };
+    Some((message.get("id").and_then(Value::as_str), tokens))
 }

@@ -2,10 +2,14 @@
 //! the workspace-trust dialog is answered by its digit, and the SessionStart
 //! hook is the proof of life.
 
-use super::{user_home, Harness, HarnessKind, IdStrategy, Launch, Mode};
+pub mod selftest;
+pub mod transcript;
+pub mod turn;
+
 use crate::error::{failed, Error, Result};
 use crate::event::EventKind;
 use crate::eventlog::EventLog;
+use crate::harness::{user_home, Harness, IdStrategy, Launch, Mode};
 use crate::tmux::Tmux;
 use crate::watch::{Wake, Watch};
 use crate::worker::Meta;
@@ -151,8 +155,54 @@ impl Claude {
 }
 
 impl Harness for Claude {
-    fn kind(&self) -> HarnessKind {
-        HarnessKind::Claude
+    fn name(&self) -> &'static str {
+        "claude"
+    }
+
+    fn title(&self) -> &'static str {
+        "Claude Code"
+    }
+
+    fn package(&self) -> &'static str {
+        "npm install -g @anthropic-ai/claude-code"
+    }
+
+    fn transcript_format(&self) -> &'static dyn crate::transcript::Format {
+        &transcript::ClaudeTranscript
+    }
+
+    fn line_usage<'a>(&self, line: &'a serde_json::Value) -> crate::tokens::LineUsage<'a> {
+        use crate::tokens::LineUsage;
+        match transcript::usage(line) {
+            Some((Some(id), tokens)) => LineUsage::Message(id, tokens),
+            Some((None, tokens)) => LineUsage::Add(tokens),
+            None => LineUsage::None,
+        }
+    }
+
+    fn session_args(&self) -> crate::harness::SessionArgs {
+        crate::harness::SessionArgs {
+            options: &["--session-id", "--resume", "-r", "--continue", "-c", "--fork-session", "--from-pr"],
+            words: &[],
+            instead: "launch assigns one, --adopt resumes one",
+        }
+    }
+
+    fn turn_hooks(&self) -> &'static [&'static str] {
+        &turn::TURN_HOOKS
+    }
+
+    fn hook_events(
+        &self,
+        hook: &str,
+        ts: &str,
+        payload: &serde_json::Map<String, serde_json::Value>,
+    ) -> Option<Vec<crate::event::Event>> {
+        turn::hook_events(hook, ts, payload)
+    }
+
+    fn self_test(&self) -> crate::harness::SelfTest {
+        selftest::self_test()
     }
 
     fn ids(&self) -> IdStrategy {
@@ -206,7 +256,7 @@ impl Harness for Claude {
             Mode::Adopt => "--resume",
         };
         let mut argv = vec![
-            HarnessKind::Claude.binary(),
+            crate::harness::binary(self),
             id_flag.into(),
             sid.into(),
             "--plugin-dir".into(),
@@ -284,11 +334,11 @@ impl Harness for Claude {
     }
 
     fn enqueued(&self, path: &Path, since: u64, prompt: &[u8]) -> Result<bool> {
-        crate::transcript::claude::enqueued(path, since, prompt)
+        transcript::enqueued(path, since, prompt)
     }
 
     fn joined_running_turn(&self, path: &Path, since: u64, prompt: &[u8]) -> Result<bool> {
-        crate::transcript::claude::queued_into_turn(path, since, prompt)
+        transcript::queued_into_turn(path, since, prompt)
     }
 
     /// The paste carries its own brackets. tmux brackets a paste only once
@@ -303,7 +353,7 @@ impl Harness for Claude {
     /// first (`clear_put_back_prompt`).
     fn paste(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<()> {
         clear_put_back_prompt(tmux, name)?;
-        tmux.paste_raw(name, &super::bracketed(prompt))
+        tmux.paste_raw(name, &crate::harness::bracketed(prompt))
     }
 
     /// Claude Code 2.1.197 (measured, and read in its source): a `!` that
@@ -320,7 +370,7 @@ impl Harness for Claude {
     /// byte. The submit-time ones cannot be escaped in the TUI: they get a
     /// zero-width space (U+200B) in front, which Claude Code's trim keeps.
     fn put_prompt(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<String>> {
-        let text = super::strip_paste_markers(prompt);
+        let text = crate::harness::strip_paste_markers(prompt);
         let walk = home_walk(&text);
         if !submit_time_command(&text) && (text.first() != Some(&b'!') || walk.is_some()) {
             let Some(walk) = walk.filter(|_| text.first() == Some(&b'!')) else {
@@ -357,7 +407,7 @@ impl Harness for Claude {
     /// an empty input, opens the rewind menu); the screen then shows `❯`
     /// alone between the input box's rules.
     fn clear_input(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<bool>> {
-        paced_clear(tmux, name, super::clear_keys(&[b"x", prompt].concat()).len())
+        paced_clear(tmux, name, crate::harness::clear_keys(&[b"x", prompt].concat()).len())
     }
 
     fn quit(&self, tmux: &Tmux, name: &str) -> Result<()> {
@@ -378,11 +428,11 @@ impl Harness for Claude {
 
     /// The transcript: an interrupt during a tool call shows there first.
     fn turn_witness(&self, worker: &crate::worker::Worker) -> Option<PathBuf> {
-        super::transcript_of(worker).ok().flatten()
+        crate::harness::transcript_of(worker).ok().flatten()
     }
 
     fn settle(&self, worker: &crate::worker::Worker) -> Result<()> {
-        super::claude_turn::settle(worker)
+        turn::settle(worker)
     }
 
     /// An Escape before the model said anything writes no file: it only
@@ -390,7 +440,7 @@ impl Harness for Claude {
     /// screen. While the log's last event is the prompt, look twice a second.
     fn screen_tick(&self, worker: &crate::worker::Worker) -> Option<Duration> {
         let last = worker.events().last().ok().flatten();
-        matches!(last, Some((EventKind::UserPromptSubmit, _))).then_some(super::claude_turn::SCREEN_TICK)
+        matches!(last, Some((EventKind::UserPromptSubmit, _))).then_some(turn::SCREEN_TICK)
     }
 
     /// AskUserQuestion's dialog shows one question at a time, its options
@@ -410,11 +460,11 @@ impl Harness for Claude {
     ) -> Result<()> {
         for (q, &n) in block.questions.iter().zip(picks) {
             let label = &q.options[n - 1].label;
-            await_screen(tmux, name, deadline, |s| super::claude_turn::question_shown(s, &q.question, n, label))?;
+            await_screen(tmux, name, deadline, |s| turn::question_shown(s, &q.question, n, label))?;
             tmux.send_keys(name, &[&n.to_string()])?;
         }
         if block.questions.len() > 1 {
-            await_screen(tmux, name, deadline, super::claude_turn::review_shown)?;
+            await_screen(tmux, name, deadline, turn::review_shown)?;
             tmux.send_keys(name, &["Enter"])?;
         }
         Ok(())
@@ -518,18 +568,18 @@ const PUT_BACK_SECOND_LOOK: Duration = Duration::from_millis(300);
 /// on the real CLI).
 fn clear_put_back_prompt(tmux: &Tmux, name: &str) -> Result<()> {
     let screen = tmux.capture(name, false)?;
-    if !super::claude_turn::prompt_put_back(&screen) {
+    if !turn::prompt_put_back(&screen) {
         return Ok(());
     }
     crate::signals::sleep(PUT_BACK_SECOND_LOOK)?;
     let screen = tmux.capture(name, false)?;
-    if !super::claude_turn::prompt_put_back(&screen) {
+    if !turn::prompt_put_back(&screen) {
         return Ok(());
     }
     // At most a screenful of lines: a pair of keys each.
     paced_clear(tmux, name, 2 * screen.lines().count() + 4)?;
     let until = Instant::now() + CLEAR_WAIT;
-    while super::claude_turn::prompt_put_back(&tmux.capture(name, false)?) {
+    while turn::prompt_put_back(&tmux.capture(name, false)?) {
         if Instant::now() >= until {
             return Err(failed(format!("worker '{name}': its input box holds text that csd could not clear")));
         }

@@ -15,24 +15,17 @@
 //! (`before_opener`); a turn with a line still waiting for the one it
 //! follows is not complete yet (`read_complete_turn_since`).
 //!
-//! Adding a harness: a module beside `claude.rs` with a unit struct that
-//! implements `Format`, and one arm in `format_for`. The file's location
-//! comes from the harness (`harness::transcript_of`).
-
-pub mod claude;
-pub mod codex;
-pub mod pi;
+//! Each harness's folder holds its `Format` (`harness/<name>/transcript.rs`),
+//! which `Harness::transcript_format` hands out; the file's location comes
+//! from the harness too (`harness::transcript_of`).
 
 use crate::error::{failed, Context, Error, Result};
-use crate::harness::{transcript_of, HarnessKind};
 use crate::lines::Lines;
 use crate::revlines::RevLines;
 use crate::turn::Turn;
-use crate::worker::Worker;
 use serde_json::Value;
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 /// How one harness records a session, line by line. Where the file is, is
 /// the harness's business (`Harness::transcript_path`).
@@ -95,83 +88,6 @@ pub enum Before {
     Skip,
     /// It does not belong, and nothing further back does.
     Stop,
-}
-
-/// The transcript format of a harness.
-pub fn format_for(kind: HarnessKind) -> Result<&'static dyn Format> {
-    match kind {
-        HarnessKind::Claude => Ok(&claude::ClaudeTranscript),
-        HarnessKind::Codex => Ok(&codex::CodexRollout),
-        HarnessKind::Pi => Ok(&pi::PiTranscript),
-    }
-}
-
-/// Where `worker` keeps its transcript; an error when that cannot be known
-/// yet (a harness that mints its id and has not registered).
-pub fn transcript_path(worker: &Worker) -> Result<PathBuf> {
-    transcript_of(worker)?
-        .ok_or_else(|| failed(format!("the transcript of worker '{}' is not known yet", worker.name())))
-}
-
-/// The last turn of `worker`. Fails, naming the path, when the transcript
-/// is not there, and when it holds no turn yet.
-pub fn last_turn(worker: &Worker) -> Result<Turn> {
-    let format = format_for(HarnessKind::of_meta(&worker.meta)?)?;
-    let path = transcript_path(worker)?;
-    match read_last_turn(&path, format)? {
-        Some(turn) => Ok(turn),
-        None => Err(failed(format!("no user prompt found in session log {}", path.display()))),
-    }
-}
-
-/// How long `last_turn_settled` waits for a lagging transcript.
-const SETTLE_GRACE: Duration = Duration::from_secs(5);
-
-/// `last_turn`, once the transcript holds the turn the event log's last
-/// turn end ended. Claude Code writes a turn after its Stop hook (seconds
-/// after, on a loaded machine), so a read-turn right after a wait could show
-/// the prompt without its answer, or the turn before. When the log's last
-/// word is a turn end, the transcript's last turn must be complete, carry
-/// the prompt of the log's last user_prompt_submit (by its digest) and,
-/// the turn being done, a final reply; until then this waits, woken by
-/// the transcript's writes, at most `SETTLE_GRACE`, then gives what is
-/// there. A worker mid-turn, or a transcript already whole, costs no wait.
-pub fn last_turn_settled(worker: &Worker) -> Result<Turn> {
-    use crate::event::EventKind;
-    let log = worker.events();
-    let ended = log.last_matching(|k| k == EventKind::UserPromptSubmit || k.ends_turn())?;
-    let Some((EventKind::Stop, stop)) = ended else { return last_turn(worker) };
-    if crate::verdict::Verdict::of_line(&stop) != crate::verdict::Verdict::Done {
-        // A turn that failed may never reach the transcript: read-turn
-        // shows its ending from the log without waiting for it.
-        return last_turn(worker);
-    }
-    let digest = log
-        .last_matching(|k| k == EventKind::UserPromptSubmit)?
-        .and_then(|(_, line)| crate::event::digest_of_line(&line));
-    let format = format_for(HarnessKind::of_meta(&worker.meta)?)?;
-    let path = transcript_path(worker)?;
-    let whole = |turn: &Turn| {
-        let prompt_matches = match (&digest, &turn.prompt) {
-            (Some(d), Some(p)) => crate::event::prompt_digest(p) == *d,
-            _ => true,
-        };
-        prompt_matches && !crate::turn::last_assistant_text(turn).trim().is_empty()
-    };
-    let until = Instant::now() + SETTLE_GRACE;
-    // Armed before the first read, so a write in between still wakes us.
-    let mut watch = crate::watch::Watch::new(&path)?;
-    loop {
-        if let Some((turn, complete)) = read_turn(&path, format, 0)? {
-            if complete && whole(&turn) {
-                return Ok(turn);
-            }
-        }
-        if Instant::now() >= until {
-            return last_turn(worker);
-        }
-        watch.wait(Some(until))?;
-    }
 }
 
 /// The last turn of the transcript at `path`: None when it has none yet.
@@ -237,7 +153,7 @@ pub fn read_complete_turn_between(
 /// those lines. Memory holds one line at a time (and the few lines held back
 /// to follow a later one), the offsets and the turn, never the transcript; a
 /// line over `lines::LINE_CAP` is skipped both ways.
-fn read_turn(path: &Path, format: &dyn Format, since: u64) -> Result<Option<(Turn, bool)>> {
+pub fn read_turn(path: &Path, format: &dyn Format, since: u64) -> Result<Option<(Turn, bool)>> {
     Ok(read_turn_until(path, format, since, None)?.map(|(turn, complete, _)| (turn, complete)))
 }
 

@@ -12,7 +12,8 @@
 //! one status line. A failed turn's error (`task_complete.error`) is shown as
 //! the turn's last text, since it is the only answer there is.
 
-use super::Format;
+use crate::tokens::Tokens;
+use crate::transcript::Format;
 use crate::turn::{Block, Turn};
 use serde_json::{Map, Value};
 
@@ -148,6 +149,26 @@ fn tool_output(output: &Value) -> (String, bool) {
     };
     let body = if body.is_empty() { crate::turn::NO_OUTPUT } else { body };
     (format!("{status}\n{body}"), code != "0")
+}
+
+/// The session's total so far, from a Codex rollout's `token_count` line.
+pub fn usage(line: &Value) -> Option<Tokens> {
+    if line.get("type")?.as_str()? != "event_msg" {
+        return None;
+    }
+    let p = line.get("payload")?;
+    if p.get("type")?.as_str()? != "token_count" {
+        return None;
+    }
+    let t = p.get("info")?.get("total_token_usage")?.as_object()?;
+    let n = |k: &str| t.get(k).and_then(Value::as_u64);
+    let cached = n("cached_input_tokens");
+    Some(Tokens {
+        input: n("input_tokens").map(|i| i.saturating_sub(cached.unwrap_or(0))),
+        output: n("output_tokens"),
+        cache_read: cached,
+        cache_write: n("cache_write_input_tokens"),
+    })
 }
 
 #[cfg(test)]

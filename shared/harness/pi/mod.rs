@@ -6,10 +6,13 @@
 //! sessions for that directory, so it outlives the worker. Measured facts
 //! behind every choice here: docs/harness-pi.md.
 
-use super::{user_home, Harness, HarnessKind, IdStrategy, Launch, Mode};
+pub mod selftest;
+pub mod transcript;
+
 use crate::error::{failed, Context, Error, Result};
 use crate::event::EventKind;
 use crate::eventlog::EventLog;
+use crate::harness::{user_home, Harness, IdStrategy, Launch, Mode};
 use crate::tmux::Tmux;
 use crate::watch::{Wake, Watch};
 use crate::worker::{list_metas, Meta};
@@ -41,7 +44,7 @@ pub fn editor_empty(screen: &str) -> Option<bool> {
 
 /// The extension, built into csd and written into each worker's agent dir,
 /// so a worker never depends on where csd's sources were installed.
-pub const EXTENSION_SOURCE: &str = include_str!("../../pi-extension/index.ts");
+pub const EXTENSION_SOURCE: &str = include_str!("../../../pi-extension/index.ts");
 pub const EXTENSION_FILE: &str = "csd-extension.ts";
 
 /// Copied from the operator's agent dir when present. All are private: auth
@@ -97,13 +100,41 @@ impl Pi {
 
     /// The worker's registered meta (it has minted its id), if any yet.
     pub fn registered(dir: &WorkerDir, name: &str) -> Result<Option<Meta>> {
-        Ok(list_metas(dir)?.into_iter().find(|m| m.tmux_name == name && m.harness.kind() == Some(HarnessKind::Pi)))
+        Ok(list_metas(dir)?.into_iter().find(|m| m.tmux_name == name && m.harness.as_str() == "pi"))
     }
 }
 
 impl Harness for Pi {
-    fn kind(&self) -> HarnessKind {
-        HarnessKind::Pi
+    fn name(&self) -> &'static str {
+        "pi"
+    }
+
+    fn title(&self) -> &'static str {
+        "Pi"
+    }
+
+    fn package(&self) -> &'static str {
+        "npm install -g @mariozechner/pi-coding-agent"
+    }
+
+    fn transcript_format(&self) -> &'static dyn crate::transcript::Format {
+        &transcript::PiTranscript
+    }
+
+    fn line_usage<'a>(&self, line: &'a serde_json::Value) -> crate::tokens::LineUsage<'a> {
+        transcript::usage(line).map_or(crate::tokens::LineUsage::None, crate::tokens::LineUsage::Add)
+    }
+
+    fn session_args(&self) -> crate::harness::SessionArgs {
+        crate::harness::SessionArgs {
+            options: &["--session", "--session-dir", "--continue", "-c", "--resume", "-r", "--fork", "--no-session"],
+            words: &[],
+            instead: "--adopt resumes a session",
+        }
+    }
+
+    fn self_test(&self) -> crate::harness::SelfTest {
+        selftest::self_test()
     }
 
     fn ids(&self) -> IdStrategy {
@@ -157,7 +188,7 @@ impl Harness for Pi {
     fn argv(&self, launch: &Launch) -> Result<Vec<String>> {
         let sessions = Self::operator_session_dir(launch.cwd)?;
         let mut argv = vec![
-            HarnessKind::Pi.binary(),
+            crate::harness::binary(self),
             "--session-dir".into(),
             sessions.to_string_lossy().into_owned(),
             "-e".into(),
@@ -244,7 +275,7 @@ impl Harness for Pi {
     /// `clear_keys` (Pi's Ctrl-C would clear too, but twice on an empty
     /// editor it quits); the editor is empty when its two rules touch.
     fn clear_input(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<bool>> {
-        tmux.send_keys(name, &super::clear_keys(prompt))?;
+        tmux.send_keys(name, &crate::harness::clear_keys(prompt))?;
         let until = Instant::now() + Duration::from_secs(1);
         loop {
             let empty = editor_empty(&tmux.capture(name, false)?);

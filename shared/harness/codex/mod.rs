@@ -13,9 +13,12 @@
 //! sessions dir alone), so `csd adopt --harness codex` can resume one with
 //! `codex resume <SID>` after a reboot has wiped the worker dir.
 
-use super::{user_home, Harness, HarnessKind, IdStrategy, Launch, Mode};
+pub mod selftest;
+pub mod transcript;
+
 use crate::error::{failed, Context, Error, Result};
 use crate::event::{Event, EventKind};
+use crate::harness::{user_home, Harness, IdStrategy, Launch, Mode};
 use crate::tmux::{shell_quote, Tmux};
 use crate::verdict::{Failure, Verdict};
 use crate::worker::{Meta, Worker};
@@ -196,8 +199,40 @@ impl Codex {
 }
 
 impl Harness for Codex {
-    fn kind(&self) -> HarnessKind {
-        HarnessKind::Codex
+    fn name(&self) -> &'static str {
+        "codex"
+    }
+
+    fn title(&self) -> &'static str {
+        "Codex"
+    }
+
+    fn package(&self) -> &'static str {
+        "npm install -g @openai/codex"
+    }
+
+    fn transcript_format(&self) -> &'static dyn crate::transcript::Format {
+        &transcript::CodexRollout
+    }
+
+    fn usage_needle(&self) -> &'static [u8] {
+        b"token_count"
+    }
+
+    fn line_usage<'a>(&self, line: &'a serde_json::Value) -> crate::tokens::LineUsage<'a> {
+        transcript::usage(line).map_or(crate::tokens::LineUsage::None, crate::tokens::LineUsage::Total)
+    }
+
+    fn session_args(&self) -> crate::harness::SessionArgs {
+        crate::harness::SessionArgs {
+            options: &["--last"],
+            words: &["resume", "fork"],
+            instead: "--adopt resumes a session",
+        }
+    }
+
+    fn self_test(&self) -> crate::harness::SelfTest {
+        selftest::self_test()
     }
 
     fn ids(&self) -> IdStrategy {
@@ -253,7 +288,7 @@ impl Harness for Codex {
     }
 
     fn argv(&self, launch: &Launch) -> Result<Vec<String>> {
-        let mut argv = vec![HarnessKind::Codex.binary()];
+        let mut argv = vec![crate::harness::binary(self)];
         if launch.mode == Mode::Adopt {
             let sid = launch.session_id.ok_or_else(|| failed("adopting a Codex session needs its session id"))?;
             argv.extend(["resume".into(), sid.into()]);
@@ -372,7 +407,7 @@ impl Harness for Codex {
     }
 
     fn turn_witness(&self, worker: &Worker) -> Option<PathBuf> {
-        super::transcript_of(worker).ok().flatten()
+        crate::harness::transcript_of(worker).ok().flatten()
     }
 
     fn settle(&self, worker: &Worker) -> Result<()> {
@@ -529,7 +564,7 @@ fn exited_early(tmux: &Tmux, name: &str) -> Error {
 pub fn settle_unreported_turn_end(worker: &Worker) -> Result<()> {
     let log = worker.events();
     let Some(turn_id) = open_turn(&log)? else { return Ok(()) };
-    let rollout = super::transcript_of(worker)?;
+    let rollout = crate::harness::transcript_of(worker)?;
     let ended = rollout.as_deref().and_then(|r| rollout_turn_end(r, &turn_id));
     let asked = match (&ended, rollout.as_deref()) {
         (None, Some(r)) => question_asked(&log)?.filter(|_| turn_mode(r, &turn_id).as_deref() == Some("plan")),
