@@ -5,7 +5,6 @@
 
 use crate::worker::Worker;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 pub struct Diag<'a> {
@@ -63,12 +62,13 @@ fn last_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// Every process, as `ps -eo pid,ppid,stat,comm` would list them (the last 100).
 fn ps() -> String {
-    match Command::new("ps").args(["-eo", "pid,ppid,stat,etime,comm"]).stdin(Stdio::null()).output() {
-        Ok(o) if o.status.success() => last_lines(&String::from_utf8_lossy(&o.stdout), 100),
-        Ok(o) => format!("(ps failed: {})", String::from_utf8_lossy(&o.stderr).trim()),
-        Err(e) => format!("(ps failed: {e})"),
+    let mut out = String::from("    PID    PPID S COMMAND\n");
+    for p in crate::process::processes(None) {
+        out.push_str(&format!("{:>7} {:>7} {} {}\n", p.pid, p.ppid, p.state, p.comm));
     }
+    last_lines(&out, 100)
 }
 
 fn pane(w: &Worker) -> String {

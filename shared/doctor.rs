@@ -398,54 +398,69 @@ fn check(mut row: Row, world: &World, timeout: Duration, keep: bool) -> Row {
         })?;
         worker = Some(Worker { dir: sent.worker.dir.clone(), meta: sent.worker.meta.clone() });
         let w = &sent.worker;
-        step(&mut row, "turn_end", || {
-            let deadline = Instant::now() + timeout;
-            let from = match crate::converse::taken(&sent, prompt.as_bytes(), deadline)? {
-                crate::converse::Taken::Own { next } => next,
-                crate::converse::Taken::Joined { from } => from,
-            };
-            let found = crate::wait::wait_for_event(w, from, deadline, |k| k.ends_turn()).map_err(|e| match e {
-                Error::Timeout(_) => Error::Timeout(format!("no turn end within {}s", timeout.as_secs_f64())),
-                e => e,
-            })?;
-            if found.kind == crate::event::EventKind::SessionEnd {
-                return Err(failed("the session ended instead of the turn"));
-            }
-            match crate::verdict::Verdict::of_line(&found.line) {
-                crate::verdict::Verdict::Done => Ok(String::new()),
-                v => Err(failed(v.describe(w.name()))),
-            }
-        })?;
-        step(&mut row, "read_turn", || {
-            let md = crate::converse::read_reply(w, sent.since, Some(&prompt), true)?;
-            if !md.contains("csd-doctor-") || !md.contains(MARKER) {
-                return Err(failed(format!("read-turn lacks the shell call or the answer '{MARKER}':\n{md}")));
-            }
-            Ok(String::new())
-        })?;
-        step(&mut row, "events", || {
-            let log = std::fs::read_to_string(w.events().path()).unwrap_or_default();
-            let tool = log
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find(|e| e["event"] == "pre_tool_use");
-            match tool {
-                Some(e) => Ok(format!("pre_tool_use {}", e["tool"].as_str().unwrap_or("?"))),
-                None => Err(failed(format!("no pre_tool_use in the event log:\n{log}"))),
-            }
-        })?;
+        step(&mut row, "turn_end", || turn_end(&sent, &prompt, timeout))?;
+        step(&mut row, "read_turn", || read_turn(w, &sent, &prompt))?;
+        step(&mut row, "events", || tool_event(w))?;
         let w = worker.take().expect("set above");
         step(&mut row, "stop", || stop_clean(&dir, &w))?;
         Ok(())
     })();
+    take_back(&mut row, world, &name, worker.as_ref(), keep, outcome);
+    row.took = started.elapsed();
+    row
+}
+
+/// The turn's end is seen, and it is a done turn.
+fn turn_end(sent: &crate::converse::Sent, prompt: &str, timeout: Duration) -> Result<String> {
+    let w = &sent.worker;
+    let deadline = Instant::now() + timeout;
+    let from = match crate::converse::taken(sent, prompt.as_bytes(), deadline)? {
+        crate::converse::Taken::Own { next } => next,
+        crate::converse::Taken::Joined { from } => from,
+    };
+    let found = crate::wait::wait_for_event(w, from, deadline, |k| k.ends_turn()).map_err(|e| match e {
+        Error::Timeout(_) => Error::Timeout(format!("no turn end within {}s", timeout.as_secs_f64())),
+        e => e,
+    })?;
+    if found.kind == crate::event::EventKind::SessionEnd {
+        return Err(failed("the session ended instead of the turn"));
+    }
+    match crate::verdict::Verdict::of_line(&found.line) {
+        crate::verdict::Verdict::Done => Ok(String::new()),
+        v => Err(failed(v.describe(w.name()))),
+    }
+}
+
+/// read-turn shows the shell call and the answer.
+fn read_turn(w: &Worker, sent: &crate::converse::Sent, prompt: &str) -> Result<String> {
+    let md = crate::converse::read_reply(w, sent.since, Some(prompt), true)?;
+    if !md.contains("csd-doctor-") || !md.contains(MARKER) {
+        return Err(failed(format!("read-turn lacks the shell call or the answer '{MARKER}':\n{md}")));
+    }
+    Ok(String::new())
+}
+
+/// The event log holds the tool call's pre_tool_use.
+fn tool_event(w: &Worker) -> Result<String> {
+    let log = std::fs::read_to_string(w.events().path()).unwrap_or_default();
+    let tool = log.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).find(|e| e["event"] == "pre_tool_use");
+    match tool {
+        Some(e) => Ok(format!("pre_tool_use {}", e["tool"].as_str().unwrap_or("?"))),
+        None => Err(failed(format!("no pre_tool_use in the event log:\n{log}"))),
+    }
+}
+
+/// After a failure: keep the evidence if asked, kill what is left, and
+/// record the step that failed when the error came from outside a step.
+fn take_back(row: &mut Row, world: &World, name: &str, worker: Option<&Worker>, keep: bool, outcome: Result<()>) {
     if outcome.is_err() || row.failed_step().is_some() {
         if keep {
-            row.kept = keep_evidence(world, &name, worker.as_ref());
+            row.kept = keep_evidence(world, name, worker);
             if let (Some(k), Some(s)) = (&row.kept, row.failed_step()) {
                 let _ = std::fs::write(k.join("failure.txt"), format!("{} failed: {}\n", s.name, s.detail));
             }
         }
-        crate::signals::deferred(|| kill_worker(world, &name, worker.as_ref()));
+        crate::signals::deferred(|| kill_worker(world, name, worker));
     }
     if let Err(e) = outcome {
         if row.failed_step().is_none() {
@@ -453,8 +468,6 @@ fn check(mut row: Row, world: &World, timeout: Duration, keep: bool) -> Row {
             row.steps.push(Step { name: next, ok: false, took: Duration::ZERO, detail: e.to_string() });
         }
     }
-    row.took = started.elapsed();
-    row
 }
 
 /// Run one step, timed, recording it; its error ends the row.
@@ -501,11 +514,11 @@ impl StepValue for (String, crate::converse::Sent) {
 /// of its pane, none of its files.
 fn stop_clean(dir: &WorkerDir, w: &Worker) -> Result<String> {
     let pid = w.pane_pid()?;
-    let procs: Vec<i32> = pid.map(|p| descendants(p).into_iter().chain([p]).collect()).unwrap_or_default();
+    let procs: Vec<i32> = pid.map(crate::process::descendants).unwrap_or_default();
     crate::stop::stop(w)?;
     let until = Instant::now() + Duration::from_secs(5);
     loop {
-        let alive: Vec<i32> = procs.iter().copied().filter(|p| alive(*p)).collect();
+        let alive: Vec<i32> = procs.iter().copied().filter(|p| crate::process::alive(*p)).collect();
         if alive.is_empty() {
             break;
         }
@@ -532,36 +545,6 @@ fn stop_clean(dir: &WorkerDir, w: &Worker) -> Result<String> {
         return Err(failed(format!("files left after stop: {}", left.join(", "))));
     }
     Ok(String::new())
-}
-
-fn alive(pid: i32) -> bool {
-    // A zombie has finished; only its parent's wait is missing.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
-}
-
-/// Every process below `root`, from /proc.
-pub fn descendants(root: i32) -> Vec<i32> {
-    let mut parent_of = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
-        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
-        if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|p| p.parse::<i32>().ok()) {
-            parent_of.push((pid, ppid));
-        }
-    }
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let p = found[i];
-        found.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
-        i += 1;
-    }
-    found.remove(0);
-    found
 }
 
 /// `--keep`: the failing worker's pane, events and transcript, copied out
@@ -610,25 +593,19 @@ fn kill_worker(world: &World, name: &str, worker: Option<&Worker>) {
 /// The last word: the world's tmux server goes, and every process that
 /// still carries the world's worker dir in its environment is killed.
 fn clean_up(world: &World) {
-    let _ = std::process::Command::new("tmux")
-        .arg("-S")
-        .arg(&world.socket)
-        .arg("kill-server")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
-    let needle = format!("CSD_WORKER_DIR={}", world.workers.display());
+    if let Ok(tmux) = crate::tmux::Tmux::at(&world.socket.to_string_lossy()) {
+        let _ = tmux.kill_server();
+    }
+    let workers = world.workers.display().to_string();
     let me = std::process::id() as i32;
     for _ in 0..20 {
         let mut any = false;
         for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-            if pid == me || !alive(pid) {
+            if pid == me || !crate::process::alive(pid) {
                 continue;
             }
-            let Ok(environ) = std::fs::read(e.path().join("environ")) else { continue };
-            if environ.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+            if crate::process::environ_has(pid, "CSD_WORKER_DIR", &workers) {
                 any = true;
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             }

@@ -358,14 +358,7 @@ impl Appender {
     /// Leave `<sid>.events.lost` saying why: created empty first (all a full
     /// disk may allow), the reason written into it if there is room.
     fn mark_lost(&self, why: &str) {
-        use std::os::unix::fs::OpenOptionsExt;
-        let opened = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-            .open(self.lost_path());
+        let opened = crate::safefile::open_private(&self.lost_path(), true);
         if let Ok(mut f) = opened {
             let _ = writeln!(f, "at {}: {why}", crate::time::now_iso());
         }

@@ -39,7 +39,7 @@ pub mod lines;
 pub mod mock;
 pub mod name;
 pub mod paste;
-pub mod proctree;
+pub mod process;
 pub mod remote;
 pub mod revlines;
 pub mod safefile;

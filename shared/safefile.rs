@@ -40,6 +40,15 @@ pub fn open_append_existing(path: &Path) -> io::Result<File> {
     open_checked(path, &o)
 }
 
+/// Open `path` for reading and writing, created 0600 if missing and
+/// emptied first when `truncate`: a private file of csd's own (a lock, a
+/// log it keeps), held to the same rules as every other open.
+pub fn open_private(path: &Path, truncate: bool) -> io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.read(true).write(true).create(true).truncate(truncate).mode(0o600);
+    open_checked(path, &o)
+}
+
 /// All of a regular file, refusing one over `cap` bytes (a meta is a few
 /// hundred bytes; a huge one is not a meta, and must not cost its size).
 pub fn read_capped(path: &Path, cap: u64) -> io::Result<Vec<u8>> {

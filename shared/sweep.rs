@@ -11,8 +11,8 @@
 //! server may carry the id of the worker whose launch started it), init,
 //! nor the stopping process or its ancestors (a worker may stop itself).
 
-use crate::proctree::read as read_proc;
-pub use crate::proctree::Proc;
+use crate::process::read as read_proc;
+pub use crate::process::Proc;
 use nix::sys::signal::Signal;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -23,14 +23,7 @@ pub const TERM_GRACE: Duration = Duration::from_secs(2);
 /// Every live process of our user, zombies aside.
 fn table() -> Vec<Proc> {
     let uid = nix::unistd::geteuid().as_raw();
-    crate::proctree::processes(Some(uid))
-}
-
-/// Whether the process's environment (as it was at exec) sets `CSD_WORKER_ID` to `id`.
-fn carries_id(pid: i32, id: &str) -> bool {
-    let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { return false };
-    let want = format!("CSD_WORKER_ID={id}");
-    env.split(|b| *b == 0).any(|v| v == want.as_bytes())
+    crate::process::processes(Some(uid))
 }
 
 /// Us and every process above us: never ours to end.
@@ -70,7 +63,7 @@ pub fn find(pane: &Proc, worker_id: Option<&str>, known: &[Proc]) -> Vec<Proc> {
     let session_over = by_pid.get(&pane.pid).is_some_and(|p| p.start != pane.start);
     for p in all.iter().filter(|p| !tmux(p)) {
         let in_session = p.sid == pane.pid && !session_over;
-        let daemon = p.ppid == 1 && worker_id.is_some_and(|id| carries_id(p.pid, id));
+        let daemon = p.ppid == 1 && worker_id.is_some_and(|id| crate::process::environ_has(p.pid, "CSD_WORKER_ID", id));
         if in_session || daemon {
             ours.insert(p.pid);
         }

@@ -370,6 +370,17 @@ impl Tmux {
         }
     }
 
+    /// End this server and every session on it (a private one csd made for
+    /// itself: `csd doctor`'s). No server there is success.
+    pub fn kill_server(&self) -> Result<()> {
+        let out = self.output(Args::new("kill-server"))?;
+        if out.status.success() || says_absent(&out) {
+            Ok(())
+        } else {
+            Err(failed(format!("tmux kill-server failed: {}", stderr_line(&out))))
+        }
+    }
+
     /// The visible pane, or with `history` the whole scrollback too.
     pub fn capture(&self, name: &str, history: bool) -> Result<String> {
         let mut a = Args::new("capture-pane").args(["-p", "-J", "-t", &Self::pane_target(name)]);

@@ -181,6 +181,32 @@ fn read_turn_until(
     .context(what)?;
     // Read no further than the last complete line: a torn one is a write in progress.
     let end = lines.end();
+    let Some(mut kept) = turn_offsets(&mut lines, format, since, &what)? else { return Ok(None) };
+    kept.reverse();
+    let Some(&start) = kept.first() else { return Ok(None) };
+    let mut lines = Lines::new(file, start).until(end);
+    let mut turn = InOrder::new(format);
+    let mut next_kept = kept.iter().peekable();
+    while let Some((at, line)) = lines.next_line().context(what)? {
+        if next_kept.next_if_eq(&&at).is_some() {
+            if let Ok(value) = serde_json::from_slice::<Value>(line) {
+                turn.add(value);
+            }
+        }
+    }
+    let (turn, complete) = turn.finish();
+    Ok((!turn.is_empty()).then_some((turn, complete, start)))
+}
+
+/// Backwards from the end: where each line of the last turn starts, newest
+/// first; `None` when the turn starts before `since`, or no line opens one
+/// (and the format does not take the whole file for a turn).
+fn turn_offsets(
+    lines: &mut RevLines,
+    format: &dyn Format,
+    since: u64,
+    what: &dyn Fn() -> String,
+) -> Result<Option<Vec<u64>>> {
     // Where the turn's lines start, newest first.
     let mut kept: Vec<u64> = Vec::new();
     let mut opener: Option<Value> = None;
@@ -227,20 +253,7 @@ fn read_turn_until(
         None if !format.whole_file_is_a_turn() => return Ok(None),
         None => {}
     }
-    kept.reverse();
-    let Some(&start) = kept.first() else { return Ok(None) };
-    let mut lines = Lines::new(file, start).until(end);
-    let mut turn = InOrder::new(format);
-    let mut next_kept = kept.iter().peekable();
-    while let Some((at, line)) = lines.next_line().context(what)? {
-        if next_kept.next_if_eq(&&at).is_some() {
-            if let Ok(value) = serde_json::from_slice::<Value>(line) {
-                turn.add(value);
-            }
-        }
-    }
-    let (turn, complete) = turn.finish();
-    Ok((!turn.is_empty()).then_some((turn, complete, start)))
+    Ok(Some(kept))
 }
 
 /// Builds a turn from its lines in file order, each line after the one it

@@ -253,7 +253,7 @@ pub fn owned_session(tmux: &Tmux, name: &str, id: Option<&str>, legacy_sid: Opti
         (None, _) if !s.stamp.is_empty() => Ok(None),
         (None, None) => Ok(Some(s)),
         (None, Some(sid)) => match s.pane_pid {
-            Some(pid) if crate::proctree::names_arg(pid, sid)? => Ok(Some(s)),
+            Some(pid) if crate::process::names_arg(pid, sid)? => Ok(Some(s)),
             _ => Ok(None),
         },
     }
@@ -596,8 +596,8 @@ pub struct PaneMark {
 
 impl PaneMark {
     pub fn of_pid(pid: i32) -> Option<PaneMark> {
-        let tty = terminal_of(pid).filter(|t| t.starts_with("/dev/pts/"))?;
-        Some(PaneMark { pid, start: proc_start_time(pid)?, tty })
+        let tty = crate::process::terminal_of(pid).filter(|t| t.starts_with("/dev/pts/"))?;
+        Some(PaneMark { pid, start: crate::process::start_time(pid)?, tty })
     }
 
     pub fn of_meta(meta: &Meta) -> Option<PaneMark> {
@@ -611,24 +611,9 @@ impl PaneMark {
 
     /// The same process still runs on the same, still open, pane terminal.
     pub fn is_running(&self) -> bool {
-        proc_start_time(self.pid) == Some(self.start) && terminal_of(self.pid).as_deref() == Some(self.tty.as_str())
+        crate::process::start_time(self.pid) == Some(self.start)
+            && crate::process::terminal_of(self.pid).as_deref() == Some(self.tty.as_str())
     }
-}
-
-/// The process's start time, or `None` once it has exited (zombie included).
-fn proc_start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name in parentheses may hold spaces and parentheses itself.
-    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
-    if fields.first() == Some(&"Z") {
-        return None;
-    }
-    fields.get(19)?.parse().ok()
-}
-
-/// Where the process's standard input points.
-fn terminal_of(pid: i32) -> Option<String> {
-    std::fs::read_link(format!("/proc/{pid}/fd/0")).ok()?.into_os_string().into_string().ok()
 }
 
 #[cfg(test)]

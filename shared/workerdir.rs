@@ -234,20 +234,17 @@ impl WorkerDir {
     /// on a FIFO, and must be a regular file of ours.
     pub fn send_lock(&self, name: &str, until: std::time::Instant) -> Result<SendLock> {
         use nix::fcntl::{Flock, FlockArg};
-        use std::os::unix::fs::OpenOptionsExt;
         crate::name::validate(name)?;
         let path = self.send_lock_path(name);
-        let mut file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(libc_flags())
-            .open(&path)
-            .context(|| format!("opening {}", path.display()))?;
+        let refused = || failed(format!("{} is not a regular file of yours; remove it", path.display()));
+        let mut file = match crate::safefile::open_private(&path, false) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => return Err(refused()),
+            Err(e) => return Err(Error::Io(format!("opening {}", path.display()), e)),
+        };
         let meta = file.metadata().context(|| format!("reading {}", path.display()))?;
-        if !meta.is_file() || meta.uid() != nix::unistd::getuid().as_raw() {
-            return Err(failed(format!("{} is not a regular file of yours; remove it", path.display())));
+        if meta.uid() != nix::unistd::getuid().as_raw() {
+            return Err(refused());
         }
         loop {
             match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
@@ -313,12 +310,6 @@ impl WorkerDir {
         tmp.persist(path).map_err(|e| e.error).context(|| format!("renaming into {}", path.display()))?;
         Ok(())
     }
-}
-
-/// `O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC`: a link or a FIFO planted as a lock
-/// file is refused, never followed or waited on.
-fn libc_flags() -> i32 {
-    (nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC).bits()
 }
 
 /// A worker's send lock, released on drop (or by the kernel when its holder dies).

@@ -64,6 +64,18 @@ fn shape<'a>(tool: &'a Tool, pre: &[&str], per_worker: bool) -> Shape<'a> {
 
 /// bash: `complete -F` for every binary, one table-driven function.
 fn bash() -> String {
+    let mut out = bash_helpers();
+    for t in TOOLS.iter().filter(|t| t.subcommands.is_empty()) {
+        let f = format!("_csd_bin_{}", t.name.replace('-', "_"));
+        out.push_str(&format!("{f}() {{ {}; }}\ncomplete -F {f} {}\n", bash_call(&shape(t, &[], false), "1"), t.name));
+    }
+    out.push_str(&bash_csd());
+    out
+}
+
+/// The shell functions every bash completion calls: the values of each kind
+/// (`_csd_values`) and the walk over a command's words (`_csd_args`).
+fn bash_helpers() -> String {
     let mut out = String::from(
         "# bash completion for csd (generated from csd's interface declarations)\n\
          _csd_workers() {\n\
@@ -110,33 +122,34 @@ fn bash() -> String {
          \x20 _csd_values \"${k%+}\" \"${cur}\"\n\
          }\n",
     );
-    let call = |s: &Shape, first: &str| {
-        let valued: Vec<String> = s
-            .options
-            .iter()
-            .filter(|o| o.takes_value())
-            .flat_map(|o| {
-                let k = kind_word(o.complete);
-                let mut v = vec![format!("--{}={k}", o.long)];
-                v.extend(o.short.map(|c| format!("-{c}={k}")));
-                v
-            })
-            .collect();
-        let flags: Vec<String> =
-            s.options.iter().filter(|o| !o.takes_value()).map(|o| format!("--{}", o.long)).collect();
-        let mut kinds: Vec<String> = s.operands.iter().map(|c| kind_word(*c).to_string()).collect();
-        if let (true, Some(last)) = (s.repeats, kinds.last_mut()) {
-            last.push('+');
-        }
-        format!("_csd_args {first} '{}' '{}' '{}'", valued.join(" "), flags.join(" "), kinds.join(" "))
-    };
-    for t in TOOLS.iter().filter(|t| t.subcommands.is_empty()) {
-        let f = format!("_csd_bin_{}", t.name.replace('-', "_"));
-        out.push_str(&format!("{f}() {{ {}; }}\ncomplete -F {f} {}\n", call(&shape(t, &[], false), "1"), t.name));
+    out
+}
+
+/// The `_csd_args` call completing a command of this shape from word `first`.
+fn bash_call(s: &Shape, first: &str) -> String {
+    let valued: Vec<String> = s
+        .options
+        .iter()
+        .filter(|o| o.takes_value())
+        .flat_map(|o| {
+            let k = kind_word(o.complete);
+            let mut v = vec![format!("--{}={k}", o.long)];
+            v.extend(o.short.map(|c| format!("-{c}={k}")));
+            v
+        })
+        .collect();
+    let flags: Vec<String> = s.options.iter().filter(|o| !o.takes_value()).map(|o| format!("--{}", o.long)).collect();
+    let mut kinds: Vec<String> = s.operands.iter().map(|c| kind_word(*c).to_string()).collect();
+    if let (true, Some(last)) = (s.repeats, kinds.last_mut()) {
+        last.push('+');
     }
-    // csd: [--worker NAME] SUBCOMMAND, then the subcommand's binary's arguments.
+    format!("_csd_args {first} '{}' '{}' '{}'", valued.join(" "), flags.join(" "), kinds.join(" "))
+}
+
+/// csd: [--worker NAME] SUBCOMMAND, then the subcommand's binary's arguments.
+fn bash_csd() -> String {
     let csd = super::tool("csd").expect("csd is declared");
-    out.push_str(
+    let mut out = String::from(
         "_csd_bin_csd() {\n\
          \x20 local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} i=1 worker=\n\
          \x20 while [[ ${COMP_WORDS[i]} == --worker ]] && ((i + 1 < COMP_CWORD)); do worker=${COMP_WORDS[i+1]}; i=$((i + 2)); done\n\
@@ -158,7 +171,7 @@ fn bash() -> String {
     let first = "$((i + 1))";
     for s in csd.subcommands {
         let t = super::tool(s.bin).expect("a subcommand runs a declared binary");
-        out.push_str(&format!("    {}) {} ;;\n", s.name, call(&shape(t, s.pre, s.per_worker), first)));
+        out.push_str(&format!("    {}) {} ;;\n", s.name, bash_call(&shape(t, s.pre, s.per_worker), first)));
     }
     out.push_str(&format!("    completions) _csd_args {first} '' '' 'shell' ;;\n"));
     out.push_str("    *) COMPREPLY=() ;;\n  esac\n}\ncomplete -F _csd_bin_csd csd\n");
@@ -184,42 +197,55 @@ fn zsh() -> String {
          _csd_workers() {{\n  local d=${{CSD_WORKER_DIR:-/tmp/csd-workers}}/bin\n  local -a w\n  w=(${{d}}/*(N:t))\n  compadd -a w\n}}\n\n",
         names.join(" ")
     );
-    let specs = |s: &Shape| -> Vec<String> {
-        let mut v = Vec::new();
-        for o in &s.options {
-            let help = o.help.replace('\'', "'\\''").replace('[', "(").replace(']', ")").replace(':', " -");
-            let tail = match o.value.filter(|_| o.takes_value()) {
-                Some(val) => format!(":{}:{}", val.to_lowercase(), zsh_action(o.complete)),
-                None => String::new(),
-            };
-            match o.short {
-                Some(c) => {
-                    v.push(format!("'(-{c} --{l})'{{-{c},--{l}}}'[{help}]{tail}'", l = o.long));
-                }
-                None => v.push(format!("'--{}[{help}]{tail}'", o.long)),
-            }
-        }
-        for (i, c) in s.operands.iter().enumerate() {
-            if s.repeats && i + 1 == s.operands.len() {
-                v.push(format!("'*:arg:{}'", zsh_action(*c)));
-            } else {
-                v.push(format!("'{}:arg:{}'", i + 1, zsh_action(*c)));
-            }
-        }
-        if !s.repeats {
-            v.push("'*:: :'".into());
-        }
-        v
-    };
     for t in TOOLS.iter().filter(|t| t.subcommands.is_empty()) {
         out.push_str(&format!(
             "_csd_bin_{}() {{\n  _arguments -s \\\n    {}\n}}\n\n",
             t.name.replace('-', "_"),
-            specs(&shape(t, &[], false)).join(" \\\n    ")
+            zsh_specs(&shape(t, &[], false)).join(" \\\n    ")
         ));
     }
+    out.push_str(&zsh_csd());
+    out.push_str("case $service in\n");
+    for t in TOOLS {
+        out.push_str(&format!("  {}) _csd_bin_{} \"$@\" ;;\n", t.name, t.name.replace('-', "_")));
+    }
+    out.push_str("esac\n");
+    out
+}
+
+/// `_arguments` specs for a command of this shape.
+fn zsh_specs(s: &Shape) -> Vec<String> {
+    let mut v = Vec::new();
+    for o in &s.options {
+        let help = o.help.replace('\'', "'\\''").replace('[', "(").replace(']', ")").replace(':', " -");
+        let tail = match o.value.filter(|_| o.takes_value()) {
+            Some(val) => format!(":{}:{}", val.to_lowercase(), zsh_action(o.complete)),
+            None => String::new(),
+        };
+        match o.short {
+            Some(c) => {
+                v.push(format!("'(-{c} --{l})'{{-{c},--{l}}}'[{help}]{tail}'", l = o.long));
+            }
+            None => v.push(format!("'--{}[{help}]{tail}'", o.long)),
+        }
+    }
+    for (i, c) in s.operands.iter().enumerate() {
+        if s.repeats && i + 1 == s.operands.len() {
+            v.push(format!("'*:arg:{}'", zsh_action(*c)));
+        } else {
+            v.push(format!("'{}:arg:{}'", i + 1, zsh_action(*c)));
+        }
+    }
+    if !s.repeats {
+        v.push("'*:: :'".into());
+    }
+    v
+}
+
+/// csd: [--worker NAME] SUBCOMMAND, then the subcommand's binary's arguments.
+fn zsh_csd() -> String {
     let csd = super::tool("csd").expect("csd is declared");
-    out.push_str("_csd_bin_csd() {\n  local -a top per\n");
+    let mut out = String::from("_csd_bin_csd() {\n  local -a top per\n");
     let desc = |per_worker: bool| -> String {
         csd.subcommands
             .iter()
@@ -250,15 +276,10 @@ fn zsh() -> String {
         out.push_str(&format!(
             "    {}) _arguments -s {} ;;\n",
             s.name,
-            specs(&shape(t, s.pre, s.per_worker)).join(" ")
+            zsh_specs(&shape(t, s.pre, s.per_worker)).join(" ")
         ));
     }
     out.push_str(&format!("    completions) _arguments '1:shell:({})' ;;\n  esac\n}}\n\n", SHELLS.join(" ")));
-    out.push_str("case $service in\n");
-    for t in TOOLS {
-        out.push_str(&format!("  {}) _csd_bin_{} \"$@\" ;;\n", t.name, t.name.replace('-', "_")));
-    }
-    out.push_str("esac\n");
     out
 }
 

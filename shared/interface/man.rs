@@ -16,7 +16,40 @@ pub fn page(t: &Tool) -> String {
         env!("CARGO_PKG_VERSION")
     );
     out.push_str(&format!(".SH NAME\n{} \\- {}\n", t.name, esc(t.summary)));
-    out.push_str(".SH SYNOPSIS\n");
+    out.push_str(&synopsis(t));
+    if !t.description.is_empty() {
+        out.push_str(".SH DESCRIPTION\n");
+        out.push_str(&body(t.description));
+    }
+    out.push_str(&subcommands(t));
+    if !t.operands.is_empty() {
+        out.push_str(".SH ARGUMENTS\n");
+        for o in t.operands {
+            out.push_str(&format!(".TP\n.I {}\n{}\n", esc(o.name), line(o.help)));
+        }
+    }
+    out.push_str(&options(t));
+    let sections: [(&str, Vec<(&str, &str)>); 2] = [
+        ("ENVIRONMENT", t.env.iter().map(|v| (v.name, v.help)).collect()),
+        ("EXIT STATUS", t.exits.iter().map(|e| (e.code, e.help)).collect()),
+    ];
+    for (title, items) in sections.iter().filter(|(_, items)| !items.is_empty()) {
+        out.push_str(&format!(".SH {title}\n"));
+        for (name, help) in items {
+            out.push_str(&format!(".TP\n.B {}\n{}\n", esc(name), line(&sentence(help))));
+        }
+    }
+    out.push_str(&examples(t));
+    let others: Vec<String> =
+        TOOLS.iter().filter(|o| o.name != t.name).map(|o| format!(".BR {} (1)", o.name)).collect();
+    out.push_str(".SH SEE ALSO\n");
+    out.push_str(&others.join(",\n"));
+    out.push('\n');
+    super::expand(&out).into_owned()
+}
+
+fn synopsis(t: &Tool) -> String {
+    let mut out = String::from(".SH SYNOPSIS\n");
     for (i, u) in t.usage.iter().enumerate() {
         if i > 0 {
             out.push_str(".br\n");
@@ -26,30 +59,30 @@ pub fn page(t: &Tool) -> String {
             out.push_str(&format!("{}\n", line(u)));
         }
     }
-    if !t.description.is_empty() {
-        out.push_str(".SH DESCRIPTION\n");
-        out.push_str(&body(t.description));
+    out
+}
+
+fn subcommands(t: &Tool) -> String {
+    let mut out = String::new();
+    if t.subcommands.is_empty() {
+        return out;
     }
-    if !t.subcommands.is_empty() {
-        for (title, per_worker) in [("TOP-LEVEL SUBCOMMANDS", false), ("PER-WORKER SUBCOMMANDS", true)] {
-            out.push_str(&format!(".SH {title}\n"));
-            for s in t.subcommands.iter().filter(|s| s.per_worker == per_worker) {
-                out.push_str(&format!(".TP\n.B {}\n", esc(format!("{} {}", s.name, s.usage).trim_end())));
-                out.push_str(&format!("{} (runs \\fB{}", line(s.summary), s.bin));
-                for p in s.pre {
-                    out.push_str(&format!(" {}", esc(p)));
-                }
-                out.push_str("\\fR)\n");
+    for (title, per_worker) in [("TOP-LEVEL SUBCOMMANDS", false), ("PER-WORKER SUBCOMMANDS", true)] {
+        out.push_str(&format!(".SH {title}\n"));
+        for s in t.subcommands.iter().filter(|s| s.per_worker == per_worker) {
+            out.push_str(&format!(".TP\n.B {}\n", esc(format!("{} {}", s.name, s.usage).trim_end())));
+            out.push_str(&format!("{} (runs \\fB{}", line(s.summary), s.bin));
+            for p in s.pre {
+                out.push_str(&format!(" {}", esc(p)));
             }
+            out.push_str("\\fR)\n");
         }
     }
-    if !t.operands.is_empty() {
-        out.push_str(".SH ARGUMENTS\n");
-        for o in t.operands {
-            out.push_str(&format!(".TP\n.I {}\n{}\n", esc(o.name), line(o.help)));
-        }
-    }
-    out.push_str(".SH OPTIONS\n");
+    out
+}
+
+fn options(t: &Tool) -> String {
+    let mut out = String::from(".SH OPTIONS\n");
     for o in t.all_options() {
         let mut head = match o.short {
             Some(c) => format!(".BR \\-{c} \", \" \\-\\-{}", esc(o.long)),
@@ -69,36 +102,25 @@ pub fn page(t: &Tool) -> String {
             out.push_str(&format!("{}\n", line(&sentence(o.more))));
         }
     }
-    if !t.env.is_empty() {
-        out.push_str(".SH ENVIRONMENT\n");
-        for v in t.env {
-            out.push_str(&format!(".TP\n.B {}\n{}\n", esc(v.name), line(&sentence(v.help))));
+    out
+}
+
+fn examples(t: &Tool) -> String {
+    let mut out = String::new();
+    if t.examples.is_empty() {
+        return out;
+    }
+    out.push_str(".SH EXAMPLES\n");
+    for (i, e) in t.examples.iter().enumerate() {
+        if i > 0 {
+            out.push_str(".PP\n");
+        }
+        out.push_str(&format!(".nf\n{}\n.fi\n", verbatim(e.command)));
+        if !e.help.is_empty() {
+            out.push_str(&format!("{}\n", line(&sentence(e.help))));
         }
     }
-    if !t.exits.is_empty() {
-        out.push_str(".SH EXIT STATUS\n");
-        for e in t.exits {
-            out.push_str(&format!(".TP\n.B {}\n{}\n", esc(e.code), line(&sentence(e.help))));
-        }
-    }
-    if !t.examples.is_empty() {
-        out.push_str(".SH EXAMPLES\n");
-        for (i, e) in t.examples.iter().enumerate() {
-            if i > 0 {
-                out.push_str(".PP\n");
-            }
-            out.push_str(&format!(".nf\n{}\n.fi\n", verbatim(e.command)));
-            if !e.help.is_empty() {
-                out.push_str(&format!("{}\n", line(&sentence(e.help))));
-            }
-        }
-    }
-    let others: Vec<String> =
-        TOOLS.iter().filter(|o| o.name != t.name).map(|o| format!(".BR {} (1)", o.name)).collect();
-    out.push_str(".SH SEE ALSO\n");
-    out.push_str(&others.join(",\n"));
-    out.push('\n');
-    super::expand(&out).into_owned()
+    out
 }
 
 /// A description's paragraphs as groff.

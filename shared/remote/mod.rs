@@ -177,26 +177,7 @@ pub fn holds(dir: &WorkerDir, name: &str) -> bool {
     dir.holds_remote(name)
 }
 
-/// An exit status as a shell gives it: the code, or 128 + the signal.
-pub fn exit_code_of(s: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
-}
-
-/// Wait for a child that was told to end until `until`, then kill it: how
-/// it ended (`None` if it could not be waited for).
-fn wait_or_kill(child: &mut std::process::Child, until: std::time::Instant) -> Option<std::process::ExitStatus> {
-    loop {
-        match child.try_wait() {
-            Ok(Some(s)) => return Some(s),
-            Ok(None) if std::time::Instant::now() < until => std::thread::sleep(std::time::Duration::from_millis(5)),
-            _ => {
-                let _ = child.kill();
-                return child.wait().ok();
-            }
-        }
-    }
-}
+pub use crate::process::{exit_code_of, wait_or_kill};
 
 /// Where csd is on a host: the directory holding its binaries. Kept to
 /// characters no shell reads specially, since it is the one part of the

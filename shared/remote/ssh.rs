@@ -12,8 +12,7 @@
 use super::dest::Dest;
 use crate::error::{failed, Context, Error, Result};
 use crate::workerdir::WorkerDir;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -146,15 +145,7 @@ impl Link {
 
 /// A file of the control dir, 0600, never through a symlink.
 fn open_private(path: &Path, truncate: bool) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(truncate)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(path)
-        .context(|| format!("opening {}", path.display()))
+    crate::safefile::open_private(path, truncate).context(|| format!("opening {}", path.display()))
 }
 
 pub fn ssh_spawn_error(e: std::io::Error) -> Error {

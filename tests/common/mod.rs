@@ -221,30 +221,12 @@ pub fn isolate_network() {
 
 /// Whether `pid` runs (a zombie has exited).
 pub fn pid_alive(pid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    !stat.is_empty() && !stat.contains(") Z ")
+    csd::process::alive(pid)
 }
 
-/// Every process below `root` (not `root` itself), from /proc's parent links.
+/// Every process below `root` (not `root` itself).
 pub fn descendants(root: i32) -> Vec<i32> {
-    let mut parents: Vec<(i32, i32)> = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        // The command name, in parentheses, may hold spaces: fields follow the last ')'.
-        let Some(after) = stat.rsplit_once(") ").map(|x| x.1) else { continue };
-        let ppid = after.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-        parents.push((pid, ppid));
-    }
-    let mut out = vec![root];
-    let mut i = 0;
-    while i < out.len() {
-        let p = out[i];
-        out.extend(parents.iter().filter(|(c, pp)| *pp == p && *c != root).map(|(c, _)| *c));
-        i += 1;
-    }
-    out.remove(0);
-    out
+    csd::process::descendants(root).into_iter().skip(1).collect()
 }
 
 /// Kills a harness CLI and everything it started on drop, so a failing test

@@ -1,5 +1,8 @@
-//! Reading a process and those below it from /proc: what a legacy worker's
-//! pane proves it by.
+//! Processes: the one reader of /proc (a process, its children, its
+//! command line, terminal and environment), and waiting on a child with a
+//! deadline. Everything a pid read here becomes (a worker's proof, a
+//! process to end) is checked by its start time, so a reused pid is
+//! never mistaken for the process it replaced.
 
 use crate::error::{failed, Result};
 use std::collections::VecDeque;
@@ -53,6 +56,8 @@ pub struct Proc {
     pub start: u64,
     /// The name it gave itself: anything at all.
     pub comm: String,
+    /// Its state letter (`R`, `S`, `D`, `T`, …; never `Z`: a zombie reads as gone).
+    pub state: char,
 }
 
 /// Every live process (of user `uid` only, when given), zombies aside.
@@ -85,7 +90,65 @@ pub fn read(pid: i32) -> Option<Proc> {
         sid: f.get(3)?.parse().ok()?,
         start: f.get(19)?.parse().ok()?,
         comm,
+        state: f.first()?.chars().next()?,
     })
+}
+
+/// Whether `pid` runs (a zombie has finished: only its parent's wait is missing).
+pub fn alive(pid: i32) -> bool {
+    read(pid).is_some()
+}
+
+/// The start time of `pid` (clock ticks since boot), or `None` once it has exited.
+pub fn start_time(pid: i32) -> Option<u64> {
+    read(pid).map(|p| p.start)
+}
+
+/// Where the process's standard input points.
+pub fn terminal_of(pid: i32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/fd/0")).ok()?.into_os_string().into_string().ok()
+}
+
+/// Whether the process's environment (as it was at exec) holds `var=value`
+/// exactly; one that cannot be read holds nothing.
+pub fn environ_has(pid: i32, var: &str, value: &str) -> bool {
+    let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { return false };
+    let want = format!("{var}={value}");
+    env.split(|b| *b == 0).any(|v| v == want.as_bytes())
+}
+
+/// `root` and every live process below it.
+pub fn descendants(root: i32) -> Vec<i32> {
+    let links = parent_links();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(links.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found
+}
+
+/// An exit status as a shell gives it: the code, or 128 + the signal.
+pub fn exit_code_of(s: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+}
+
+/// Wait for a child that was told to end until `until`, then kill it: how
+/// it ended (`None` if it could not be waited for).
+pub fn wait_or_kill(child: &mut std::process::Child, until: std::time::Instant) -> Option<std::process::ExitStatus> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => return Some(s),
+            Ok(None) if std::time::Instant::now() < until => std::thread::sleep(std::time::Duration::from_millis(5)),
+            _ => {
+                let _ = child.kill();
+                return child.wait().ok();
+            }
+        }
+    }
 }
 
 /// `word` in `arg`, not run together with other name characters.
