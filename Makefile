@@ -23,10 +23,13 @@ build:
 # missing one), and the pinned harness CLIs (npm ci in tests/e2e, once: when
 # node_modules is there it is left alone). One test at a time: the end-to-end
 # tests run real harness CLIs, and two of them at once on a 2-core machine
-# stretch their timings for no gain (about 3 min).
+# stretch their timings for no gain (about 10 min). Both tiers: plain `cargo
+# test` is the portable one (no root, no sshd, no namespaces, no harness
+# CLI); the e2e feature adds the rest. --no-fail-fast: every test binary
+# reports, whichever fails.
 test: prereqs | tests/e2e/node_modules
 	$(MAKE) --no-print-directory man-check
-	$(CARGO) test --locked --no-fail-fast -- --test-threads=1
+	$(CARGO) test --locked --no-fail-fast --features e2e -- --test-threads=1
 
 prereqs:
 	.ci/prereqs

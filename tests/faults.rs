@@ -257,6 +257,7 @@ impl Drop for OtherUser {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "the e2e tier (makes a second user (useradd): root): make test")]
 fn another_user_cannot_plant_a_meta_or_lend_a_dir() {
     let env = TestEnv::new();
     let other = OtherUser::new();

@@ -285,6 +285,7 @@ fn comm(pid: i32) -> String {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "the e2e tier (a PID namespace (unshare): root): make test")]
 fn csd_wait_leaves_no_zombie_under_a_pid_1_that_never_reaps() {
     let env = TestEnv::new();
     env.fake_worker("w1", "sid-1", &["sleep", "600"]);
@@ -377,6 +378,7 @@ fn log_events(path: &Path) -> Vec<serde_json::Value> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "the e2e tier (fanotify: root): make test")]
 fn a_late_settler_never_ends_the_next_turn() {
     // A Codex worker whose turn T1 failed: the rollout says so, no Stop hook came.
     let env = TestEnv::new();

@@ -286,6 +286,7 @@ fn run_in(disk: &SmallDisk, w: &World, bin: &str, args: &[&str]) -> Output {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "the e2e tier (a mount namespace (unshare): root): make test")]
 fn a_full_disk_never_tears_the_log_and_a_lost_event_is_reported() {
     let mut w = World::new();
     let disk = SmallDisk::new(&w.env.path().join("small"), "256k");

@@ -692,6 +692,8 @@ const OTHER_PROGRAMS_OPTIONS: &[&str] = &[
     // installer's (`./install.sh --prefix ~/.local`).
     "--locked",
     "--prefix",
+    // cargo's, for the e2e test tier (`cargo test --features e2e`).
+    "--features",
     // Pi's: `adopt --harness pi` resumes with `pi --session`.
     "--session",
     // grep's, in `csd-events W --follow | grep --line-buffered pre_tool_use`.

@@ -529,6 +529,7 @@ fn worker_dir_that_is_a_symlink_is_refused() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "the e2e tier (chown to another user: root): make test")]
 fn worker_dir_owned_by_someone_else_is_refused() {
     let env = TestEnv::new();
     nix::unistd::chown(&env.worker_dir, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();

@@ -376,6 +376,7 @@ fn crate_kept() -> &'static str {
 /// `--host`: the host's csd makes the worktree there, from the host's
 /// checkout; status, diff and stop (with --discard) reach it over ssh.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "the e2e tier (a real sshd and a second user: root): make test")]
 fn a_remote_worker_gets_its_worktree_on_the_host() {
     use common::sshd::*;
     isolate_network();
@@ -538,6 +539,7 @@ fn a_subdirectory_of_the_checkout_is_the_same_place_in_the_worktree() {
 /// extension) has no meta until it registers: the worktree is the worker's
 /// all the same, from launch to stop.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "the e2e tier (the pinned Pi in tests/e2e): make test")]
 fn a_pi_worker_gets_its_worktree_too() {
     let w = repo_world();
     let jiti = repo().join("tests/e2e/node_modules/jiti/lib/jiti.cjs");
