@@ -467,7 +467,7 @@ fn take_back(launch: &Launch, e: Error, pane_started: bool, timeout: Duration) -
     let session = launch.tmux.probe(launch.name);
     let ours = matches!(&session, Ok(Some(s)) if s.stamp == launch.csd_id);
     if pane_started && ours {
-        tail = pane_tail(&launch.tmux.capture(launch.name, true).unwrap_or_default(), TAIL_LINES);
+        tail = crate::tmux::pane_tail(&launch.tmux.capture(launch.name, true).unwrap_or_default(), TAIL_LINES);
         if let Ok(Some(s)) = &session {
             let _ = launch.tmux.kill(s);
         }
@@ -516,8 +516,3 @@ fn take_back(launch: &Launch, e: Error, pane_started: bool, timeout: Duration) -
     }
 }
 
-/// The last `n` non-blank lines, right-trimmed.
-pub fn pane_tail(screen: &str, n: usize) -> String {
-    let lines: Vec<&str> = screen.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}

@@ -1,22 +1,29 @@
-//! csd's shared library: the pieces every `csd-*` binary is built from.
+//! csd's shared library: the pieces every `csd-*` binary is built from, one
+//! module per concept.
 //!
-//! One module per concept, lowest first: the exit-code contract (`error`,
-//! `cli`), names (`name`), harness names (`kind`), where workers live
-//! (`workerdir`), reading files safely (`safefile`, `lines`, `revlines`),
-//! how a turn ended (`verdict`), events (`event`, `eventlog`), waking on
-//! change (`watch`), signals (`signals`), child processes run to a deadline
-//! (`bounded`), tmux (`tmux`), the process tree (`proctree`), what a worker
-//! is (`worker`), the hook (`hook`), tunables (`knobs`), harnesses and how
-//! each is driven (`harness`), transcripts and turns (`transcript`, `turn`);
-//! then what is built on them: waiting (`wait`), giving a prompt (`submit`,
-//! `converse`), answering a worker's question (`answer`), a git worktree per
-//! worker (`worktree`), starting (`launch`, `consent`), ending (`stop`, and
-//! `sweep` for what a worker started), status rows and token
-//! tallies (`status`, `tally`), fleets (`fleet`), converse's post-mortem
-//! (`diag`), the mock model servers (`mock`) and the self-test that drives
-//! each installed harness against them (`doctor`), and every binary's
-//! declared interface (`interface`). Lower modules never call up into
-//! higher ones.
+//! The modules stand in layers, lowest first. A module uses only modules of
+//! its own layer and the layers below it, and no two modules use each other
+//! round a cycle: `tests/layers.rs` reads the list below and fails on any
+//! import that breaks it, so a module added to the library must be placed
+//! here.
+//!
+//! - layer base: error, cli, name, kind, time, knobs, lines, revlines, safefile, paste, tokens, signals, watch, bounded, process
+//!   (exit codes and output; names; reading files that may be hostile;
+//!   signals and waking on change; child processes run to a deadline; /proc)
+//! - layer records: verdict, event, eventlog, workerdir, tmux, sweep, worker, turn, transcript
+//!   (how a turn ended; events and their logs; where workers live; tmux;
+//!   what a worker is; a turn, and the walk over a transcript)
+//! - layer harness: harness
+//!   (the `Harness` contract, the registry, and one folder per CLI)
+//! - layer work: hook, turn_reader, wait, submit, converse, answer, diag, consent, stop, tally, worktree, launch, status, fleet
+//!   (what is done with workers: the hook, waiting, giving a prompt,
+//!   answering a question, starting, ending, status rows and fleets)
+//! - layer remote: remote
+//!   (the same over OpenSSH)
+//! - layer edge: interface, mock, doctor
+//!   (every binary's declared interface and its generators; the mock model
+//!   servers and the self-test that drives each harness against them: the
+//!   core never uses these)
 
 pub mod answer;
 pub mod bounded;

@@ -500,6 +500,13 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
+/// The last `n` non-blank lines of a pane's text, right-trimmed: what a
+/// message quotes of a pane that failed.
+pub fn pane_tail(screen: &str, n: usize) -> String {
+    let lines: Vec<&str> = screen.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -522,7 +522,7 @@ fn setup(record: &Record, src: &Path, ask: &Ask) -> Result<Option<String>> {
     crate::signals::check()?;
     let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&o.stderr));
-    let tail = crate::launch::pane_tail(&text, SETUP_TAIL);
+    let tail = crate::tmux::pane_tail(&text, SETUP_TAIL);
     let indented: String = tail.lines().map(|l| format!("\n    | {l}")).collect();
     if !o.status.success() {
         return Err(failed(format!(
