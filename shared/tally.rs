@@ -3,23 +3,11 @@
 //! the line number of the latest `user_prompt_submit` in the event log, and
 //! the tokens the session used, summed from the harness's own transcript.
 //!
-//! What each harness records (checked against transcripts the real CLIs
-//! wrote against csd's mocks):
-//! - Claude Code: every assistant line's `message.usage` (`input_tokens`,
-//!   `output_tokens`, `cache_read_input_tokens`,
-//!   `cache_creation_input_tokens`). One API message is written as one line
-//!   per content block, each with the message's id and its usage: a message
-//!   id counts once, with the usage of its latest line. A message's lines
-//!   land together, but Claude's writers can overtake each other (see
-//!   docs/harness-claude.md), so the last `RECENT` ids are remembered.
-//! - Codex: `event_msg` `token_count` lines carry the session's running
-//!   total (`info.total_token_usage`); the last one is the total. Its
-//!   `input_tokens` counts cached input too (OpenAI's convention); csd
-//!   reports `input` without it, as Claude and Pi do, and the cached part as
-//!   `cache_read`.
-//! - Pi: every assistant `message` entry's `usage` (`input`, `output`,
-//!   `cacheRead`, `cacheWrite`), on every branch of the session's tree:
-//!   tokens spent on an abandoned branch were spent all the same.
+//! What each harness records, and how a line of it is counted, is the
+//! harness's own (`Harness::line_usage`, in its folder): tokens to add, a
+//! message's usage counted once per message id (the last `RECENT` ids are
+//! remembered, since a harness's writers can overtake each other), or the
+//! session's running total.
 //!
 //! The tally is `<sid>.tally` in the worker dir (JSON, written atomically,
 //! read as untrusted: a tally that does not parse, or is another session's,

@@ -211,7 +211,12 @@ pub fn queued_into_turn(path: &std::path::Path, since: u64, prompt: &[u8]) -> cr
     Ok(false)
 }
 
-/// A Claude Code transcript line's message id and usage: assistant lines only.
+/// A Claude Code transcript line's message id and usage: assistant lines
+/// only. Every assistant line's `message.usage` (`input_tokens`,
+/// `output_tokens`, `cache_read_input_tokens`, `cache_creation_input_tokens`);
+/// one API message is written as one line per content block, each with the
+/// message's id and its usage, so a message id counts once, with the usage
+/// of its latest line (checked against transcripts the real CLI wrote).
 pub fn usage(line: &Value) -> Option<(Option<&str>, Tokens)> {
     if line.get("type")?.as_str()? != "assistant" {
         return None;

@@ -151,7 +151,11 @@ fn tool_output(output: &Value) -> (String, bool) {
     (format!("{status}\n{body}"), code != "0")
 }
 
-/// The session's total so far, from a Codex rollout's `token_count` line.
+/// The session's total so far, from a Codex rollout's `token_count` line
+/// (`info.total_token_usage`; the last one is the total). Its
+/// `input_tokens` counts cached input too (OpenAI's convention); csd reports
+/// `input` without it, as for the other harnesses, and the cached part as
+/// `cache_read`.
 pub fn usage(line: &Value) -> Option<Tokens> {
     if line.get("type")?.as_str()? != "event_msg" {
         return None;

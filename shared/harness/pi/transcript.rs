@@ -71,7 +71,9 @@ pub fn tool_name(name: &str) -> String {
     }
 }
 
-/// A Pi session entry's usage: assistant messages only.
+/// A Pi session entry's usage: assistant messages only (`input`, `output`,
+/// `cacheRead`, `cacheWrite`), on every branch of the session's tree:
+/// tokens spent on an abandoned branch were spent all the same.
 pub fn usage(line: &Value) -> Option<Tokens> {
     if line.get("type")?.as_str()? != "message" {
         return None;
