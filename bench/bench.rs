@@ -54,54 +54,15 @@ fn main() {
 
     println!("csd benchmark: median of {RUNS} runs, peak RSS of the child (wait4)");
     println!("{:<50} {:>10} {:>12}", "case", "median", "peak RSS");
-    for events in [60_000usize, 600_000, 1_200_000].into_iter().filter(|_| want("logs")) {
-        let sid = format!("bench-{events}");
-        b.meta("bw", &sid, tmp.path());
-        let size = write_log(&wd.join(format!("{sid}.events.jsonl")), events);
-        let label = format!("{}k events, {:.0} MB", events / 1000, size as f64 / 1e6);
-        b.report(&format!("status ({label})"), b.time("csd-status", &[&sid]));
-        if events == 1_200_000 {
-            let tally = wd.join(format!("{sid}.tally"));
-            let (tally, bins, sid) = (&tally, &b.bins, sid.as_str());
-            let json = |fresh: bool| {
-                move || {
-                    if fresh {
-                        let _ = std::fs::remove_file(tally);
-                    }
-                    let mut c = Command::new(bins.join("csd-status"));
-                    c.args(["--json", sid]);
-                    c
-                }
-            };
-            b.report(&format!("status --json ({label}), first call"), b.sample(json(true), None));
-            b.report(&format!("status --json ({label}), later call"), b.sample(json(false), None));
-            let _ = std::fs::remove_file(wd.join(format!("{sid}.tally")));
+    if want("logs") {
+        for events in [60_000usize, 600_000, 1_200_000] {
+            logs(&b, tmp.path(), events, v4.as_deref());
         }
-        b.report(&format!("read-events --last 5 ({label})"), b.time("csd-events", &[&sid, "--last", "5"]));
-        if events == 600_000 {
-            b.unmark(&sid);
-            b.report(&format!("status, v4 meta (asks tmux) ({label})"), b.time("csd-status", &[&sid]));
-        }
-        if let Some(cjs) = &v4 {
-            let w = ["--worker", sid.as_str()];
-            b.report(&format!("  v4 status ({label})"), b.time_node(cjs, &[&w[..], &["status"]].concat()));
-            b.report(
-                &format!("  v4 read-events --last 5 ({label})"),
-                b.time_node(cjs, &[&w[..], &["read-events", "--last", "5"]].concat()),
-            );
-        }
-        std::fs::remove_file(wd.join(format!("{sid}.meta"))).unwrap();
-        std::fs::remove_file(wd.join(format!("{sid}.events.jsonl"))).unwrap();
     }
 
     b.meta("bw", "bench-hook", tmp.path());
     if want("hook") {
-        let payload = br#"{"session_id":"bench-hook","transcript_path":"/t.jsonl","cwd":"/p","hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"echo hi","description":"say hi"}}"#;
-        b.report("csd-hook (one PreToolUse event)", b.time_stdin("csd-hook", &[], payload));
-        if let Some(cjs) = &v4 {
-            let emit = cjs.with_file_name("emit-event.cjs");
-            b.report("  v4 emit-event (one PreToolUse event)", b.time_stdin_node(&emit, payload));
-        }
+        hook(&b, v4.as_deref());
     }
 
     if want("wait") {
@@ -109,76 +70,15 @@ fn main() {
     }
 
     if want("fleet") {
-        let sids: Vec<String> = (0..10).map(|i| format!("bench-fleet-{i}")).collect();
-        for (i, sid) in sids.iter().enumerate() {
-            b.meta_named(&format!("fw{i}"), "bw", sid, tmp.path());
-        }
-        b.report("wait --all, 10 workers: exit after the last stop lands", b.fleet_latency(&sids));
-        for sid in &sids {
-            let _ = std::fs::remove_file(wd.join(format!("{sid}.meta")));
-            let _ = std::fs::remove_file(wd.join(format!("{sid}.events.jsonl")));
-        }
+        fleet(&b, tmp.path());
     }
 
     if want("long") {
-        for (label, sid) in [("64 MB last line", "bench-long"), ("2 GB hole", "bench-hole")] {
-            b.meta("bw", sid, tmp.path());
-            let log = wd.join(format!("{sid}.events.jsonl"));
-            if sid == "bench-long" {
-                write_long_line_log(&log, 64 << 20);
-            } else {
-                write_sparse_log(&log, 2 << 30);
-            }
-            b.report(&format!("read-events --last 3 ({label})"), b.time("csd-events", &[sid, "--last", "3"]));
-            b.report(&format!("status ({label})"), b.time("csd-status", &[sid]));
-            b.report(&format!("read-events, forward ({label})"), b.time("csd-events", &[sid]));
-            std::fs::remove_file(&log).unwrap();
-        }
+        long_lines(&b, tmp.path());
     }
 
     if want("turn") {
-        let sid = "bench-turn";
-        b.meta("bw", sid, tmp.path());
-        let transcript =
-            home.join(".claude/projects").join(claude_project_dir(tmp.path())).join(format!("{sid}.jsonl"));
-        std::fs::create_dir_all(transcript.parent().unwrap()).unwrap();
-        let size = write_transcript(&transcript, 100_000_000);
-        if b.bins.join("csd-turn").exists() {
-            b.report(&format!("read-turn ({:.0} MB transcript)", size as f64 / 1e6), b.time("csd-turn", &[sid]));
-        } else {
-            println!("{:<50} {:>10}", "read-turn", "(csd-turn not built)");
-        }
-        if let Some(cjs) = &v4 {
-            b.report("  v4 read-turn (same transcript)", b.time_node(cjs, &["--worker", sid, "read-turn"]));
-        }
-        // status --json sums the transcript's tokens: the first call counts
-        // it all, a later one only what was appended since (one small turn).
-        let tally = wd.join(format!("{sid}.tally"));
-        let mb = size as f64 / 1e6;
-        let first = b.sample(
-            || {
-                let _ = std::fs::remove_file(&tally);
-                let mut c = Command::new(b.bins.join("csd-status"));
-                c.args(["--json", sid]);
-                c
-            },
-            None,
-        );
-        b.report(&format!("status with tokens ({mb:.0} MB transcript), first call"), first);
-        let turns = std::cell::Cell::new(0);
-        let later = b.sample(
-            || {
-                turns.set(turns.get() + 1);
-                append_turn(&transcript, turns.get());
-                let mut c = Command::new(b.bins.join("csd-status"));
-                c.args(["--json", sid]);
-                c
-            },
-            None,
-        );
-        b.report(&format!("status with tokens ({mb:.0} MB transcript), later call"), later);
-        let out = b.output("csd-status", &["--json", sid]);
-        println!("  {}", out.trim());
+        turn(&b, tmp.path(), v4.as_deref());
     }
     if want("remote") {
         remote::run(&b, tmp.path());
@@ -189,6 +89,136 @@ fn main() {
     if v4.is_some() {
         Command::new("tmux").env("TMUX_TMPDIR", tmp.path()).arg("kill-server").status().unwrap();
     }
+}
+
+/// status, read-events and status --json on a log of `events` events.
+fn logs(b: &Bench, tmp: &Path, events: usize, v4: Option<&Path>) {
+    let wd = &b.wd;
+    let sid = format!("bench-{events}");
+    b.meta("bw", &sid, tmp);
+    let size = write_log(&wd.join(format!("{sid}.events.jsonl")), events);
+    let label = format!("{}k events, {:.0} MB", events / 1000, size as f64 / 1e6);
+    b.report(&format!("status ({label})"), b.time("csd-status", &[&sid]));
+    if events == 1_200_000 {
+        let tally = wd.join(format!("{sid}.tally"));
+        let (tally, bins, sid) = (&tally, &b.bins, sid.as_str());
+        let json = |fresh: bool| {
+            move || {
+                if fresh {
+                    let _ = std::fs::remove_file(tally);
+                }
+                let mut c = Command::new(bins.join("csd-status"));
+                c.args(["--json", sid]);
+                c
+            }
+        };
+        b.report(&format!("status --json ({label}), first call"), b.sample(json(true), None));
+        b.report(&format!("status --json ({label}), later call"), b.sample(json(false), None));
+        let _ = std::fs::remove_file(wd.join(format!("{sid}.tally")));
+    }
+    b.report(&format!("read-events --last 5 ({label})"), b.time("csd-events", &[&sid, "--last", "5"]));
+    if events == 600_000 {
+        b.unmark(&sid);
+        b.report(&format!("status, v4 meta (asks tmux) ({label})"), b.time("csd-status", &[&sid]));
+    }
+    if let Some(cjs) = v4 {
+        let w = ["--worker", sid.as_str()];
+        b.report(&format!("  v4 status ({label})"), b.time_node(cjs, &[&w[..], &["status"]].concat()));
+        b.report(
+            &format!("  v4 read-events --last 5 ({label})"),
+            b.time_node(cjs, &[&w[..], &["read-events", "--last", "5"]].concat()),
+        );
+    }
+    std::fs::remove_file(wd.join(format!("{sid}.meta"))).unwrap();
+    std::fs::remove_file(wd.join(format!("{sid}.events.jsonl"))).unwrap();
+}
+
+/// One csd-hook call.
+fn hook(b: &Bench, v4: Option<&Path>) {
+    let payload = br#"{"session_id":"bench-hook","transcript_path":"/t.jsonl","cwd":"/p","hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"echo hi","description":"say hi"}}"#;
+    b.report("csd-hook (one PreToolUse event)", b.time_stdin("csd-hook", &[], payload));
+    if let Some(cjs) = v4 {
+        let emit = cjs.with_file_name("emit-event.cjs");
+        b.report("  v4 emit-event (one PreToolUse event)", b.time_stdin_node(&emit, payload));
+    }
+}
+
+/// csd-wait --all over ten workers.
+fn fleet(b: &Bench, tmp: &Path) {
+    let wd = &b.wd;
+    let sids: Vec<String> = (0..10).map(|i| format!("bench-fleet-{i}")).collect();
+    for (i, sid) in sids.iter().enumerate() {
+        b.meta_named(&format!("fw{i}"), "bw", sid, tmp);
+    }
+    b.report("wait --all, 10 workers: exit after the last stop lands", b.fleet_latency(&sids));
+    for sid in &sids {
+        let _ = std::fs::remove_file(wd.join(format!("{sid}.meta")));
+        let _ = std::fs::remove_file(wd.join(format!("{sid}.events.jsonl")));
+    }
+}
+
+/// A 64 MB last line and a 2 GB hole, backwards and forwards.
+fn long_lines(b: &Bench, tmp: &Path) {
+    let wd = &b.wd;
+    for (label, sid) in [("64 MB last line", "bench-long"), ("2 GB hole", "bench-hole")] {
+        b.meta("bw", sid, tmp);
+        let log = wd.join(format!("{sid}.events.jsonl"));
+        if sid == "bench-long" {
+            write_long_line_log(&log, 64 << 20);
+        } else {
+            write_sparse_log(&log, 2 << 30);
+        }
+        b.report(&format!("read-events --last 3 ({label})"), b.time("csd-events", &[sid, "--last", "3"]));
+        b.report(&format!("status ({label})"), b.time("csd-status", &[sid]));
+        b.report(&format!("read-events, forward ({label})"), b.time("csd-events", &[sid]));
+        std::fs::remove_file(&log).unwrap();
+    }
+}
+
+/// read-turn and status --json with tokens on a 100 MB transcript.
+fn turn(b: &Bench, tmp: &Path, v4: Option<&Path>) {
+    let (wd, home) = (&b.wd, &b.home);
+    let sid = "bench-turn";
+    b.meta("bw", sid, tmp);
+    let transcript = home.join(".claude/projects").join(claude_project_dir(tmp)).join(format!("{sid}.jsonl"));
+    std::fs::create_dir_all(transcript.parent().unwrap()).unwrap();
+    let size = write_transcript(&transcript, 100_000_000);
+    if b.bins.join("csd-turn").exists() {
+        b.report(&format!("read-turn ({:.0} MB transcript)", size as f64 / 1e6), b.time("csd-turn", &[sid]));
+    } else {
+        println!("{:<50} {:>10}", "read-turn", "(csd-turn not built)");
+    }
+    if let Some(cjs) = v4 {
+        b.report("  v4 read-turn (same transcript)", b.time_node(cjs, &["--worker", sid, "read-turn"]));
+    }
+    // status --json sums the transcript's tokens: the first call counts
+    // it all, a later one only what was appended since (one small turn).
+    let tally = wd.join(format!("{sid}.tally"));
+    let mb = size as f64 / 1e6;
+    let first = b.sample(
+        || {
+            let _ = std::fs::remove_file(&tally);
+            let mut c = Command::new(b.bins.join("csd-status"));
+            c.args(["--json", sid]);
+            c
+        },
+        None,
+    );
+    b.report(&format!("status with tokens ({mb:.0} MB transcript), first call"), first);
+    let turns = std::cell::Cell::new(0);
+    let later = b.sample(
+        || {
+            turns.set(turns.get() + 1);
+            append_turn(&transcript, turns.get());
+            let mut c = Command::new(b.bins.join("csd-status"));
+            c.args(["--json", sid]);
+            c
+        },
+        None,
+    );
+    b.report(&format!("status with tokens ({mb:.0} MB transcript), later call"), later);
+    let out = b.output("csd-status", &["--json", sid]);
+    println!("  {}", out.trim());
 }
 
 struct Bench {

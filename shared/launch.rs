@@ -515,4 +515,3 @@ fn take_back(launch: &Launch, e: Error, pane_started: bool, timeout: Duration) -
         _ => Error::Failed(msg),
     }
 }
-

@@ -381,7 +381,10 @@ fn plugin_from_a_checkout_is_only_the_plugin_and_says_csd_is_missing() {
 /// the installed binaries (a real worker launched, driven and stopped), and
 /// `--uninstall` takes it all away again.
 #[test]
-#[cfg_attr(not(feature = "e2e"), ignore = "the e2e tier (the pinned Claude Code, a network namespace: root): make test")]
+#[cfg_attr(
+    not(feature = "e2e"),
+    ignore = "the e2e tier (the pinned Claude Code, a network namespace: root): make test"
+)]
 fn dist_archive_installs_and_runs_without_rust() {
     let cli = claude_cli();
     let env = TestEnv::new();
