@@ -306,6 +306,20 @@ pub trait Harness: Sync {
     /// What `csd doctor` needs to prove this harness offline.
     fn self_test(&self) -> SelfTest;
 
+    /// csd-launch's manual on this harness: how csd starts it and where it
+    /// keeps what (paragraphs; `interface::expand` puts them in the page).
+    fn launch_note(&self) -> &'static str;
+
+    /// How `--adopt` resumes one of its sessions: `with claude --resume SID
+    /// (its transcript under ~/.claude/projects/)`.
+    fn adopt_note(&self) -> &'static str;
+
+    /// Variables csd reads for this harness alone (name, what it sets), for
+    /// csd-launch's manual; `CSD_<NAME>_BIN` is every harness's.
+    fn variables(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
     fn ids(&self) -> IdStrategy;
 
     /// Whether `csd-launch --adopt` (resume by session id) is possible.

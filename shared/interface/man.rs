@@ -29,10 +29,8 @@ pub fn page(t: &Tool) -> String {
         }
     }
     out.push_str(&options(t));
-    let sections: [(&str, Vec<(&str, &str)>); 2] = [
-        ("ENVIRONMENT", t.env.iter().map(|v| (v.name, v.help)).collect()),
-        ("EXIT STATUS", t.exits.iter().map(|e| (e.code, e.help)).collect()),
-    ];
+    let sections: [(&str, Vec<(&str, &str)>); 2] =
+        [("ENVIRONMENT", t.env_vars()), ("EXIT STATUS", t.exits.iter().map(|e| (e.code, e.help)).collect())];
     for (title, items) in sections.iter().filter(|(_, items)| !items.is_empty()) {
         out.push_str(&format!(".SH {title}\n"));
         for (name, help) in items {
@@ -125,9 +123,10 @@ fn examples(t: &Tool) -> String {
 
 /// A description's paragraphs as groff.
 fn body(text: &str) -> String {
+    let text = super::expand(text);
     let mut out = String::new();
     let mut after_heading = true;
-    for p in paragraphs(text).iter() {
+    for p in paragraphs(&text).iter() {
         if !after_heading && !matches!(p, Para::Heading(_)) {
             out.push_str(".PP\n");
         }
@@ -184,11 +183,11 @@ fn guard_lines(text: &str) -> String {
 /// groff's special characters: backslash, and `-` (a hyphen that must stay
 /// a minus, as in options, so it can be copied).
 fn esc(s: &str) -> String {
-    s.replace('\\', "\\e").replace('-', "\\-")
+    super::expand(s).replace('\\', "\\e").replace('-', "\\-")
 }
 
 fn sentence(s: &str) -> String {
-    let mut s = s.trim().to_string();
+    let mut s = super::expand(s).trim().to_string();
     if let Some(first) = s.chars().next() {
         s = first.to_uppercase().collect::<String>() + &s[first.len_utf8()..];
     }

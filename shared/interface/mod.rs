@@ -165,6 +165,19 @@ impl Tool {
         out
     }
 
+    /// Its variables, `HARNESS_VARS` replaced by each harness's own.
+    pub fn env_vars(&self) -> Vec<(&'static str, &'static str)> {
+        let mut out = Vec::new();
+        for v in self.env {
+            if v.name == HARNESS_VARS {
+                out.extend(crate::harness::HarnessKind::all().flat_map(|k| k.driver().variables().iter().copied()));
+            } else {
+                out.push((v.name, v.help));
+            }
+        }
+        out
+    }
+
     /// `-h`: what it is, how it is called, its options in a line each.
     pub fn short_help(&self) -> String {
         let mut out = format!("{}: {}\n\n{}", self.name, self.summary, self.usage_lines());
@@ -201,12 +214,13 @@ impl Tool {
         }
         out.push_str("\nOptions:\n");
         out.push_str(&option_table(self.all_options(), true));
-        if !self.env.is_empty() {
+        let env = self.env_vars();
+        if !env.is_empty() {
             out.push_str("\nEnvironment:\n");
-            let w = self.env.iter().map(|v| v.name.len()).max().unwrap_or(0).min(26);
-            for v in self.env {
-                let label = format!("  {:<w$}  ", v.name);
-                out.push_str(&hanging(&label, v.help, 78));
+            let w = env.iter().map(|(name, _)| name.len()).max().unwrap_or(0).min(26);
+            for (name, help) in &env {
+                let label = format!("  {name:<w$}  ");
+                out.push_str(&hanging(&label, help, 78));
             }
         }
         if !self.exits.is_empty() {
@@ -323,6 +337,9 @@ fn wrap_words(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// A `Var` that stands for every harness's own variables.
+pub const HARNESS_VARS: &str = "{HARNESS_VARS}";
+
 /// The spec's words for what the harness registry holds, so help, man pages
 /// and completions name every harness without the spec listing them:
 /// `{HARNESSES|}` claude|codex|pi, `{HARNESSES}` claude (the default), codex
@@ -357,13 +374,43 @@ pub fn expand(text: &str) -> std::borrow::Cow<'_, str> {
     let mocks: Vec<String> =
         mocks.into_iter().map(|(p, titles)| format!("{p} for {}", or_list(&titles, "and"))).collect();
     let bins: Vec<String> = all.iter().map(|k| k.bin_env()).collect();
+    let session_args: Vec<String> = all.iter().map(|k| session_args_of(k.driver())).collect();
+    let adopt: Vec<String> = all
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let how = if i == 0 { String::new() } else { format!(" (--harness {})", k.name()) };
+            format!("{}'s{how} {}", k.driver().title(), k.driver().adopt_note())
+        })
+        .collect();
+    let notes: Vec<&str> = all.iter().map(|k| k.driver().launch_note()).collect();
     std::borrow::Cow::Owned(
-        text.replace("{HARNESSES|}", &HarnessKind::names("|"))
+        text.replace("{HARNESS_SESSION_ARGS}", &session_args.join("; "))
+            .replace("{HARNESS_ADOPT}", &adopt.join(", "))
+            .replace("{HARNESS_NOTES}", &notes.join("\n\n"))
+            .replace("{HARNESSES|}", &HarnessKind::names("|"))
             .replace("{HARNESSES}", &or_list(&names, "or"))
             .replace("{HARNESS_BINS}", &bins.join(", "))
             .replace("{HARNESS_PROVEN}", &proven.join(", "))
             .replace("{HARNESS_MOCKS}", &mocks.join(", ")),
     )
+}
+
+/// `Claude Code's --session-id, --resume/-r and --from-pr`: a short option
+/// written after its long one is shown beside it.
+fn session_args_of(h: &dyn crate::harness::Harness) -> String {
+    let args = h.session_args();
+    let mut shown: Vec<String> = args.words.iter().map(|w| w.to_string()).collect();
+    for o in args.options {
+        match shown.last_mut() {
+            Some(last) if !o.starts_with("--") && last.starts_with("--") && !last.contains('/') => {
+                last.push('/');
+                last.push_str(o);
+            }
+            _ => shown.push(o.to_string()),
+        }
+    }
+    format!("{}'s {}", h.title(), or_list(&shown, "and"))
 }
 
 /// `a, b or c`.

@@ -67,6 +67,9 @@ const ENV_SSH_CONNECT: Var =
 const ENV_SSH_PERSIST: Var =
     Var { name: "CSD_SSH_PERSIST", help: "seconds an idle ssh master connection to a host stays (default 300)" };
 
+/// Stands for every harness's own variables (`Harness::variables`).
+const HARNESS_VARS: Var = Var { name: super::HARNESS_VARS, help: "" };
+
 const EXIT_OK: Exit = Exit { code: "0", help: "success" };
 const EXIT_FAILED: Exit =
     Exit { code: "1", help: "failure (tmux that could not be asked included: that is never taken for a gone worker)" };
@@ -469,21 +472,10 @@ tmux session called NAME, working in CWD (symlinks resolved), and returns once t
 the path of the worker's shim on standard output (a script that runs csd --worker NAME with its arguments) and a \
 panel on standard error with the worker's session id, event log, the command that attaches to its pane and the \
 command that reproduces the launch. Arguments after -- go to the harness unchanged, except those that pick the \
-harness's session, which csd does itself: they are refused at once (status 2): Claude Code's --session-id, \
---resume/-r, --continue/-c, --fork-session and --from-pr; Codex's resume, fork and --last; Pi's --session, \
---session-dir, --continue/-c, --resume/-r, --fork and --no-session.
+harness's session, which csd does itself: they are refused at once (status 2): {HARNESS_SESSION_ARGS}.
 
-For Claude Code, csd assigns the session id (a random UUID v4, passed as --session-id) and writes the worker's \
-meta before the pane starts, so its first hook is recorded. Hooks reach csd-hook(1) through a plugin directory csd \
-writes into the worker dir (plugin/; CSD_PLUGIN_DIR names another). Claude Code runs with \
---dangerously-skip-permissions. The workspace-trust dialog, when it shows, \
-is answered by typing the digit of its \"Yes, I trust\" option: never a bare Enter, which picks \"No, exit\" in \
-newer versions. The worker is ready when its SessionStart hook reports in.
-
-The provider environment is scrubbed for the pane: the IDE port and any inherited Claude session identity are \
-pinned empty, and so is each provider switch (CLAUDE_CODE_USE_BEDROCK and the like) that csd-launch's own \
-environment does not set. CSD_WORKER_DIR, CSD_TMUX_SOCKET (the socket's full path) and CSD_WORKER_ID (the \
-worker's id) are pinned so the hook writes where csd reads.
+CSD_WORKER_DIR, CSD_TMUX_SOCKET (the socket's full path) and CSD_WORKER_ID (the worker's id) are pinned in \
+the pane's environment so the hook writes where csd reads.
 
 csd-launch checks first that tmux is there and is 3.2 or newer, and that the harness binary can be found \
 (\"claude not found on PATH: install it, or set CSD_CLAUDE_BIN to its path\").
@@ -511,22 +503,13 @@ launch stamped) is ended and everything csd wrote for the worker is removed: met
 SIGINT, SIGTERM and SIGHUP do the same, and csd-launch then dies of the signal it got, so the shell sees status \
 128+N.
 
-# Codex and Pi
+# Harnesses
 
-Codex and Pi mint their own session ids: csd-launch writes a NAME.harness marker (the harness, the socket's path \
-and the worker's id) instead of a meta, gives the worker a private home under $CSD_WORKER_DIR/homes/NAME/ (Codex's \
-CODEX_HOME, Pi's agent dir, with the operator's auth copied in), and the worker registers its meta itself (Pi at \
-start-up, Codex with its first prompt), copying the CSD_WORKER_ID of its pane into it as csd_id. Their \
-transcripts stay with the operator, outside the private home: Codex's CODEX_HOME/sessions is a link to \
-~/.codex/sessions (made 0700 if missing), and Pi writes to the operator's own session dir for CWD. csd-stop(1) \
-removes the home, links and all, never what a link points at.
+{HARNESS_NOTES}
 
 # Adopt
 
---adopt resumes an existing session as worker NAME, with its history: Claude Code's with claude --resume \
-SID (its transcript under ~/.claude/projects/), Codex's (--harness codex) with codex resume SID (its \
-rollout under ~/.codex/sessions/), Pi's (--harness pi) with pi --session SID (its session file in the \
-operator's Pi session dir for CWD). These outlive a reboot that wipes /tmp, and the worker dir with it. A session \
+--adopt resumes an existing session as worker NAME, with its history: {HARNESS_ADOPT}. These outlive a reboot that wipes /tmp, and the worker dir with it. A session \
 a live worker runs is refused, under any name (status 1): adopting it would kill its harness mid-turn; stop that \
 worker first. When the worker's own tmux session NAME is still there with its harness gone from the pane (kept by \
 remain-on-exit), the pane is respawned in place; otherwise a new session is opened. \
@@ -651,9 +634,7 @@ csd-stop(1) removes the worktree and its branch only when nothing in them would 
             name: "CSD_<HARNESS>_BIN",
             help: "a harness's binary, one variable per harness ({HARNESS_BINS}); default: found on PATH",
         },
-        Var { name: "CSD_CODEX_MODEL", help: "the model of a Codex worker" },
-        Var { name: "CSD_PI_MODEL", help: "the model of a Pi worker" },
-        Var { name: "CSD_PLUGIN_DIR", help: "a Claude Code plugin dir to use instead of the one csd writes" },
+        HARNESS_VARS,
         Var { name: "CSD_START_TIMEOUT_MS", help: "how long to wait for the worker to be ready (default 30000)" },
         Var {
             name: "CSD_TRUST_TIMEOUT_MS",

@@ -205,6 +205,25 @@ impl Harness for Claude {
         selftest::self_test()
     }
 
+    fn launch_note(&self) -> &'static str {
+        "Claude Code (claude): csd assigns the session id (a random UUID v4, passed as --session-id) and writes the \
+worker's meta before the pane starts, so its first hook is recorded. Hooks reach csd-hook(1) through a plugin \
+directory csd writes into the worker dir (plugin/; CSD_PLUGIN_DIR names another). Claude Code runs with \
+--dangerously-skip-permissions. The workspace-trust dialog, when it shows, is answered by typing the digit of its \
+\"Yes, I trust\" option: never a bare Enter, which picks \"No, exit\" in newer versions. The worker is ready when \
+its SessionStart hook reports in. The provider environment is scrubbed for the pane: the IDE port and any \
+inherited Claude session identity are pinned empty, and so is each provider switch (CLAUDE_CODE_USE_BEDROCK and \
+the like) that csd-launch's own environment does not set."
+    }
+
+    fn adopt_note(&self) -> &'static str {
+        "with claude --resume SID (its transcript under ~/.claude/projects/)"
+    }
+
+    fn variables(&self) -> &'static [(&'static str, &'static str)] {
+        &[("CSD_PLUGIN_DIR", "a Claude Code plugin dir to use instead of the one csd writes")]
+    }
+
     fn ids(&self) -> IdStrategy {
         IdStrategy::Assign
     }

@@ -235,6 +235,23 @@ impl Harness for Codex {
         selftest::self_test()
     }
 
+    fn launch_note(&self) -> &'static str {
+        "Codex (codex) mints its own session id: csd-launch writes a NAME.harness marker (the harness, the socket's \
+path and the worker's id) instead of a meta, gives the worker a private CODEX_HOME under \
+$CSD_WORKER_DIR/homes/NAME/ with the operator's auth copied in, and the worker registers its meta itself with its \
+first prompt, copying the CSD_WORKER_ID of its pane into it as csd_id. Its rollouts stay with the operator: \
+CODEX_HOME/sessions is a link to ~/.codex/sessions (made 0700 if missing). csd-stop(1) removes the home, links \
+and all, never what a link points at."
+    }
+
+    fn adopt_note(&self) -> &'static str {
+        "with codex resume SID (its rollout under ~/.codex/sessions/)"
+    }
+
+    fn variables(&self) -> &'static [(&'static str, &'static str)] {
+        &[("CSD_CODEX_MODEL", "the model of a Codex worker")]
+    }
+
     fn ids(&self) -> IdStrategy {
         IdStrategy::Mint
     }

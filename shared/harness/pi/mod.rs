@@ -137,6 +137,22 @@ impl Harness for Pi {
         selftest::self_test()
     }
 
+    fn launch_note(&self) -> &'static str {
+        "Pi (pi) mints its own session id: csd-launch writes a NAME.harness marker instead of a meta, gives the \
+worker a private agent dir under $CSD_WORKER_DIR/homes/NAME/ with the operator's auth copied in, and csd's \
+extension (pi-extension/) registers the worker's meta at start-up and writes its events. Pi writes its session \
+file to the operator's own session dir for CWD, outside the private home. csd-stop(1) removes the home, never the \
+session."
+    }
+
+    fn adopt_note(&self) -> &'static str {
+        "with pi --session SID (its session file in the operator's Pi session dir for CWD)"
+    }
+
+    fn variables(&self) -> &'static [(&'static str, &'static str)] {
+        &[("CSD_PI_MODEL", "the model of a Pi worker")]
+    }
+
     fn ids(&self) -> IdStrategy {
         IdStrategy::Mint
     }
