@@ -274,9 +274,29 @@ fn a_64mb_line_is_skipped_in_bounded_memory_both_ways() {
 }
 
 /// The pids of the processes in the PID namespace whose init is `init`
-/// (host pids), with whether each is a zombie.
+/// (host pids), with whether each is a zombie. Read here rather than through
+/// `descendants`, which lists live processes only: the zombies are the point.
 fn below(init: i32) -> Vec<(i32, bool)> {
-    descendants(init).into_iter().map(|p| (p, !pid_alive(p) && Path::new(&format!("/proc/{p}")).exists())).collect()
+    let mut links: Vec<(i32, i32, bool)> = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // The command name may hold anything: the fields follow the last ')'.
+        let Some((_, after)) = stat.rsplit_once(") ") else { continue };
+        let mut f = after.split_whitespace();
+        let zombie = f.next() == Some("Z");
+        let Some(ppid) = f.next().and_then(|p| p.parse().ok()) else { continue };
+        links.push((pid, ppid, zombie));
+    }
+    let mut out: Vec<(i32, bool)> = Vec::new();
+    let mut parents = vec![init];
+    while let Some(p) = parents.pop() {
+        for &(c, _, zombie) in links.iter().filter(|(_, pp, _)| *pp == p) {
+            out.push((c, zombie));
+            parents.push(c);
+        }
+    }
+    out
 }
 
 /// The command name of `pid`.
