@@ -84,7 +84,7 @@ fn start_in(req: &Request, made: Option<&crate::worktree::Made>) -> Result<Start
     // Held until our session exists: a launch racing us must not take our
     // half-made worker for a dead one and clear it away.
     let lock = dir.lock()?;
-    if let Some(r) = crate::remote::Record::read(&dir, name)? {
+    if let Some(r) = crate::host::Record::read(&dir, name)? {
         return Err(failed(format!(
             "a worker named '{name}' runs on host '{}'; stop it (csd --worker {name} stop) or pick another name",
             r.host

@@ -10,9 +10,10 @@
 //! - layer base: error, cli, name, kind, time, knobs, lines, revlines, safefile, paste, tokens, signals, watch, bounded, process
 //!   (exit codes and output; names; reading files that may be hostile;
 //!   signals and waking on change; child processes run to a deadline; /proc)
-//! - layer records: verdict, event, eventlog, workerdir, tmux, sweep, worker, turn, transcript
-//!   (how a turn ended; events and their logs; where workers live; tmux;
-//!   what a worker is; a turn, and the walk over a transcript)
+//! - layer records: verdict, event, eventlog, workerdir, host, tmux, sweep, worker, turn, transcript
+//!   (how a turn ended; events and their logs; where workers live, and
+//!   the record of one on another machine; tmux; what a worker is; a turn,
+//!   and the walk over a transcript)
 //! - layer harness: harness
 //!   (the `Harness` contract, the registry, and one folder per CLI)
 //! - layer work: hook, turn_reader, wait, submit, converse, answer, diag, consent, stop, tally, worktree, launch, status, fleet
@@ -37,6 +38,7 @@ pub mod event;
 pub mod eventlog;
 pub mod fleet;
 pub mod harness;
+pub mod host;
 pub mod hook;
 pub mod interface;
 pub mod kind;

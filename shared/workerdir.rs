@@ -8,7 +8,7 @@
 //!   <sid>.events.lost     there while the latest event could not be written
 //!   <sid>.tally           what status has counted so far (`tally`)
 //!   <name>.harness        harness of a worker that has not registered yet
-//!   <name>.remote         a worker on another machine (`remote::Record`)
+//!   <name>.remote         a worker on another machine (`host::Record`)
 //!   bin/<name>            the per-worker shim
 //!   homes/<name>/         per-worker harness home (Codex, Pi)
 //! ```
@@ -265,7 +265,7 @@ impl WorkerDir {
         }
     }
 
-    /// The record of a worker on another machine (`remote::Record`).
+    /// The record of a worker on another machine (`host::Record`).
     pub fn remote_record_path(&self, name: &str) -> PathBuf {
         self.root.join(format!("{name}.remote"))
     }

@@ -31,6 +31,12 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request to run `argv` on the host for this worker, checked there
+    /// to be this worker.
+    pub fn for_worker(record: &Record, argv: Vec<String>, stdin: Vec<u8>) -> Request {
+        Request { argv, stdin, check_version: false, expect: record.identity().into_iter().collect() }
+    }
+
     pub fn new(argv: Vec<String>) -> Request {
         Request { argv, stdin: Vec::new(), check_version: false, expect: Vec::new() }
     }
@@ -269,7 +275,7 @@ pub fn capture(dir: &WorkerDir, target: &Target, req: &Request) -> Result<(i32, 
 /// its host and give its exit status; `None` for a worker of this machine.
 pub fn forward(dir: &WorkerDir, name: &str, argv: Vec<String>, stdin: Vec<u8>) -> Result<Option<i32>> {
     let Some(record) = Record::read(dir, name)? else { return Ok(None) };
-    run(dir, &record.target()?, &record.request(argv, stdin)).map(Some)
+    run(dir, &record.target()?, &Request::for_worker(&record, argv, stdin)).map(Some)
 }
 
 /// [`forward`] with the running binary's own arguments, as given.

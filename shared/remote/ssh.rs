@@ -9,7 +9,7 @@
 //! 0700 and checked like the worker dir, so no one else can talk through
 //! them. csd stores no secrets: auth is the operator's ssh config and agent.
 
-use super::dest::Dest;
+use crate::host::Dest;
 use crate::error::{failed, Context, Error, Result};
 use crate::workerdir::WorkerDir;
 use std::fs::File;

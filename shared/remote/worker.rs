@@ -132,7 +132,7 @@ pub fn stop(dir: &WorkerDir, record: &Record, discard: bool) -> Result<i32> {
     if discard {
         argv.push("--discard".into());
     }
-    let (code, out) = capture(dir, &target, &record.request(argv, Vec::new()))?;
+    let (code, out) = capture(dir, &target, &Request::for_worker(record, argv, Vec::new()))?;
     crate::cli::say(&out)?;
     // A worktree the host kept is still this controller's to diff, merge
     // and stop again (or discard): the record stays while it does.
@@ -155,7 +155,7 @@ pub fn stop(dir: &WorkerDir, record: &Record, discard: bool) -> Result<i32> {
 pub fn handoff(dir: &WorkerDir, record: &Record) -> Result<i32> {
     let target = record.target()?;
     let argv = vec!["csd-stop".into(), "--handoff".into(), record.name.clone()];
-    let (code, out) = capture(dir, &target, &record.request(argv, Vec::new()))?;
+    let (code, out) = capture(dir, &target, &Request::for_worker(record, argv, Vec::new()))?;
     if code != EXIT_OK {
         return Ok(code);
     }
