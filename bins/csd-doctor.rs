@@ -2,7 +2,7 @@
 //! with csd, against a mock model server, in a private world; one row per
 //! harness, or one JSON document.
 
-use csd::cli::{main_with, print_help, print_version, say, utf8};
+use csd::cli::{main_with, say, utf8};
 use csd::doctor::{run as doctor, Options};
 use csd::error::Result;
 use csd::harness::HarnessKind;
@@ -22,6 +22,9 @@ fn main() {
 fn run(mut p: lexopt::Parser) -> Result<i32> {
     let (mut named, mut json, mut keep) = (Vec::new(), false, false);
     while let Some(arg) = p.next()? {
+        if let Some(done) = TOOL.answer_common(&arg) {
+            return done;
+        }
         match arg {
             Long("harness") => {
                 let h = HarnessKind::parse(&utf8(p.value()?, "--harness")?)?;
@@ -31,9 +34,6 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             }
             Long("json") => json = true,
             Long("keep") => keep = true,
-            Short('h') => return print_help(&TOOL.short_help()),
-            Long("help") => return print_help(&TOOL.long_help()),
-            Short('V') | Long("version") => return print_version(TOOL.name),
             _ => return Err(arg.unexpected().into()),
         }
     }

@@ -1,6 +1,6 @@
 //! csd-events: a worker's lifecycle events as JSONL, or its log's path.
 
-use csd::cli::{main_with, parse_count, print_help, print_version, utf8};
+use csd::cli::{main_with, parse_count, utf8};
 use csd::error::{usage, Error, Result};
 use csd::event::EventKind;
 use csd::wait::{await_registration, session_ended};
@@ -20,6 +20,9 @@ fn main() {
 fn run(mut p: lexopt::Parser) -> Result<i32> {
     let (mut worker, mut last, mut only, mut follow, mut path, mut all) = (None, None, None, false, false, false);
     while let Some(arg) = p.next()? {
+        if let Some(done) = TOOL.answer_common(&arg) {
+            return done;
+        }
         match arg {
             Short('n') | Long("last") => last = Some(parse_count(p.value()?, "--last")?),
             Short('t') | Long("type") => {
@@ -31,9 +34,6 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             Short('f') | Long("follow") => follow = true,
             Long("path") => path = true,
             Short('a') | Long("all") => all = true,
-            Short('h') => return print_help(&TOOL.short_help()),
-            Long("help") => return print_help(&TOOL.long_help()),
-            Short('V') | Long("version") => return print_version(TOOL.name),
             Value(v) if worker.is_none() => worker = Some(utf8(v, "WORKER")?),
             _ => return Err(arg.unexpected().into()),
         }

@@ -2,7 +2,7 @@
 //! (`--adopt NAME CWD SID`), or record the one-time consent (`--grant-consent`).
 //! The shim's path goes to stdout; the panel for humans to stderr.
 
-use csd::cli::{main_with, note, print_help, print_version, say, utf8};
+use csd::cli::{main_with, note, say, utf8};
 use csd::error::{failed, usage, Error, Result};
 use csd::harness::{HarnessKind, Mode};
 use csd::launch::{start, Request};
@@ -30,6 +30,9 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             break;
         }
         let Some(arg) = p.next()? else { break };
+        if let Some(done) = TOOL.answer_common(&arg) {
+            return done;
+        }
         match arg {
             Long("harness") => harness = Some(HarnessKind::parse(&utf8(p.value()?, "--harness")?)?),
             Long("adopt") => adopt = true,
@@ -42,9 +45,6 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             Long("base") => base = Some(utf8(p.value()?, "--base")?),
             Long("setup") => setup = Some(utf8(p.value()?, "--setup")?),
             Long("host") => host = Some(csd::remote::Dest::parse(&utf8(p.value()?, "--host")?)?),
-            Short('h') => return print_help(&TOOL.short_help()),
-            Long("help") => return print_help(&TOOL.long_help()),
-            Short('V') | Long("version") => return print_version(TOOL.name),
             Value(v) => positional.push(utf8(v, "argument")?),
             _ => return Err(arg.unexpected().into()),
         }

@@ -5,7 +5,7 @@
 //! for `csd-wait --after-line`). PROMPT `-` reads it from stdin. `--answer W
 //! N…` picks option N of the question the worker is blocked on.
 
-use csd::cli::{main_with, note, parse_seconds, print_help, print_version, say, utf8};
+use csd::cli::{main_with, note, parse_seconds, say, utf8};
 use csd::converse::{receipt, reply, send, taken, Taken, CONVERSE_TIMEOUT};
 use csd::error::{usage, Error, Result};
 use csd::submit::{Submitted, Timing};
@@ -28,15 +28,15 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let (mut converse, mut with_turn, mut want_receipt, mut answer, mut command) = (false, false, false, false, false);
     let mut positional: Vec<OsString> = Vec::new();
     while let Some(arg) = p.next()? {
+        if let Some(done) = TOOL.answer_common(&arg) {
+            return done;
+        }
         match arg {
             Long("converse") => converse = true,
             Long("with-turn") => with_turn = true,
             Long("receipt") => want_receipt = true,
             Long("command") => command = true,
             Long("answer") => answer = true,
-            Short('h') => return print_help(&TOOL.short_help()),
-            Long("help") => return print_help(&TOOL.long_help()),
-            Short('V') | Long("version") => return print_version(TOOL.name),
             Value(v) => positional.push(v),
             _ => return Err(arg.unexpected().into()),
         }

@@ -1,7 +1,7 @@
 //! csd-status: what a worker is doing, which workers there are, and a
 //! worker's session id.
 
-use csd::cli::{main_with, note, print_help, print_version, say, utf8};
+use csd::cli::{main_with, note, say, utf8};
 use csd::error::{failed, usage, Result};
 use csd::status::{status_of_pending, Row};
 use csd::worker::Lookup;
@@ -24,15 +24,15 @@ fn main() {
 fn run(mut p: lexopt::Parser) -> Result<i32> {
     let (mut mode, mut json, mut all, mut positional) = (Mode::Status, false, false, None);
     while let Some(arg) = p.next()? {
+        if let Some(done) = TOOL.answer_common(&arg) {
+            return done;
+        }
         match arg {
             Long("list") => mode = Mode::List,
             Long("session-id") => mode = Mode::SessionId,
             Long("diff") => mode = Mode::Diff,
             Long("json") => json = true,
             Short('a') | Long("all") => all = true,
-            Short('h') => return print_help(&TOOL.short_help()),
-            Long("help") => return print_help(&TOOL.long_help()),
-            Short('V') | Long("version") => return print_version(TOOL.name),
             Value(v) if positional.is_none() => positional = Some(utf8(v, "argument")?),
             _ => return Err(arg.unexpected().into()),
         }

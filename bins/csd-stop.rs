@@ -1,7 +1,7 @@
 //! csd-stop: end a worker and remove its state; hand a worker to a human;
 //! prune what dead workers left behind.
 
-use csd::cli::{main_with, note, print_help, print_version, say, utf8};
+use csd::cli::{main_with, note, say, utf8};
 use csd::error::{usage, Error, Result};
 use csd::stop::{prune, stop, stop_pending, Stopped};
 use csd::worker::Lookup;
@@ -23,13 +23,13 @@ fn main() {
 fn run(mut p: lexopt::Parser) -> Result<i32> {
     let (mut mode, mut worker, mut discard) = (Mode::Stop, None, false);
     while let Some(arg) = p.next()? {
+        if let Some(done) = TOOL.answer_common(&arg) {
+            return done;
+        }
         match arg {
             Long("handoff") => mode = Mode::Handoff,
             Long("prune") => mode = Mode::Prune,
             Long("discard") => discard = true,
-            Short('h') => return print_help(&TOOL.short_help()),
-            Long("help") => return print_help(&TOOL.long_help()),
-            Short('V') | Long("version") => return print_version(TOOL.name),
             Value(v) if worker.is_none() => worker = Some(utf8(v, "WORKER")?),
             _ => return Err(arg.unexpected().into()),
         }

@@ -1,7 +1,7 @@
 //! csd-turn: a worker's last turn as markdown, read from the end of the
 //! harness's transcript.
 
-use csd::cli::{main_with, print_help, print_version, utf8};
+use csd::cli::{main_with, utf8};
 use csd::error::{failed, usage, Error, Result};
 use csd::turn::render_markdown;
 use csd::turn_reader::{last_turn_settled, transcript_path};
@@ -19,12 +19,12 @@ fn main() {
 fn run(mut p: lexopt::Parser) -> Result<i32> {
     let (mut worker, mut full, mut path) = (None, false, false);
     while let Some(arg) = p.next()? {
+        if let Some(done) = TOOL.answer_common(&arg) {
+            return done;
+        }
         match arg {
             Long("full") => full = true,
             Long("path") => path = true,
-            Short('h') => return print_help(&TOOL.short_help()),
-            Long("help") => return print_help(&TOOL.long_help()),
-            Short('V') | Long("version") => return print_version(TOOL.name),
             Value(v) if worker.is_none() => worker = Some(utf8(v, "WORKER")?),
             _ => return Err(arg.unexpected().into()),
         }

@@ -1,7 +1,7 @@
 //! csd-wait: block until a worker's turn ends (a stop or session_end event),
 //! or (`--any`, `--all`) until any or all of several workers have answered.
 
-use csd::cli::{main_with, parse_count, parse_seconds, print_help, print_version, say, utf8};
+use csd::cli::{main_with, parse_count, parse_seconds, say, utf8};
 use csd::error::{usage, Error, Result};
 use csd::fleet::{self, Until};
 use csd::wait::{await_registration, wait_for_event};
@@ -21,15 +21,15 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let (mut after_line, mut fleet, mut timeout_flag, mut ready) = (None, None, None, false);
     let mut positional: Vec<String> = Vec::new();
     while let Some(arg) = p.next()? {
+        if let Some(done) = TOOL.answer_common(&arg) {
+            return done;
+        }
         match arg {
             Long("after-line") => after_line = Some(parse_count(p.value()?, "--after-line")?),
             Long("any") => fleet = Some(one_of(fleet, Until::Any)?),
             Long("all") => fleet = Some(one_of(fleet, Until::All)?),
             Long("ready") => ready = true,
             Short('t') | Long("timeout") => timeout_flag = Some(parse_seconds(p.value()?, "--timeout")?),
-            Short('h') => return print_help(&TOOL.short_help()),
-            Long("help") => return print_help(&TOOL.long_help()),
-            Short('V') | Long("version") => return print_version(TOOL.name),
             Value(v) => positional.push(utf8(v, "argument")?),
             _ => return Err(arg.unexpected().into()),
         }

@@ -150,6 +150,19 @@ pub const COMMON: [Opt; 2] = [
 ];
 
 impl Tool {
+    /// The arguments every binary answers alike (`-h`, `--help`, `-V`,
+    /// `--version`): printed, and the status to exit with; `None` for any
+    /// other argument, which the binary's own loop parses.
+    pub fn answer_common(&self, arg: &lexopt::Arg) -> Option<crate::error::Result<i32>> {
+        use lexopt::Arg::{Long, Short};
+        match arg {
+            Short('h') => Some(crate::cli::print_help(&self.short_help())),
+            Long("help") => Some(crate::cli::print_help(&self.long_help())),
+            Short('V') | Long("version") => Some(crate::cli::print_version(self.name)),
+            _ => None,
+        }
+    }
+
     /// Its own options and the common ones.
     pub fn all_options(&self) -> impl Iterator<Item = &Opt> {
         self.options.iter().chain(COMMON.iter())
