@@ -43,13 +43,10 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         if worker.is_some() || path {
             return Err(usage("--all takes no WORKER and no --path"));
         }
-        if csd::remote::spans_hosts(&dir)? {
-            return csd::remote::fleet::events(&dir, only.map(EventKind::name), last, follow);
-        }
-        return all_workers(&dir, only, last, follow);
+        return csd::route::events_all(&dir, only, last, follow);
     }
     let name = worker.ok_or_else(|| usage("missing WORKER"))?;
-    if let Some(code) = csd::remote::call::forward_as_is(&dir, TOOL.name, &name)? {
+    if let Some(code) = csd::route::run_on_its_host(&dir, TOOL.name, &name)? {
         return Ok(code);
     }
     let worker = match csd::harness::lookup(&dir, &name)? {
@@ -165,22 +162,6 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             *watch = again;
         }
     }
-}
-
-/// Every worker's events as one stream, each line naming its worker.
-fn all_workers(dir: &WorkerDir, only: Option<EventKind>, last: Option<u64>, follow: bool) -> Result<i32> {
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut write = |line: &[u8]| -> Result<()> {
-        out.write_all(line).map_err(|e| csd::Error::Io("writing events".into(), e))?;
-        if follow {
-            out.flush().map_err(|e| csd::Error::Io("writing events".into(), e))?;
-        }
-        Ok(())
-    };
-    let code = csd::fleet::events_all(dir, csd::fleet::Merged { only, last, follow, out: &mut write })?;
-    out.flush().map_err(|e| csd::Error::Io("writing events".into(), e))?;
-    Ok(code)
 }
 
 /// A deadline that never comes, for a follower (it ends when the session does).

@@ -5,7 +5,7 @@
 use csd::cli::{main_with, note, say, utf8};
 use csd::error::{failed, usage, Error, Result};
 use csd::harness::{HarnessKind, Mode};
-use csd::launch::{start, Request};
+use csd::launch::Request;
 use lexopt::prelude::*;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -44,7 +44,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
             }
             Long("base") => base = Some(utf8(p.value()?, "--base")?),
             Long("setup") => setup = Some(utf8(p.value()?, "--setup")?),
-            Long("host") => host = Some(csd::remote::Dest::parse(&utf8(p.value()?, "--host")?)?),
+            Long("host") => host = Some(csd::host::Dest::parse(&utf8(p.value()?, "--host")?)?),
             Value(v) => positional.push(utf8(v, "argument")?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -74,25 +74,8 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     let mut positional = positional.into_iter();
     // A signal mid-launch undoes what the launch made, then ends us.
     csd::signals::install()?;
-    if let Some(host) = host {
-        let req = csd::remote::worker::RemoteLaunch {
-            host,
-            harness,
-            name: positional.next().expect("counted"),
-            cwd: positional.next().expect("counted"),
-            adopt: positional.next(),
-            extra_args,
-            worktree,
-        };
-        let dir = csd::workerdir::WorkerDir::from_env()?;
-        let (shim, code) = csd::remote::worker::launch(&dir, &req)?;
-        if code == 0 {
-            note(format!("  host:       {}\n  shim:       {}", req.host, shim.display()));
-            say(format!("{}\n", shim.display()))?;
-        }
-        return Ok(code);
-    }
     let req = Request {
+        host,
         harness: harness.unwrap_or_else(HarnessKind::default_kind),
         name: positional.next().expect("counted"),
         cwd: PathBuf::from(positional.next().expect("counted")),
@@ -101,10 +84,12 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         extra_args,
         worktree,
     };
-    let started = start(&req)?;
-    note(&started.panel);
-    say(format!("{}\n", started.shim.display()))?;
-    Ok(0)
+    let launched = csd::route::launch(&req)?;
+    if launched.code == 0 {
+        note(&launched.panel);
+        say(format!("{}\n", launched.shim.display()))?;
+    }
+    Ok(launched.code)
 }
 
 /// Show the warning, then grant only on a typed `yes` (a TTY or a pipe).

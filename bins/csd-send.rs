@@ -79,8 +79,8 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         csd::tmux::cap_calls(t);
     }
     let dir = WorkerDir::from_env()?;
-    if csd::remote::holds(&dir, &name) {
-        // The prompt goes on stdin: never on the host's command line.
+    {
+        // On a host, the prompt goes on stdin: never on the host's command line.
         let mut argv = vec![TOOL.name.to_string()];
         argv.extend(converse.then(|| "--converse".to_string()));
         argv.extend(with_turn.then(|| "--with-turn".to_string()));
@@ -90,7 +90,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         argv.extend(timeout_arg.map(|t| t.to_string_lossy().into_owned()));
         // `-` drops one final newline: this one.
         let stdin = [&prompt[..], b"\n"].concat();
-        if let Some(code) = csd::remote::call::forward(&dir, &name, argv, stdin)? {
+        if let Some(code) = csd::route::run_on_its_host_with(&dir, &name, argv, stdin)? {
             return Ok(code);
         }
     }
@@ -154,12 +154,10 @@ fn run_answer(positional: Vec<OsString>) -> Result<i32> {
         })
         .collect::<Result<Vec<usize>>>()?;
     let dir = WorkerDir::from_env()?;
-    if csd::remote::holds(&dir, &name) {
-        let mut argv = vec![TOOL.name.to_string(), "--answer".into(), name.clone()];
-        argv.extend(picks.iter().map(usize::to_string));
-        if let Some(code) = csd::remote::call::forward(&dir, &name, argv, Vec::new())? {
-            return Ok(code);
-        }
+    let mut argv = vec![TOOL.name.to_string(), "--answer".into(), name.clone()];
+    argv.extend(picks.iter().map(usize::to_string));
+    if let Some(code) = csd::route::run_on_its_host_with(&dir, &name, argv, Vec::new())? {
+        return Ok(code);
     }
     csd::answer::answer(&dir, &name, &picks, Timing::from_env()?.timeout)?;
     Ok(0)

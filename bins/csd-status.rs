@@ -44,7 +44,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         _ => {}
     }
     let name = positional.ok_or_else(|| usage("missing WORKER"))?;
-    if let Some(code) = csd::remote::call::forward_as_is(&dir, TOOL.name, &name)? {
+    if let Some(code) = csd::route::run_on_its_host(&dir, TOOL.name, &name)? {
         return Ok(code);
     }
     if let Mode::Diff = mode {
@@ -88,13 +88,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
 /// is said on stderr, and a worker tmux could not be asked about makes the
 /// exit status 1.
 fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool, json: bool) -> Result<i32> {
-    let mut listing = csd::status::list(dir, pattern, all)?;
-    if csd::remote::spans_hosts(dir)? {
-        let mut remote = csd::remote::fleet::list(dir, pattern, all)?;
-        listing.rows.append(&mut remote.rows);
-        listing.notes.append(&mut remote.notes);
-        listing.unsure |= remote.unsure;
-    }
+    let listing = csd::route::list(dir, pattern, all)?;
     for n in &listing.notes {
         note(format!("csd-status: {n}"));
     }

@@ -48,8 +48,8 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
 }
 
 fn run_stop(dir: &WorkerDir, name: &str, discard: bool) -> Result<i32> {
-    if let Some(record) = csd::remote::Record::read(dir, name)? {
-        return csd::remote::worker::stop(dir, &record, discard);
+    if let Some(code) = csd::route::stop_on_its_host(dir, name, discard)? {
+        return Ok(code);
     }
     let (line, name) = match csd::worker::Worker::lookup(dir, name) {
         Ok(Lookup::Registered(w)) => {
@@ -106,8 +106,8 @@ fn said(name: &str, how: Stopped) -> &'static str {
 }
 
 fn handoff(dir: &WorkerDir, name: &str) -> Result<i32> {
-    if let Some(record) = csd::remote::Record::read(dir, name)? {
-        return csd::remote::worker::handoff(dir, &record);
+    if let Some(code) = csd::route::handoff_on_its_host(dir, name)? {
+        return Ok(code);
     }
     // A worker still to register (Codex before its first prompt) is handed
     // off as well: what the human types there registers it.
@@ -136,11 +136,9 @@ fn run_prune(dir: &WorkerDir) -> Result<i32> {
     let mut done = prune(dir)?;
     let (worktrees, mut failed) = csd::worktree::prune(dir, &done.removed);
     done.unsure.append(&mut failed);
-    if csd::remote::spans_hosts(dir)? {
-        let (mut removed, mut unsure) = csd::remote::fleet::prune(dir)?;
-        done.removed.append(&mut removed);
-        done.unsure.append(&mut unsure);
-    }
+    let (mut removed, mut unsure) = csd::route::prune_hosts(dir)?;
+    done.removed.append(&mut removed);
+    done.unsure.append(&mut unsure);
     for w in &worktrees {
         say(format!("{}: {}\n", w.name(), w.say()))?;
     }

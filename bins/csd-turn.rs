@@ -31,7 +31,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     }
     let name = worker.ok_or_else(|| usage("missing WORKER"))?;
     let dir = WorkerDir::from_env()?;
-    if let Some(code) = csd::remote::call::forward_as_is(&dir, TOOL.name, &name)? {
+    if let Some(code) = csd::route::run_on_its_host(&dir, TOOL.name, &name)? {
         return Ok(code);
     }
     let worker = match csd::harness::lookup(&dir, &name)? {

@@ -3,7 +3,7 @@
 
 use csd::cli::{main_with, parse_count, parse_seconds, say, utf8};
 use csd::error::{usage, Error, Result};
-use csd::fleet::{self, Until};
+use csd::fleet::Until;
 use csd::wait::{await_registration, wait_for_event};
 use csd::worker::Lookup;
 use csd::workerdir::WorkerDir;
@@ -63,7 +63,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
     csd::tmux::cap_calls(timeout);
     let name = worker.ok_or_else(|| usage("missing WORKER"))?;
     let dir = WorkerDir::from_env()?;
-    if let Some(code) = csd::remote::call::forward_as_is(&dir, TOOL.name, &name)? {
+    if let Some(code) = csd::route::run_on_its_host(&dir, TOOL.name, &name)? {
         return Ok(code);
     }
     let (worker, from) = match csd::harness::lookup(&dir, &name)? {
@@ -94,25 +94,7 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
 /// terminated, 5 failed or limited, 6 blocked, 7 interrupted), 124 (the
 /// names still working on stderr) on timeout.
 fn wait_fleet(names: &[String], until: Until, timeout: Duration) -> Result<i32> {
-    let dir = WorkerDir::from_env()?;
-    if csd::remote::spans_hosts(&dir)? {
-        let (here, hosts) = csd::remote::fleet::split(&dir, names)?;
-        if !hosts.is_empty() {
-            return csd::remote::fleet::wait(&dir, &here, &hosts, until == Until::Any, timeout);
-        }
-    }
-    let mut code = 0;
-    let done = fleet::wait(&dir, names, until, Instant::now() + timeout, |name, how| {
-        if code == 0 {
-            code = how.exit_code();
-        }
-        say(how.line(name))
-    });
-    match done {
-        Ok(()) => Ok(code),
-        Err(Error::Timeout(m)) => Err(Error::Timeout(format!("{m} (after {}s)", timeout.as_secs_f64()))),
-        Err(e) => Err(e),
-    }
+    csd::route::wait_fleet(&WorkerDir::from_env()?, names, until, timeout)
 }
 
 /// `NAME<TAB>STATUS` per worker once none is limited.
@@ -123,7 +105,7 @@ fn wait_ready(names: &[String], timeout: Duration) -> Result<i32> {
     let deadline = Instant::now() + timeout;
     let dir = WorkerDir::from_env()?;
     if let [name] = names {
-        if let Some(code) = csd::remote::call::forward_as_is(&dir, TOOL.name, name)? {
+        if let Some(code) = csd::route::run_on_its_host(&dir, TOOL.name, name)? {
             return Ok(code);
         }
     }

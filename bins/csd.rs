@@ -61,8 +61,8 @@ fn run(args: Vec<OsString>) -> Result<i32> {
         "completions" => return completions(&rest),
         // For `make man`; not part of the interface.
         "generate-man" => return generate_man(&rest),
-        // What a controller runs on a host through ssh (csd::remote::serve).
-        "remote-call" if rest.is_empty() && worker.is_none() => return csd::remote::serve::serve(),
+        // What a controller runs on a host through ssh.
+        "remote-call" if rest.is_empty() && worker.is_none() => return csd::route::serve(),
         _ => {}
     }
     let Some(route) = CSD.subcommands.iter().find(|s| s.name == sub) else {
@@ -105,14 +105,14 @@ fn remote_direct(bin: &str, pre: &[OsString], worker: &str, rest: &[OsString]) -
         return Ok(None);
     }
     let dir = csd::workerdir::WorkerDir::from_env()?;
-    if !csd::remote::holds(&dir, worker) {
+    if !dir.holds_remote(worker) {
         return Ok(None);
     }
     let mut argv = vec![bin.to_string()];
     for a in pre.iter().chain([OsString::from(worker)].iter()).chain(rest) {
         argv.push(utf8(a.clone(), "argument")?);
     }
-    csd::remote::call::forward(&dir, worker, argv, Vec::new())
+    csd::route::run_on_its_host_with(&dir, worker, argv, Vec::new())
 }
 
 /// The subcommands, then each csd binary: its synopsis, and whether it is

@@ -380,6 +380,7 @@ fn check(mut row: Row, world: &World, timeout: Duration, keep: bool) -> Row {
         let harness = row.harness;
         step(&mut row, "launch", || {
             let req = crate::launch::Request {
+                host: None,
                 harness,
                 name: name.clone(),
                 cwd: project.clone(),

@@ -17,6 +17,8 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 const TAIL_LINES: usize = 20;
 
 pub struct Request {
+    /// Where it runs: here, or on this host through its csd (`route::launch`).
+    pub host: Option<crate::host::Dest>,
     pub harness: HarnessKind,
     pub name: String,
     pub cwd: PathBuf,

@@ -20,7 +20,9 @@
 //!   (what is done with workers: the hook, waiting, giving a prompt,
 //!   answering a question, starting, ending, status rows and fleets)
 //! - layer remote: remote
-//!   (the same over OpenSSH)
+//!   (reaching a host over OpenSSH: calls, the host's side, fleets across hosts)
+//! - layer route: route
+//!   (where a worker is, decided once: each binary's one way in)
 //! - layer edge: interface, mock, doctor
 //!   (every binary's declared interface and its generators; the mock model
 //!   servers and the self-test that drives each harness against them: the
@@ -38,8 +40,8 @@ pub mod event;
 pub mod eventlog;
 pub mod fleet;
 pub mod harness;
-pub mod host;
 pub mod hook;
+pub mod host;
 pub mod interface;
 pub mod kind;
 pub mod knobs;
@@ -51,6 +53,7 @@ pub mod paste;
 pub mod process;
 pub mod remote;
 pub mod revlines;
+pub mod route;
 pub mod safefile;
 pub mod signals;
 pub mod status;

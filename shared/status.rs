@@ -244,6 +244,15 @@ pub struct Listing {
     pub unsure: bool,
 }
 
+impl Listing {
+    /// Another machine's rows and notes added to these.
+    pub fn merge(&mut self, mut other: Listing) {
+        self.rows.append(&mut other.rows);
+        self.notes.append(&mut other.notes);
+        self.unsure |= other.unsure;
+    }
+}
+
 /// One row per worker whose name contains `pattern` (gone ones only with
 /// `all`), pending ones included. A worker whose state tmux could not give
 /// is listed as `unknown`, never left out as if gone.

@@ -79,8 +79,11 @@ fn no_module_uses_a_higher_layer_or_a_cycle() {
     let lib = std::fs::read_to_string(shared.join("lib.rs")).unwrap();
     let layers = layers(&lib);
     assert!(layers.len() >= 3, "shared/lib.rs lists no layers");
-    let rank: BTreeMap<&str, (usize, &str)> =
-        layers.iter().enumerate().flat_map(|(i, (l, ms))| ms.iter().map(move |m| (m.as_str(), (i, l.as_str())))).collect();
+    let rank: BTreeMap<&str, (usize, &str)> = layers
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (l, ms))| ms.iter().map(move |m| (m.as_str(), (i, l.as_str()))))
+        .collect();
     let listed: BTreeSet<String> = rank.keys().map(|m| m.to_string()).collect();
     let declared = declared(&lib);
     assert_eq!(listed, declared, "shared/lib.rs: the layer list and the `pub mod` lines name different modules");
@@ -95,7 +98,10 @@ fn no_module_uses_a_higher_layer_or_a_cycle() {
                     continue;
                 }
                 let Some(&(their, their_name)) = rank.get(used.as_str()) else {
-                    wrong.push(format!("{}: uses crate::{used}, which shared/lib.rs does not list: {line}", f.display()));
+                    wrong.push(format!(
+                        "{}: uses crate::{used}, which shared/lib.rs does not list: {line}",
+                        f.display()
+                    ));
                     continue;
                 };
                 if their > layer {

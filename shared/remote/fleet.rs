@@ -6,7 +6,7 @@
 use super::call::{capture, pump, Out, Request, Running};
 use super::{records, Record, Target};
 use crate::error::{Error, Result, EXIT_FAILURE, EXIT_GONE, EXIT_OK, EXIT_TIMEOUT};
-use crate::status::Row;
+use crate::status::{Listing, Row};
 use crate::tally::Tokens;
 use crate::worker::Status;
 use crate::workerdir::WorkerDir;
@@ -39,15 +39,9 @@ fn ask_all(dir: &WorkerDir, asks: Vec<(Target, Request)>) -> Vec<Result<(i32, Ve
 
 /// The rows of `csd list` for the remote workers whose names contain
 /// `pattern`: notes for stderr, and whether any state is unknown.
-pub struct RemoteListing {
-    pub rows: Vec<Row>,
-    pub notes: Vec<String>,
-    pub unsure: bool,
-}
-
-pub fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool) -> Result<RemoteListing> {
+pub fn list(dir: &WorkerDir, pattern: Option<&str>, all: bool) -> Result<Listing> {
     let (recs, bad) = records(dir)?;
-    let mut out = RemoteListing { rows: Vec::new(), notes: Vec::new(), unsure: false };
+    let mut out = Listing::default();
     for (file, why) in bad {
         out.notes.push(format!("skipping {file}: {why}"));
     }

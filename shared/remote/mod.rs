@@ -19,8 +19,8 @@ pub mod ssh;
 pub mod worker;
 
 use crate::error::Result;
-use crate::workerdir::WorkerDir;
 pub use crate::host::{dest, records, Dest, Notes, Record, RemotePath, Target};
+use crate::workerdir::WorkerDir;
 
 /// Set in the environment of the local half of a fleet command that spans
 /// hosts, so it does not span them again.
@@ -41,4 +41,3 @@ pub fn holds(dir: &WorkerDir, name: &str) -> bool {
 }
 
 pub use crate::process::{exit_code_of, wait_or_kill};
-

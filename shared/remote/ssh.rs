@@ -9,8 +9,8 @@
 //! 0700 and checked like the worker dir, so no one else can talk through
 //! them. csd stores no secrets: auth is the operator's ssh config and agent.
 
-use crate::host::Dest;
 use crate::error::{failed, Context, Error, Result};
+use crate::host::Dest;
 use crate::workerdir::WorkerDir;
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -4,36 +4,23 @@
 use super::call::{capture, Request};
 use super::{Dest, Record, Target};
 use crate::error::{failed, Error, Result, EXIT_NO_WORKER, EXIT_OK};
-use crate::harness::HarnessKind;
 use crate::tmux::shell_quote;
 use crate::workerdir::WorkerDir;
-
-pub struct RemoteLaunch {
-    pub host: Dest,
-    pub harness: Option<HarnessKind>,
-    pub name: String,
-    /// The worker's directory on the host (resolved there).
-    pub cwd: String,
-    /// Adopt: the session to resume.
-    pub adopt: Option<String>,
-    pub extra_args: Vec<String>,
-    /// `--worktree`: made on the host, by the host's csd-launch.
-    pub worktree: Option<crate::worktree::Ask>,
-}
 
 /// Launch (or adopt) a worker on its host. The record is written first,
 /// under the worker dir's lock, so no other launch here takes the name;
 /// it is taken back if the host's launch fails or we are interrupted.
 /// On success: the shim's path, and the exit status 0.
-pub fn launch(dir: &WorkerDir, req: &RemoteLaunch) -> Result<(std::path::PathBuf, i32)> {
+pub fn launch(dir: &WorkerDir, req: &crate::launch::Request, host: &Dest) -> Result<(std::path::PathBuf, i32)> {
     let name = crate::name::validate(&req.name)?;
-    let target = Target::from_env(req.host.clone())?;
+    let cwd = req.cwd.to_str().ok_or_else(|| crate::error::usage("CWD is not UTF-8"))?.to_string();
+    let target = Target::from_env(host.clone())?;
     dir.ensure()?;
     let record = Record {
         name: name.to_string(),
-        host: req.host.clone(),
-        harness: req.harness.unwrap_or_else(HarnessKind::default_kind).name().to_string(),
-        cwd: req.cwd.clone(),
+        host: host.clone(),
+        harness: req.harness.name().to_string(),
+        cwd: cwd.clone(),
         remote_path: target.remote_path.clone(),
         launched_at: crate::time::now_iso(),
         csd_id: None,
@@ -43,7 +30,7 @@ pub fn launch(dir: &WorkerDir, req: &RemoteLaunch) -> Result<(std::path::PathBuf
         refuse_local_name(dir, name)?;
         let old = Record::read(dir, name)?;
         if let Some(old) = &old {
-            if old.host != req.host {
+            if old.host != *host {
                 return Err(failed(format!(
                     "worker '{name}' runs on host '{}'; stop it there (csd --worker {name} stop) or pick another name",
                     old.host
@@ -54,15 +41,14 @@ pub fn launch(dir: &WorkerDir, req: &RemoteLaunch) -> Result<(std::path::PathBuf
         old
     };
     let mut argv = vec!["csd-launch".to_string()];
-    if let Some(h) = req.harness {
-        argv.extend(["--harness".to_string(), h.name().to_string()]);
-    }
-    if req.adopt.is_some() {
+    argv.extend(["--harness".to_string(), req.harness.name().to_string()]);
+    let adopt = req.mode == crate::harness::Mode::Adopt;
+    if adopt {
         argv.push("--adopt".into());
     }
     argv.extend(req.worktree.iter().flat_map(crate::worktree::Ask::args));
-    argv.extend([name.to_string(), req.cwd.clone()]);
-    argv.extend(req.adopt.clone());
+    argv.extend([name.to_string(), cwd]);
+    argv.extend(req.session_id.clone().filter(|_| adopt));
     if !req.extra_args.is_empty() {
         argv.push("--".into());
         argv.extend(req.extra_args.iter().cloned());
@@ -97,7 +83,7 @@ pub fn launch(dir: &WorkerDir, req: &RemoteLaunch) -> Result<(std::path::PathBuf
     if id.is_none() {
         crate::cli::note(format!(
             "csd-launch: host '{}' gave no id for '{name}'; calls will not check it is the same worker",
-            req.host
+            host
         ));
     }
     Record { csd_id: id, ..record }.write(dir)?;
