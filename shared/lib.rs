@@ -16,8 +16,8 @@
 //!   and the walk over a transcript)
 //! - layer harness: harness
 //!   (the `Harness` contract, the registry, and one folder per CLI)
-//! - layer work: hook, turn_reader, wait, submit, converse, answer, diag, consent, stop, tally, worktree, launch, status, fleet
-//!   (what is done with workers: the hook, waiting, giving a prompt,
+//! - layer work: hook, turn_reader, wait, follow, submit, converse, answer, diag, consent, stop, tally, worktree, launch, status, fleet
+//!   (what is done with workers: the hook, waiting, following events, giving a prompt,
 //!   answering a question, starting, ending, status rows and fleets)
 //! - layer remote: remote
 //!   (reaching a host over OpenSSH: calls, the host's side, fleets across hosts)
@@ -39,6 +39,7 @@ pub mod error;
 pub mod event;
 pub mod eventlog;
 pub mod fleet;
+pub mod follow;
 pub mod harness;
 pub mod hook;
 pub mod host;
