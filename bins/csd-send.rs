@@ -5,16 +5,15 @@
 //! for `csd-wait --after-line`). PROMPT `-` reads it from stdin. `--answer W
 //! N…` picks option N of the question the worker is blocked on.
 
-use csd::cli::{main_with, note, parse_seconds, say, utf8};
-use csd::converse::{receipt, reply, send, taken, Taken, CONVERSE_TIMEOUT};
+use csd::cli::{main_with, parse_seconds, say, utf8};
+use csd::converse::{deliver, Delivered, Want};
 use csd::error::{usage, Error, Result};
-use csd::submit::{Submitted, Timing};
+use csd::submit::Timing;
 use csd::workerdir::WorkerDir;
 use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::ffi::OsStringExt;
-use std::time::Instant;
 
 const TOOL: &csd::interface::Tool = &csd::interface::spec::CSD_SEND;
 
@@ -47,27 +46,10 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         }
         return run_answer(positional);
     }
-    if with_turn && !converse {
-        return Err(usage("--with-turn goes with --converse"));
-    }
-    if want_receipt && converse {
-        return Err(usage("--receipt and --converse do not go together (converse waits for the turn itself)"));
-    }
-    if command && (converse || want_receipt || with_turn) {
-        return Err(usage("--command goes alone: a CLI command has no turn to wait for or receipt"));
-    }
-    let max = if converse || want_receipt { 3 } else { 2 };
+    let ask = Ask::of(converse, with_turn, want_receipt, command)?;
+    let max = if matches!(ask, Ask::Prompt(Want::Send) | Ask::Command) { 2 } else { 3 };
     if positional.len() < 2 || positional.len() > max {
-        let shape = if converse {
-            "--converse WORKER PROMPT [TIMEOUT]"
-        } else if want_receipt {
-            "--receipt WORKER PROMPT [TIMEOUT]"
-        } else if command {
-            "--command WORKER COMMAND"
-        } else {
-            "WORKER PROMPT"
-        };
-        return Err(usage(format!("expected {shape}, got {} argument(s)", positional.len())));
+        return Err(usage(format!("expected {}, got {} argument(s)", ask.shape(), positional.len())));
     }
     let mut positional = positional.into_iter();
     let name = utf8(positional.next().expect("counted"), "WORKER")?;
@@ -79,63 +61,81 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         csd::tmux::cap_calls(t);
     }
     let dir = WorkerDir::from_env()?;
-    {
-        // On a host, the prompt goes on stdin: never on the host's command line.
-        let mut argv = vec![TOOL.name.to_string()];
-        argv.extend(converse.then(|| "--converse".to_string()));
-        argv.extend(with_turn.then(|| "--with-turn".to_string()));
-        argv.extend(want_receipt.then(|| "--receipt".to_string()));
-        argv.extend(command.then(|| "--command".to_string()));
-        argv.extend([name.clone(), "-".into()]);
-        argv.extend(timeout_arg.map(|t| t.to_string_lossy().into_owned()));
-        // `-` drops one final newline: this one.
-        let stdin = [&prompt[..], b"\n"].concat();
-        if let Some(code) = csd::route::run_on_its_host_with(&dir, &name, argv, stdin)? {
-            return Ok(code);
+    // On a host, the prompt goes on stdin: never on the host's command line.
+    let mut argv = vec![TOOL.name.to_string()];
+    argv.extend(ask.flags().iter().map(|f| f.to_string()));
+    argv.extend([name.clone(), "-".into()]);
+    argv.extend(timeout_arg.map(|t| t.to_string_lossy().into_owned()));
+    // `-` drops one final newline: this one.
+    let stdin = [&prompt[..], b"\n"].concat();
+    if let Some(code) = csd::route::run_on_its_host_with(&dir, &name, argv, stdin)? {
+        return Ok(code);
+    }
+    let want = match ask {
+        Ask::Command => {
+            let command = String::from_utf8(prompt).map_err(|_| usage("COMMAND is not UTF-8"))?;
+            csd::submit::run_command(&dir, &name, &command, &Timing::from_env()?)?;
+            return Ok(0);
+        }
+        Ask::Prompt(want) => want,
+    };
+    match deliver(&dir, &name, &prompt, want, timeout)? {
+        Delivered::Sent => {}
+        Delivered::Receipt(line) => say(format!("{line}\n"))?,
+        Delivered::Reply(reply, worker) => {
+            let newline = if reply.text.ends_with('\n') { "" } else { "\n" };
+            say(format!("{}{newline}", reply.text))?;
+            reply.verdict(&worker)?;
         }
     }
-    if command {
-        let command = String::from_utf8(prompt).map_err(|_| usage("COMMAND is not UTF-8"))?;
-        csd::submit::run_command(&dir, &name, &command, &Timing::from_env()?)?;
-        return Ok(0);
-    }
-    let started = Instant::now();
-    let sent = send(&dir, &name, &prompt, &Timing::from_env()?, converse || want_receipt)?;
-    if let Submitted::Queued { .. } = sent.submitted {
-        note(format!(
-            "csd-send: '{}' is mid-turn: the prompt is queued and goes in when the current turn ends",
-            sent.worker.name()
-        ));
-    }
-    if want_receipt {
-        // A queued prompt is taken when the running turn reaches it: wait
-        // (within TIMEOUT of the start) for it to be taken.
-        let timeout = timeout.unwrap_or(CONVERSE_TIMEOUT);
-        let how = taken(&sent, &prompt, started + timeout).map_err(|e| match e {
-            Error::Timeout(_) => Error::Timeout(format!(
-                "'{}' did not take the queued prompt within {}s (it is still queued in the worker)",
-                sent.worker.name(),
-                timeout.as_secs_f64()
-            )),
-            e => e,
-        })?;
-        if let Taken::Joined { .. } = how {
-            note(format!(
-                "csd-send: '{}' took the prompt into its running turn (no turn of its own): that turn's end answers it",
-                sent.worker.name()
-            ));
-        }
-        say(format!("{}\n", receipt(&sent.worker, &how)?))?;
-        return Ok(0);
-    }
-    if !converse {
-        return Ok(0);
-    }
-    let reply = reply(&sent, &prompt, timeout.unwrap_or(CONVERSE_TIMEOUT), with_turn)?;
-    let newline = if reply.text.ends_with('\n') { "" } else { "\n" };
-    say(format!("{}{newline}", reply.text))?;
-    reply.verdict(sent.worker.name())?;
     Ok(0)
+}
+
+/// A prompt and what is wanted of it, or a CLI command (`--command`).
+#[derive(Clone, Copy)]
+enum Ask {
+    Prompt(Want),
+    Command,
+}
+
+impl Ask {
+    fn of(converse: bool, with_turn: bool, receipt: bool, command: bool) -> Result<Ask> {
+        if with_turn && !converse {
+            return Err(usage("--with-turn goes with --converse"));
+        }
+        if receipt && converse {
+            return Err(usage("--receipt and --converse do not go together (converse waits for the turn itself)"));
+        }
+        if command && (converse || receipt || with_turn) {
+            return Err(usage("--command goes alone: a CLI command has no turn to wait for or receipt"));
+        }
+        Ok(match (converse, receipt, command) {
+            (true, _, _) => Ask::Prompt(Want::Reply { with_turn }),
+            (_, true, _) => Ask::Prompt(Want::Receipt),
+            (_, _, true) => Ask::Command,
+            _ => Ask::Prompt(Want::Send),
+        })
+    }
+
+    /// Its options, as given (for the same call on a worker's host).
+    fn flags(self) -> &'static [&'static str] {
+        match self {
+            Ask::Prompt(Want::Reply { with_turn: true }) => &["--converse", "--with-turn"],
+            Ask::Prompt(Want::Reply { with_turn: false }) => &["--converse"],
+            Ask::Prompt(Want::Receipt) => &["--receipt"],
+            Ask::Prompt(Want::Send) => &[],
+            Ask::Command => &["--command"],
+        }
+    }
+
+    fn shape(self) -> &'static str {
+        match self {
+            Ask::Prompt(Want::Reply { .. }) => "--converse WORKER PROMPT [TIMEOUT]",
+            Ask::Prompt(Want::Receipt) => "--receipt WORKER PROMPT [TIMEOUT]",
+            Ask::Prompt(Want::Send) => "WORKER PROMPT",
+            Ask::Command => "--command WORKER COMMAND",
+        }
+    }
 }
 
 /// `--answer WORKER N…`: pick option N of the worker's pending question (one

@@ -301,3 +301,63 @@ mod tests {
         assert!(same_prompt("a\x1b[201~b \x1b[200~c", "ab c"));
     }
 }
+
+/// What is asked of a prompt beyond its giving.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Given and confirmed: nothing more.
+    Send,
+    /// The event-log line after which the first turn end answers it.
+    Receipt,
+    /// The reply of the turn it starts (with the whole turn, `with_turn`).
+    Reply { with_turn: bool },
+}
+
+/// What a prompt came to, as asked.
+pub enum Delivered {
+    Sent,
+    Receipt(u64),
+    /// The reply, and the worker's name (as its meta has it) for its verdict.
+    Reply(Reply, String),
+}
+
+/// Give `name` the prompt and get what is wanted of it within `timeout`
+/// (from the start; [`CONVERSE_TIMEOUT`] if none). A prompt that lands
+/// mid-turn is queued, not failed, and said so on stderr; a receipt waits
+/// for the queued prompt to be taken.
+pub fn deliver(dir: &WorkerDir, name: &str, prompt: &[u8], want: Want, timeout: Option<Duration>) -> Result<Delivered> {
+    let started = Instant::now();
+    let timeout = timeout.unwrap_or(CONVERSE_TIMEOUT);
+    let sent = send(dir, name, prompt, &Timing::from_env()?, want != Want::Send)?;
+    if let Submitted::Queued { .. } = sent.submitted {
+        crate::cli::note(format!(
+            "csd-send: '{}' is mid-turn: the prompt is queued and goes in when the current turn ends",
+            sent.worker.name()
+        ));
+    }
+    match want {
+        Want::Send => Ok(Delivered::Sent),
+        Want::Receipt => {
+            // A queued prompt is taken when the running turn reaches it:
+            // wait (within the timeout of the start) for it to be taken.
+            let how = taken(&sent, prompt, started + timeout).map_err(|e| match e {
+                Error::Timeout(_) => Error::Timeout(format!(
+                    "'{}' did not take the queued prompt within {}s (it is still queued in the worker)",
+                    sent.worker.name(),
+                    timeout.as_secs_f64()
+                )),
+                e => e,
+            })?;
+            if let Taken::Joined { .. } = how {
+                crate::cli::note(format!(
+                    "csd-send: '{}' took the prompt into its running turn (no turn of its own): that turn's end answers it",
+                    sent.worker.name()
+                ));
+            }
+            Ok(Delivered::Receipt(receipt(&sent.worker, &how)?))
+        }
+        Want::Reply { with_turn } => {
+            Ok(Delivered::Reply(reply(&sent, prompt, timeout, with_turn)?, sent.worker.name().to_string()))
+        }
+    }
+}
