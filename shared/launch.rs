@@ -64,15 +64,9 @@ fn start_in(req: &Request, made: Option<&crate::worktree::Made>) -> Result<Start
         None => real_dir(&req.cwd)?,
     };
     let cwd_str = cwd.to_str().ok_or_else(|| usage(format!("cwd {} is not UTF-8", cwd.display())))?;
-    if req.mode == Mode::Adopt && !h.supports_adopt() {
-        return Err(usage(format!("--adopt is not possible for {} workers", req.harness.name())));
-    }
-    refuse_identity_args(req.harness, &req.extra_args)?;
-    refuse_without_consent()?;
+    refuse_before_start(req)?;
     let dir = WorkerDir::from_env()?;
     let tmux = Tmux::from_env()?;
-    Tmux::check_version()?;
-    refuse_missing_binary(req.harness)?;
     let csd_id = crate::harness::uuid_v4()?;
     let session_id = match (req.mode, h.ids()) {
         (Mode::Adopt, _) => Some(adoptable_id(req.session_id.as_deref())?.to_string()),
@@ -86,35 +80,11 @@ fn start_in(req: &Request, made: Option<&crate::worktree::Made>) -> Result<Start
     // Held until our session exists: a launch racing us must not take our
     // half-made worker for a dead one and clear it away.
     let lock = dir.lock()?;
-    if let Some(r) = crate::host::Record::read(&dir, name)? {
-        return Err(failed(format!(
-            "a worker named '{name}' runs on host '{}'; stop it (csd --worker {name} stop) or pick another name",
-            r.host
-        )));
-    }
-    refuse_name_of_a_session(&dir, name, session_id.as_deref())?;
-    let respawn = match req.mode {
-        Mode::Launch => {
-            clear_name(&dir, &tmux, name, None)?;
-            false
-        }
-        Mode::Adopt => {
-            let sid = session_id.as_deref().expect("adopt has an id");
-            refuse_adopt_clash(&dir, name, sid, h)?;
-            clear_name(&dir, &tmux, name, Some(sid))?
-        }
-    };
+    let respawn = claim_name(&dir, &tmux, name, req, session_id.as_deref())?;
     // A worktree's launch is reproduced from the checkout it was made from.
     let source = made.and_then(|m| m.source.to_str()).unwrap_or(cwd_str);
     let invocation = invocation(req, source);
-    let mut meta = session_id.as_deref().map(|sid| {
-        let mut meta = Meta::new(name, sid, cwd_str, req.harness.into());
-        meta.extra.insert("started_at".into(), crate::time::now_iso().into());
-        meta.extra.insert("invocation".into(), invocation.clone().into());
-        meta.extra.insert("tmux_socket".into(), tmux.socket().to_string_lossy().into_owned().into());
-        meta.extra.insert("csd_id".into(), csd_id.clone().into());
-        meta
-    });
+    let mut meta = session_id.as_deref().map(|sid| new_meta(req, sid, cwd_str, &invocation, &tmux, &csd_id));
     let home = h.home(&dir, name)?;
     if let (Mode::Adopt, Some(meta)) = (req.mode, &mut meta) {
         // Known now, before the harness's own hook says where it writes: a
@@ -145,48 +115,7 @@ fn start_in(req: &Request, made: Option<&crate::worktree::Made>) -> Result<Start
     // written. The pane counts as started once tmux was asked to start it:
     // a signal that cut that call short may have come after tmux did.
     let mut pane_started = false;
-    let result = (|| {
-        match &meta {
-            Some(meta) => write_meta(&dir, meta)?,
-            None => {
-                let marker = Marker {
-                    harness: req.harness.into(),
-                    tmux_socket: Some(tmux.socket().to_string_lossy().into_owned()),
-                    csd_id: Some(csd_id.clone()),
-                };
-                dir.write_atomic(&dir.harness_marker_path(name), &marker.to_json(), 0o600)?
-            }
-        }
-        h.prepare(&launch)?;
-        let env = pane_env(h, &launch);
-        let argv = h.argv(&launch)?;
-        crate::signals::check()?;
-        pane_started = true;
-        if respawn {
-            tmux.respawn_pane_kept(name, &cwd, &env, &argv, &csd_id)?;
-        } else {
-            tmux.new_session_kept(name, &cwd, &env, &argv, &csd_id)?;
-        }
-        drop(lock);
-        h.await_ready(&launch)?;
-        tmux.release_pane(name)?;
-        if tmux.pane_dead(name) != Some(false) {
-            return Err(failed(format!("{} exited just after it started", req.harness.name())));
-        }
-        let shim = dir.write_shim(name, &crate::cli::beside_me("csd")?)?;
-        let registered = match list_metas(&dir)?.into_iter().find(|m| m.tmux_name == name) {
-            Some(meta) => {
-                let sid = meta.session_id.clone();
-                Worker { dir: dir.clone(), meta }.record_pane()?;
-                Some(sid)
-            }
-            None => session_id.clone(),
-        };
-        // The last moment a signal undoes the launch: after it, the worker
-        // is whole and its shim is printed.
-        crate::signals::check()?;
-        Ok((shim, registered))
-    })();
+    let result = start_pane(req, &launch, meta.as_ref(), respawn, lock, &mut pane_started);
     let (shim, registered) = match result {
         Ok(done) => done,
         Err(e) => return Err(crate::signals::deferred(|| take_back(&launch, e, pane_started, start_timeout))),
@@ -196,6 +125,108 @@ fn start_in(req: &Request, made: Option<&crate::worktree::Made>) -> Result<Start
         panel.push_str(&crate::worktree::panel_lines(m));
     }
     Ok(Started { shim, panel, csd_id })
+}
+
+/// What is refused before anything is made: an adopt the harness cannot
+/// do, arguments that pick the session, no consent, an old tmux, no CLI.
+fn refuse_before_start(req: &Request) -> Result<()> {
+    if req.mode == Mode::Adopt && !req.harness.driver().supports_adopt() {
+        return Err(usage(format!("--adopt is not possible for {} workers", req.harness.name())));
+    }
+    refuse_identity_args(req.harness, &req.extra_args)?;
+    refuse_without_consent()?;
+    Tmux::check_version()?;
+    refuse_missing_binary(req.harness)
+}
+
+/// Take the name, under the worker dir's lock: refused if a remote worker
+/// or another session holds it; a dead worker's debris cleared. Whether
+/// the pane is to be respawned (an adopt into a session that is still there).
+fn claim_name(dir: &WorkerDir, tmux: &Tmux, name: &str, req: &Request, session_id: Option<&str>) -> Result<bool> {
+    if let Some(r) = crate::host::Record::read(dir, name)? {
+        return Err(failed(format!(
+            "a worker named '{name}' runs on host '{}'; stop it (csd --worker {name} stop) or pick another name",
+            r.host
+        )));
+    }
+    refuse_name_of_a_session(dir, name, session_id)?;
+    match req.mode {
+        Mode::Launch => {
+            clear_name(dir, tmux, name, None)?;
+            Ok(false)
+        }
+        Mode::Adopt => {
+            let sid = session_id.expect("adopt has an id");
+            refuse_adopt_clash(dir, name, sid, req.harness.driver())?;
+            clear_name(dir, tmux, name, Some(sid))
+        }
+    }
+}
+
+fn new_meta(req: &Request, sid: &str, cwd: &str, invocation: &[String], tmux: &Tmux, csd_id: &str) -> Meta {
+    let mut meta = Meta::new(&req.name, sid, cwd, req.harness.into());
+    meta.extra.insert("started_at".into(), crate::time::now_iso().into());
+    meta.extra.insert("invocation".into(), invocation.to_vec().into());
+    meta.extra.insert("tmux_socket".into(), tmux.socket().to_string_lossy().into_owned().into());
+    meta.extra.insert("csd_id".into(), csd_id.into());
+    meta
+}
+
+/// Write the meta (or the marker of a worker still to register), prepare
+/// the harness and start its pane, then wait for it to be ready and write
+/// the shim: the shim, and the session id if it is known. `pane_started`
+/// says, on failure, whether tmux was asked to start the pane (a signal
+/// that cut that call short may have come after tmux did).
+fn start_pane(
+    req: &Request,
+    launch: &Launch,
+    meta: Option<&Meta>,
+    respawn: bool,
+    lock: crate::workerdir::DirLock,
+    pane_started: &mut bool,
+) -> Result<(PathBuf, Option<String>)> {
+    let (dir, tmux, name, cwd, csd_id) = (launch.dir, launch.tmux, launch.name, launch.cwd, launch.csd_id);
+    let h = req.harness.driver();
+    match meta {
+        Some(meta) => write_meta(dir, meta)?,
+        None => {
+            let marker = Marker {
+                harness: req.harness.into(),
+                tmux_socket: Some(tmux.socket().to_string_lossy().into_owned()),
+                csd_id: Some(csd_id.to_string()),
+            };
+            dir.write_atomic(&dir.harness_marker_path(name), &marker.to_json(), 0o600)?
+        }
+    }
+    h.prepare(launch)?;
+    let env = pane_env(h, launch);
+    let argv = h.argv(launch)?;
+    crate::signals::check()?;
+    *pane_started = true;
+    if respawn {
+        tmux.respawn_pane_kept(name, cwd, &env, &argv, csd_id)?;
+    } else {
+        tmux.new_session_kept(name, cwd, &env, &argv, csd_id)?;
+    }
+    drop(lock);
+    h.await_ready(launch)?;
+    tmux.release_pane(name)?;
+    if tmux.pane_dead(name) != Some(false) {
+        return Err(failed(format!("{} exited just after it started", req.harness.name())));
+    }
+    let shim = dir.write_shim(name, &crate::cli::beside_me("csd")?)?;
+    let registered = match list_metas(dir)?.into_iter().find(|m| m.tmux_name == name) {
+        Some(meta) => {
+            let sid = meta.session_id.clone();
+            Worker { dir: dir.clone(), meta }.record_pane()?;
+            Some(sid)
+        }
+        None => launch.session_id.map(str::to_string),
+    };
+    // The last moment a signal undoes the launch: after it, the worker
+    // is whole and its shim is printed.
+    crate::signals::check()?;
+    Ok((shim, registered))
 }
 
 /// The worker's arguments as given (cwd resolved), recorded in the meta and
