@@ -210,10 +210,43 @@ pub struct Merged<'a> {
 /// Workers launched after the stream starts join it; stopped ones leave
 /// it; nothing is printed twice or lost (each log is held open and read
 /// from where its last line ended).
-pub fn events_all(dir: &WorkerDir, m: Merged) -> Result<i32> {
+pub fn events_all(dir: &WorkerDir, mut m: Merged) -> Result<i32> {
     let mut followed: BTreeMap<String, Followed> = BTreeMap::new();
     let mut watch = if m.follow { Some(Watch::dir(dir.root())?.with_stdout()) } else { None };
-    // The backlog: each log up to its end now, merged by time.
+    print_backlog(dir, &mut m, &mut followed)?;
+    let Some(watch) = watch.as_mut() else { return Ok(0) };
+    // Workers whose turn end only their harness's own files show (Codex's
+    // rollout): settled on every wake, their files watched, and a slow tick
+    // for one whose file could not be watched yet.
+    let mut settled: BTreeMap<String, (Worker, bool)> = BTreeMap::new();
+    loop {
+        join_new(dir, watch, &mut followed, &mut settled)?;
+        let mut gone = Vec::new();
+        for (sid, f) in followed.iter_mut() {
+            for line in read_new(&mut f.file, &mut f.offset, &mut f.partial)? {
+                if let Some(tagged) = tag(&line, &f.name, sid, m.only) {
+                    (m.out)(&tagged)?;
+                }
+            }
+            // Stopped: its log was removed, and all it held is read.
+            if f.file.metadata().is_ok_and(|md| md.nlink() == 0) {
+                gone.push(sid.clone());
+            }
+        }
+        for sid in gone {
+            followed.remove(&sid);
+            settled.remove(&sid);
+        }
+        let tick = settled.values().any(|(_, armed)| !armed).then(|| Instant::now() + LIVENESS_TICK);
+        if watch.wait(tick)? == Wake::OutputClosed {
+            return Ok(0);
+        }
+    }
+}
+
+/// The backlog: each log up to its end now, merged by time (the last N
+/// only, if asked); with `follow`, each log kept open where it was read to.
+fn print_backlog(dir: &WorkerDir, m: &mut Merged, followed: &mut BTreeMap<String, Followed>) -> Result<()> {
     let mut backlog: Vec<(String, String, usize, Vec<u8>)> = Vec::new();
     for meta in scan_metas(dir)?.metas {
         let Some(mut f) = open_log(dir, &meta.session_id)? else { continue };
@@ -238,63 +271,48 @@ pub fn events_all(dir: &WorkerDir, m: Merged) -> Result<i32> {
     for (_, _, _, line) in backlog.into_iter().skip(skip) {
         (m.out)(&line)?;
     }
-    let Some(watch) = watch.as_mut() else { return Ok(0) };
-    // Workers whose turn end only their harness's own files show (Codex's
-    // rollout): settled on every wake, their files watched, and a slow tick
-    // for one whose file could not be watched yet.
-    let mut settled: BTreeMap<String, (Worker, bool)> = BTreeMap::new();
-    loop {
-        // Workers that appeared since: from their log's start.
-        for meta in scan_metas(dir)?.metas {
-            if !settled.contains_key(&meta.session_id) {
-                let w = Worker { dir: dir.clone(), meta: meta.clone() };
-                if let Some(witness) = crate::harness::turn_witness(&w) {
-                    let armed = watch.add_file(&witness);
-                    settled.insert(meta.session_id.clone(), (w, armed));
-                }
-            }
-            if followed.contains_key(&meta.session_id) {
-                continue;
-            }
-            if let Some(file) = open_log(dir, &meta.session_id)? {
-                followed.insert(
-                    meta.session_id.clone(),
-                    Followed { name: meta.tmux_name, file, offset: 0, partial: Vec::new() },
-                );
+    Ok(())
+}
+
+/// Workers that appeared since the last look join the stream from their
+/// log's start; those with a turn-end file of their harness's own get it
+/// watched and settled.
+fn join_new(
+    dir: &WorkerDir,
+    watch: &mut Watch,
+    followed: &mut BTreeMap<String, Followed>,
+    settled: &mut BTreeMap<String, (Worker, bool)>,
+) -> Result<()> {
+    for meta in scan_metas(dir)?.metas {
+        if !settled.contains_key(&meta.session_id) {
+            let w = Worker { dir: dir.clone(), meta: meta.clone() };
+            if let Some(witness) = crate::harness::turn_witness(&w) {
+                let armed = watch.add_file(&witness);
+                settled.insert(meta.session_id.clone(), (w, armed));
             }
         }
-        for (w, armed) in settled.values_mut() {
-            // A worker gone meanwhile has nothing left to settle.
-            if crate::harness::settle(w).is_err() {
-                continue;
-            }
-            if !*armed {
-                if let Some(witness) = crate::harness::turn_witness(w) {
-                    *armed = watch.add_file(&witness);
-                }
-            }
+        if followed.contains_key(&meta.session_id) {
+            continue;
         }
-        let mut gone = Vec::new();
-        for (sid, f) in followed.iter_mut() {
-            for line in read_new(&mut f.file, &mut f.offset, &mut f.partial)? {
-                if let Some(tagged) = tag(&line, &f.name, sid, m.only) {
-                    (m.out)(&tagged)?;
-                }
-            }
-            // Stopped: its log was removed, and all it held is read.
-            if f.file.metadata().is_ok_and(|md| md.nlink() == 0) {
-                gone.push(sid.clone());
-            }
-        }
-        for sid in gone {
-            followed.remove(&sid);
-            settled.remove(&sid);
-        }
-        let tick = settled.values().any(|(_, armed)| !armed).then(|| Instant::now() + LIVENESS_TICK);
-        if watch.wait(tick)? == Wake::OutputClosed {
-            return Ok(0);
+        if let Some(file) = open_log(dir, &meta.session_id)? {
+            followed.insert(
+                meta.session_id.clone(),
+                Followed { name: meta.tmux_name, file, offset: 0, partial: Vec::new() },
+            );
         }
     }
+    for (w, armed) in settled.values_mut() {
+        // A worker gone meanwhile has nothing left to settle.
+        if crate::harness::settle(w).is_err() {
+            continue;
+        }
+        if !*armed {
+            if let Some(witness) = crate::harness::turn_witness(w) {
+                *armed = watch.add_file(&witness);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn open_log(dir: &WorkerDir, sid: &str) -> Result<Option<File>> {

@@ -172,36 +172,7 @@ pub fn split(dir: &WorkerDir, names: &[String]) -> Result<(Vec<String>, ByHost)>
 /// relayed as they come. The exit status is the fleet's: 0 all idle, 4 any
 /// gone or terminated, 124 timed out, 1 a host could not be asked.
 pub fn wait(dir: &WorkerDir, here: &[String], hosts: &ByHost, any: bool, timeout: Duration) -> Result<i32> {
-    let secs = format!("{}", timeout.as_secs_f64());
-    let mode = if any { "--any" } else { "--all" };
-    let (mut runs, mut members) = (Vec::new(), Vec::new());
-    let mut code = EXIT_OK;
-    if !here.is_empty() {
-        let mut c = std::process::Command::new(crate::cli::beside_me("csd-wait")?);
-        c.args([mode, "-t", &secs]).args(here);
-        runs.push(Running::local(c)?);
-        members.push(here.to_vec());
-    }
-    for (target, recs) in hosts {
-        let names: Vec<String> = recs.iter().map(|r| r.name.clone()).collect();
-        let mut argv = vec!["csd-wait".to_string(), mode.into(), "-t".into(), secs.clone()];
-        argv.extend(names.iter().cloned());
-        let mut req = Request::new(argv);
-        req.expect.extend(recs.iter().filter_map(Record::identity));
-        match Running::start(dir, target, &req) {
-            Ok(r) => {
-                runs.push(r);
-                members.push(names);
-            }
-            Err(e) => {
-                crate::cli::note(format!("csd-wait: {e}"));
-                for n in &names {
-                    crate::cli::say(format!("{n}\tunreachable\n"))?;
-                }
-                code = EXIT_FAILURE;
-            }
-        }
-    }
+    let (mut runs, members, code) = start_waits(dir, here, hosts, any, timeout)?;
     let mut partial: Vec<Vec<u8>> = vec![Vec::new(); runs.len()];
     let mut first: Option<i32> = None;
     let mut printed: Vec<String> = Vec::new();
@@ -244,8 +215,58 @@ pub fn wait(dir: &WorkerDir, here: &[String], hosts: &ByHost, any: bool, timeout
     if let Some(c) = first {
         return Ok(c);
     }
+    merge_ends(code, ends.into_iter().flatten(), timeout)
+}
+
+/// The same wait started here (for the local names) and on each host: the
+/// runs, each one's names, and 1 if a host could not be asked (its names
+/// said `unreachable` at once).
+fn start_waits(
+    dir: &WorkerDir,
+    here: &[String],
+    hosts: &ByHost,
+    any: bool,
+    timeout: Duration,
+) -> Result<(Vec<Running>, Vec<Vec<String>>, i32)> {
+    let secs = format!("{}", timeout.as_secs_f64());
+    let mode = if any { "--any" } else { "--all" };
+    let (mut runs, mut members) = (Vec::new(), Vec::new());
+    let mut code = EXIT_OK;
+    if !here.is_empty() {
+        let mut c = std::process::Command::new(crate::cli::beside_me("csd-wait")?);
+        c.args([mode, "-t", &secs]).args(here);
+        runs.push(Running::local(c)?);
+        members.push(here.to_vec());
+    }
+    for (target, recs) in hosts {
+        let names: Vec<String> = recs.iter().map(|r| r.name.clone()).collect();
+        let mut argv = vec!["csd-wait".to_string(), mode.into(), "-t".into(), secs.clone()];
+        argv.extend(names.iter().cloned());
+        let mut req = Request::new(argv);
+        req.expect.extend(recs.iter().filter_map(Record::identity));
+        match Running::start(dir, target, &req) {
+            Ok(r) => {
+                runs.push(r);
+                members.push(names);
+            }
+            Err(e) => {
+                crate::cli::note(format!("csd-wait: {e}"));
+                for n in &names {
+                    crate::cli::say(format!("{n}\tunreachable\n"))?;
+                }
+                code = EXIT_FAILURE;
+            }
+        }
+    }
+    Ok((runs, members, code))
+}
+
+/// The fleet's exit status from each wait's: a worker that was not idle
+/// (the first such status; gone only when nothing worse) over a timeout
+/// over 0; `code` is what was already known.
+fn merge_ends(mut code: i32, ends: impl Iterator<Item = i32>, timeout: Duration) -> Result<i32> {
     let mut timed_out = false;
-    for end in ends.into_iter().flatten() {
+    for end in ends {
         match end {
             EXIT_OK => {}
             EXIT_TIMEOUT => timed_out = true,
