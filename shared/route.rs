@@ -119,7 +119,7 @@ pub fn wait_fleet(dir: &WorkerDir, names: &[String], until: Until, timeout: Dura
 /// each line naming its worker (and host); with `follow`, as they land.
 pub fn events_all(dir: &WorkerDir, only: Option<EventKind>, last: Option<u64>, follow: bool) -> Result<i32> {
     if remote::spans_hosts(dir)? {
-        return remote::fleet::events(dir, only.map(EventKind::name), last, follow);
+        return remote::fleet::events(dir, only, last, follow);
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -12,9 +12,10 @@ use super::{Record, Target};
 use crate::error::{failed, usage, Error, Result};
 use crate::workerdir::WorkerDir;
 use serde_json::json;
+use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
-use std::process::{Child, ChildStdin, ChildStdout, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// One run of a csd binary on a host.
@@ -43,14 +44,22 @@ impl Request {
 }
 
 /// A call under way: on a host, or (for a fleet command that spans hosts)
-/// the same binary here.
+/// the same job here, in this process.
 pub struct Running {
     /// `None` for a run on this machine.
     pub target: Option<Target>,
-    child: Child,
+    doer: Doer,
     stdin: Option<ChildStdin>,
-    stdout: Option<ChildStdout>,
+    stdout: Option<File>,
     status: Option<ExitStatus>,
+}
+
+/// Who does the call's work: ssh, or a thread of ours (the local half).
+enum Doer {
+    Ssh(Child),
+    /// Its exit status once it returns; `None` once joined, or left to end
+    /// with the process (hung up while it still waits).
+    Thread(Option<std::thread::JoinHandle<i32>>),
 }
 
 /// The first line on the host's stdin: what to run, and how many bytes of
@@ -83,37 +92,73 @@ impl Running {
             // exit status says why, not this write's broken pipe.
             let _ = w.write_all(&header(target, req)).and_then(|_| w.write_all(&req.stdin)).and_then(|_| w.flush());
         }
-        let stdout = child.stdout.take();
-        Ok(Running { target: Some(target.clone()), child, stdin, stdout, status: None })
+        let stdout = child.stdout.take().map(|o| File::from(std::os::fd::OwnedFd::from(o)));
+        Ok(Running { target: Some(target.clone()), doer: Doer::Ssh(child), stdin, stdout, status: None })
     }
 
-    /// `c` run here, read the same way.
-    pub fn local(mut c: std::process::Command) -> Result<Running> {
-        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
-        let mut child = c.spawn().map_err(|e| Error::Io("running a csd binary".into(), e))?;
-        let (stdin, stdout) = (child.stdin.take(), child.stdout.take());
-        Ok(Running { target: None, child, stdin, stdout, status: None })
+    /// The local half of a fleet command, done here on a thread and read
+    /// the same way as a host's: `job` writes its lines to the pipe it is
+    /// given, and its result is the run's exit status (an error said on
+    /// stderr as `tool: …`, and its status). No csd binary runs for it.
+    pub fn here(tool: &'static str, job: impl FnOnce(&mut File) -> Result<i32> + Send + 'static) -> Result<Running> {
+        let (read, write) = nix::unistd::pipe().map_err(|e| Error::Io("making a pipe".into(), e.into()))?;
+        let (read, mut write) = (File::from(read), File::from(write));
+        let thread = std::thread::Builder::new()
+            .name(format!("{tool} here"))
+            .spawn(move || match job(&mut write) {
+                Ok(code) => code,
+                // Our reader went away: the command is over, quietly.
+                Err(e) if e.is_broken_pipe() => crate::error::EXIT_OK,
+                Err(e) => {
+                    crate::cli::note(format!("{tool}: {e}"));
+                    e.code()
+                }
+            })
+            .map_err(|e| Error::Io("starting a thread".into(), e))?;
+        Ok(Running { target: None, doer: Doer::Thread(Some(thread)), stdin: None, stdout: Some(read), status: None })
     }
 
     /// Close our end: the host ends the binary, and ssh ends with it.
+    /// Close our end: the host ends the binary, and ssh ends with it; a
+    /// thread here finds its pipe closed at its next line.
     pub fn hang_up(&mut self) {
         self.stdin = None;
         self.stdout = None;
-        if self.status.is_none() {
+        if let (Doer::Ssh(child), None) = (&self.doer, self.status) {
             let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(self.child.id() as i32),
+                nix::unistd::Pid::from_raw(child.id() as i32),
                 nix::sys::signal::Signal::SIGTERM,
             );
         }
     }
 
     fn reap(&mut self) -> Result<ExitStatus> {
+        use std::os::unix::process::ExitStatusExt;
         if let Some(s) = self.status {
             return Ok(s);
         }
-        let s = self.child.wait().map_err(|e| Error::Io("waiting for ssh".into(), e))?;
+        let s = match &mut self.doer {
+            Doer::Ssh(child) => child.wait().map_err(|e| Error::Io("waiting for ssh".into(), e))?,
+            Doer::Thread(t) => {
+                let code = t.take().map(|t| t.join().unwrap_or(crate::error::EXIT_FAILURE));
+                ExitStatus::from_raw(code.unwrap_or(0) << 8)
+            }
+        };
         self.status = Some(s);
         Ok(s)
+    }
+
+    /// Wait for a hung-up call until `until`, then kill it; a thread still
+    /// waiting is left to end with the process.
+    fn reap_by(&mut self, until: Instant) {
+        self.status = match &mut self.doer {
+            Doer::Ssh(child) => super::wait_or_kill(child, until),
+            Doer::Thread(t) if t.as_ref().is_some_and(|t| t.is_finished()) => self.reap().ok(),
+            Doer::Thread(t) => {
+                t.take();
+                None
+            }
+        };
     }
 
     /// The binary's exit status, or what went wrong on the way.
@@ -241,7 +286,7 @@ pub fn pump(runs: &mut [Running], relay: bool, mut out: impl FnMut(usize, Out) -
 fn reap_within(runs: &mut [Running], limit: Duration) {
     let until = Instant::now() + limit;
     for r in runs.iter_mut() {
-        r.status = super::wait_or_kill(&mut r.child, until);
+        r.reap_by(until);
     }
 }
 

@@ -6,12 +6,14 @@
 use super::call::{capture, pump, Out, Request, Running};
 use super::{records, Record, Target};
 use crate::error::{Error, Result, EXIT_FAILURE, EXIT_GONE, EXIT_OK, EXIT_TIMEOUT};
+use crate::event::EventKind;
 use crate::status::{Listing, Row};
 use crate::tally::Tokens;
 use crate::worker::Status;
 use crate::workerdir::WorkerDir;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::time::Duration;
 
 /// Remote workers grouped by where their csd is reached.
@@ -233,9 +235,7 @@ fn start_waits(
     let (mut runs, mut members) = (Vec::new(), Vec::new());
     let mut code = EXIT_OK;
     if !here.is_empty() {
-        let mut c = std::process::Command::new(crate::cli::beside_me("csd-wait")?);
-        c.args([mode, "-t", &secs]).args(here);
-        runs.push(Running::local(c)?);
+        runs.push(wait_here(dir, here, any, timeout)?);
         members.push(here.to_vec());
     }
     for (target, recs) in hosts {
@@ -259,6 +259,24 @@ fn start_waits(
         }
     }
     Ok((runs, members, code))
+}
+
+/// The wait on this machine's workers, done here as `csd-wait` would: its
+/// `NAME<TAB>HOW` lines, and the status of the first that was not idle.
+fn wait_here(dir: &WorkerDir, names: &[String], any: bool, timeout: Duration) -> Result<Running> {
+    let (dir, names) = (dir.clone(), names.to_vec());
+    let until = if any { crate::fleet::Until::Any } else { crate::fleet::Until::All };
+    let deadline = std::time::Instant::now() + timeout;
+    Running::here("csd-wait", move |out| {
+        let mut code = EXIT_OK;
+        crate::fleet::wait(&dir, &names, until, deadline, |name, how| {
+            if code == EXIT_OK {
+                code = how.exit_code();
+            }
+            out.write_all(how.line(name).as_bytes()).map_err(|e| Error::Io("writing".into(), e))
+        })?;
+        Ok(code)
+    })
 }
 
 /// The fleet's exit status from each wait's: a worker that was not idle
@@ -285,7 +303,7 @@ fn merge_ends(mut code: i32, ends: impl Iterator<Item = i32>, timeout: Duration)
 /// `csd-events --all` over this machine and every host with workers of
 /// ours: each host's lines for our workers only, with `"host"` added.
 /// Without `follow` they are merged by time; with it, relayed as they come.
-pub fn events(dir: &WorkerDir, only: Option<&str>, last: Option<u64>, follow: bool) -> Result<i32> {
+pub fn events(dir: &WorkerDir, only: Option<EventKind>, last: Option<u64>, follow: bool) -> Result<i32> {
     let (recs, bad) = records(dir)?;
     for (file, why) in bad {
         crate::cli::note(format!("csd-events: skipping {file}: {why}"));
@@ -293,7 +311,7 @@ pub fn events(dir: &WorkerDir, only: Option<&str>, last: Option<u64>, follow: bo
     let hosts: Vec<(Target, Vec<Record>)> = by_host(recs)?.into_values().collect();
     let mut args: Vec<String> = vec!["--all".into()];
     if let Some(t) = only {
-        args.extend(["--type".into(), t.to_string()]);
+        args.extend(["--type".into(), t.name().to_string()]);
     }
     if follow {
         args.push("--follow".into());
@@ -301,9 +319,7 @@ pub fn events(dir: &WorkerDir, only: Option<&str>, last: Option<u64>, follow: bo
             args.extend(["--last".into(), n.to_string()]);
         }
     }
-    let mut c = std::process::Command::new(crate::cli::beside_me("csd-events")?);
-    c.args(&args).env(super::LOCAL_ONLY, "1");
-    let mut runs = vec![Running::local(c)?];
+    let mut runs = vec![events_here(dir, only, if follow { last } else { None }, follow)?];
     let mut owners: Vec<Option<(String, Vec<String>)>> = vec![None];
     let mut code = EXIT_OK;
     for (target, recs) in &hosts {
@@ -356,6 +372,17 @@ pub fn events(dir: &WorkerDir, only: Option<&str>, last: Option<u64>, follow: bo
         crate::cli::say(&line)?;
     }
     Ok(code)
+}
+
+/// This machine's part of the merged stream, done here as `csd-events
+/// --all` would (`last` only when following: the merge takes the last N
+/// of the whole otherwise).
+fn events_here(dir: &WorkerDir, only: Option<EventKind>, last: Option<u64>, follow: bool) -> Result<Running> {
+    let dir = dir.clone();
+    Running::here("csd-events", move |out| {
+        let mut write = |line: &[u8]| out.write_all(line).map_err(|e| Error::Io("writing events".into(), e));
+        crate::fleet::events_all(&dir, crate::fleet::Merged { only, last, follow, out: &mut write })
+    })
 }
 
 /// A line of a merged stream: from here as it is; from a host, only if it

@@ -22,16 +22,10 @@ use crate::error::Result;
 pub use crate::host::{dest, records, Dest, Notes, Record, RemotePath, Target};
 use crate::workerdir::WorkerDir;
 
-/// Set in the environment of the local half of a fleet command that spans
-/// hosts, so it does not span them again.
-pub const LOCAL_ONLY: &str = "CSD_LOCAL_ONLY";
-
-/// Whether a fleet command here must span hosts: there are remote workers,
-/// and this is not the local half of a command that already spans them.
+/// Whether a fleet command here must span hosts: there are remote workers.
+/// (Its local half is done in this process, never by a csd binary that
+/// would span them again.)
 pub fn spans_hosts(dir: &WorkerDir) -> Result<bool> {
-    if std::env::var_os(LOCAL_ONLY).is_some() {
-        return Ok(false);
-    }
     Ok(dir.entries()?.iter().any(|f| f.ends_with(".remote")))
 }
 
