@@ -601,9 +601,8 @@ fn clean_up(world: &World) {
     let me = std::process::id() as i32;
     for _ in 0..20 {
         let mut any = false;
-        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-            if pid == me || !crate::process::alive(pid) {
+        for pid in crate::process::processes(None).into_iter().map(|p| p.pid) {
+            if pid == me {
                 continue;
             }
             if crate::process::environ_has(pid, "CSD_WORKER_DIR", &workers) {

@@ -108,6 +108,15 @@ fn row<'a>(doc: &'a Value, harness: &str) -> &'a Value {
     doc["harnesses"].as_array().unwrap().iter().find(|r| r["harness"] == harness).unwrap()
 }
 
+/// The doctor's tests take turns: each asserts that no process it started
+/// outlives it, which another test's doctor, running beside it in this
+/// process, would seem to break.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn assert_left_nothing(env: &TestEnv) {
     let tmpdir = env.path().join("tmp");
     let left: Vec<_> = std::fs::read_dir(&tmpdir).unwrap().flatten().map(|e| e.path()).collect();
@@ -122,6 +131,7 @@ fn assert_left_nothing(env: &TestEnv) {
 #[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "the e2e tier (the pinned CLIs, a network namespace: root): make test")]
 fn doctor_passes_against_the_three_real_clis_and_touches_nothing() {
+    let _turn = one_at_a_time();
     let (claude, codex, pi) = (cli("claude"), cli("codex"), cli("pi"));
     isolate_network();
     let env = TestEnv::new();
@@ -166,6 +176,7 @@ fn script(env: &TestEnv, name: &str, body: &str) -> PathBuf {
 
 #[test]
 fn doctor_fails_naming_the_step_a_broken_harness_breaks() {
+    let _turn = one_at_a_time();
     let env = TestEnv::new();
     operator_home(&env);
     let before = snapshot(&env.home);

@@ -103,6 +103,26 @@ pub struct HttpRequest {
     pub body: Vec<u8>,
 }
 
+/// A request as every mock starts on it: when it came, its body as JSON
+/// (`Null` if it is not), and its path without the query.
+pub struct Incoming {
+    pub req: HttpRequest,
+    pub arrived: Instant,
+    pub body: Value,
+    pub route: String,
+}
+
+/// What every mock does first with a connection: read its request (a
+/// client silent for 30 s is dropped); `None` if it closed without one.
+pub fn receive(conn: &TcpStream) -> std::io::Result<Option<Incoming>> {
+    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let Some(req) = read_request(conn)? else { return Ok(None) };
+    let arrived = Instant::now();
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    let route = req.path.split('?').next().unwrap_or("").to_string();
+    Ok(Some(Incoming { req, arrived, body, route }))
+}
+
 pub fn read_request(conn: &TcpStream) -> std::io::Result<Option<HttpRequest>> {
     let mut r = BufReader::new(conn);
     let mut line = String::new();
