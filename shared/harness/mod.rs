@@ -170,6 +170,8 @@ pub enum MockApi {
     AnthropicMessages { tool: &'static str },
     /// OpenAI Responses (`POST …/responses`).
     OpenAiResponses,
+    /// OpenAI chat completions (`POST …/chat/completions`).
+    OpenAiChat,
 }
 
 /// What `csd doctor` needs to prove a harness offline against csd's mock:
