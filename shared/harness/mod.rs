@@ -25,6 +25,7 @@
 pub mod claude;
 pub mod codex;
 pub mod pi;
+pub mod qwen;
 pub mod registry;
 
 use crate::error::{failed, Result};
