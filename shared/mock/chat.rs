@@ -181,17 +181,19 @@ fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The text of a message's `content`: a string, or its text parts joined
-/// (a CLI's `<system-reminder>` parts left out).
+/// The prompt in a message's `content`: a string, or its last text part
+/// that is not a CLI's `<system-reminder>`. Qwen Code 0.24.4 sends a
+/// prompt whose turn failed (no answer) and the next one as two parts of
+/// one user message: the last part is the prompt being answered.
 fn text_of(content: &Value) -> String {
     match content {
         Value::String(s) => s.clone(),
         Value::Array(parts) => parts
             .iter()
             .filter_map(|p| p["text"].as_str())
-            .filter(|t| !t.trim_start().starts_with("<system-reminder>"))
-            .collect::<Vec<_>>()
-            .join("\n"),
+            .rfind(|t| !t.trim_start().starts_with("<system-reminder>"))
+            .unwrap_or("")
+            .to_string(),
         _ => String::new(),
     }
 }
@@ -424,6 +426,12 @@ mod tests {
         assert_eq!(classify(&request("FAIL: 429")), Answer::Failed(Fault::Status(429)));
         assert_eq!(classify(&request("fail:stream x2")), Answer::Failed(Fault::Stream));
         assert_eq!(classify(&request("FAIL: banana\nSAY: fine")), Answer::Said("fine".into()));
+        // A failed prompt and the next, sent as parts of one message: the
+        // last part is the prompt.
+        let mut merged = request("FAIL: 400");
+        merged["messages"][1]["content"].as_array_mut().unwrap().push(json!({"type": "text", "text": "SAY: later"}));
+        assert_eq!(classify(&merged), Answer::Said("later".into()));
+        assert_eq!(prompt_of(&merged).as_deref(), Some("SAY: later"));
         assert_eq!(classify(&request("[SUGGESTION MODE: Suggest what the user might do]")), Answer::Side);
         let mut no_shell = request("RUN: ls");
         no_shell["tools"] = json!([]);

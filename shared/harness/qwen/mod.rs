@@ -338,6 +338,27 @@ reports in and its input box is drawn."
         }
     }
 
+    /// A paste over 1000 characters or 10 lines shows in Qwen Code 0.24.4's
+    /// input as `[Pasted Content N chars]` and is put back in its place at
+    /// submit, from state the Enter handler sees only once the input has
+    /// been drawn again: an Enter 100 ms after the paste sent the model
+    /// the placeholder itself (measured). So the paste is followed by a
+    /// look at the screen until the placeholder shows (at most
+    /// `PASTE_LOOK`), and a short settle.
+    fn paste(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<()> {
+        let text = crate::harness::strip_paste_markers(prompt);
+        tmux.paste(name, &text)?;
+        let Some(placeholder) = paste_placeholder(&text) else { return Ok(()) };
+        let until = Instant::now() + PASTE_LOOK;
+        while Instant::now() < until {
+            if tmux.capture(name, false)?.contains(&placeholder) {
+                break;
+            }
+            crate::signals::sleep(Duration::from_millis(25))?;
+        }
+        crate::signals::sleep(PASTE_SETTLE)
+    }
+
     fn quit(&self, tmux: &Tmux, name: &str) -> Result<()> {
         tmux.send_text(name, "/quit")?;
         crate::signals::sleep(QUIT_SETTLE)?;
@@ -363,6 +384,21 @@ reports in and its input box is drawn."
     fn turn_witness(&self, worker: &crate::worker::Worker) -> Option<PathBuf> {
         crate::harness::transcript_of(worker).ok().flatten()
     }
+}
+
+/// How long a large paste may take to show as its placeholder.
+const PASTE_LOOK: Duration = Duration::from_secs(3);
+/// After the placeholder shows, before Enter may come.
+const PASTE_SETTLE: Duration = Duration::from_millis(150);
+
+/// What Qwen Code 0.24.4 shows in its input for a paste of `text` when it
+/// is large (over 1000 characters or 10 lines, line ends made `\n`, chars
+/// counted as code points); `None` when the paste goes in as it is.
+pub fn paste_placeholder(text: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(text).replace("\r\n", "\n").replace('\r', "\n");
+    let chars = text.chars().count();
+    let lines = text.split('\n').count();
+    (chars > 1000 || lines > 10).then(|| format!("[Pasted Content {chars} chars]"))
 }
 
 /// Qwen Code's input box: its placeholder, or a prompt line under a rule.
@@ -398,6 +434,15 @@ mod tests {
     fn project_dir_names_match_qwen_code() {
         assert_eq!(Qwen::project_dir_name("/tmp/qp/work"), "-tmp-qp-work");
         assert_eq!(Qwen::project_dir_name("/a.b_c é😀"), "-a-b-c----");
+    }
+
+    #[test]
+    fn knows_which_pastes_become_a_placeholder() {
+        assert_eq!(paste_placeholder(b"short"), None);
+        assert_eq!(paste_placeholder("x\n".repeat(9).as_bytes()), None);
+        assert_eq!(paste_placeholder("x\n".repeat(10).as_bytes()).as_deref(), Some("[Pasted Content 20 chars]"));
+        assert_eq!(paste_placeholder("é".repeat(1001).as_bytes()).as_deref(), Some("[Pasted Content 1001 chars]"));
+        assert_eq!(paste_placeholder("a\r\n".repeat(11).as_bytes()).as_deref(), Some("[Pasted Content 22 chars]"));
     }
 
     #[test]
