@@ -204,11 +204,11 @@ fn a_qwen_worker_lives_its_whole_life_through_csd() {
     assert!(std::fs::read_to_string(&transcript).unwrap().contains("csd-e2e-42"));
 }
 
-/// A prompt sent while a tool runs is taken after the turn (Qwen Code
-/// queues it): its receipt is a line csd-wait can wait after, and the turn
-/// it opens answers it.
+/// A prompt sent while a tool runs joins the running turn (Qwen Code
+/// steers it in) with a receipt of its own that csd-wait can wait after,
+/// and the turn's answer is its answer.
 #[test]
-fn a_prompt_sent_mid_turn_is_answered_by_the_turn_after_its_receipt() {
+fn a_prompt_sent_mid_turn_joins_the_running_turn_with_its_own_receipt() {
     let (mock, env, project) = qwen_world();
     assert_code(&csd(&env, &mock, "csd-launch", &["--harness", "qwen", "w", project.to_str().unwrap()]), 0);
     let sid = sid_of(&env, &mock, "w");
@@ -232,8 +232,16 @@ fn a_prompt_sent_mid_turn_is_answered_by_the_turn_after_its_receipt() {
     let w = csd(&env, &mock, "csd-wait", &["w", TURN, "--after-line", &n.to_string()]);
     assert_code(&w, 0);
     let evs = events(&env, &sid);
-    let prompts = evs.iter().filter(|e| e["event"] == "user_prompt_submit").count();
-    assert_eq!(prompts, 2, "{evs:?}");
+    // Qwen Code "steers" it into the running turn (Enter mid-turn; Ctrl+Q
+    // would queue it): a UserPromptSubmit of its own after the tool's
+    // result, the receipt, and the turn's one stop after it.
+    eprintln!("qwen: mid-turn: receipt {n}, log {:?}", kinds(&env, &sid));
+    assert_eq!(
+        kinds(&env, &sid),
+        ["session_start", "user_prompt_submit", "pre_tool_use", "post_tool_use", "user_prompt_submit", "stop"]
+    );
+    assert_eq!(evs[n - 1]["event"], "user_prompt_submit", "{evs:?}");
+    assert_eq!(evs[n - 1]["prompt_digest"], csd::event::prompt_digest("Second.\nSAY: second-answer"), "{evs:?}");
     let turn = eventually(Duration::from_secs(10), || {
         let t = stdout(&csd(&env, &mock, "csd-turn", &["w"]));
         t.contains("second-answer").then_some(t)
