@@ -145,6 +145,18 @@ fn a_qwen_worker_lives_its_whole_life_through_csd() {
     let got = mock.requests_since(before).into_iter().find(|r| r.answer == Answer::Said("got it all".into())).unwrap();
     assert_eq!(csd::mock::chat::prompt_of(&got.body).unwrap(), long, "the model got the prompt byte for byte");
 
+    // A prompt Qwen Code would run itself: a `/` command goes to the model
+    // behind a zero-width space, with a note; a `!` line is pasted text.
+    let out = csd(&env, &mock, "csd-send", &["--converse", "w", "/about\nSAY: slash-as-text", TURN]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "slash-as-text");
+    assert!(stderr(&out).contains("zero-width space"), "{}", stderr(&out));
+    let out = csd(&env, &mock, "csd-send", &["--converse", "w", "!touch BANG\nSAY: bang-as-text", TURN]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "bang-as-text");
+    assert!(!std::path::Path::new(project).join("BANG").exists());
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+
     // The tokens: every model answer of the session's turns, none of the
     // CLI's side requests.
     let row = checked_status_row(&env, "w", &sid);

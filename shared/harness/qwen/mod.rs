@@ -359,6 +359,23 @@ reports in and its input box is drawn."
         crate::signals::sleep(PASTE_SETTLE)
     }
 
+    /// Qwen Code 0.24.4 (measured): a pasted prompt starting with `/` runs
+    /// as its slash command (no UserPromptSubmit, nothing to the model); a
+    /// pasted `!` line is text for the model. A `/` prompt gets a zero-width
+    /// space (U+200B) in front, with a note.
+    fn put_prompt(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<String>> {
+        let text = crate::harness::strip_paste_markers(prompt);
+        if !String::from_utf8_lossy(&text).trim_start().starts_with('/') {
+            return self.paste(tmux, name, &text).map(|_| None);
+        }
+        self.paste(tmux, name, &["\u{200b}".as_bytes(), &text[..]].concat())?;
+        Ok(Some(
+            "Qwen Code would run this prompt as its own slash command: csd put a zero-width space (U+200B) \
+             before it so the model gets it as text; to run a command use csd-send --command"
+                .into(),
+        ))
+    }
+
     fn quit(&self, tmux: &Tmux, name: &str) -> Result<()> {
         tmux.send_text(name, "/quit")?;
         crate::signals::sleep(QUIT_SETTLE)?;
