@@ -462,7 +462,7 @@ pub const CSD_LAUNCH: Tool = Tool {
     summary: "start a csd worker in tmux, or revive one by session id",
     usage: &[
         "[--harness {HARNESSES|}] NAME CWD [-- HARNESS-ARGS...]",
-        "--adopt [--harness {HARNESSES|}] NAME CWD SID [-- ARGS...]",
+        "--adopt [--harness H] NAME CWD SID [-- ARGS...]",
         "--host DEST [--adopt] [--harness H] NAME CWD [SID] [-- ARGS]",
         "--worktree[=BRANCH] [--base REF] [--setup CMD] NAME CWD",
         "--grant-consent",
