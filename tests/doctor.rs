@@ -115,8 +115,15 @@ fn assert_left_nothing(env: &TestEnv) {
     assert!(left.is_empty(), "the doctor left {left:?} in its TMPDIR");
     let procs = processes_with_env(tmpdir.to_str().unwrap());
     assert!(procs.is_empty(), "processes of the doctor's workers still run: {procs:?}");
+    // This test's own: the two tests of this file run side by side in one
+    // process, and the other's doctor (four CLIs, about 15 s) is a
+    // descendant too.
+    let world = env.path().to_string_lossy().into_owned();
+    let of_this_test = |p: &i32| {
+        std::fs::read(format!("/proc/{p}/environ")).is_ok_and(|e| String::from_utf8_lossy(&e).contains(&world))
+    };
     let mine = descendants(std::process::id() as i32);
-    let alive: Vec<i32> = mine.into_iter().filter(|p| pid_alive(*p)).collect();
+    let alive: Vec<i32> = mine.into_iter().filter(|p| pid_alive(*p) && of_this_test(p)).collect();
     assert!(alive.is_empty(), "descendants of the test still run: {alive:?}");
 }
 
