@@ -196,10 +196,24 @@ fn a_qwen_worker_lives_its_whole_life_through_csd() {
     assert_code(&out, 5);
     let ended: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!((ended["reason"].as_str(), ended["error"]["kind"].as_str()), (Some("failed"), Some("billing_error")));
-    // The next prompt is answered.
-    let out = csd(&env, &mock, "csd-send", &["--converse", "w", "SAY: back again", TURN]);
+    // A fleet wait tells the same: the latest prompt was answered, failed.
+    let out = csd(&env, &mock, "csd-wait", &["--any", "w", "--timeout", "20"]);
+    assert_code(&out, 5);
+    assert!(stdout(&out).starts_with("w\tfailed"), "{}", stdout(&out));
+    // The next prompt is answered; --all waits for it.
+    assert_code(&csd(&env, &mock, "csd-send", &["w", "SLEEP: 2\nSAY: back again"]), 0);
+    let started = Instant::now();
+    let out = csd(&env, &mock, "csd-wait", &["--all", "w", "--timeout", "30"]);
     assert_code(&out, 0);
-    assert_eq!(stdout(&out).trim(), "back again");
+    assert_eq!(stdout(&out), "w\tidle\n");
+    assert!(started.elapsed() >= Duration::from_secs(1), "--all returned before the turn ended");
+    let turn = stdout(&csd(&env, &mock, "csd-turn", &["w"]));
+    assert!(turn.contains("back again"), "{turn}");
+
+    // Handoff names the way in for a human.
+    let out = csd(&env, &mock, "csd-stop", &["--handoff", "w"]);
+    assert_code(&out, 0);
+    assert!(format!("{}{}", stdout(&out), stderr(&out)).contains("attach"), "{}", stderr(&out));
 
     // Stop: /quit, then nothing left: no processes, no worker files.
     let pane = pane_pid(&env, "w");
