@@ -273,6 +273,24 @@ fn a_prompt_sent_mid_turn_joins_the_running_turn_with_its_own_receipt() {
         t.contains("second-answer").then_some(t)
     });
     assert!(turn.is_some(), "{}", stdout(&csd(&env, &mock, "csd-turn", &["w"])));
+
+    // Escape during the model request: no hook fires (the turn stays open
+    // in the log) and Qwen Code puts the prompt back into the input; the
+    // next prompt must reach the model alone, not joined to it.
+    assert_code(&csd(&env, &mock, "csd-send", &["w", "SLEEP: 3\nSAY: slow"]), 0);
+    std::thread::sleep(Duration::from_millis(1000));
+    env.tmux_ok(["send-keys", "-t", "=w:", "Escape"]);
+    let put_back = eventually(Duration::from_secs(5), || {
+        csd::harness::qwen::input_box_text(&env.pane("w")).filter(|t| t.contains("SAY: slow"))
+    });
+    assert!(put_back.is_some(), "{}", env.pane("w"));
+    let before = mock.count();
+    let out = csd(&env, &mock, "csd-send", &["--converse", "w", "SAY: after-escape", TURN]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "after-escape");
+    let prompts: Vec<String> =
+        mock.requests_since(before).iter().filter_map(|r| csd::mock::chat::prompt_of(&r.body)).collect();
+    assert_eq!(prompts, ["SAY: after-escape"], "{prompts:?}");
     assert_code(&csd(&env, &mock, "csd-stop", &["w"]), 0);
 }
 

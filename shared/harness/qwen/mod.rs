@@ -345,8 +345,13 @@ reports in and its input box is drawn."
     /// the placeholder itself (measured). So the paste is followed by a
     /// look at the screen until the placeholder shows (at most
     /// `PASTE_LOOK`), and a short settle.
+    ///
+    /// An Escape during the model request puts the turn's prompt back into
+    /// the input, and a paste would be joined to it (`SAY: slowFirst.` went
+    /// out as one prompt): text left in the input is cleared first.
     fn paste(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<()> {
         let text = crate::harness::strip_paste_markers(prompt);
+        clear_left_over(tmux, name)?;
         tmux.paste(name, &text)?;
         let Some(placeholder) = paste_placeholder(&text) else { return Ok(()) };
         let until = Instant::now() + PASTE_LOOK;
@@ -374,6 +379,20 @@ reports in and its input box is drawn."
              before it so the model gets it as text; to run a command use csd-send --command"
                 .into(),
         ))
+    }
+
+    /// Ctrl-U and Ctrl-K (Qwen Code's kill-line keys) pairwise, then a
+    /// look at the input box until it shows its placeholder again.
+    fn clear_input(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<bool>> {
+        tmux.send_keys(name, &crate::harness::clear_keys(prompt))?;
+        let until = Instant::now() + CLEAR_WAIT;
+        loop {
+            let empty = input_box_text(&tmux.capture(name, false)?).map(|t| t.is_empty());
+            if empty != Some(false) || Instant::now() >= until {
+                return Ok(empty);
+            }
+            crate::signals::sleep(Duration::from_millis(25))?;
+        }
     }
 
     fn quit(&self, tmux: &Tmux, name: &str) -> Result<()> {
@@ -423,6 +442,51 @@ pub fn input_box_shown(screen: &str) -> bool {
     screen.contains("Type your message")
 }
 
+/// What Qwen Code's input box holds, as drawn: the lines between the last
+/// two full-width rules, the `* ` prompt mark and the cursor's zero-width
+/// space taken off; empty when it shows its placeholder. `None` when no
+/// input box is on screen.
+pub fn input_box_text(screen: &str) -> Option<String> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let rule = |l: &&str| l.chars().count() >= 20 && l.chars().all(|c| c == '─');
+    let rules: Vec<usize> = lines.iter().enumerate().filter(|(_, l)| rule(l)).map(|(i, _)| i).collect();
+    let [.., top, bottom] = rules[..] else { return None };
+    let inside = &lines[top + 1..bottom];
+    let first = inside.first()?;
+    if !first.starts_with(['*', '!', '>']) {
+        return None;
+    }
+    if first.contains("Type your message") {
+        return Some(String::new());
+    }
+    let text: Vec<&str> = inside
+        .iter()
+        .enumerate()
+        .map(|(i, l)| if i == 0 { l.get(1..).unwrap_or("") } else { l })
+        .map(|l| l.trim_matches(|c: char| c.is_whitespace() || c == '\u{200b}'))
+        .collect();
+    Some(text.join("\n").trim().to_string())
+}
+
+/// How long cleared text may take to leave the input box.
+const CLEAR_WAIT: Duration = Duration::from_secs(2);
+/// Between the two looks that must both see text left in the input.
+const LEFT_OVER_SECOND_LOOK: Duration = Duration::from_millis(200);
+
+/// Clear text left in the input box (a prompt an Escape put back, or a
+/// person's typing) before a paste; one look at the screen when it is empty.
+fn clear_left_over(tmux: &Tmux, name: &str) -> Result<()> {
+    let Some(text) = input_box_text(&tmux.capture(name, false)?).filter(|t| !t.is_empty()) else { return Ok(()) };
+    crate::signals::sleep(LEFT_OVER_SECOND_LOOK)?;
+    if input_box_text(&tmux.capture(name, false)?).is_none_or(|t| t.is_empty()) {
+        return Ok(());
+    }
+    if Qwen.clear_input(tmux, name, text.as_bytes())? == Some(false) {
+        return Err(failed(format!("worker '{name}': its input holds text that csd could not clear")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,6 +524,19 @@ mod tests {
         assert_eq!(paste_placeholder("x\n".repeat(10).as_bytes()).as_deref(), Some("[Pasted Content 20 chars]"));
         assert_eq!(paste_placeholder("é".repeat(1001).as_bytes()).as_deref(), Some("[Pasted Content 1001 chars]"));
         assert_eq!(paste_placeholder("a\r\n".repeat(11).as_bytes()).as_deref(), Some("[Pasted Content 22 chars]"));
+    }
+
+    #[test]
+    fn reads_what_the_input_box_holds() {
+        let rule = "─".repeat(40);
+        let empty =
+            format!("  ◆︎ DONE\n{rule}\n*   Type your message or @path/to/file\n{rule}\n  ➜ project · mock-model\n");
+        assert_eq!(input_box_text(&empty).as_deref(), Some(""));
+        let put_back =
+            format!("  > First.\n{rule}\n* SLEEP: 4\n  SAY: slow \u{200b}\n{rule}\n  ➜ project\n  YOLO mode\n");
+        assert_eq!(input_box_text(&put_back).as_deref(), Some("SLEEP: 4\nSAY: slow"));
+        assert_eq!(input_box_text("  .. Initializing..."), None);
+        assert_eq!(input_box_text(&format!("{rule}\n  Which one?\n{rule}\n")), None);
     }
 
     #[test]
