@@ -274,6 +274,26 @@ fn a_prompt_sent_mid_turn_joins_the_running_turn_with_its_own_receipt() {
     });
     assert!(turn.is_some(), "{}", stdout(&csd(&env, &mock, "csd-turn", &["w"])));
 
+    // Sent while the model request runs (no tool): steered in as well, but
+    // with no UserPromptSubmit of its own; the transcript says it joined,
+    // so the receipt is the line before the send and the running turn's end
+    // answers it.
+    assert_code(&csd(&env, &mock, "csd-send", &["w", "Third.\nSLEEP: 3\nSAY: third-answer"]), 0);
+    std::thread::sleep(Duration::from_millis(1000));
+    let o = csd(&env, &mock, "csd-send", &["--receipt", "w", "Fourth.\nSAY: fourth-answer", TURN]);
+    eprintln!("qwen: sent during a model request: {}", stderr(&o));
+    assert_code(&o, 0);
+    let n: usize = stdout(&o).trim().parse().unwrap();
+    assert_code(&csd(&env, &mock, "csd-wait", &["w", TURN, "--after-line", &n.to_string()]), 0);
+    assert!(stderr(&o).contains("running turn"), "{}", stderr(&o));
+    assert_eq!(n, 7, "the running turn's prompt is the last line before the send: {:?}", kinds(&env, &sid));
+    assert_eq!(&kinds(&env, &sid)[6..], ["user_prompt_submit", "stop"], "one turn for both");
+    let turn = eventually(Duration::from_secs(10), || {
+        let t = stdout(&csd(&env, &mock, "csd-turn", &["w"]));
+        t.contains("fourth-answer").then_some(t)
+    });
+    assert!(turn.is_some(), "{}", stdout(&csd(&env, &mock, "csd-turn", &["w"])));
+
     // Escape during the model request: no hook fires (the turn stays open
     // in the log) and Qwen Code puts the prompt back into the input; the
     // next prompt must reach the model alone, not joined to it.

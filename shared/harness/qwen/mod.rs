@@ -381,6 +381,10 @@ reports in and its input box is drawn."
         ))
     }
 
+    fn joined_running_turn(&self, path: &Path, since: u64, prompt: &[u8]) -> Result<bool> {
+        transcript::steered(path, since, prompt)
+    }
+
     /// Ctrl-U and Ctrl-K (Qwen Code's kill-line keys) pairwise, then a
     /// look at the input box until it shows its placeholder again.
     fn clear_input(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<bool>> {
@@ -414,11 +418,6 @@ reports in and its input box is drawn."
 
     fn transcript_pattern(&self, meta: &Meta, home: &Path) -> Option<String> {
         Some(Self::default_transcript(home, &meta.cwd, &meta.session_id).to_string_lossy().into_owned())
-    }
-
-    /// The transcript: written as the turn goes, a witness besides the log.
-    fn turn_witness(&self, worker: &crate::worker::Worker) -> Option<PathBuf> {
-        crate::harness::transcript_of(worker).ok().flatten()
     }
 }
 

@@ -75,10 +75,19 @@ impl Format for QwenTranscript {
     }
 }
 
-/// The prompt a line holds, when it is one someone typed: a `user` line
-/// (not marked as another provenance), its text parts joined.
+/// How Qwen Code marks a prompt it took into the running turn (Enter while
+/// a turn runs "steers"): a `user` line of this `subtype`, written when the
+/// model's next request carries it.
+const MID_TURN: &str = "mid_turn_user_message";
+
+/// The prompt a line holds, when it is one someone typed that opens a turn:
+/// a `user` line (not marked as another provenance, nor steered into the
+/// running turn), its text parts joined.
 fn prompt_of(line: &Value) -> Option<String> {
     if line.get("type").and_then(Value::as_str) != Some("user") {
+        return None;
+    }
+    if line.get("subtype").and_then(Value::as_str) == Some(MID_TURN) {
         return None;
     }
     if line.get("provenance").and_then(Value::as_str).is_some_and(|p| p != "real_user") {
@@ -87,6 +96,41 @@ fn prompt_of(line: &Value) -> Option<String> {
     let parts = line.get("message")?.get("parts")?.as_array()?;
     let texts: Vec<&str> = parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect();
     (!texts.is_empty()).then(|| texts.concat())
+}
+
+/// Whether Qwen Code steered `prompt` into the turn that was running when
+/// it was sent: a `mid_turn_user_message` line holding it, read from byte
+/// `since` (the transcript's end before the paste). Sent during a tool call
+/// it also fires a UserPromptSubmit; sent during a model request (no tool)
+/// it fires none, and goes to the model after its answer, in the same turn
+/// (0.24.4, measured).
+pub fn steered(path: &std::path::Path, since: u64, prompt: &[u8]) -> crate::error::Result<bool> {
+    use crate::error::{Context, Error};
+    let file = match crate::safefile::open_read(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::Io(format!("opening session log {}", path.display()), e)),
+    };
+    let sent = String::from_utf8_lossy(prompt);
+    let mut lines = crate::lines::Lines::new(file, since);
+    let what = || format!("reading session log {}", path.display());
+    while let Some((_, raw)) = lines.next_line().context(what)? {
+        if memchr::memmem::find(raw, MID_TURN.as_bytes()).is_none() {
+            continue;
+        }
+        let Ok(line) = serde_json::from_slice::<Value>(raw) else { continue };
+        if line.get("type").and_then(Value::as_str) != Some("user")
+            || line.get("subtype").and_then(Value::as_str) != Some(MID_TURN)
+        {
+            continue;
+        }
+        let parts = line.pointer("/message/parts").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+        let seen: String = parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect();
+        if crate::turn::same_prompt(&sent, &seen) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The tokens of one `assistant` line (one model request): its
@@ -153,6 +197,25 @@ mod tests {
             usage(&cached),
             Some(Tokens { input: Some(100), output: Some(7), cache_read: Some(30), cache_write: None })
         );
+    }
+
+    #[test]
+    fn a_steered_prompt_joins_the_running_turn() {
+        let line = |v: Value| v.to_string() + "\n";
+        let opener = line(json!({"type": "user", "provenance": "real_user",
+            "message": {"role": "user", "parts": [{"text": "Third.\nSLEEP: 3"}]}}));
+        let fourth = json!({"type": "user", "provenance": "real_user", "subtype": "mid_turn_user_message",
+            "message": {"role": "user", "parts": [{"text": "Fourth.\nSAY: fourth-answer"}]}});
+        assert!(!QwenTranscript.opens_turn(&fourth), "it is no new turn");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        std::fs::write(&path, &opener).unwrap();
+        let since = opener.len() as u64;
+        assert!(!steered(&path, since, b"Fourth.\nSAY: fourth-answer").unwrap());
+        std::fs::write(&path, opener.clone() + &line(fourth)).unwrap();
+        assert!(steered(&path, since, b"Fourth.\nSAY: fourth-answer").unwrap());
+        assert!(!steered(&path, since, b"Fifth.").unwrap());
+        assert!(!steered(&dir.path().join("none.jsonl"), 0, b"x").unwrap());
     }
 
     #[test]
