@@ -366,3 +366,36 @@ fn adopt_revives_a_qwen_session_with_its_history_after_a_reboot() {
     assert_code(&csd(&env, &mock, "csd-stop", &["after"]), 0);
     assert!(eventually(Duration::from_secs(10), || (!pid_alive(pid)).then_some(())).is_some());
 }
+
+/// `csd doctor --harness qwen` alone, from an operator HOME with no csd
+/// consent and no Qwen Code setup: it proves the real CLI against its own
+/// chat completions mock, in its own world, and leaves the HOME as it was.
+#[test]
+fn csd_doctor_proves_qwen_code_alone() {
+    let cli = qwen_cli();
+    isolate_network();
+    let env = TestEnv::new();
+    let tmpdir = env.path().join("tmp");
+    std::fs::create_dir(&tmpdir).unwrap();
+    let out = std::process::Command::new(bin("csd-doctor"))
+        .args(["--harness", "qwen", "--json"])
+        .env("HOME", &env.home)
+        .env("TMPDIR", &tmpdir)
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("CSD_QWEN_BIN", &cli)
+        .env_remove("TMUX")
+        .env_remove("CSD_WORKER_DIR")
+        .env_remove("CSD_TMUX_SOCKET")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    eprintln!("qwen: csd-doctor: {}{}", stdout(&out), stderr(&out));
+    assert_code(&out, 0);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &doc["harnesses"][0];
+    assert_eq!((row["harness"].as_str(), row["result"].as_str()), (Some("qwen"), Some("ok")), "{doc:#}");
+    assert_eq!(row["version"], "0.24.4", "{doc:#}");
+    assert_eq!(row["warning"], Value::Null, "{doc:#}");
+    assert!(files_under(&env.home).is_empty(), "the operator's HOME changed: {:?}", files_under(&env.home));
+    assert!(std::fs::read_dir(&tmpdir).unwrap().next().is_none(), "the doctor left its temp dir behind");
+}
