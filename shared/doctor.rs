@@ -236,6 +236,9 @@ pub fn run(opts: &Options) -> Result<Vec<Row>> {
     let world = make_world()?;
     let mocks = start_mocks(&world, &rows)?;
     enter_world(&world, &rows);
+    // The world's own consent, whichever harnesses are checked (only
+    // Claude Code's seed wrote it, so `--harness codex` alone was refused).
+    crate::consent::grant()?;
     let timeout = crate::knobs::seconds("CSD_DOCTOR_TIMEOUT", STEP_TIMEOUT)?;
     if std::env::var_os("CSD_START_TIMEOUT_MS").is_none() {
         std::env::set_var("CSD_START_TIMEOUT_MS", timeout.as_millis().to_string());

@@ -173,6 +173,13 @@ fn confirm(
         Some(path) => h.enqueued(path, tsince, prompt),
         None => Ok(true),
     };
+    // Taken into the running turn with no event of its own: the turn may
+    // even have ended by now (Qwen Code steers a prompt sent during a model
+    // request into it, and fires no UserPromptSubmit for it).
+    let joined = || match &transcript {
+        Some(path) => h.joined_running_turn(path, tsince, prompt),
+        None => Ok(false),
+    };
     put(h, tmux, name, prompt)?;
     let deadline = Instant::now() + timing.timeout;
     // Claude Code drops an Enter that comes within a moment of its start-up,
@@ -188,6 +195,7 @@ fn confirm(
             Err(Error::Timeout(_)) if was_working && h.shows_queued(&tmux.capture(name, false)?) && enqueued()? => {
                 return Ok(Submitted::Queued { from });
             }
+            Err(Error::Timeout(_)) if was_working && joined()? => return Ok(Submitted::Queued { from }),
             Err(Error::Timeout(_)) if Instant::now() < deadline => {}
             Err(Error::Timeout(_)) => break,
             Err(e) => return Err(e),

@@ -384,6 +384,11 @@ fn set(words: &[&str]) -> BTreeSet<String> {
     words.iter().map(|w| w.to_string()).collect()
 }
 
+/// Every harness the registry has: what `--harness` completes to.
+fn harnesses() -> BTreeSet<String> {
+    csd::harness::HarnessKind::all().map(|k| k.name().to_string()).collect()
+}
+
 fn event_types() -> BTreeSet<String> {
     csd::event::EventKind::names().split_whitespace().map(String::from).collect()
 }
@@ -435,7 +440,7 @@ fn bash_completes_from_the_declarations() {
         assert_eq!(got(&words), set(&["--help"]), "{words:?}");
     }
     assert_eq!(got(&["csd-launch", "--har"]), set(&["--harness"]));
-    assert_eq!(got(&["csd-launch", "--harness", ""]), set(&["claude", "codex", "pi"]));
+    assert_eq!(got(&["csd-launch", "--harness", ""]), harnesses());
     assert_eq!(got(&["csd-events", "w1", "--type", "s"]), set(&["session_start", "stop", "session_end"]));
     assert_eq!(got(&["csd-events", "w1", "-t", ""]), event_types());
     assert_eq!(got(&["csd-stop", ""]), set(&WORKERS));
@@ -535,7 +540,7 @@ fn fish_completes_from_the_declarations() {
 
 /// What zsh and fish must both complete, given a command line.
 fn completes_the_common_lines(mut got: impl FnMut(&str) -> BTreeSet<String>) {
-    assert_eq!(got("csd-launch --harness "), set(&["claude", "codex", "pi"]));
+    assert_eq!(got("csd-launch --harness "), harnesses());
     assert_eq!(got("csd-stop "), set(&WORKERS));
     assert_eq!(got("csd --worker "), set(&WORKERS));
     assert_eq!(got("csd-events w1 --type "), event_types());

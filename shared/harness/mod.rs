@@ -25,6 +25,7 @@
 pub mod claude;
 pub mod codex;
 pub mod pi;
+pub mod qwen;
 pub mod registry;
 
 use crate::error::{failed, Result};
@@ -170,6 +171,8 @@ pub enum MockApi {
     AnthropicMessages { tool: &'static str },
     /// OpenAI Responses (`POST …/responses`).
     OpenAiResponses,
+    /// OpenAI chat completions (`POST …/chat/completions`).
+    OpenAiChat,
 }
 
 /// What `csd doctor` needs to prove a harness offline against csd's mock:

@@ -1,9 +1,10 @@
 //! Mock model servers on 127.0.0.1: the Anthropic Messages API (Claude
-//! Code, and Pi's `anthropic-messages` provider) and the OpenAI Responses API
-//! (Codex). Scripted by directives in the prompt; the end-to-end tests and
+//! Code, and Pi's `anthropic-messages` provider), the OpenAI Responses API
+//! (Codex) and OpenAI chat completions (Qwen Code). Scripted by directives in the prompt; the end-to-end tests and
 //! `csd doctor` drive the real harness CLIs against them, offline.
 
 pub mod anthropic;
+pub mod chat;
 pub mod http;
 pub mod openai;
 
@@ -35,6 +36,15 @@ impl Mock for openai::MockOpenAi {
     }
 }
 
+impl Mock for chat::MockChat {
+    fn base_url(&self) -> String {
+        chat::MockChat::base_url(self)
+    }
+    fn key(&self) -> &'static str {
+        chat::API_KEY
+    }
+}
+
 /// Start a mock speaking `api`, on a free port of 127.0.0.1, until dropped.
 pub fn start(api: MockApi) -> Box<dyn Mock> {
     match api {
@@ -46,5 +56,6 @@ pub fn start(api: MockApi) -> Box<dyn Mock> {
             Box::new(anthropic::MockAnthropic::start(anthropic::Config::with_tool(tool)))
         }
         MockApi::OpenAiResponses => Box::new(openai::MockOpenAi::start()),
+        MockApi::OpenAiChat => Box::new(chat::MockChat::start()),
     }
 }
