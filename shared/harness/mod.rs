@@ -170,6 +170,8 @@ pub enum MockApi {
     AnthropicMessages { tool: &'static str },
     /// OpenAI Responses (`POST …/responses`).
     OpenAiResponses,
+    /// Gemini API streamed generateContent (`POST …:streamGenerateContent`).
+    GeminiGenerateContent,
 }
 
 /// What `csd doctor` needs to prove a harness offline against csd's mock:

@@ -362,6 +362,7 @@ pub fn expand(text: &str) -> std::borrow::Cow<'_, str> {
     let protocol = |api: MockApi| match api {
         MockApi::AnthropicMessages { .. } => "the Anthropic Messages API",
         MockApi::OpenAiResponses => "the OpenAI Responses API",
+        MockApi::GeminiGenerateContent => "the Gemini API (streamed generateContent)",
     };
     let mut mocks: Vec<(&str, Vec<&str>)> = Vec::new();
     for k in &all {

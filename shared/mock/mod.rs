@@ -4,6 +4,7 @@
 //! `csd doctor` drive the real harness CLIs against them, offline.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod http;
 pub mod openai;
 
@@ -35,6 +36,15 @@ impl Mock for openai::MockOpenAi {
     }
 }
 
+impl Mock for gemini::MockGemini {
+    fn base_url(&self) -> String {
+        gemini::MockGemini::base_url(self)
+    }
+    fn key(&self) -> &'static str {
+        gemini::API_KEY
+    }
+}
+
 /// Start a mock speaking `api`, on a free port of 127.0.0.1, until dropped.
 pub fn start(api: MockApi) -> Box<dyn Mock> {
     match api {
@@ -46,5 +56,6 @@ pub fn start(api: MockApi) -> Box<dyn Mock> {
             Box::new(anthropic::MockAnthropic::start(anthropic::Config::with_tool(tool)))
         }
         MockApi::OpenAiResponses => Box::new(openai::MockOpenAi::start()),
+        MockApi::GeminiGenerateContent => Box::new(gemini::MockGemini::start()),
     }
 }
