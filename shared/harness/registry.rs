@@ -4,4 +4,5 @@
 
 use super::Harness;
 
-pub static HARNESSES: &[&dyn Harness] = &[&super::claude::Claude, &super::codex::Codex, &super::pi::Pi];
+pub static HARNESSES: &[&dyn Harness] =
+    &[&super::claude::Claude, &super::codex::Codex, &super::pi::Pi, &super::gemini::Gemini];
