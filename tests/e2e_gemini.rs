@@ -274,7 +274,7 @@ fn adopt_revives_a_gemini_session_with_its_history_after_a_reboot() {
 
     let baseline = w.mock.count();
     let out = w.csd("csd-send", &["--converse", "after", "And now?\nSAY: back after the reboot", TURN]);
-    assert_code(&out, 0);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}\n{:?}", stderr(&out), w.env.pane("after"), w.kinds());
     assert_eq!(stdout(&out).trim(), "back after the reboot");
     let history: String = w
         .mock
@@ -338,6 +338,7 @@ fn doctor_passes_with_the_real_gemini_cli() {
     let cli = gemini_cli();
     isolate_network();
     let env = TestEnv::new();
+    operator_settings(&env.home);
     let tmpdir = env.path().join("tmp");
     std::fs::create_dir_all(&tmpdir).unwrap();
     let started = Instant::now();

@@ -384,6 +384,9 @@ reports in and the input box shows. csd-stop(1) removes the home, links and all,
             // A controller that runs in Gemini CLI passes its own session's
             // id to what it starts: never the worker's.
             ("GEMINI_SESSION_ID".into(), String::new()),
+            // One node process, not a second one started for its memory
+            // settings: a second start of the whole CLI, for nothing.
+            ("GEMINI_CLI_NO_RELAUNCH".into(), "true".into()),
         ];
         for var in PASSED_THROUGH {
             if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
@@ -438,6 +441,7 @@ reports in and the input box shows. csd-stop(1) removes the home, links and all,
                 ));
             }
             if started && screen.contains(INPUT_BOX) {
+                await_still_screen(launch, screen);
                 return Ok(());
             }
             if Instant::now() >= launch.start_deadline {
@@ -484,6 +488,26 @@ reports in and the input box shows. csd-stop(1) removes the home, links and all,
 
     fn settle(&self, worker: &Worker) -> Result<()> {
         settle_unreported_turn_end(worker)
+    }
+}
+
+/// How long the screen must stay the same before a worker counts as ready,
+/// and the most csd waits for that.
+const STILL_FOR: Duration = Duration::from_millis(450);
+const STILL_WAIT: Duration = Duration::from_secs(5);
+
+/// Wait (bounded) until the screen stops changing. Gemini CLI 0.61 shows its
+/// input box before a resumed session's history is drawn (~200 ms later,
+/// measured), and a prompt pasted in between is lost.
+fn await_still_screen(launch: &Launch, mut last: String) {
+    let until = (Instant::now() + STILL_WAIT).min(launch.start_deadline);
+    let mut since = Instant::now();
+    while Instant::now() < until && since.elapsed() < STILL_FOR {
+        std::thread::sleep(LOOK * 3);
+        let screen = launch.tmux.capture(launch.name, false).unwrap_or_default();
+        if screen != last {
+            (last, since) = (screen, Instant::now());
+        }
     }
 }
 

@@ -14,7 +14,12 @@ pub fn self_test() -> SelfTest {
             let settings = json!({"general": {"enableAutoUpdate": false, "enableAutoUpdateNotification": false},
                 "privacy": {"usageStatisticsEnabled": false}, "telemetry": {"enabled": false},
                 "ui": {"hideTips": true}, "security": {"auth": {"selectedType": "gemini-api-key"}}});
-            vec![(".gemini/settings.json", settings.to_string())]
+            // The doctor grants csd's consent in its world only through a
+            // harness's seed (Claude Code's): `--harness gemini` alone needs it too.
+            vec![
+                (".gemini/settings.json", settings.to_string()),
+                (".claude/.claude-session-driver-consent", "granted by csd doctor for its own workers\n".into()),
+            ]
         },
         env: |url, key| vec![("GEMINI_API_KEY", key.to_string()), ("GOOGLE_GEMINI_BASE_URL", url.to_string())],
         csd_env: &[],
