@@ -332,6 +332,26 @@ fn an_interrupted_gemini_turn_is_told_as_interrupted() {
     w.stop("w");
 }
 
+/// A prompt is text for the model, whatever its first byte: a pasted `!`
+/// runs nothing, a `/` (which Gemini CLI would run as its own command) goes
+/// in behind a word joiner (U+2060), with a note.
+#[test]
+fn a_bang_or_slash_prompt_reaches_the_model_as_text() {
+    let w = gemini_world();
+    w.launch("w");
+    let out = w.csd("csd-send", &["--converse", "w", "!touch made-by-bang\nSAY: bang-as-text", TURN]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "bang-as-text");
+    assert!(!w.project.join("made-by-bang").exists());
+    let out = w.csd("csd-send", &["--converse", "w", "/about now\nSAY: slash-as-text", TURN]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", stderr(&out), w.env.pane("w"));
+    assert_eq!(stdout(&out).trim(), "slash-as-text");
+    assert!(stderr(&out).contains("U+2060"), "{}", stderr(&out));
+    let last = w.mock.requests().into_iter().rev().find(|r| r.answer == Answer::Said("slash-as-text".into())).unwrap();
+    assert_eq!(csd::mock::gemini::prompt_of(&last.body).unwrap(), "\u{2060}/about now\nSAY: slash-as-text");
+    w.stop("w");
+}
+
 /// `csd doctor --harness gemini` proves the real CLI against the mock.
 #[test]
 fn doctor_passes_with_the_real_gemini_cli() {

@@ -455,6 +455,27 @@ reports in and the input box shows. csd-stop(1) removes the home, links and all,
         }
     }
 
+    /// Gemini CLI 0.61 (measured, and read in its source): a submitted
+    /// prompt is trimmed, and one that then starts with `/` (but not `//` or
+    /// `/*`) runs as its own command, the model never seeing it. A word
+    /// joiner (U+2060) in front makes it text: JavaScript's trim keeps it,
+    /// and Gemini CLI's input, which strips a zero-width space (U+200B) and
+    /// the other invisible characters of `stripUnsafeCharacters`, keeps it.
+    /// A pasted `!` is text already (shell mode is a `!` typed into an empty
+    /// input), as is `@` (a path after it that exists is read in, as Gemini
+    /// CLI does for any prompt).
+    fn put_prompt(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<String>> {
+        if !slash_command(prompt) {
+            return self.paste(tmux, name, prompt).map(|_| None);
+        }
+        self.paste(tmux, name, &["\u{2060}".as_bytes(), prompt].concat())?;
+        Ok(Some(
+            "Gemini CLI would run this prompt as its own command (a leading '/'): csd put a word joiner (U+2060) \
+             before it so the model gets it as text; to run a command use csd-send --command"
+                .into(),
+        ))
+    }
+
     fn quit(&self, tmux: &Tmux, name: &str) -> Result<()> {
         tmux.send_text(name, "/quit")?;
         std::thread::sleep(QUIT_SETTLE);
@@ -509,6 +530,12 @@ fn await_still_screen(launch: &Launch, mut last: String) {
             (last, since) = (screen, Instant::now());
         }
     }
+}
+
+/// Whether Gemini CLI would take `prompt` as a slash command once trimmed.
+pub fn slash_command(prompt: &[u8]) -> bool {
+    let text = prompt.trim_ascii_start();
+    text.starts_with(b"/") && !text.starts_with(b"//") && !text.starts_with(b"/*")
 }
 
 /// Whether the log's last event leaves a turn open.
@@ -590,6 +617,13 @@ mod tests {
         // Again (a worker started anew): the links are renewed.
         Gemini::link_shared(&gemini, &operator).unwrap();
         assert!(gemini.join("tmp").is_dir());
+    }
+
+    #[test]
+    fn only_a_slash_command_gets_the_guard() {
+        assert!(slash_command(b"/about now") && slash_command(b"  /quit"));
+        assert!(!slash_command(b"// a comment") && !slash_command(b"/* c */") && !slash_command(b"!ls"));
+        assert!(!slash_command(b"fix a/b"));
     }
 
     #[test]
