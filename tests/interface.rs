@@ -423,6 +423,11 @@ fn bash_complete(w: &CompletionWorld, script: &Path, words: &[&str]) -> Vec<Stri
     stdout(&out).lines().filter(|l| !l.is_empty()).map(String::from).collect()
 }
 
+/// Every harness in the registry, as `--harness` completes them.
+fn harness_names() -> BTreeSet<String> {
+    csd::harness::HarnessKind::all().map(|k| k.name().to_string()).collect()
+}
+
 #[test]
 fn bash_completes_from_the_declarations() {
     let w = CompletionWorld::new();
@@ -435,7 +440,7 @@ fn bash_completes_from_the_declarations() {
         assert_eq!(got(&words), set(&["--help"]), "{words:?}");
     }
     assert_eq!(got(&["csd-launch", "--har"]), set(&["--harness"]));
-    assert_eq!(got(&["csd-launch", "--harness", ""]), set(&["claude", "codex", "pi"]));
+    assert_eq!(got(&["csd-launch", "--harness", ""]), harness_names());
     assert_eq!(got(&["csd-events", "w1", "--type", "s"]), set(&["session_start", "stop", "session_end"]));
     assert_eq!(got(&["csd-events", "w1", "-t", ""]), event_types());
     assert_eq!(got(&["csd-stop", ""]), set(&WORKERS));
@@ -535,7 +540,7 @@ fn fish_completes_from_the_declarations() {
 
 /// What zsh and fish must both complete, given a command line.
 fn completes_the_common_lines(mut got: impl FnMut(&str) -> BTreeSet<String>) {
-    assert_eq!(got("csd-launch --harness "), set(&["claude", "codex", "pi"]));
+    assert_eq!(got("csd-launch --harness "), harness_names());
     assert_eq!(got("csd-stop "), set(&WORKERS));
     assert_eq!(got("csd --worker "), set(&WORKERS));
     assert_eq!(got("csd-events w1 --type "), event_types());

@@ -461,8 +461,8 @@ pub const CSD_LAUNCH: Tool = Tool {
     name: "csd-launch",
     summary: "start a csd worker in tmux, or revive one by session id",
     usage: &[
-        "[--harness {HARNESSES|}] NAME CWD [-- HARNESS-ARGS...]",
-        "--adopt [--harness {HARNESSES|}] NAME CWD SID [-- ARGS...]",
+        "[--harness H] NAME CWD [-- HARNESS-ARGS...]",
+        "--adopt [--harness H] NAME CWD SID [-- ARGS...]",
         "--host DEST [--adopt] [--harness H] NAME CWD [SID] [-- ARGS]",
         "--worktree[=BRANCH] [--base REF] [--setup CMD] NAME CWD",
         "--grant-consent",
