@@ -559,14 +559,14 @@ pub fn settle_unreported_turn_end(worker: &Worker) -> Result<()> {
     if !old {
         return Ok(());
     }
-    let stop = Event::Stop { ts: crate::time::now_iso(), verdict, turn_id: None };
-    log.append_if(&stop, turn_open)?;
+    log.end_open_turn(verdict)?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verdict::Verdict;
 
     #[test]
     fn settings_add_csds_hooks_to_the_operators_and_keep_the_rest() {
@@ -617,6 +617,44 @@ mod tests {
         // Again (a worker started anew): the links are renewed.
         Gemini::link_shared(&gemini, &operator).unwrap();
         assert!(gemini.join("tmp").is_dir());
+    }
+
+    /// No AfterAgent came after a failed request: settle writes the stop
+    /// from the session file, once the hook has had its chance, once.
+    #[test]
+    fn settle_ends_a_turn_whose_end_only_the_session_file_shows() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("workers");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let dir = WorkerDir::at(root).unwrap();
+        let chats = tmp.path().join("home/.gemini/tmp/p/chats");
+        std::fs::create_dir_all(&chats).unwrap();
+        let file = chats.join("session-2026-12-06T20-04-11111111.jsonl");
+        let sid = "11111111-2222-4333-8444-555555555555";
+        let mut meta = Meta::new("w", sid, "/p", crate::kind::HarnessName::of("gemini"));
+        meta.extra.insert("transcript_path".into(), file.to_str().unwrap().into());
+        let worker = Worker { dir: dir.clone(), meta };
+        let log = worker.events();
+        log.append(&Event::UserPromptSubmit { ts: "T".into(), turn_id: None, prompt: None }).unwrap();
+        let error = |at: i64| {
+            let e = json!({"id": "e", "timestamp": crate::time::iso_from_unix(at), "type": "error",
+                "content": "[API Error: {\"error\":{\"code\":500,\"message\":\"boom\",\"status\":\"INTERNAL\"}}]"});
+            format!("{}\n{}\n", json!({"id": "u", "type": "user", "content": [{"text": "hi"}]}), e)
+        };
+        // Just written: the hook may still come.
+        std::fs::write(&file, error(crate::time::now_unix())).unwrap();
+        settle_unreported_turn_end(&worker).unwrap();
+        assert!(turn_open(&log).unwrap());
+        std::fs::write(&file, error(crate::time::now_unix() - 10)).unwrap();
+        settle_unreported_turn_end(&worker).unwrap();
+        settle_unreported_turn_end(&worker).unwrap();
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        assert_eq!(text.matches("\"stop\"").count(), 1, "{text}");
+        let (_, last) = log.last().unwrap().unwrap();
+        let Verdict::Failed(f) = Verdict::of_line(&last) else { panic!("{text}") };
+        assert_eq!((f.kind.as_str(), f.status), ("server_error", Some(500)));
     }
 
     #[test]
