@@ -224,6 +224,12 @@ fn a_gemini_worker_lives_its_whole_life_through_csd() {
     );
     assert_eq!(ended["error"]["status"], 401, "{ended}");
 
+    // Handoff: how a human takes the pane over; the worker runs on.
+    let out = w.csd("csd-stop", &["--handoff", "w"]);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("attach -t =w"), "{}", stdout(&out));
+    assert_eq!(w.status("w"), "idle");
+
     // Stop: /quit, then nothing left: no files, no processes.
     let procs = pane_processes(&w.env, "w");
     w.stop("w");
@@ -330,6 +336,43 @@ fn an_interrupted_gemini_turn_is_told_as_interrupted() {
     let last = w.events().pop().unwrap();
     assert_eq!(last["reason"], "interrupted", "{last}");
     w.stop("w");
+}
+
+/// Two Gemini workers, turns of about 3 s and 0 s: `csd-wait --all` reports
+/// them in the order they finish, `--any` the first, `csd-events --all`
+/// names each; a failed turn is told with why (exit 5) while the other works on.
+#[test]
+fn a_fleet_of_gemini_workers_is_waited_for_in_finish_order() {
+    let w = gemini_world();
+    for name in ["g1", "g2"] {
+        w.launch(name);
+    }
+    assert_code(&w.csd("csd-send", &["g1", "Slow.\nRUN: sleep 3; echo g1-done"]), 0);
+    assert_code(&w.csd("csd-send", &["g2", "Quick.\nSAY: g2-done"]), 0);
+    let o = w.csd("csd-wait", &["--all", "g1", "g2", "-t", TURN]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "g2\tidle\ng1\tidle\n");
+    let all = stdout(&w.csd("csd-events", &["--all", "--type", "stop"]));
+    let workers: Vec<String> = all
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["worker"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(workers, ["g2", "g1"], "{all}");
+    assert_code(&w.csd("csd-send", &["g1", "Slow.\nRUN: sleep 3; echo g1-done"]), 0);
+    assert_code(&w.csd("csd-send", &["g2", "FAIL: 403"]), 0);
+    let o = w.csd("csd-wait", &["--any", "g1", "g2", "-t", TURN]);
+    assert_code(&o, 5);
+    assert!(
+        stdout(&o).starts_with("g2\tfailed\tworker 'g2': its turn failed: authentication_failed (HTTP 403)"),
+        "{}",
+        stdout(&o)
+    );
+    let o = w.csd("csd-wait", &["--all", "g1", "-t", TURN]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "g1\tidle\n");
+    for name in ["g1", "g2"] {
+        w.stop(name);
+    }
 }
 
 /// A prompt is text for the model, whatever its first byte: a pasted `!`
