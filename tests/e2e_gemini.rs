@@ -338,6 +338,33 @@ fn an_interrupted_gemini_turn_is_told_as_interrupted() {
     w.stop("w");
 }
 
+/// Gemini CLI killed mid-turn: converse ends at once (exit 4) and the log
+/// says the turn crashed; no process of it is left.
+#[test]
+fn a_gemini_cli_killed_mid_turn_ends_the_turn_crashed() {
+    let w = gemini_world();
+    w.launch("w");
+    let procs = pane_processes(&w.env, "w");
+    let mut converse = w.command("csd-send", &["--converse", "w", "SLEEP: 30\nSAY: too late", TURN]);
+    converse.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = converse.spawn().unwrap();
+    let working = eventually(Duration::from_secs(20), || (w.status("w") == "working").then_some(()));
+    assert!(working.is_some(), "{}", w.env.pane("w"));
+    let killed = Instant::now();
+    let pane_pid = *procs.last().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pane_pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let out = child.wait_with_output().unwrap();
+    eprintln!("gemini: kill to converse's exit {:?}", killed.elapsed());
+    assert_code(&out, 4);
+    assert!(killed.elapsed() < Duration::from_secs(5), "{:?}", killed.elapsed());
+    let last = w.events().pop().unwrap();
+    assert_eq!((last["event"].as_str(), last["reason"].as_str()), (Some("stop"), Some("crashed")), "{last}");
+    assert_eq!(w.status("w"), "gone");
+    let left = eventually(Duration::from_secs(10), || procs.iter().all(|p| !pid_alive(*p)).then_some(()));
+    assert!(left.is_some(), "{:?}", procs.iter().filter(|p| pid_alive(**p)).collect::<Vec<_>>());
+    assert_code(&w.csd("csd-stop", &["w"]), 0);
+}
+
 /// Two Gemini workers, turns of about 3 s and 0 s: `csd-wait --all` reports
 /// them in the order they finish, `--any` the first, `csd-events --all`
 /// names each; a failed turn is told with why (exit 5) while the other works on.
