@@ -306,14 +306,18 @@ fn adopt_revives_a_gemini_session_with_its_history_after_a_reboot() {
 fn a_prompt_sent_mid_turn_is_answered_with_its_own_receipt() {
     let w = gemini_world();
     w.launch("w");
-    assert_code(&w.csd("csd-send", &["w", "First.\nRUN: sleep 4; echo first-done"]), 0);
+    assert_code(&w.csd("csd-send", &["w", "First.\nRUN: sleep 12; echo first-done"]), 0);
     let started = Instant::now();
     while !w.kinds().ends_with(&["pre_tool_use".to_string()]) {
         assert!(started.elapsed() < Duration::from_secs(60), "{:?}", w.kinds());
         std::thread::sleep(Duration::from_millis(50));
     }
-    let o = w.csd("csd-send", &["--receipt", "w", "Second.\nSAY: second-answer"]);
+    // Longer than the submit timeout: the screen's "Queued" list tells at once.
+    let sent = Instant::now();
+    let o = w.csd("csd-send", &["--receipt", "w", "Second.\nSAY: second-answer", TURN]);
+    eprintln!("gemini: a receipt for a prompt sent mid-turn {:?}", sent.elapsed());
     assert_code(&o, 0);
+    assert!(stderr(&o).contains("queued"), "{}", stderr(&o));
     let n: usize = stdout(&o).trim().parse().unwrap();
     let evs = w.events();
     assert_eq!(evs[n - 1]["event"], "user_prompt_submit", "{evs:?}");

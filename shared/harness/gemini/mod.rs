@@ -87,6 +87,8 @@ const LOOK: Duration = Duration::from_millis(50);
 const HOOK_GRACE: i64 = 2;
 /// What the input box shows when Gemini CLI takes prompts.
 const INPUT_BOX: &str = "Type your message";
+/// Above the input, while prompts submitted mid-turn wait for the turn's end.
+const QUEUED: &str = "Queued (press ↑ to edit):";
 /// The auth picker, which no setting csd may choose answers.
 const AUTH_PICKER: &str = "How would you like to authenticate";
 
@@ -476,6 +478,13 @@ reports in and the input box shows. csd-stop(1) removes the home, links and all,
         ))
     }
 
+    /// Gemini CLI 0.61 lists prompts submitted mid-turn above its input
+    /// (`Queued (press ↑ to edit):`) and runs each as a turn of its own
+    /// when the running one ends; the input then shows its placeholder.
+    fn shows_queued(&self, screen: &str) -> bool {
+        screen.contains(QUEUED) && screen.contains(INPUT_BOX)
+    }
+
     fn quit(&self, tmux: &Tmux, name: &str) -> Result<()> {
         tmux.send_text(name, "/quit")?;
         std::thread::sleep(QUIT_SETTLE);
@@ -655,6 +664,16 @@ mod tests {
         let (_, last) = log.last().unwrap().unwrap();
         let Verdict::Failed(f) = Verdict::of_line(&last) else { panic!("{text}") };
         assert_eq!((f.kind.as_str(), f.status), ("server_error", Some(500)));
+    }
+
+    #[test]
+    fn a_queued_prompt_shows_above_an_empty_input() {
+        let queued = "│ ⊷  Shell sleep 12 │\n  Queued (press ↑ to edit):\n    Second. SAY: x\n ⠹ Thinking... (esc to \
+            cancel, 10s)\n──────\n YOLO Ctrl+Y\n *   Type your message or @path/to/file\n";
+        assert!(Gemini.shows_queued(queued));
+        let typed = queued.replace("Type your message or @path/to/file", "Third.");
+        assert!(!Gemini.shows_queued(&typed), "the prompt still sits in the input");
+        assert!(!Gemini.shows_queued(" ⠹ Thinking...\n *   Type your message or @path/to/file\n"));
     }
 
     #[test]
