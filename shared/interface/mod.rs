@@ -343,9 +343,9 @@ pub const HARNESS_VARS: &str = "{HARNESS_VARS}";
 /// The spec's words for what the harness registry holds, so help, man pages
 /// and completions name every harness without the spec listing them:
 /// `{HARNESSES|}` claude|codex|pi, `{HARNESSES}` claude (the default), codex
-/// or pi, `{HARNESS_TITLES}` Claude Code, Codex or Pi, `{HARNESS_BINS}` CSD_CLAUDE_BIN, …, `{HARNESS_PROVEN}` each
-/// harness's title and proven versions, `{HARNESS_MOCKS}` which mock
-/// protocol each is proven against.
+/// or pi, `{HARNESS_TITLES}` Claude Code, Codex or Pi, `{HARNESS_BINS}`
+/// CSD_CLAUDE_BIN, …, `{HARNESS_PROVEN}` each harness's title and proven
+/// versions, `{HARNESS_MOCKS}` which mock protocol each is proven against.
 pub fn expand(text: &str) -> std::borrow::Cow<'_, str> {
     use crate::harness::{HarnessKind, MockApi};
     if !text.contains("{HARNESS") {
