@@ -341,7 +341,8 @@ select no auth type and GEMINI_API_KEY is set, the API key selected, so the auth
 the operator's ~/.gemini (or $GEMINI_CLI_HOME/.gemini) is linked in: their sign-in, extensions, commands, memory, \
 and tmp/, where session files are kept (made 0700 if missing), so a session outlives its worker. The folder-trust \
 dialog is skipped with --skip-trust, and the worker runs with --yolo. It is ready when its SessionStart hook \
-reports in and the input box shows. csd-stop(1) removes the home, links and all, never what a link points at."
+reports in, the input box shows and the screen is still. csd-stop(1) removes the home, links and all, never \
+what a link points at."
     }
 
     fn adopt_note(&self) -> &'static str {
