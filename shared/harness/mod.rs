@@ -24,6 +24,7 @@
 
 pub mod claude;
 pub mod codex;
+pub mod gemini;
 pub mod pi;
 pub mod qwen;
 pub mod registry;
@@ -173,6 +174,8 @@ pub enum MockApi {
     OpenAiResponses,
     /// OpenAI chat completions (`POST …/chat/completions`).
     OpenAiChat,
+    /// Gemini API streamed generateContent (`POST …:streamGenerateContent`).
+    GeminiGenerateContent,
 }
 
 /// What `csd doctor` needs to prove a harness offline against csd's mock:

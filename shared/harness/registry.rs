@@ -5,4 +5,4 @@
 use super::Harness;
 
 pub static HARNESSES: &[&dyn Harness] =
-    &[&super::claude::Claude, &super::codex::Codex, &super::pi::Pi, &super::qwen::Qwen];
+    &[&super::claude::Claude, &super::codex::Codex, &super::pi::Pi, &super::qwen::Qwen, &super::gemini::Gemini];

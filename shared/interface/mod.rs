@@ -356,9 +356,9 @@ pub const HARNESS_VARS: &str = "{HARNESS_VARS}";
 /// The spec's words for what the harness registry holds, so help, man pages
 /// and completions name every harness without the spec listing them:
 /// `{HARNESSES|}` claude|codex|pi, `{HARNESSES}` claude (the default), codex
-/// or pi, `{HARNESS_BINS}` CSD_CLAUDE_BIN, …, `{HARNESS_PROVEN}` each
-/// harness's title and proven versions, `{HARNESS_MOCKS}` which mock
-/// protocol each is proven against.
+/// or pi, `{HARNESS_TITLES}` Claude Code, Codex or Pi, `{HARNESS_BINS}`
+/// CSD_CLAUDE_BIN, …, `{HARNESS_PROVEN}` each harness's title and proven
+/// versions, `{HARNESS_MOCKS}` which mock protocol each is proven against.
 pub fn expand(text: &str) -> std::borrow::Cow<'_, str> {
     use crate::harness::{HarnessKind, MockApi};
     if !text.contains("{HARNESS") {
@@ -376,6 +376,7 @@ pub fn expand(text: &str) -> std::borrow::Cow<'_, str> {
         MockApi::AnthropicMessages { .. } => "the Anthropic Messages API",
         MockApi::OpenAiResponses => "the OpenAI Responses API",
         MockApi::OpenAiChat => "the OpenAI chat completions API",
+        MockApi::GeminiGenerateContent => "the Gemini API (streamed generateContent)",
     };
     let mut mocks: Vec<(&str, Vec<&str>)> = Vec::new();
     for k in &all {
@@ -404,6 +405,7 @@ pub fn expand(text: &str) -> std::borrow::Cow<'_, str> {
             .replace("{HARNESS_NOTES}", &notes.join("\n\n"))
             .replace("{HARNESSES|}", &HarnessKind::names("|"))
             .replace("{HARNESSES}", &or_list(&names, "or"))
+            .replace("{HARNESS_TITLES}", &or_list(&all.iter().map(|k| k.driver().title()).collect::<Vec<_>>(), "or"))
             .replace("{HARNESS_BINS}", &bins.join(", "))
             .replace("{HARNESS_PROVEN}", &proven.join(", "))
             .replace("{HARNESS_MOCKS}", &mocks.join(", ")),

@@ -217,10 +217,10 @@ of each. When a reset comes after the timeout it exits 124 at once, saying when.
 
 pub const CSD: Tool = Tool {
     name: "csd",
-    summary: "drive coding-agent sessions (Claude Code, Codex, Pi, Qwen Code) in tmux",
+    summary: "drive coding-agent sessions (one controller, many workers) in tmux",
     usage: &["SUBCOMMAND [ARGS...]", "--worker NAME SUBCOMMAND [ARGS...]", "completions bash|zsh|fish"],
     description: "csd lets one coding-agent session, the controller, delegate work to other coding-agent sessions, \
-the workers. Each worker is a Claude Code, Codex, Pi or Qwen Code process in its own tmux session. Its harness reports every \
+the workers. Each worker is a {HARNESS_TITLES} process in its own tmux session. Its harness reports every \
 lifecycle event through csd-hook(1) (or the Pi extension) into an event log, which the other commands read.
 
 csd is a dispatcher: each subcommand runs one of the small csd-* binaries installed beside it, and their exit \
@@ -292,7 +292,7 @@ them where each shell looks.",
             pre: &["--adopt"],
             per_worker: false,
             usage: "[--host DEST] [--harness H] [--worktree[=B]] NAME CWD SID [-- ARGS...]",
-            summary: "take back a Claude Code, Codex, Pi or Qwen Code session after a reboot",
+            summary: "take back a {HARNESS_TITLES} session after a reboot",
         },
         Sub {
             name: "list",
@@ -461,7 +461,7 @@ pub const CSD_LAUNCH: Tool = Tool {
     name: "csd-launch",
     summary: "start a csd worker in tmux, or revive one by session id",
     usage: &[
-        "[--harness {HARNESSES|}] NAME CWD [-- HARNESS-ARGS...]",
+        "[--harness H] NAME CWD [-- HARNESS-ARGS...]",
         "--adopt [--harness H] NAME CWD SID [-- ARGS...]",
         "--host DEST [--adopt] [--harness H] NAME CWD [SID] [-- ARGS]",
         "--worktree[=BRANCH] [--base REF] [--setup CMD] NAME CWD",

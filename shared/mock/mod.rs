@@ -5,6 +5,7 @@
 
 pub mod anthropic;
 pub mod chat;
+pub mod gemini;
 pub mod http;
 pub mod openai;
 
@@ -45,6 +46,15 @@ impl Mock for chat::MockChat {
     }
 }
 
+impl Mock for gemini::MockGemini {
+    fn base_url(&self) -> String {
+        gemini::MockGemini::base_url(self)
+    }
+    fn key(&self) -> &'static str {
+        gemini::API_KEY
+    }
+}
+
 /// Start a mock speaking `api`, on a free port of 127.0.0.1, until dropped.
 pub fn start(api: MockApi) -> Box<dyn Mock> {
     match api {
@@ -57,5 +67,6 @@ pub fn start(api: MockApi) -> Box<dyn Mock> {
         }
         MockApi::OpenAiResponses => Box::new(openai::MockOpenAi::start()),
         MockApi::OpenAiChat => Box::new(chat::MockChat::start()),
+        MockApi::GeminiGenerateContent => Box::new(gemini::MockGemini::start()),
     }
 }
