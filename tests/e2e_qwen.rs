@@ -304,12 +304,18 @@ fn a_prompt_sent_mid_turn_joins_the_running_turn_with_its_own_receipt() {
         csd::harness::qwen::input_box_text(&env.pane("w")).filter(|t| t.contains("SAY: slow"))
     });
     assert!(put_back.is_some(), "{}", env.pane("w"));
-    let before = mock.count();
+    // (The cancelled request is recorded when the mock has answered it,
+    // which may be later: only requests that arrived after the send count.)
+    let sent = Instant::now();
     let out = csd(&env, &mock, "csd-send", &["--converse", "w", "SAY: after-escape", TURN]);
     assert_code(&out, 0);
     assert_eq!(stdout(&out).trim(), "after-escape");
-    let prompts: Vec<String> =
-        mock.requests_since(before).iter().filter_map(|r| csd::mock::chat::prompt_of(&r.body)).collect();
+    let prompts: Vec<String> = mock
+        .requests()
+        .iter()
+        .filter(|r| r.arrived >= sent)
+        .filter_map(|r| csd::mock::chat::prompt_of(&r.body))
+        .collect();
     assert_eq!(prompts, ["SAY: after-escape"], "{prompts:?}");
     assert_code(&csd(&env, &mock, "csd-stop", &["w"]), 0);
 }
