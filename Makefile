@@ -20,7 +20,7 @@ build:
 # What CI runs (.ci/run), and the README's test command: every unit,
 # integration and end-to-end test. First what they need: the system packages
 # (.ci/prereqs: installed when root with apt-get, else one line naming each
-# missing one), and the pinned harness CLIs (npm ci in tests/e2e, once: when
+# missing one), and the pinned harness CLIs (npm install from the lock in tests/e2e, once: when
 # node_modules is there it is left alone). One test at a time: the end-to-end
 # tests run real harness CLIs, and two of them at once on a 2-core machine
 # stretch their timings for no gain (about 10 min). Both tiers: plain `cargo
@@ -34,8 +34,13 @@ test: prereqs | tests/e2e/node_modules
 prereqs:
 	.ci/prereqs
 
+# npm install from the committed lock, not npm ci: Qwen Code names platform
+# builds of a clipboard module that were never published (a 404), which npm
+# install passes over as optional and npm ci refuses as missing from the
+# lock. With the lock there, npm install takes exactly its versions and
+# (--no-save) leaves it as it is.
 tests/e2e/node_modules:
-	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error
+	cd tests/e2e && npm install --no-audit --no-fund --no-save --loglevel=error
 
 install: build install-bins install-extras
 

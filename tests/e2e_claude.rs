@@ -2,7 +2,7 @@
 //! to the mock Anthropic API in csd::mock, all inside a loopback-only network
 //! namespace: nothing these tests start can reach anything but 127.0.0.1.
 //!
-//! A missing CLI fails the tests (run `npm ci` in tests/e2e); they never skip.
+//! A missing CLI fails the tests (run `npm install` in tests/e2e); they never skip.
 
 mod common;
 
@@ -20,7 +20,7 @@ fn claude_cli() -> PathBuf {
     let cli = repo().join("tests/e2e/node_modules/.bin/claude");
     assert!(
         cli.exists(),
-        "the real Claude Code CLI is missing at {}: run `npm ci` in tests/e2e (the version is pinned in \
+        "the real Claude Code CLI is missing at {}: run `npm install` in tests/e2e (the version is pinned in \
          tests/e2e/package-lock.json)",
         cli.display()
     );

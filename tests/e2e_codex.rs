@@ -18,7 +18,7 @@ fn codex_cli() -> PathBuf {
     let cli = repo().join("tests/e2e/node_modules/.bin/codex");
     assert!(
         cli.exists(),
-        "the real Codex CLI is missing at {}: run `npm ci` in tests/e2e (pinned in tests/e2e/package-lock.json)",
+        "the real Codex CLI is missing at {}: run `npm install` in tests/e2e (pinned in tests/e2e/package-lock.json)",
         cli.display()
     );
     cli

@@ -19,7 +19,7 @@ fn gemini_cli() -> PathBuf {
     let cli = repo().join("tests/e2e/node_modules/.bin/gemini");
     assert!(
         cli.exists(),
-        "the real Gemini CLI is missing at {}: run `npm ci` in tests/e2e (pinned in tests/e2e/package-lock.json)",
+        "the real Gemini CLI is missing at {}: run `npm install` in tests/e2e (pinned in tests/e2e/package-lock.json)",
         cli.display()
     );
     cli

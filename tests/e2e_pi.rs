@@ -5,7 +5,7 @@
 //! (`PI_OFFLINE=1`; csd itself pins `PI_TELEMETRY=0` and
 //! `PI_SKIP_VERSION_CHECK=1` for every Pi worker).
 //!
-//! A missing CLI fails the tests (run `npm ci` in tests/e2e); they never skip.
+//! A missing CLI fails the tests (run `npm install` in tests/e2e); they never skip.
 
 mod common;
 
@@ -24,7 +24,7 @@ fn pi_cli() -> PathBuf {
     let cli = repo().join("tests/e2e/node_modules/.bin/pi");
     assert!(
         cli.exists(),
-        "the real Pi CLI is missing at {}: run `npm ci` in tests/e2e (the version is pinned in \
+        "the real Pi CLI is missing at {}: run `npm install` in tests/e2e (the version is pinned in \
          tests/e2e/package-lock.json)",
         cli.display()
     );

@@ -19,7 +19,7 @@ fn qwen_cli() -> PathBuf {
     let cli = repo().join("tests/e2e/node_modules/.bin/qwen");
     assert!(
         cli.exists(),
-        "the real Qwen Code CLI is missing at {}: run `npm ci` in tests/e2e (pinned in tests/e2e/package-lock.json)",
+        "the real Qwen Code CLI is missing at {}: run `npm install` in tests/e2e (pinned in tests/e2e/package-lock.json)",
         cli.display()
     );
     cli

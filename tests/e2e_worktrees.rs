@@ -16,7 +16,7 @@ use std::time::Instant;
 
 fn claude_cli() -> PathBuf {
     let cli = repo().join("tests/e2e/node_modules/.bin/claude");
-    assert!(cli.exists(), "the real Claude Code CLI is missing at {}: run `npm ci` in tests/e2e", cli.display());
+    assert!(cli.exists(), "the real Claude Code CLI is missing at {}: run `npm install` in tests/e2e", cli.display());
     cli
 }
 
@@ -140,7 +140,7 @@ fn three_real_workers_on_one_repository_commit_apart_and_are_merged() {
 fn a_real_codex_worker_commits_in_its_worktree() {
     use csd::mock::openai::MockOpenAi;
     let cli = repo().join("tests/e2e/node_modules/.bin/codex");
-    assert!(cli.exists(), "the real Codex CLI is missing at {}: run `npm ci` in tests/e2e", cli.display());
+    assert!(cli.exists(), "the real Codex CLI is missing at {}: run `npm install` in tests/e2e", cli.display());
     isolate_network();
     let mock = MockOpenAi::start();
     let env = TestEnv::new();

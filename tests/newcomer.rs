@@ -137,11 +137,11 @@ fn readme_test_command_is_cis_and_stops_at_once_naming_what_is_missing() {
     let env = TestEnv::new();
     let copy = env.path().join("csd");
     fresh_copy(&copy);
-    // What `make test` will do in a fresh copy: the prerequisites, npm ci.
+    // What `make test` will do in a fresh copy: the prerequisites, npm install from the lock.
     let plan = as_newcomer(&copy, &env.home, "make -n test", &[]);
     assert_code(&plan, 0);
     let plan = stdout(&plan);
-    let order: Vec<usize> = [".ci/prereqs", "npm ci", "cargo test --locked"]
+    let order: Vec<usize> = [".ci/prereqs", "npm install --no-audit --no-fund --no-save", "cargo test --locked"]
         .iter()
         .map(|s| plan.find(s).unwrap_or_else(|| panic!("`make test` would not run {s}:\n{plan}")))
         .collect();
@@ -299,7 +299,7 @@ fn hook_runner_without_csd_says_so_and_never_fails() {
 
 fn claude_cli() -> PathBuf {
     let cli = repo().join("tests/e2e/node_modules/.bin/claude");
-    assert!(cli.exists(), "the real Claude Code CLI is missing at {}: run `npm ci` in tests/e2e", cli.display());
+    assert!(cli.exists(), "the real Claude Code CLI is missing at {}: run `npm install` in tests/e2e", cli.display());
     cli
 }
 

@@ -47,7 +47,7 @@ const calls = JSON.parse(process.argv[4]);
 
 fn jiti() -> PathBuf {
     let p = repo().join("tests/e2e/node_modules/jiti/lib/jiti.cjs");
-    assert!(p.is_file(), "jiti (Pi's extension loader) is missing at {}: run `npm ci` in tests/e2e", p.display());
+    assert!(p.is_file(), "jiti (Pi's extension loader) is missing at {}: run `npm install` in tests/e2e", p.display());
     p
 }
 

@@ -543,7 +543,7 @@ fn a_subdirectory_of_the_checkout_is_the_same_place_in_the_worktree() {
 fn a_pi_worker_gets_its_worktree_too() {
     let w = repo_world();
     let jiti = repo().join("tests/e2e/node_modules/jiti/lib/jiti.cjs");
-    assert!(jiti.is_file(), "jiti is missing at {}: run `npm ci` in tests/e2e", jiti.display());
+    assert!(jiti.is_file(), "jiti is missing at {}: run `npm install` in tests/e2e", jiti.display());
     let pi = |bin: &str, args: &[&str]| {
         w.cmd(bin)
             .args(args)

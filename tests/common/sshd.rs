@@ -591,7 +591,7 @@ impl RemoteHost {
         std::fs::read_to_string(self.conf_dir().join("sshd.log")).unwrap_or_default()
     }
 
-    /// The real Claude CLI (tests/e2e, after `npm ci`) as a path the user can
+    /// The real Claude CLI (tests/e2e, after `npm install`) as a path the user can
     /// run: the repo's own when every dir above it lets others through (as
     /// under /work), else `claude_cli_in_root()` (as when the repo is cloned
     /// under root's 0700 home).
@@ -625,7 +625,7 @@ impl RemoteHost {
 fn repo_claude_cli() -> PathBuf {
     let cli = repo().join("tests/e2e/node_modules/.bin/claude");
     std::fs::canonicalize(&cli).unwrap_or_else(|_| {
-        panic!("the real Claude Code CLI is missing at {}: run `npm ci` in tests/e2e", cli.display())
+        panic!("the real Claude Code CLI is missing at {}: run `npm install` in tests/e2e", cli.display())
     })
 }
 
