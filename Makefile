@@ -10,7 +10,7 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 
-BINS := csd csd-hook csd-launch csd-send csd-wait csd-events csd-turn csd-status csd-stop csd-doctor
+BINS := csd csd-hook csd-launch csd-send csd-wait csd-events csd-turn csd-status csd-stop csd-doctor csd-mcp
 
 .PHONY: build test prereqs install install-bins install-extras path-hint uninstall dist bench man man-check clean
 
@@ -21,21 +21,24 @@ build:
 # integration and end-to-end test. First what they need: the system packages
 # (.ci/prereqs: installed when root with apt-get, else one line naming each
 # missing one), and the pinned harness CLIs (npm ci in tests/e2e, once: when
-# node_modules is there it is left alone). One test at a time: the end-to-end
+# node_modules is up to date with package-lock.json it is left alone). One test at a time: the end-to-end
 # tests run real harness CLIs, and two of them at once on a 2-core machine
 # stretch their timings for no gain (about 10 min). Both tiers: plain `cargo
 # test` is the portable one (no root, no sshd, no namespaces, no harness
 # CLI); the e2e feature adds the rest. --no-fail-fast: every test binary
 # reports, whichever fails.
-test: prereqs | tests/e2e/node_modules
+test: prereqs tests/e2e/node_modules/.package-lock.json
 	$(MAKE) --no-print-directory man-check
 	$(CARGO) test --locked --no-fail-fast --features e2e -- --test-threads=1
 
 prereqs:
 	.ci/prereqs
 
-tests/e2e/node_modules:
+# npm ci writes node_modules/.package-lock.json: newer than the committed
+# lock once it has installed what that lock pins (the MCP SDK included).
+tests/e2e/node_modules/.package-lock.json: tests/e2e/package-lock.json
 	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 install: build install-bins install-extras
 
