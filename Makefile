@@ -78,6 +78,8 @@ install-extras:
 	sed 's|"source": "./plugin"|"source": "./"|' .claude-plugin/marketplace.json > $(DESTDIR)$(PLUGINDIR)/.claude-plugin/marketplace.json
 	sed "s|^bindir=\$$|bindir='$(BINDIR)'|" plugin/hooks/run-csd-hook > $(DESTDIR)$(PLUGINDIR)/hooks/run-csd-hook
 	chmod 0755 $(DESTDIR)$(PLUGINDIR)/hooks/run-csd-hook
+	sed "s|^bindir=\$$|bindir='$(BINDIR)'|" plugin/mcp/run-csd-mcp > $(DESTDIR)$(PLUGINDIR)/mcp/run-csd-mcp
+	chmod 0755 $(DESTDIR)$(PLUGINDIR)/mcp/run-csd-mcp
 	$(MAKE) --no-print-directory path-hint
 
 # `make install PREFIX=~/.local && csd help` needs $(BINDIR) on PATH: say so
