@@ -11,13 +11,15 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock as Content, Implementation,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel, LoggingMessageNotificationParam,
     PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse,
-    ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams, UnsubscribeRequestParams,
+    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::{Peer, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
@@ -25,12 +27,23 @@ use tokio_util::sync::CancellationToken;
 
 const URI_PREFIX: &str = "csd://worker/";
 
+static NEXT_SUB: AtomicU64 = AtomicU64::new(0);
+
+/// One subscription: the resource, its worker, its number.
+struct Sub {
+    uri: String,
+    name: String,
+    id: u64,
+}
+
 #[derive(Clone)]
 pub struct Server {
     /// Where the csd binaries are: beside csd-mcp.
     dir: PathBuf,
-    /// Each subscribed worker's follower, by URI: cancelled on unsubscribe.
-    subs: Arc<Mutex<HashMap<String, CancellationToken>>>,
+    /// Each subscribed worker's follower, by URI, with a number of its own
+    /// (so a follower that ends removes itself, never a newer one): cancelled
+    /// on unsubscribe.
+    subs: Arc<Mutex<HashMap<String, (u64, CancellationToken)>>>,
 }
 
 pub async fn serve(dir: PathBuf) -> csd::error::Result<()> {
@@ -42,7 +55,7 @@ pub async fn serve(dir: PathBuf) -> csd::error::Result<()> {
         .map_err(|e| csd::error::failed(format!("starting the MCP session: {e}")))?;
     let _ = running.waiting().await;
     // The followers end with the session (their children get SIGTERM).
-    for (_, ct) in server.subs.lock().unwrap().drain() {
+    for (_, (_, ct)) in server.subs.lock().unwrap().drain() {
         ct.cancel();
     }
     Ok(())
@@ -148,30 +161,31 @@ impl Server {
         }
     }
 
-    /// Follow `name`'s events until `ct` is cancelled or the log's follower
-    /// ends: every event a log message, a turn's end a resource update.
-    async fn follow(self, uri: String, name: String, peer: Peer<RoleServer>, ct: CancellationToken) {
-        let mut child = match tokio::process::Command::new(self.dir.join("csd-events"))
-            .args(["--last", "0", "--follow", "--", &name])
+    /// `csd-events --last 0 --follow NAME`: started before subscribe
+    /// answers, so no turn that ends after that is missed.
+    fn follower(&self, name: &str) -> std::io::Result<tokio::process::Child> {
+        tokio::process::Command::new(self.dir.join("csd-events"))
+            .args(["--last", "0", "--follow", "--", name])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
-        {
-            Ok(c) => c,
-            Err(_) => return,
-        };
+    }
+
+    /// Follow a worker's events until `ct` is cancelled or its follower
+    /// ends: every event a log message, a turn's end a resource update.
+    async fn follow(self, sub: Sub, mut child: tokio::process::Child, peer: Peer<RoleServer>, ct: CancellationToken) {
         let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("piped")).lines();
         loop {
             tokio::select! {
                 _ = ct.cancelled() => break,
                 line = lines.next_line() => match line {
-                    Ok(Some(l)) => self.event(&uri, &name, &l, &peer).await,
+                    Ok(Some(l)) => self.event(&sub.uri, &sub.name, &l, &peer).await,
                     _ => {
                         // The worker is gone (its log went) or csd-events failed:
                         // its resource changed, and there is nothing more to follow.
-                        let _ = peer.notify_resource_updated(rmcp::model::ResourceUpdatedNotificationParam::new(uri.clone())).await;
+                        let _ = peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(sub.uri.clone())).await;
                         break;
                     }
                 },
@@ -180,7 +194,10 @@ impl Server {
         if let Some(pid) = child.id() {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
         }
-        self.subs.lock().unwrap().remove(&uri);
+        let mut subs = self.subs.lock().unwrap();
+        if subs.get(&sub.uri).is_some_and(|(id, _)| *id == sub.id) {
+            subs.remove(&sub.uri);
+        }
     }
 
     async fn event(&self, uri: &str, name: &str, line: &str, peer: &Peer<RoleServer>) {
@@ -188,7 +205,7 @@ impl Server {
         let kind = ev.get("event").and_then(Value::as_str).unwrap_or("").to_string();
         let ends = kind == "stop" || kind == "session_end";
         if ends {
-            let _ = peer.notify_resource_updated(rmcp::model::ResourceUpdatedNotificationParam::new(uri)).await;
+            let _ = peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri)).await;
         }
         let bad = matches!(ev.get("reason").and_then(Value::as_str), Some("failed" | "blocked" | "interrupted"));
         if let Some(o) = ev.as_object_mut() {
@@ -287,21 +304,24 @@ impl ServerHandler for Server {
 
     async fn subscribe(&self, req: SubscribeRequestParams, cx: RequestContext<RoleServer>) -> Result<(), McpError> {
         let name = Self::worker_of(&req.uri)?.to_string();
-        let ct = {
-            let mut subs = self.subs.lock().unwrap();
-            if subs.contains_key(&req.uri) {
-                return Ok(());
-            }
-            let ct = CancellationToken::new();
-            subs.insert(req.uri.clone(), ct.clone());
-            ct
-        };
-        tokio::spawn(self.clone().follow(req.uri, name, cx.peer.clone(), ct));
+        if self.subs.lock().unwrap().contains_key(&req.uri) {
+            return Ok(());
+        }
+        // A worker that is not there is an error now, not a silent follower.
+        self.quick("csd-status", &["--", &name]).await.map_err(|e| McpError::resource_not_found(e, None))?;
+        let child = self.follower(&name).map_err(internal)?;
+        let ct = CancellationToken::new();
+        let id = NEXT_SUB.fetch_add(1, Ordering::Relaxed);
+        if let Some((_, old)) = self.subs.lock().unwrap().insert(req.uri.clone(), (id, ct.clone())) {
+            old.cancel(); // two subscribes at once: the later one follows
+        }
+        let sub = Sub { uri: req.uri, name, id };
+        tokio::spawn(self.clone().follow(sub, child, cx.peer.clone(), ct));
         Ok(())
     }
 
     async fn unsubscribe(&self, req: UnsubscribeRequestParams, _: RequestContext<RoleServer>) -> Result<(), McpError> {
-        if let Some(ct) = self.subs.lock().unwrap().remove(&req.uri) {
+        if let Some((_, ct)) = self.subs.lock().unwrap().remove(&req.uri) {
             ct.cancel();
         }
         Ok(())

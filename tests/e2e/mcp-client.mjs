@@ -81,6 +81,13 @@ check(/no worker known as 'nobody' \(exit status 3: no such worker\)/.test(missi
 const bad = await tool("wait", {});
 check(bad.isError && /exit status 2/.test(bad.content[0].text), `wait {}: ${JSON.stringify(bad)}`);
 report.error = missing.content[0].text;
+let refused = false;
+try {
+  await client.subscribeResource({ uri: "csd://worker/nobody" });
+} catch (e) {
+  refused = /no worker known as 'nobody'/.test(String(e));
+}
+check(refused, "subscribing to a worker that is not there is refused");
 
 // 3. Launch, subscribe, converse.
 const launched = await ok("launch", { name: "mcpw", cwd: process.env.PROJECT });
