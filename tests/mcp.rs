@@ -91,6 +91,8 @@ fn an_mcp_client_drives_a_real_claude_worker_through_csd_mcp() {
     assert!(report["progress_notifications"].as_u64().unwrap() >= 1);
     // A cancelled call ends at once, not when the turn does (about 5 s later).
     assert!(report["cancel_ms"].as_f64().unwrap() < 1000.0, "{report}");
+    // Two workers' 3 s converses overlap.
+    assert!(report["two_converses_ms"].as_f64().unwrap() < 5500.0, "{report}");
     // Another call is answered while a wait runs, not after it.
     assert!(report["status_during_wait_ms"].as_f64().unwrap() < 2000.0, "{report}");
 }

@@ -159,6 +159,19 @@ check(waited.event && waited.event.event === "stop", `wait: ${JSON.stringify(wai
 check(progress.length >= 1, `progress during a 5 s wait: ${progress.length}`);
 report.progress_notifications = progress.length;
 
+// Two workers conversed with at once: each call on its own task, so the
+// two 3 s turns overlap (one after the other would take over 6 s).
+await ok("launch", { name: "mcpw2", cwd: process.env.PROJECT });
+const tPair = now();
+const pair = await Promise.all([
+  ok("converse", { worker: "mcpw", prompt: "wait: 3\nsay: first of two" }),
+  ok("converse", { worker: "mcpw2", prompt: "wait: 3\nsay: second of two" }),
+]);
+report.two_converses_ms = now() - tPair;
+check(pair[0].reply.includes("first of two") && pair[1].reply.includes("second of two"), JSON.stringify(pair));
+check(report.two_converses_ms < 5500, `two 3 s converses took ${report.two_converses_ms} ms: they did not overlap`);
+await ok("stop", { worker: "mcpw2" });
+
 // 6. A cancelled wait ends at once; the worker runs on and finishes its turn.
 const slower = await ok("send", { worker: "mcpw", prompt: "wait: 6\nsay: slower turn" });
 const abort = new AbortController();
