@@ -5,7 +5,8 @@
 //! namespace with a private worker dir and tmux server, as
 //! tests/e2e_claude.rs does. The script lists the tools and checks their
 //! schemas, launches a worker, converses, sends with a receipt, waits with
-//! progress, cancels a wait (the worker runs on), is told by
+//! progress, converses with two workers at once (the calls overlap),
+//! cancels a wait (the worker runs on), is told by
 //! resources/updated when each turn ends, and stops the worker; it prints
 //! the latencies it measured.
 
