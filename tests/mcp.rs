@@ -17,6 +17,7 @@ use csd::mock::anthropic::{self, Config, MockAnthropic};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn e2e_file(rel: &str) -> PathBuf {
     let p = repo().join("tests/e2e").join(rel);
@@ -118,18 +119,23 @@ fn a_claude_code_controller_with_the_plugin_drives_a_worker_through_csd_mcp() {
         assert_code(&out, 0);
         stdout(&out)
     };
+    // Claude Code connects its MCP servers in the background once the
+    // session is up; until then a request offers WaitForMcpServers instead.
+    let offered = |world: &World| -> std::collections::BTreeSet<String> {
+        let last = world.mock.requests().into_iter().rev().find(|r| r.body["tools"].is_array());
+        let tools = last.map(|r| r.body["tools"].as_array().cloned().unwrap_or_default()).unwrap_or_default();
+        tools.iter().filter_map(|t| t["name"].as_str().map(String::from)).collect()
+    };
+    let connected = eventually(Duration::from_secs(30), || {
+        ask("say: are the csd tools there".to_string());
+        offered(&world).iter().any(|t| t.ends_with("_csd__launch")).then_some(())
+    });
+    assert!(connected.is_some(), "csd-mcp's tools never reached the controller: {:?}", offered(&world));
     let project = world.project.display();
     let reply = ask(format!(r#"call: csd__launch {{"name": "inner", "cwd": "{project}"}}"#));
-    let offered: std::collections::BTreeSet<String> = world
-        .mock
-        .requests()
-        .iter()
-        .flat_map(|r| r.body["tools"].as_array().cloned().unwrap_or_default())
-        .filter_map(|t| t["name"].as_str().map(String::from))
-        .collect();
     assert!(
         reply.contains("/bin/inner"),
-        "the controller's launch call: {reply}\nthe tools it offered: {offered:?}\nits pane:\n{}",
+        "the controller's launch call: {reply}\nits pane:\n{}",
         world.env.pane("boss")
     );
     let reply = ask(r#"call: csd__converse {"worker": "inner", "prompt": "say: inner says hi"}"#.to_string());

@@ -1317,7 +1317,8 @@ STATUS). A prompt goes to csd-send on its standard input, so any text is safe.
   stop        csd-stop WORKER [--discard]
   handoff     csd-stop --handoff WORKER
 
-Each tool's description is the help of the binary it runs, and its input fields are that binary's options.
+Each tool's description is the short help (-h) of the binary it runs, and its input fields are that binary's \
+options, each described by the option's own help.
 
 # Long calls
 
