@@ -6,6 +6,7 @@
 //! tests/e2e_claude.rs does. The script lists the tools and checks their
 //! schemas, launches a worker, converses, sends with a receipt, waits with
 //! progress, converses with two workers at once (the calls overlap),
+//! answers a question a worker is blocked on,
 //! cancels a wait (the worker runs on), is told by
 //! resources/updated when each turn ends, and stops the worker; it prints
 //! the latencies it measured.
@@ -91,6 +92,7 @@ fn an_mcp_client_drives_a_real_claude_worker_through_csd_mcp() {
     eprintln!("csd-mcp e2e: {report}");
     assert_eq!(report["tools"].as_array().unwrap().len(), 12);
     assert!(report["progress_notifications"].as_u64().unwrap() >= 1);
+    assert_eq!(report["answered"], true);
     // A cancelled call ends at once, not when the turn does (about 5 s later).
     assert!(report["cancel_ms"].as_f64().unwrap() < 1000.0, "{report}");
     // Two workers' 3 s converses overlap.

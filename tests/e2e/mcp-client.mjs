@@ -225,6 +225,19 @@ const res = await client.readResource({ uri });
 const body = JSON.parse(res.contents[0].text);
 check(body.status.status === "idle" && body.last_turn.includes("slower turn"), res.contents[0].text);
 
+// A question: converse ends blocked (a tool error, exit status 6), answer
+// picks option 2, and the turn goes on to its end.
+const asked = await tool("converse", { worker: "mcpw", prompt: "Pick one.\nask: Which color? | Red | Green | Blue", timeout: 60 });
+check(asked.isError && /exit status 6: the worker is blocked/.test(asked.content[0].text), JSON.stringify(asked));
+check((await ok("status", { worker: "mcpw" })).status === "blocked", "blocked status");
+const logged = (await ok("read_events", { worker: "mcpw" })).events.length;
+const answered = await ok("answer", { worker: "mcpw", choices: [2] });
+check(typeof answered.message === "string", JSON.stringify(answered));
+const resumed = await ok("wait", { worker: "mcpw", after_line: logged, timeout: 60 });
+check(resumed.event.event === "stop" && !resumed.event.reason, JSON.stringify(resumed));
+check((await ok("read_turn", { worker: "mcpw" })).markdown.includes("Green"), "the answer is in the turn");
+report.answered = true;
+
 // 8. Stop.
 const stopped = await ok("stop", { worker: "mcpw" });
 check(/stopped/.test(stopped.message), stopped.message);
