@@ -10,7 +10,7 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 
-BINS := csd csd-hook csd-launch csd-send csd-wait csd-events csd-turn csd-status csd-stop csd-doctor
+BINS := csd csd-hook csd-launch csd-send csd-wait csd-events csd-turn csd-status csd-stop csd-doctor csd-mcp
 
 .PHONY: build test prereqs install install-bins install-extras path-hint uninstall dist bench man man-check clean
 
@@ -20,14 +20,14 @@ build:
 # What CI runs (.ci/run), and the README's test command: every unit,
 # integration and end-to-end test. First what they need: the system packages
 # (.ci/prereqs: installed when root with apt-get, else one line naming each
-# missing one), and the pinned harness CLIs (npm install from the lock in tests/e2e, once: when
-# node_modules is there it is left alone). One test at a time: the end-to-end
+# missing one), and the pinned harness CLIs (npm install from the lock in
+# tests/e2e, again only when the lock is newer than what was installed). One test at a time: the end-to-end
 # tests run real harness CLIs, and two of them at once on a 2-core machine
 # stretch their timings for no gain (about 10 min). Both tiers: plain `cargo
 # test` is the portable one (no root, no sshd, no namespaces, no harness
 # CLI); the e2e feature adds the rest. --no-fail-fast: every test binary
 # reports, whichever fails.
-test: prereqs | tests/e2e/node_modules
+test: prereqs tests/e2e/node_modules/.package-lock.json
 	$(MAKE) --no-print-directory man-check
 	$(CARGO) test --locked --no-fail-fast --features e2e -- --test-threads=1
 
@@ -38,9 +38,11 @@ prereqs:
 # builds of a clipboard module that were never published (a 404), which npm
 # install passes over as optional and npm ci refuses as missing from the
 # lock. With the lock there, npm install takes exactly its versions and
-# (--no-save) leaves it as it is.
-tests/e2e/node_modules:
+# (--no-save) leaves it as it is. It writes node_modules/.package-lock.json:
+# newer than the committed lock once it has installed what that lock pins.
+tests/e2e/node_modules/.package-lock.json: tests/e2e/package-lock.json
 	cd tests/e2e && npm install --no-audit --no-fund --no-save --loglevel=error
+	touch $@
 
 install: build install-bins install-extras
 
@@ -80,6 +82,8 @@ install-extras:
 	sed 's|"source": "./plugin"|"source": "./"|' .claude-plugin/marketplace.json > $(DESTDIR)$(PLUGINDIR)/.claude-plugin/marketplace.json
 	sed "s|^bindir=\$$|bindir='$(BINDIR)'|" plugin/hooks/run-csd-hook > $(DESTDIR)$(PLUGINDIR)/hooks/run-csd-hook
 	chmod 0755 $(DESTDIR)$(PLUGINDIR)/hooks/run-csd-hook
+	sed "s|^bindir=\$$|bindir='$(BINDIR)'|" plugin/mcp/run-csd-mcp > $(DESTDIR)$(PLUGINDIR)/mcp/run-csd-mcp
+	chmod 0755 $(DESTDIR)$(PLUGINDIR)/mcp/run-csd-mcp
 	$(MAKE) --no-print-directory path-hint
 
 # `make install PREFIX=~/.local && csd help` needs $(BINDIR) on PATH: say so

@@ -64,6 +64,8 @@ mkdir -p "$plugindir"
 cp -R "$here/plugin/." "$plugindir/"
 sed "s|^bindir=\$|bindir='$bindir'|" "$here/plugin/hooks/run-csd-hook" > "$plugindir/hooks/run-csd-hook"
 chmod 0755 "$plugindir/hooks/run-csd-hook"
+sed "s|^bindir=\$|bindir='$bindir'|" "$here/plugin/mcp/run-csd-mcp" > "$plugindir/mcp/run-csd-mcp"
+chmod 0755 "$plugindir/mcp/run-csd-mcp"
 
 echo "csd installed in $prefix: $bindir/csd, man pages, completions"
 echo "Claude Code plugin: claude plugin marketplace add $plugindir && claude plugin install csd@csd"

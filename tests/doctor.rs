@@ -159,7 +159,9 @@ fn doctor_passes_against_every_pinned_cli_and_touches_nothing() {
     eprintln!("csd-doctor, five harnesses side by side: {took:?}\n{}", stdout(&out));
     assert_code(&out, 0);
     assert_eq!(doc["ok"], true, "{doc:#}");
-    for (h, version) in [("claude", "2.1.197"), ("codex", "0.169."), ("pi", "0.73."), ("qwen", "0.24."), ("gemini", "0.61.")] {
+    for (h, version) in
+        [("claude", "2.1.197"), ("codex", "0.169."), ("pi", "0.73."), ("qwen", "0.24."), ("gemini", "0.61.")]
+    {
         let r = row(&doc, h);
         assert_eq!(r["result"], "ok", "{r:#}");
         assert!(r["version"].as_str().unwrap().starts_with(version), "{r:#}");

@@ -752,6 +752,11 @@ fn make_install_puts_a_plugin_claude_can_install() {
         runner.contains("\nbindir='/opt/csd/bin'\n"),
         "the hooks' runner is not told the installed csd-hook:\n{runner}"
     );
+    let runner = std::fs::read_to_string(plugin.join("mcp/run-csd-mcp")).unwrap();
+    assert!(
+        runner.contains("\nbindir='/opt/csd/bin'\n"),
+        "the MCP server's runner is not told the installed csd-mcp:\n{runner}"
+    );
     let claude = |args: &[&str]| {
         let out = std::process::Command::new(&cli)
             .args(args)

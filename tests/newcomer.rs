@@ -107,6 +107,7 @@ fn readme_install_command_installs_and_runs_csd_in_a_fresh_copy() {
         "bin/csd",
         "bin/csd-hook",
         "bin/csd-doctor",
+        "bin/csd-mcp",
         "share/man/man1/csd-wait.1",
         "share/bash-completion/completions/csd-send",
         "share/zsh/site-functions/_csd",
@@ -116,8 +117,10 @@ fn readme_install_command_installs_and_runs_csd_in_a_fresh_copy() {
     ] {
         assert!(local.join(f).is_file(), "{f} not installed");
     }
-    let runner = std::fs::read_to_string(local.join("share/csd/plugin/hooks/run-csd-hook")).unwrap();
-    assert!(runner.contains(&format!("\nbindir='{}/bin'\n", local.display())), "{runner}");
+    for runner in ["hooks/run-csd-hook", "mcp/run-csd-mcp"] {
+        let runner = std::fs::read_to_string(local.join("share/csd/plugin").join(runner)).unwrap();
+        assert!(runner.contains(&format!("\nbindir='{}/bin'\n", local.display())), "{runner}");
+    }
     // The README's own words for what to do about PATH work as written.
     let on_path = as_newcomer(&copy, &home, "export PATH=\"$HOME/.local/bin:$PATH\" && csd --version", &[]);
     assert_code(&on_path, 0);

@@ -5,8 +5,19 @@
 
 use super::{Complete, Example, Exit, Operand, Opt, Sub, Tool, Var};
 
-pub const TOOLS: &[&Tool] =
-    &[&CSD, &CSD_LAUNCH, &CSD_SEND, &CSD_WAIT, &CSD_EVENTS, &CSD_TURN, &CSD_STATUS, &CSD_STOP, &CSD_HOOK, &CSD_DOCTOR];
+pub const TOOLS: &[&Tool] = &[
+    &CSD,
+    &CSD_LAUNCH,
+    &CSD_SEND,
+    &CSD_WAIT,
+    &CSD_EVENTS,
+    &CSD_TURN,
+    &CSD_STATUS,
+    &CSD_STOP,
+    &CSD_HOOK,
+    &CSD_DOCTOR,
+    &CSD_MCP,
+];
 
 /// The declaration of binary `name`.
 pub fn tool(name: &str) -> Option<&'static Tool> {
@@ -1276,6 +1287,64 @@ by the first step that failed and why. A version outside the range csd was prove
         Example { command: "csd doctor", help: "check every installed harness" },
         Example { command: "csd-doctor --harness codex --keep", help: "" },
         Example { command: "csd-doctor --json | jq '.harnesses[] | {harness, result, failed_step}'", help: "" },
+    ],
+    subcommands: &[],
+};
+
+pub const CSD_MCP: Tool = Tool {
+    name: "csd-mcp",
+    summary: "serve csd's commands to an MCP client over standard input and output",
+    usage: &[""],
+    description: "csd-mcp is a Model Context Protocol server on standard input and output: a controller that \
+speaks MCP (Claude Code, Codex, Gemini CLI, OpenCode) drives csd workers through its tools instead of a shell. \
+It ends when its client closes standard input.
+
+Each tool runs one csd binary installed beside csd-mcp, with an argument vector (never a shell), and gives back \
+what that binary prints: the same fields as its --json where it has one. A tool that fails is a tool error whose \
+text is the binary's one-line message and its exit status (the same statuses as every csd binary: see EXIT \
+STATUS). A prompt goes to csd-send on its standard input, so any text is safe.
+
+  launch      csd-launch [--harness H] [--host DEST] [--worktree] NAME CWD
+  send        csd-send --receipt WORKER PROMPT: the receipt
+  converse    csd-send --converse WORKER PROMPT: the reply
+  answer      csd-send --answer WORKER N...
+  wait        csd-wait WORKER [--after-line N], or --any|--all WORKER...
+  read_turn   csd-turn WORKER [--full]
+  read_events csd-events WORKER|--all [--last N] [--type TYPE]
+  status      csd-status --json WORKER
+  list        csd-status --list --json [--all] [PATTERN]
+  diff        csd-status --diff WORKER
+  stop        csd-stop WORKER [--discard]
+  handoff     csd-stop --handoff WORKER
+
+Each tool's description is the short help (-h) of the binary it runs, and its input fields are that binary's \
+options, each described by the option's own help.
+
+# Long calls
+
+launch, converse and wait send a progress notification every 2 seconds while they run, when the client gave a \
+progress token. Each call runs on its own task, so a wait on one worker never holds up a call about another. \
+A call the client cancels ends at once: its csd process gets SIGTERM (csd-send first finishes confirming a \
+prompt it pasted, so nothing is half sent) and the worker runs on.
+
+# Workers as resources
+
+Each worker is a resource, csd://worker/NAME: its status (csd-status --json) and its last turn (csd-turn). A \
+client that subscribes to one is sent notifications/resources/updated as soon as the worker's turn ends, \
+whether done, failed, blocked or interrupted, or its session ends: csd-mcp follows its event log (a csd-events \
+--follow per subscription, woken by inotify, not polling). Every event of a subscribed worker is also sent as a \
+log message, from logger csd/NAME.",
+    options: &[],
+    operands: &[],
+    env: &[ENV_WORKER_DIR, ENV_TMUX_SOCKET, HARNESS_VARS],
+    exits: &[
+        Exit { code: "0", help: "the client closed standard input" },
+        Exit { code: "1", help: "failure: the csd binaries are not installed beside csd-mcp, or the transport failed" },
+        Exit { code: "2", help: "usage error: csd-mcp takes no arguments" },
+    ],
+    examples: &[
+        Example { command: "claude mcp add csd -- csd-mcp", help: "register it with Claude Code (the plugin does)" },
+        Example { command: "codex mcp add csd -- csd-mcp", help: "with Codex" },
     ],
     subcommands: &[],
 };

@@ -9,6 +9,9 @@
 //!   request offers the configured tool): a `tool_use` of that tool;
 //! - a request that carries a `tool_result`: a final text quoting the output;
 //! - a line `say: <text>`: exactly that text; anything else: [`DEFAULT_REPLY`];
+//! - a line `call: <tool> <json>` (a tool the request offers, or an MCP tool
+//!   named by its end, `csd__launch`):
+//!   a `tool_use` of that tool with that input;
 //! - a line `wait: <secs>` (with `say:` or the default): the answer comes
 //!   that much later, so a turn is still in its model request (not in a tool).
 //! - a line `ask: <question> | <option> | <option>…`: a call of the
@@ -85,6 +88,12 @@ pub enum Answer {
         output: String,
     },
     Said(String),
+    /// `call: TOOL {JSON}`: one call of TOOL (any tool the request offers,
+    /// an MCP server's `mcp__SERVER__NAME` too) with that input.
+    Call {
+        tool: String,
+        input: Value,
+    },
     Default,
     /// `ask:` lines: one call of AskUserQuestion with these questions, each
     /// with its options.
@@ -343,6 +352,10 @@ fn classify_skipping(body: &Value, config: &Config, spent: &dyn Fn(&str, u32) ->
                 }
             } else if let Some(said) = line.strip_prefix("say:") {
                 return (Answer::Said(said.trim().to_string()), None);
+            } else if let Some((tool, input)) = line.strip_prefix("call:").and_then(|c| c.trim().split_once(' ')) {
+                if let (Some(tool), Ok(input)) = (offered_as(body, tool), serde_json::from_str::<Value>(input)) {
+                    return (Answer::Call { tool, input }, None);
+                }
             } else if line.starts_with("ask:") && offers(ASK_TOOL) {
                 let questions = prompt
                     .lines()
@@ -361,6 +374,24 @@ fn classify_skipping(body: &Value, config: &Config, spent: &dyn Fn(&str, u32) ->
         }
     }
     (Answer::Default, None)
+}
+
+/// The tool the request offers as `name`, or else the one offered whose
+/// name ends with `_name` (an MCP tool, whatever prefix its client gives it:
+/// `csd__launch` is Claude Code's `mcp__csd__launch`, or a plugin's
+/// `mcp__plugin_csd_csd__launch`).
+fn offered_as(body: &Value, name: &str) -> Option<String> {
+    let tools = body.get("tools").and_then(Value::as_array)?;
+    let names: Vec<&str> = tools.iter().filter_map(|t| t.get("name").and_then(Value::as_str)).collect();
+    if names.contains(&name) {
+        return Some(name.to_string());
+    }
+    let suffix = format!("_{name}");
+    let mut ends = names.iter().filter(|n| n.ends_with(&suffix));
+    match (ends.next(), ends.next()) {
+        (Some(only), None) => Some(only.to_string()),
+        _ => None,
+    }
 }
 
 /// A `wait: <secs>` line in the last user message: how long to hold the answer.
@@ -404,6 +435,10 @@ fn blocks_for(answer: &Answer, shared: &Shared) -> Vec<Value> {
                 Some(t) => vec![json!({"type": "text", "text": t}), call],
                 None => vec![call],
             }
+        }
+        Answer::Call { tool, input } => {
+            let id = format!("toolu_mock_{}", shared.ids.fetch_add(1, Ordering::Relaxed));
+            vec![json!({"type": "tool_use", "id": id, "name": tool, "input": input})]
         }
         Answer::Ask { questions } => {
             let id = format!("toolu_mock_{}", shared.ids.fetch_add(1, Ordering::Relaxed));
