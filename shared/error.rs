@@ -53,6 +53,21 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The exit status of a command made of several (the waits of a fleet on
+/// each host): 0 when every part's was; else the first that says most about
+/// a worker (failed, blocked, interrupted, no such worker, a failure) over
+/// gone, and gone over a timeout. (As fd's `merge_exitcodes`, with csd's
+/// statuses ranked.)
+pub fn merge_exit_codes(codes: impl IntoIterator<Item = i32>) -> i32 {
+    let rank = |c: i32| match c {
+        EXIT_OK => 0,
+        EXIT_TIMEOUT => 1,
+        EXIT_GONE => 2,
+        _ => 3,
+    };
+    codes.into_iter().fold(EXIT_OK, |merged, c| if rank(c) > rank(merged) { c } else { merged })
+}
+
 impl Error {
     pub fn code(&self) -> i32 {
         match self {
@@ -116,4 +131,19 @@ pub fn usage(msg: impl Into<String>) -> Error {
 
 pub fn failed(msg: impl Into<String>) -> Error {
     Error::Failed(msg.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_exit_codes_rank_a_workers_own_status_over_gone_over_timeout() {
+        assert_eq!(merge_exit_codes([]), EXIT_OK);
+        assert_eq!(merge_exit_codes([0, 0]), EXIT_OK);
+        assert_eq!(merge_exit_codes([0, EXIT_TIMEOUT, 0]), EXIT_TIMEOUT);
+        assert_eq!(merge_exit_codes([EXIT_TIMEOUT, EXIT_GONE]), EXIT_GONE);
+        assert_eq!(merge_exit_codes([EXIT_GONE, EXIT_FAILED, EXIT_BLOCKED]), EXIT_FAILED);
+        assert_eq!(merge_exit_codes([EXIT_FAILURE, EXIT_GONE, EXIT_FAILED]), EXIT_FAILURE);
+    }
 }

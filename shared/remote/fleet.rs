@@ -5,7 +5,7 @@
 
 use super::call::{capture, pump, Out, Request, Running};
 use super::{records, Record, Target};
-use crate::error::{Error, Result, EXIT_FAILURE, EXIT_GONE, EXIT_OK, EXIT_TIMEOUT};
+use crate::error::{Error, Result, EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT};
 use crate::event::EventKind;
 use crate::status::{Listing, Row};
 use crate::tally::Tokens;
@@ -282,22 +282,11 @@ fn wait_here(dir: &WorkerDir, names: &[String], any: bool, timeout: Duration) ->
 /// The fleet's exit status from each wait's: a worker that was not idle
 /// (the first such status; gone only when nothing worse) over a timeout
 /// over 0; `code` is what was already known.
-fn merge_ends(mut code: i32, ends: impl Iterator<Item = i32>, timeout: Duration) -> Result<i32> {
-    let mut timed_out = false;
-    for end in ends {
-        match end {
-            EXIT_OK => {}
-            EXIT_TIMEOUT => timed_out = true,
-            EXIT_GONE if code == EXIT_OK => code = EXIT_GONE,
-            EXIT_GONE => {}
-            c if code == EXIT_OK || code == EXIT_GONE => code = c,
-            _ => {}
-        }
+fn merge_ends(code: i32, ends: impl Iterator<Item = i32>, timeout: Duration) -> Result<i32> {
+    match crate::error::merge_exit_codes(std::iter::once(code).chain(ends)) {
+        EXIT_TIMEOUT => Err(Error::Timeout(format!("not every worker answered within {}s", timeout.as_secs_f64()))),
+        merged => Ok(merged),
     }
-    if timed_out && code == EXIT_OK {
-        return Err(Error::Timeout(format!("not every worker answered within {}s", timeout.as_secs_f64())));
-    }
-    Ok(code)
 }
 
 /// `csd-events --all` over this machine and every host with workers of
