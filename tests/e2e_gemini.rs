@@ -34,6 +34,11 @@ fn with_gemini<'c>(c: &'c mut Command, mock: &MockGemini) -> &'c mut Command {
         .env_remove("GEMINI_CLI_HOME")
         .env_remove("GEMINI_CLI_SYSTEM_SETTINGS_PATH")
         .env_remove("GEMINI_MODEL")
+        // As on a CI machine, wherever the tests run: Gemini CLI takes
+        // CI=true or GITHUB_ACTIONS=true for headless and exits; csd pins
+        // both empty in the pane (CI caught it, 2026-12-06).
+        .env("CI", "true")
+        .env("GITHUB_ACTIONS", "true")
 }
 
 /// The operator's own Gemini settings (no auth type chosen: csd selects the

@@ -390,6 +390,13 @@ what a link points at."
             // One node process, not a second one started for its memory
             // settings: a second start of the whole CLI, for nothing.
             ("GEMINI_CLI_NO_RELAUNCH".into(), "true".into()),
+            // With CI=true or GITHUB_ACTIONS=true in its environment, Gemini
+            // CLI 0.61 takes itself for headless (core/utils/headless.ts)
+            // and, in a pane with no prompt given, exits at once: "No input
+            // provided via stdin". A worker is interactive wherever csd runs
+            // (a CI machine's tests included), so both are pinned empty.
+            ("CI".into(), String::new()),
+            ("GITHUB_ACTIONS".into(), String::new()),
         ];
         for var in PASSED_THROUGH {
             if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
