@@ -67,8 +67,8 @@ fn a_codex_worker_lives_its_whole_life_through_csd() {
     assert!(std::process::Command::new("git").args(["init", "-q"]).current_dir(&project).status().unwrap().success());
     let project = project.to_str().unwrap();
 
-    // An unknown harness is a usage error.
-    assert_code(&csd(&env, "csd-launch", &["--harness", "gemini", "x", project]), 2);
+    // An unknown harness is a usage error (a name no registry will hold).
+    assert_code(&csd(&env, "csd-launch", &["--harness", "no-such-cli", "x", project]), 2);
 
     let started = Instant::now();
     let out = csd(&env, "csd-launch", &["--harness", "codex", "w", project]);
