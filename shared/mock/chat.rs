@@ -33,8 +33,8 @@
 
 use super::http;
 
+use http::usage_for;
 pub use http::Usage;
-use http::{read_request, usage_for};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::Write;
@@ -145,13 +145,9 @@ impl std::ops::Deref for MockChat {
 }
 
 fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let Some(req) = read_request(&conn)? else { return Ok(()) };
-    let arrived = Instant::now();
-    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-    let route = req.path.split('?').next().unwrap_or("");
+    let Some(http::Incoming { req, arrived, body, route }) = http::receive(&conn)? else { return Ok(()) };
     let mut sent = Value::Null;
-    let answer = match (req.method.as_str(), route) {
+    let answer = match (req.method.as_str(), route.as_str()) {
         ("POST", r) if r.ends_with("/chat/completions") => {
             let answer = classify_and_spend(&body, &shared.config);
             if !matches!(answer, Answer::AfterTool(_) | Answer::Side) {

@@ -34,8 +34,8 @@
 use super::anthropic::Failure;
 use super::http;
 
+use http::usage_for;
 pub use http::Usage;
-use http::{read_request, usage_for};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::Write;
@@ -119,11 +119,7 @@ impl std::ops::Deref for MockGemini {
 }
 
 fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let Some(req) = read_request(&conn)? else { return Ok(()) };
-    let arrived = Instant::now();
-    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-    let route = req.path.split('?').next().unwrap_or("");
+    let Some(http::Incoming { req, arrived, body, route }) = http::receive(&conn)? else { return Ok(()) };
     let method = route.rsplit_once(':').map_or("", |(_, m)| m);
     let mut sent = Value::Null;
     let answer = match (req.method.as_str(), method) {
