@@ -28,16 +28,8 @@ pub struct Copilot;
 /// VS Code / Claude Code shaped payloads (its camelCase names get payloads
 /// of its own, with `sessionId` and no `hook_event_name`). The six
 /// lifecycle events, and those `turn::hook_events` reads.
-pub const HOOK_EVENTS: [&str; 8] = [
-    "SessionStart",
-    "UserPromptSubmit",
-    "PreToolUse",
-    "PostToolUse",
-    "Stop",
-    "SessionEnd",
-    "ErrorOccurred",
-    "PostToolUseFailure",
-];
+pub const HOOK_EVENTS: [&str; 7] =
+    ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd", "PostToolUseFailure"];
 
 /// The plugin csd writes into the worker dir (one for every Copilot worker:
 /// its hooks run csd-hook, which finds the worker by its session id).
@@ -316,6 +308,43 @@ has settled."
             return Some(PathBuf::from(p));
         }
         Some(Self::default_transcript(home, &meta.session_id))
+    }
+
+    /// A failed model request fires no Stop; the transcript's
+    /// `session.error` line ends the turn (`turn::verdict_of_file`).
+    fn turn_witness(&self, worker: &crate::worker::Worker) -> Option<PathBuf> {
+        crate::harness::transcript_of(worker).ok().flatten()
+    }
+
+    fn settle(&self, worker: &crate::worker::Worker) -> Result<()> {
+        let log = worker.events();
+        let open = matches!(
+            log.last()?,
+            Some((
+                crate::event::EventKind::UserPromptSubmit
+                    | crate::event::EventKind::PreToolUse
+                    | crate::event::EventKind::PostToolUse,
+                _
+            ))
+        );
+        if !open {
+            return Ok(());
+        }
+        let Some(path) = crate::harness::transcript_of(worker)? else { return Ok(()) };
+        let Some((verdict, prompt)) = turn::verdict_of_file(&path) else { return Ok(()) };
+        // The transcript lags the hooks: its last error may be the turn's
+        // before. The open turn's prompt must be the one that failed.
+        let open_digest = log
+            .last_matching(|k| k == crate::event::EventKind::UserPromptSubmit)?
+            .and_then(|(_, raw)| serde_json::from_slice::<Value>(&raw).ok())
+            .and_then(|v| v.get("prompt_digest").and_then(Value::as_str).map(str::to_string));
+        if let (Some(open), Some(failed)) = (open_digest, prompt) {
+            if open != crate::event::prompt_digest(&failed) {
+                return Ok(());
+            }
+        }
+        log.end_open_turn(verdict)?;
+        Ok(())
     }
 
     fn transcript_pattern(&self, meta: &Meta, home: &Path) -> Option<String> {
