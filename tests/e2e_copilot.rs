@@ -84,6 +84,35 @@ fn typed(prompt: &str) -> &str {
     }
 }
 
+/// What a failing test needs to see: the log, the transcript's tail, the pane.
+fn dump(env: &TestEnv, sid: &str, name: &str) {
+    let t = std::fs::read_to_string(env.home.join(format!(".copilot/session-state/{sid}/events.jsonl")))
+        .unwrap_or_default();
+    let tail: Vec<String> = t
+        .lines()
+        .rev()
+        .take(60)
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] != "hook.end" && v["type"] != "session.usage_record")
+        .map(|v| {
+            let d = &v["data"];
+            let what = [&d["content"], &d["hookType"], &d["toolName"], &d["delivery"], &d["message"]]
+                .iter()
+                .filter(|x| !x.is_null())
+                .map(|x| x.to_string().chars().take(80).collect::<String>())
+                .collect::<Vec<_>>()
+                .join(" ");
+            format!("{} {} {what}", v["timestamp"].as_str().unwrap_or(""), v["type"].as_str().unwrap_or(""))
+        })
+        .collect();
+    eprintln!(
+        "log {:?}\ntranscript tail (newest first):\n{}\npane:\n{}",
+        kinds(env, sid),
+        tail.join("\n"),
+        env.pane(name)
+    );
+}
+
 /// Launch to stop on one worker: a tool turn read back, a 40 KB prompt,
 /// the tokens, failed turns with their kind, and no process left.
 #[test]
@@ -241,4 +270,193 @@ fn a_copilot_worker_lives_its_whole_life_through_csd() {
     // The transcript stays with the operator.
     assert!(std::fs::read_to_string(&transcript).unwrap().contains("csd-e2e-42"));
     eprintln!("copilot: whole life {:?}", whole.elapsed());
+}
+
+/// A prompt sent mid-turn: what Copilot CLI does with it, as csd reports
+/// it, in both phases (during a tool call, during a model request).
+#[test]
+fn a_prompt_sent_mid_turn_is_answered_with_its_own_receipt() {
+    let (mock, env, project) = copilot_world();
+    assert_code(&csd(&env, &mock, "csd-launch", &["--harness", "copilot", "w", project.to_str().unwrap()]), 0);
+    let sid = sid_of(&env, &mock, "w");
+    assert_code(
+        &csd(
+            &env,
+            &mock,
+            "csd-send",
+            &["w", "First.\nRUN: python3 -c \"import time; time.sleep(4)\"; echo first-done"],
+        ),
+        0,
+    );
+    let busy =
+        eventually(Duration::from_secs(60), || kinds(&env, &sid).ends_with(&["pre_tool_use".into()]).then_some(()));
+    assert!(busy.is_some(), "{:?}\n{}", kinds(&env, &sid), env.pane("w"));
+    let o = csd(&env, &mock, "csd-send", &["--receipt", "w", "Second.\nSAY: second-answer", TURN]);
+    eprintln!("copilot: mid-turn send (tool call): {}", stderr(&o));
+    if o.status.code() != Some(0) {
+        std::thread::sleep(Duration::from_secs(5));
+        dump(&env, &sid, "w");
+    }
+    assert_code(&o, 0);
+    let n: usize = stdout(&o).trim().parse().unwrap();
+    // Copilot CLI steers it into the running turn (no UserPromptSubmit of
+    // its own; the transcript's `steering` line says it joined): the receipt
+    // is the running turn's prompt, and that turn's end answers it.
+    assert!(stderr(&o).contains("running turn"), "{}", stderr(&o));
+    let w = csd(&env, &mock, "csd-wait", &["w", TURN, "--after-line", &n.to_string()]);
+    assert_code(&w, 0);
+    eprintln!("copilot: mid-turn (tool call): receipt {n}, log {:?}", kinds(&env, &sid));
+    assert!(n >= 2, "a line of the running turn: {:?}", kinds(&env, &sid));
+    let turn = eventually(Duration::from_secs(10), || {
+        let t = stdout(&csd(&env, &mock, "csd-turn", &["w"]));
+        t.contains("second-answer").then_some(t)
+    });
+    assert!(turn.is_some(), "{}", stdout(&csd(&env, &mock, "csd-turn", &["w"])));
+    // The shell command went on in the background; when it ends, Copilot
+    // CLI tells the model in a turn of its own (a UserPromptSubmit holding
+    // its `<system_notification>`).
+    let notified = eventually(Duration::from_secs(30), || {
+        let k = kinds(&env, &sid);
+        (k.iter().filter(|e| *e == "user_prompt_submit").count() == 2 && k.last().map(String::as_str) == Some("stop"))
+            .then_some(())
+    });
+    if notified.is_none() {
+        dump(&env, &sid, "w");
+    }
+    assert!(notified.is_some(), "{:?}", kinds(&env, &sid));
+
+    // Sent while the model request runs (no tool).
+    assert_code(&csd(&env, &mock, "csd-send", &["w", "Third.\nSLEEP: 3\nSAY: third-answer"]), 0);
+    std::thread::sleep(Duration::from_millis(1000));
+    let o = csd(&env, &mock, "csd-send", &["--receipt", "w", "Fourth.\nSAY: fourth-answer", TURN]);
+    eprintln!("copilot: mid-turn send (model request): {}", stderr(&o));
+    assert_code(&o, 0);
+    let n: usize = stdout(&o).trim().parse().unwrap();
+    assert_code(&csd(&env, &mock, "csd-wait", &["w", TURN, "--after-line", &n.to_string()]), 0);
+    eprintln!("copilot: mid-turn (model request): receipt {n}, log {:?}", kinds(&env, &sid));
+    // Copilot CLI queues it (`delivery: queued`): a turn of its own, with
+    // its UserPromptSubmit, after the running one.
+    assert_eq!(&kinds(&env, &sid)[n - 1..], ["user_prompt_submit", "stop"], "its own turn");
+    let turn = eventually(Duration::from_secs(10), || {
+        let t = stdout(&csd(&env, &mock, "csd-turn", &["w"]));
+        t.contains("fourth-answer").then_some(t)
+    });
+    assert!(turn.is_some(), "{}", stdout(&csd(&env, &mock, "csd-turn", &["w"])));
+
+    // Escape twice during the model request interrupts it (one does
+    // nothing: the footer says "esc esc interrupt"): no hook fires and the
+    // transcript says nothing, so csd's log keeps the turn open; Copilot CLI
+    // puts the prompt back into the input. The next prompt must reach the
+    // model alone, not joined to it.
+    assert_code(&csd(&env, &mock, "csd-send", &["w", "SLEEP: 4\nSAY: slow"]), 0);
+    std::thread::sleep(Duration::from_millis(1000));
+    env.tmux_ok(["send-keys", "-t", "=w:", "Escape"]);
+    std::thread::sleep(Duration::from_millis(100));
+    env.tmux_ok(["send-keys", "-t", "=w:", "Escape"]);
+    let put_back = eventually(Duration::from_secs(5), || {
+        csd::harness::copilot::input_box_text(&env.pane("w")).filter(|t| t.contains("SAY: slow"))
+    });
+    assert!(put_back.is_some(), "{}", env.pane("w"));
+    let sent = Instant::now();
+    let out = csd(&env, &mock, "csd-send", &["--converse", "w", "SAY: after-escape", TURN]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "after-escape");
+    let prompts: Vec<String> = mock
+        .requests()
+        .iter()
+        .filter(|r| r.arrived >= sent)
+        .filter_map(|r| csd::mock::chat::prompt_of(&r.body))
+        .map(|p| typed(&p).to_string())
+        .collect();
+    assert_eq!(prompts, ["SAY: after-escape"], "{prompts:?}");
+    assert_code(&csd(&env, &mock, "csd-stop", &["w"]), 0);
+}
+
+/// A reboot takes tmux and the worker dir; the session state is in the
+/// operator's ~/.copilot, so `csd-launch --adopt` resumes the session by id
+/// and the model's next request carries the earlier turn.
+#[test]
+fn adopt_revives_a_copilot_session_with_its_history_after_a_reboot() {
+    let (mock, env, project) = copilot_world();
+    let project = project.to_str().unwrap();
+    assert_code(&csd(&env, &mock, "csd-launch", &["--harness", "copilot", "before", project]), 0);
+    let out =
+        csd(&env, &mock, "csd-send", &["--converse", "before", "Remember the heron.\nSAY: noted the heron", TURN]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "noted the heron");
+    let sid = sid_of(&env, &mock, "before");
+
+    // Every process of it goes with the tmux server: none outlives its pane.
+    let pid = pane_pid(&env, "before");
+    let mut procs = descendants(pid);
+    procs.push(pid);
+    env.tmux().arg("kill-server").status().unwrap();
+    let gone = eventually(Duration::from_secs(10), || procs.iter().all(|p| !pid_alive(*p)).then_some(()));
+    assert!(gone.is_some(), "processes left: {:?}", procs.iter().filter(|p| pid_alive(**p)).collect::<Vec<_>>());
+    std::fs::remove_dir_all(&env.worker_dir).unwrap();
+
+    // An id with no transcript is refused at once, naming where csd looked.
+    let unknown = "0b0e0000-0000-4000-8000-000000000000";
+    let out = csd(&env, &mock, "csd-launch", &["--adopt", "--harness", "copilot", "after", project, unknown]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains(&format!("no transcript for session {unknown}")), "{}", stderr(&out));
+    assert!(!env.has_session("after"));
+
+    let started = Instant::now();
+    let out = csd(&env, &mock, "csd-launch", &["--adopt", "--harness", "copilot", "after", project, &sid]);
+    eprintln!("copilot: adopt to ready {:?}", started.elapsed());
+    assert_code(&out, 0);
+    let pid = pane_pid(&env, "after");
+    let _reaper = KillOnDrop(Some(pid));
+    assert_eq!(sid_of(&env, &mock, "after"), sid);
+    assert_eq!(stdout(&csd(&env, &mock, "csd-status", &["after"])).trim(), "idle");
+
+    let baseline = mock.count();
+    let out = csd(&env, &mock, "csd-send", &["--converse", "after", "And now?\nSAY: back after the reboot", TURN]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "back after the reboot");
+    let history: String = mock.requests_since(baseline).iter().map(|r| r.body["messages"].to_string()).collect();
+    assert!(history.contains("Remember the heron."), "the resumed session lost its first prompt: {history}");
+    assert!(history.contains("noted the heron"), "the resumed session lost its first answer: {history}");
+    let turn = stdout(&csd(&env, &mock, "csd-turn", &["after"]));
+    assert!(turn.contains("**Prompt:** And now?") && turn.contains("back after the reboot"), "{turn}");
+    assert_code(&csd(&env, &mock, "csd-stop", &["after"]), 0);
+    assert!(eventually(Duration::from_secs(10), || (!pid_alive(pid)).then_some(())).is_some());
+}
+
+/// `csd doctor --harness copilot` alone, from an operator HOME with no csd
+/// consent and no Copilot CLI setup: it proves the real CLI against its own
+/// chat completions mock, in its own world (where the CLI unpacks its
+/// package), and leaves the HOME as it was.
+#[test]
+fn csd_doctor_proves_copilot_cli_alone() {
+    let cli = copilot_cli();
+    isolate_network();
+    let env = TestEnv::new();
+    let tmpdir = env.path().join("tmp");
+    std::fs::create_dir(&tmpdir).unwrap();
+    let started = Instant::now();
+    let out = std::process::Command::new(bin("csd-doctor"))
+        .args(["--harness", "copilot", "--json"])
+        .env("HOME", &env.home)
+        .env("TMPDIR", &tmpdir)
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("CSD_COPILOT_BIN", &cli)
+        .env_remove("TMUX")
+        .env_remove("CSD_WORKER_DIR")
+        .env_remove("CSD_TMUX_SOCKET")
+        .env_remove("COPILOT_HOME")
+        .env_remove("XDG_CACHE_HOME")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    eprintln!("copilot: csd-doctor ({:?}): {}{}", started.elapsed(), stdout(&out), stderr(&out));
+    assert_code(&out, 0);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &doc["harnesses"][0];
+    assert_eq!((row["harness"].as_str(), row["result"].as_str()), (Some("copilot"), Some("ok")), "{doc:#}");
+    assert_eq!(row["version"], "1.0.102", "{doc:#}");
+    assert_eq!(row["warning"], Value::Null, "{doc:#}");
+    assert!(files_under(&env.home).is_empty(), "the operator's HOME changed: {:?}", files_under(&env.home));
+    assert!(std::fs::read_dir(&tmpdir).unwrap().next().is_none(), "the doctor left its temp dir behind");
 }

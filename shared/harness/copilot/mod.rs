@@ -278,6 +278,27 @@ has settled."
         }
     }
 
+    /// An interrupt (Escape twice) puts the turn's prompt back into the
+    /// input, and a paste would be joined to it: text left in the input is
+    /// cleared first.
+    fn paste(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<()> {
+        clear_left_over(tmux, name)?;
+        tmux.paste(name, &crate::harness::strip_paste_markers(prompt))
+    }
+
+    /// `clear_keys`, then a look at the input box until it is empty.
+    fn clear_input(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<bool>> {
+        tmux.send_keys(name, &clear_keys(prompt))?;
+        let until = Instant::now() + CLEAR_WAIT;
+        loop {
+            let empty = input_box_text(&tmux.capture(name, false)?).map(|t| t.is_empty());
+            if empty != Some(false) || Instant::now() >= until {
+                return Ok(empty);
+            }
+            crate::signals::sleep(Duration::from_millis(25))?;
+        }
+    }
+
     /// A prompt starting with `/` would run as Copilot CLI's own command: it
     /// gets a zero-width space (U+200B) in front, with a note.
     fn put_prompt(&self, tmux: &Tmux, name: &str, prompt: &[u8]) -> Result<Option<String>> {
@@ -291,6 +312,10 @@ has settled."
              (U+200B) before it so the model gets it as text; to run a command use csd-send --command"
                 .into(),
         ))
+    }
+
+    fn joined_running_turn(&self, path: &Path, since: u64, prompt: &[u8]) -> Result<bool> {
+        transcript::steered(path, since, prompt)
     }
 
     fn quit(&self, tmux: &Tmux, name: &str) -> Result<()> {
@@ -352,6 +377,39 @@ has settled."
     }
 }
 
+/// The keys that empty Copilot CLI 1.0.102's input of `text` from wherever
+/// the cursor is (measured): its Ctrl-K does not join the next line, nor
+/// its Ctrl-U the line above, so each line is emptied and joined by hand:
+/// End, Ctrl-U, Backspace once a line up to the first, then Ctrl-K, Delete
+/// once a line down to the last. A long line counts as one per 40 bytes;
+/// at most 1200 keys.
+pub fn clear_keys(text: &[u8]) -> Vec<&'static str> {
+    let lines: usize = text.split(|&b| b == b'\n').map(|l| 1 + l.len() / 40).sum();
+    let n = (lines + 2).min(200);
+    let mut keys: Vec<&str> = ["End", "C-u", "BSpace"].repeat(n);
+    keys.extend(["C-k", "Delete"].repeat(n));
+    keys
+}
+
+/// How long cleared text may take to leave the input box.
+const CLEAR_WAIT: Duration = Duration::from_secs(2);
+/// Between the two looks that must both see text left in the input.
+const LEFT_OVER_SECOND_LOOK: Duration = Duration::from_millis(200);
+
+/// Clear text left in the input box (a prompt an interrupt put back, or a
+/// person's typing) before a paste; one look at the screen when it is empty.
+fn clear_left_over(tmux: &Tmux, name: &str) -> Result<()> {
+    let Some(text) = input_box_text(&tmux.capture(name, false)?).filter(|t| !t.is_empty()) else { return Ok(()) };
+    crate::signals::sleep(LEFT_OVER_SECOND_LOOK)?;
+    if input_box_text(&tmux.capture(name, false)?).is_none_or(|t| t.is_empty()) {
+        return Ok(());
+    }
+    if Copilot.clear_input(tmux, name, text.as_bytes())? == Some(false) {
+        return Err(failed(format!("worker '{name}': its input holds text that csd could not clear")));
+    }
+    Ok(())
+}
+
 /// What Copilot CLI's input box holds, as drawn: the lines between the last
 /// two full-width rules, the `❯` prompt mark taken off; empty when it holds
 /// nothing. `None` when no input box is on screen (a dialog instead).
@@ -395,6 +453,15 @@ mod tests {
         let dialog = "╭────╮\n│ Confirm folder trust │\n│ ❯ 1. Yes │\n╰────╯\n";
         assert_eq!(input_box_text(dialog), None);
         assert_eq!(input_box_text("  Copilot v1.0.102"), None);
+    }
+
+    #[test]
+    fn clear_keys_empty_every_line_both_ways() {
+        let keys = clear_keys(b"one\ntwo");
+        assert_eq!(keys.len(), 4 * 3 + 4 * 2);
+        assert_eq!(&keys[..3], ["End", "C-u", "BSpace"]);
+        assert_eq!(&keys[keys.len() - 2..], ["C-k", "Delete"]);
+        assert!(clear_keys(&vec![b'x'; 1 << 20]).len() <= 1000);
     }
 
     #[test]

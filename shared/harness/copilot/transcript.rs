@@ -72,12 +72,52 @@ impl Format for CopilotTranscript {
     }
 }
 
-/// The prompt a `user.message` line holds.
+/// How Copilot CLI marks a prompt sent while a turn runs: it joins the
+/// running turn (`data.delivery`, `idle` for one that opens a turn), with
+/// no UserPromptSubmit hook, and a shell command running then goes on in
+/// the background (1.0.102, measured).
+const STEERING: &str = "steering";
+
+/// The prompt a `user.message` line holds, when it opens a turn.
 fn prompt_of(line: &Value) -> Option<String> {
     if kind(line) != Some("user.message") {
         return None;
     }
+    if line.pointer("/data/delivery").and_then(Value::as_str) == Some(STEERING) {
+        return None;
+    }
     line.pointer("/data/content").and_then(Value::as_str).map(str::to_string)
+}
+
+/// Whether Copilot CLI steered `prompt` into the turn that was running
+/// when it was sent: a `user.message` of `steering` delivery holding it,
+/// read from byte `since` (the transcript's end before the paste).
+pub fn steered(path: &std::path::Path, since: u64, prompt: &[u8]) -> crate::error::Result<bool> {
+    use crate::error::{Context, Error};
+    let file = match crate::safefile::open_read(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::Io(format!("opening session log {}", path.display()), e)),
+    };
+    let sent = String::from_utf8_lossy(prompt);
+    let mut lines = crate::lines::Lines::new(file, since);
+    let what = || format!("reading session log {}", path.display());
+    while let Some((_, raw)) = lines.next_line().context(what)? {
+        if memchr::memmem::find(raw, b"\"steering\"").is_none() {
+            continue;
+        }
+        let Ok(line) = serde_json::from_slice::<Value>(raw) else { continue };
+        if kind(&line) != Some("user.message")
+            || line.pointer("/data/delivery").and_then(Value::as_str) != Some(STEERING)
+        {
+            continue;
+        }
+        let seen = line.pointer("/data/content").and_then(Value::as_str).unwrap_or("");
+        if crate::turn::same_prompt(&sent, seen) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The tokens of one `session.usage_record` line (one model request):
@@ -146,6 +186,23 @@ mod tests {
             Some(Tokens { input: Some(100), output: Some(7), cache_read: Some(30), cache_write: Some(0) })
         );
         assert_eq!(usage(&json!({"type": "assistant.message", "data": {}})), None);
+    }
+
+    #[test]
+    fn a_steered_prompt_joins_the_running_turn() {
+        let line = |v: Value| v.to_string() + "\n";
+        let opener = line(json!({"type": "user.message", "data": {"content": "First.", "delivery": "idle"}}));
+        let second = json!({"type": "user.message", "data": {"content": "Second.\nSAY: two", "delivery": "steering"}});
+        assert!(!CopilotTranscript.opens_turn(&second), "it is no new turn");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        std::fs::write(&path, &opener).unwrap();
+        let since = opener.len() as u64;
+        assert!(!steered(&path, since, b"Second.\nSAY: two").unwrap());
+        std::fs::write(&path, opener.clone() + &line(second)).unwrap();
+        assert!(steered(&path, since, b"Second.\nSAY: two").unwrap());
+        assert!(!steered(&path, since, b"Third.").unwrap());
+        assert!(!steered(&dir.path().join("none.jsonl"), 0, b"x").unwrap());
     }
 
     #[test]
