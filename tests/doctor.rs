@@ -30,6 +30,7 @@ fn operator_home(env: &TestEnv) {
         (".pi/agent/settings.json", "{\"mine\":true}"),
         (".qwen/settings.json", "{\"model\":{\"name\":\"mine\"}}"),
         (".gemini/settings.json", "{\"model\":{\"name\":\"mine\"}}"),
+        (".copilot/settings.json", "{\"model\":\"mine\"}"),
         (".config/some/file", "x"),
     ] {
         let p = h.join(f);
@@ -92,7 +93,7 @@ fn doctor(env: &TestEnv, bins: &[(&str, &Path)], args: &[&str], extra: &[(&str, 
         .env_remove("CSD_WORKER_DIR")
         .env_remove("CSD_TMUX_SOCKET")
         .stdin(std::process::Stdio::null());
-    for var in ["CSD_CLAUDE_BIN", "CSD_CODEX_BIN", "CSD_PI_BIN", "CSD_QWEN_BIN", "CSD_GEMINI_BIN"] {
+    for var in ["CSD_CLAUDE_BIN", "CSD_CODEX_BIN", "CSD_PI_BIN", "CSD_QWEN_BIN", "CSD_GEMINI_BIN", "CSD_COPILOT_BIN"] {
         c.env_remove(var);
     }
     for (var, path) in bins {
@@ -141,7 +142,8 @@ fn assert_left_nothing(env: &TestEnv) {
 #[cfg_attr(not(feature = "e2e"), ignore = "the e2e tier (the pinned CLIs, a network namespace: root): make test")]
 fn doctor_passes_against_every_pinned_cli_and_touches_nothing() {
     let _turn = one_at_a_time();
-    let (claude, codex, pi, qwen, gemini) = (cli("claude"), cli("codex"), cli("pi"), cli("qwen"), cli("gemini"));
+    let (claude, codex, pi, qwen, gemini, copilot) =
+        (cli("claude"), cli("codex"), cli("pi"), cli("qwen"), cli("gemini"), cli("copilot"));
     isolate_network();
     let env = TestEnv::new();
     operator_home(&env);
@@ -153,15 +155,21 @@ fn doctor_passes_against_every_pinned_cli_and_touches_nothing() {
         ("CSD_PI_BIN", pi.as_path()),
         ("CSD_QWEN_BIN", qwen.as_path()),
         ("CSD_GEMINI_BIN", gemini.as_path()),
+        ("CSD_COPILOT_BIN", copilot.as_path()),
     ];
     let (out, doc) = doctor(&env, &bins, &["--json"], &[]);
     let took = started.elapsed();
-    eprintln!("csd-doctor, five harnesses side by side: {took:?}\n{}", stdout(&out));
+    eprintln!("csd-doctor, six harnesses side by side: {took:?}\n{}", stdout(&out));
     assert_code(&out, 0);
     assert_eq!(doc["ok"], true, "{doc:#}");
-    for (h, version) in
-        [("claude", "2.1.197"), ("codex", "0.169."), ("pi", "0.73."), ("qwen", "0.24."), ("gemini", "0.61.")]
-    {
+    for (h, version) in [
+        ("claude", "2.1.197"),
+        ("codex", "0.169."),
+        ("pi", "0.73."),
+        ("qwen", "0.24."),
+        ("gemini", "0.61."),
+        ("copilot", "1.0."),
+    ] {
         let r = row(&doc, h);
         assert_eq!(r["result"], "ok", "{r:#}");
         assert!(r["version"].as_str().unwrap().starts_with(version), "{r:#}");
@@ -171,7 +179,8 @@ fn doctor_passes_against_every_pinned_cli_and_touches_nothing() {
         assert!(r["steps"].as_array().unwrap().iter().all(|s| s["ok"] == true), "{r:#}");
     }
     // Qwen Code 0.24.4 alone takes about 10 s to start on two shared cores,
-    // Gemini CLI 0.61.0 up to 15 s under load.
+    // Gemini CLI 0.61.0 up to 15 s under load; Copilot CLI 1.0.102 about 7 s,
+    // its package (~235 MB) unpacked into the doctor's world first.
     assert!(took < Duration::from_secs(45), "the doctor took {took:?} (over 45 s)");
     assert_eq!(snapshot(&env.home), before, "the operator's HOME changed");
     assert_left_nothing(&env);

@@ -477,7 +477,7 @@ fn bash_completes_from_the_declarations() {
         tool("csd-events").unwrap().all_options().map(|o| format!("--{}", o.long)).collect();
     assert_eq!(got(&["csd", "--worker", "w1", "read-events", "--"]), events_opts);
     assert_eq!(got(&["csd", "completions", ""]), set(&["bash", "zsh", "fish"]));
-    assert_eq!(got(&["csd", "launch", "--harness", "c"]), set(&["claude", "codex"]));
+    assert_eq!(got(&["csd", "launch", "--harness", "c"]), set(&["claude", "codex", "copilot"]));
     // The fleet waits take any number of workers.
     assert_eq!(got(&["csd", "wait-all", "alpha", ""]), set(&WORKERS));
     assert_eq!(got(&["csd", "wait-any", ""]), set(&WORKERS));

@@ -24,6 +24,7 @@
 
 pub mod claude;
 pub mod codex;
+pub mod copilot;
 pub mod gemini;
 pub mod pi;
 pub mod qwen;

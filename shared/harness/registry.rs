@@ -4,5 +4,11 @@
 
 use super::Harness;
 
-pub static HARNESSES: &[&dyn Harness] =
-    &[&super::claude::Claude, &super::codex::Codex, &super::pi::Pi, &super::qwen::Qwen, &super::gemini::Gemini];
+pub static HARNESSES: &[&dyn Harness] = &[
+    &super::claude::Claude,
+    &super::codex::Codex,
+    &super::pi::Pi,
+    &super::qwen::Qwen,
+    &super::gemini::Gemini,
+    &super::copilot::Copilot,
+];

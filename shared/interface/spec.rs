@@ -462,7 +462,7 @@ them where each shell looks.",
             bin: "csd-doctor",
             pre: &[],
             per_worker: false,
-            usage: "[--harness {HARNESSES|}]... [--json] [--keep]",
+            usage: "[--harness H]... [--json] [--keep]",
             summary: "prove each installed harness works with csd, offline (mock model)",
         },
     ],
@@ -1231,7 +1231,7 @@ leading fields still name the event.",
 pub const CSD_DOCTOR: Tool = Tool {
     name: "csd-doctor",
     summary: "prove each installed harness still works with csd, offline",
-    usage: &["[--harness {HARNESSES|}]... [--json] [--keep]"],
+    usage: &["[--harness H]... [--json] [--keep]"],
     description: "csd-doctor checks, for each harness installed (found as csd-launch finds it: {HARNESS_BINS}, \
 else PATH) or each one named with --harness, that csd still drives it. Run it after \
 updating a harness. It starts a mock model server on 127.0.0.1 ({HARNESS_MOCKS}), launches a real worker through csd's own launch path and checks each \
