@@ -169,7 +169,8 @@ pub fn locate(kind: HarnessKind) -> Option<PathBuf> {
     std::env::split_paths(&path).map(|d| d.join(&bin)).find(|p| p.is_file())
 }
 
-/// `<bin> --version`, its first dotted number; none if it takes over 10 s.
+/// `<bin> --version`, its first dotted number; none if it takes over 30 s
+/// (six node CLIs asked side by side on two busy cores took over 10 s).
 fn version_of(bin: &Path) -> Option<String> {
     use std::io::Read;
     let mut child = std::process::Command::new(bin)
@@ -179,7 +180,7 @@ fn version_of(bin: &Path) -> Option<String> {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .ok()?;
-    let until = Instant::now() + Duration::from_secs(10);
+    let until = Instant::now() + Duration::from_secs(30);
     while child.try_wait().ok()?.is_none() {
         if Instant::now() >= until || crate::signals::received().is_some() {
             let _ = child.kill();
