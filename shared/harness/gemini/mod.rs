@@ -508,11 +508,16 @@ what a link points at."
     /// operator's Gemini dir (an adopted session, whose worker's home is gone).
     fn transcript_path(&self, meta: &Meta, _home: &Path) -> Option<PathBuf> {
         let recorded = meta.extra_str("transcript_path").filter(|p| !p.is_empty()).map(PathBuf::from);
-        if let Some(p) = recorded.as_ref().filter(|p| p.is_file()) {
-            return Some(p.clone());
+        // After a resume there are two files and the conversation goes on in
+        // the original (the first by name); the resumed session's
+        // SessionStart names either one (a CI run's named the new, nearly
+        // empty file, and the turn after the adopt was not found in it).
+        let operator = Self::operator_dir().ok();
+        let found = operator.map(|o| Self::find_session_files(&o, &meta.session_id)).unwrap_or_default();
+        if let Some(original) = found.into_iter().next() {
+            return Some(original);
         }
-        let operator = Self::operator_dir().ok()?;
-        Self::find_session_files(&operator, &meta.session_id).into_iter().next().or(recorded)
+        recorded
     }
 
     fn transcript_pattern(&self, meta: &Meta, _home: &Path) -> Option<String> {
