@@ -582,6 +582,26 @@ pub fn transcript_of(worker: &Worker) -> Result<Option<PathBuf>> {
     Ok(h.transcript_path(&worker.meta, &home))
 }
 
+/// `csd-hook` as a command line for a CLI that runs its hooks through a
+/// shell (all of them): the path quoted, refused if it is not UTF-8.
+pub fn hook_shell_command(hook_bin: &Path) -> Result<String> {
+    let hook =
+        hook_bin.to_str().ok_or_else(|| failed(format!("csd-hook's path {} is not UTF-8", hook_bin.display())))?;
+    Ok(crate::tmux::shell_quote(hook))
+}
+
+/// The object at `key` in a JSON object, made one (replacing a non-object)
+/// if need be: where a CLI's settings get csd's hooks added.
+pub fn json_object_at<'a>(
+    map: &'a mut serde_json::Map<String, serde_json::Value>,
+    key: &str,
+) -> &'a mut serde_json::Map<String, serde_json::Value> {
+    if !map.get(key).is_some_and(serde_json::Value::is_object) {
+        map.insert(key.into(), serde_json::Value::Object(serde_json::Map::new()));
+    }
+    map.get_mut(key).and_then(serde_json::Value::as_object_mut).expect("just made an object")
+}
+
 /// The user's home: `$HOME`, else the password database.
 pub fn user_home() -> Result<PathBuf> {
     if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {

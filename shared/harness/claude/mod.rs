@@ -96,10 +96,7 @@ impl Claude {
     /// lifecycle event to `hook_bin`. Each file is replaced atomically, so a
     /// worker starting meanwhile reads the old file or the new one.
     pub fn write_plugin(dir: &WorkerDir, root: &Path, hook_bin: &Path) -> Result<()> {
-        let hook =
-            hook_bin.to_str().ok_or_else(|| failed(format!("csd-hook's path {} is not UTF-8", hook_bin.display())))?;
-        // Claude Code runs the command through a shell.
-        let command = crate::tmux::shell_quote(hook);
+        let command = crate::harness::hook_shell_command(hook_bin)?;
         let mut hooks = serde_json::Map::new();
         for ev in HOOK_EVENTS {
             hooks.insert(ev.into(), json!([{"matcher": "*", "hooks": [{"type": "command", "command": command}]}]));

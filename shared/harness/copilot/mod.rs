@@ -193,10 +193,7 @@ has settled."
     }
 
     fn prepare(&self, launch: &Launch) -> Result<()> {
-        let hook = launch
-            .hook_bin
-            .to_str()
-            .ok_or_else(|| failed(format!("csd-hook's path {} is not UTF-8", launch.hook_bin.display())))?;
+        let hook = crate::harness::hook_shell_command(&launch.hook_bin)?;
         let plugin = launch.dir.subdir(PLUGIN_DIR)?;
         for sub in [".plugin", "hooks"] {
             let path = plugin.join(sub);
@@ -209,7 +206,7 @@ has settled."
         let pretty = |v: &Value| serde_json::to_vec_pretty(v).expect("a JSON value always serializes");
         launch.dir.write_atomic(&plugin.join(".plugin/plugin.json"), &pretty(&Self::plugin_manifest()), 0o644)?;
         // Copilot CLI runs a hook's `bash` through bash.
-        let hooks = Self::hooks(&crate::tmux::shell_quote(hook));
+        let hooks = Self::hooks(&hook);
         launch.dir.write_atomic(&plugin.join("hooks/hooks.json"), &pretty(&hooks), 0o644)
     }
 

@@ -18,7 +18,7 @@ pub mod turn;
 use crate::error::{failed, Error, Result};
 use crate::event::{Event, EventKind};
 use crate::eventlog::EventLog;
-use crate::harness::{user_home, Harness, IdStrategy, Launch, Mode};
+use crate::harness::{json_object_at, user_home, Harness, IdStrategy, Launch, Mode};
 use crate::tmux::Tmux;
 use crate::worker::{Meta, Worker};
 use crate::workerdir::WorkerDir;
@@ -139,7 +139,7 @@ impl Gemini {
             Some(Value::Object(m)) => m,
             _ => Map::new(),
         };
-        let hooks = object_at(&mut root, "hooks");
+        let hooks = json_object_at(&mut root, "hooks");
         for ev in HOOK_EVENTS {
             let matcher = if ev.ends_with("Tool") { "*" } else { "" };
             let group = json!({"matcher": matcher, "hooks": [{"type": "command", "command": hook_command}]});
@@ -150,17 +150,17 @@ impl Gemini {
                 }
             }
         }
-        let hooks_config = object_at(&mut root, "hooksConfig");
+        let hooks_config = json_object_at(&mut root, "hooksConfig");
         hooks_config.insert("enabled".into(), true.into());
         hooks_config.insert("notifications".into(), false.into());
-        let general = object_at(&mut root, "general");
+        let general = json_object_at(&mut root, "general");
         general.insert("enableAutoUpdate".into(), false.into());
         general.insert("enableAutoUpdateNotification".into(), false.into());
-        object_at(&mut root, "privacy").insert("usageStatisticsEnabled".into(), false.into());
-        object_at(&mut root, "telemetry").insert("enabled".into(), false.into());
+        json_object_at(&mut root, "privacy").insert("usageStatisticsEnabled".into(), false.into());
+        json_object_at(&mut root, "telemetry").insert("enabled".into(), false.into());
         if let Some(auth) = auth {
-            let security = object_at(&mut root, "security");
-            object_at(security, "auth").insert("selectedType".into(), auth.into());
+            let security = json_object_at(&mut root, "security");
+            json_object_at(security, "auth").insert("selectedType".into(), auth.into());
         }
         Value::Object(root)
     }
@@ -223,17 +223,6 @@ fn header_names(path: &Path, sid: &str) -> bool {
         return false;
     }
     serde_json::from_slice::<Value>(&first).is_ok_and(|v| v["sessionId"] == sid)
-}
-
-/// The object at `key`, made one (replacing a non-object) if need be.
-fn object_at<'a>(m: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
-    if !m.get(key).is_some_and(Value::is_object) {
-        m.insert(key.into(), Value::Object(Map::new()));
-    }
-    match m.get_mut(key) {
-        Some(Value::Object(inner)) => inner,
-        _ => unreachable!("just made an object"),
-    }
 }
 
 /// A settings file read as an object, if it is there and holds up (at
@@ -371,12 +360,7 @@ what a link points at."
         Self::link_shared(&gemini, &operator)?;
         let theirs = read_json(&operator.join("settings.json"))?;
         let auth = Self::auth_type(theirs.as_ref(), |k| std::env::var(k).ok());
-        let hook = launch
-            .hook_bin
-            .to_str()
-            .ok_or_else(|| failed(format!("csd-hook's path {} is not UTF-8", launch.hook_bin.display())))?;
-        // Gemini CLI runs a hook's command through a shell.
-        let settings = Self::settings(theirs, &crate::tmux::shell_quote(hook), auth);
+        let settings = Self::settings(theirs, &crate::harness::hook_shell_command(&launch.hook_bin)?, auth);
         let text = serde_json::to_vec_pretty(&settings).expect("a JSON value always serializes");
         launch.dir.write_atomic(&gemini.join("settings.json"), &text, 0o600)
     }

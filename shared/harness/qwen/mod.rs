@@ -14,7 +14,7 @@ pub mod turn;
 use crate::error::{failed, Context, Error, Result};
 use crate::event::EventKind;
 use crate::eventlog::EventLog;
-use crate::harness::{user_home, Harness, IdStrategy, Launch, Mode};
+use crate::harness::{json_object_at, user_home, Harness, IdStrategy, Launch, Mode};
 use crate::tmux::Tmux;
 use crate::watch::{Wake, Watch};
 use crate::worker::Meta;
@@ -88,7 +88,7 @@ impl Qwen {
             None => Map::new(),
         };
         let group = json!({"matcher": "", "hooks": [{"type": "command", "command": hook_command}]});
-        let hooks = object_at(&mut root, "hooks");
+        let hooks = json_object_at(&mut root, "hooks");
         for ev in HOOK_EVENTS {
             match hooks.get_mut(ev) {
                 Some(Value::Array(groups)) => groups.push(group.clone()),
@@ -98,17 +98,17 @@ impl Qwen {
             }
         }
         // No "trust this folder?" dialog, whatever the operator's setting.
-        object_at(object_at(&mut root, "security"), "folderTrust").insert("enabled".into(), false.into());
-        let ui = object_at(&mut root, "ui");
+        json_object_at(json_object_at(&mut root, "security"), "folderTrust").insert("enabled".into(), false.into());
+        let ui = json_object_at(&mut root, "ui");
         // A follow-up suggestion is taken by Enter on an empty input: a
         // worker's next prompt must be only what csd sends.
         ui.insert("enableFollowupSuggestions".into(), false.into());
         // Dialogs that wait on a person: "welcome back", feedback.
         ui.insert("enableWelcomeBack".into(), false.into());
         ui.insert("enableUserFeedback".into(), false.into());
-        object_at(&mut root, "general").insert("enableAutoUpdate".into(), false.into());
-        object_at(&mut root, "privacy").insert("usageStatisticsEnabled".into(), false.into());
-        object_at(&mut root, "telemetry").insert("enabled".into(), false.into());
+        json_object_at(&mut root, "general").insert("enableAutoUpdate".into(), false.into());
+        json_object_at(&mut root, "privacy").insert("usageStatisticsEnabled".into(), false.into());
+        json_object_at(&mut root, "telemetry").insert("enabled".into(), false.into());
         Ok(Value::Object(root))
     }
 
@@ -156,14 +156,6 @@ impl Qwen {
             .join("chats")
             .join(format!("{sid}.jsonl"))
     }
-}
-
-/// The object at `key` in `map`, made (or replacing a non-object) if need be.
-fn object_at<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
-    if !map.get(key).is_some_and(Value::is_object) {
-        map.insert(key.into(), Value::Object(Map::new()));
-    }
-    map.get_mut(key).and_then(Value::as_object_mut).expect("just made an object")
 }
 
 impl Harness for Qwen {
@@ -242,18 +234,17 @@ reports in and its input box is drawn."
     }
 
     fn prepare(&self, launch: &Launch) -> Result<()> {
-        let hook = launch
-            .hook_bin
-            .to_str()
-            .ok_or_else(|| failed(format!("csd-hook's path {} is not UTF-8", launch.hook_bin.display())))?;
+        let hook = crate::harness::hook_shell_command(&launch.hook_bin)?;
         let system = Self::operator_system_settings();
-        let theirs = match std::fs::read_to_string(&system) {
-            Ok(t) => Some(t),
+        // Read as every file of the operator's is: never a FIFO, at most 1 MiB.
+        let theirs = match crate::safefile::read_capped(&system, 1 << 20) {
+            Ok(bytes) => {
+                Some(String::from_utf8(bytes).map_err(|_| failed(format!("{} is not UTF-8", system.display())))?)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e).context(|| format!("reading {}", system.display())),
         };
-        // Qwen Code runs a hook's command through a shell.
-        let settings = Self::settings(theirs.as_deref(), &crate::tmux::shell_quote(hook))?;
+        let settings = Self::settings(theirs.as_deref(), &hook)?;
         let bytes = serde_json::to_vec_pretty(&settings).expect("a JSON value always serializes");
         launch.dir.write_atomic(&launch.dir.root().join(SETTINGS_FILE), &bytes, 0o644)
     }
