@@ -61,14 +61,16 @@ fn run(mut p: lexopt::Parser) -> Result<i32> {
         csd::tmux::cap_calls(t);
     }
     let dir = WorkerDir::from_env()?;
-    // On a host, the prompt goes on stdin: never on the host's command line.
-    let mut argv = vec![TOOL.name.to_string()];
-    argv.extend(ask.flags().iter().map(|f| f.to_string()));
-    argv.extend([name.clone(), "-".into()]);
-    argv.extend(timeout_arg.map(|t| t.to_string_lossy().into_owned()));
-    // `-` drops one final newline: this one.
-    let stdin = [&prompt[..], b"\n"].concat();
-    if let Some(code) = csd::route::run_on_its_host_with(&dir, &name, argv, stdin)? {
+    let on_host = || {
+        // On a host, the prompt goes on stdin: never on the host's command line.
+        let mut argv = vec![TOOL.name.to_string()];
+        argv.extend(ask.flags().iter().map(|f| f.to_string()));
+        argv.extend([name.clone(), "-".into()]);
+        argv.extend(timeout_arg.map(|t| t.to_string_lossy().into_owned()));
+        // `-` drops one final newline: this one.
+        Ok((argv, [&prompt[..], b"\n"].concat()))
+    };
+    if let Some(code) = csd::route::run_on_its_host_with(&dir, &name, on_host)? {
         return Ok(code);
     }
     let want = match ask {
@@ -154,9 +156,12 @@ fn run_answer(positional: Vec<OsString>) -> Result<i32> {
         })
         .collect::<Result<Vec<usize>>>()?;
     let dir = WorkerDir::from_env()?;
-    let mut argv = vec![TOOL.name.to_string(), "--answer".into(), name.clone()];
-    argv.extend(picks.iter().map(usize::to_string));
-    if let Some(code) = csd::route::run_on_its_host_with(&dir, &name, argv, Vec::new())? {
+    let on_host = || {
+        let mut argv = vec![TOOL.name.to_string(), "--answer".into(), name.clone()];
+        argv.extend(picks.iter().map(usize::to_string));
+        Ok((argv, Vec::new()))
+    };
+    if let Some(code) = csd::route::run_on_its_host_with(&dir, &name, on_host)? {
         return Ok(code);
     }
     csd::answer::answer(&dir, &name, &picks, Timing::from_env()?.timeout)?;

@@ -105,14 +105,13 @@ fn remote_direct(bin: &str, pre: &[OsString], worker: &str, rest: &[OsString]) -
         return Ok(None);
     }
     let dir = csd::workerdir::WorkerDir::from_env()?;
-    if !dir.holds_remote(worker) {
-        return Ok(None);
-    }
-    let mut argv = vec![bin.to_string()];
-    for a in pre.iter().chain([OsString::from(worker)].iter()).chain(rest) {
-        argv.push(utf8(a.clone(), "argument")?);
-    }
-    csd::route::run_on_its_host_with(&dir, worker, argv, Vec::new())
+    csd::route::run_on_its_host_with(&dir, worker, || {
+        let mut argv = vec![bin.to_string()];
+        for a in pre.iter().chain([OsString::from(worker)].iter()).chain(rest) {
+            argv.push(utf8(a.clone(), "argument")?);
+        }
+        Ok((argv, Vec::new()))
+    })
 }
 
 /// The subcommands, then each csd binary: its synopsis, and whether it is

@@ -23,12 +23,19 @@ pub fn run_on_its_host(dir: &WorkerDir, tool: &str, name: &str) -> Result<Option
     remote::call::forward_as_is(dir, tool, name)
 }
 
-/// `argv` run on the worker's host with `stdin` (a prompt: never on the
-/// host's command line) when the worker is there; `None` when it is here.
-pub fn run_on_its_host_with(dir: &WorkerDir, name: &str, argv: Vec<String>, stdin: Vec<u8>) -> Result<Option<i32>> {
+/// The call `call` makes (argv, and stdin: a prompt, never on the host's
+/// command line) run on the worker's host when the worker is there; `None`
+/// when it is here. `call` runs only for a worker on a host, so a local
+/// send copies no prompt.
+pub fn run_on_its_host_with(
+    dir: &WorkerDir,
+    name: &str,
+    call: impl FnOnce() -> Result<(Vec<String>, Vec<u8>)>,
+) -> Result<Option<i32>> {
     if !dir.holds_remote(name) {
         return Ok(None);
     }
+    let (argv, stdin) = call()?;
     remote::call::forward(dir, name, argv, stdin)
 }
 

@@ -187,18 +187,26 @@ impl Gemini {
     /// header naming the session; the original first (a resume starts a
     /// second file but goes on writing the first).
     pub fn find_session_files(gemini_dir: &Path, sid: &str) -> Vec<PathBuf> {
-        let Some(short) = sid.get(..8) else { return Vec::new() };
-        let suffix = format!("-{short}.jsonl");
         let mut found = Vec::new();
         let Ok(projects) = std::fs::read_dir(gemini_dir.join("tmp")) else { return found };
         for project in projects.flatten() {
-            let Ok(chats) = std::fs::read_dir(project.path().join("chats")) else { continue };
-            for f in chats.flatten() {
-                let name = f.file_name();
-                let Some(name) = name.to_str() else { continue };
-                if name.starts_with("session-") && name.ends_with(&suffix) && header_names(&f.path(), sid) {
-                    found.push(f.path());
-                }
+            found.extend(Self::session_files_in(&project.path().join("chats"), sid));
+        }
+        found.sort();
+        found
+    }
+
+    /// Session `sid`'s files in one `chats` dir, sorted by name (the
+    /// original first).
+    fn session_files_in(chats: &Path, sid: &str) -> Vec<PathBuf> {
+        let Some(short) = sid.get(..8) else { return Vec::new() };
+        let suffix = format!("-{short}.jsonl");
+        let mut found = Vec::new();
+        for f in std::fs::read_dir(chats).into_iter().flatten().flatten() {
+            let name = f.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with("session-") && name.ends_with(&suffix) && header_names(&f.path(), sid) {
+                found.push(f.path());
             }
         }
         found.sort();
@@ -492,16 +500,18 @@ what a link points at."
     /// operator's Gemini dir (an adopted session, whose worker's home is gone).
     fn transcript_path(&self, meta: &Meta, _home: &Path) -> Option<PathBuf> {
         let recorded = meta.extra_str("transcript_path").filter(|p| !p.is_empty()).map(PathBuf::from);
-        // After a resume there are two files and the conversation goes on in
-        // the original (the first by name); the resumed session's
-        // SessionStart names either one (a CI run's named the new, nearly
-        // empty file, and the turn after the adopt was not found in it).
+        // After a resume there are two files, side by side, and the
+        // conversation goes on in the original (the first by name); the
+        // resumed session's SessionStart names either one (a CI run's named
+        // the new, nearly empty file, and the turn after the adopt was not
+        // found in it). The recorded file's own dir is enough to look in;
+        // every project's only when it is gone (an adopted session).
+        if let Some(chats) = recorded.as_ref().filter(|p| p.is_file()).and_then(|p| p.parent()) {
+            return Self::session_files_in(chats, &meta.session_id).into_iter().next().or(recorded);
+        }
         let operator = Self::operator_dir().ok();
         let found = operator.map(|o| Self::find_session_files(&o, &meta.session_id)).unwrap_or_default();
-        if let Some(original) = found.into_iter().next() {
-            return Some(original);
-        }
-        recorded
+        found.into_iter().next().or(recorded)
     }
 
     fn transcript_pattern(&self, meta: &Meta, _home: &Path) -> Option<String> {
