@@ -236,8 +236,11 @@ reports in and its input box is drawn."
     fn prepare(&self, launch: &Launch) -> Result<()> {
         let hook = crate::harness::hook_shell_command(&launch.hook_bin)?;
         let system = Self::operator_system_settings();
-        // Read as every file of the operator's is: never a FIFO, at most 1 MiB.
-        let theirs = match crate::safefile::read_capped(&system, 1 << 20) {
+        // The system's file, links followed as Qwen Code follows them (a
+        // managed /etc is often links), then read never as a FIFO and at
+        // most 1 MiB.
+        let real = std::fs::canonicalize(&system).unwrap_or_else(|_| system.clone());
+        let theirs = match crate::safefile::read_capped(&real, 1 << 20) {
             Ok(bytes) => {
                 Some(String::from_utf8(bytes).map_err(|_| failed(format!("{} is not UTF-8", system.display())))?)
             }
